@@ -1,0 +1,154 @@
+"""The `impaint` command: a thin layer over the library; every command is one call away.
+
+Errors a user can cause (bad files, bad config, corrupt checkpoints) are printed as one line
+on stderr with exit status 2; nothing already saved is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .checkpoint import CheckpointError
+from .data import DataError
+
+
+class UsageError(ValueError):
+    """Bad arguments or input files, reported as one line."""
+
+
+def cmd_train(args) -> None:
+    from .train import TrainConfig, apply_overrides, train
+
+    cfg = TrainConfig()
+    if args.data:
+        cfg.data = args.data
+    if args.out:
+        cfg.out = args.out
+    for name in ("steps", "batch", "size", "lr", "seed", "device", "limit"):
+        if getattr(args, name) is not None:
+            setattr(cfg, name, getattr(args, name))
+    if args.fp32:
+        cfg.amp = cfg.channels_last = False
+    if args.compile:
+        cfg.compile = True
+    apply_overrides(cfg, args.set or [])
+    ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
+    print(f"checkpoint: {ckpt}\nlog: {Path(cfg.out) / 'log.csv'}\n"
+          f"curve: {Path(cfg.out) / 'curve.png'}")
+
+
+def cmd_info(args) -> None:
+    from .checkpoint import load_model
+    from .model import count_parameters
+
+    model = load_model(args.checkpoint)
+    state = model.checkpoint_state
+    print(f"checkpoint: {args.checkpoint or 'shipped CelebA-32 model'}")
+    print(f"parameters: {count_parameters(model):,}")
+    print(f"image size: {state.get('image_size')}  step: {state.get('step')}  "
+          f"best valid PSNR (hole): {state.get('best_valid_psnr')}")
+    print(f"model config: {state['model_config']}")
+
+
+def cmd_inpaint(args) -> None:
+    from .inpaint import inpaint_paths
+
+    written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
+                            scale=args.scale, invert_mask=args.invert_mask,
+                            progress=not args.quiet)
+    print(f"wrote {written[0]}" if len(written) == 1 else
+          f"wrote {len(written)} images to {args.output}")
+
+
+def cmd_demo(args) -> None:
+    from .demo import run_demo
+
+    for path in run_demo(args.out, image=args.image, checkpoint=args.checkpoint):
+        print(f"wrote {path}")
+
+
+def cmd_bench(args) -> None:
+    from .bench import run_bench
+
+    run_bench(quick=args.quick)
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate_cli
+
+    evaluate_cli(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
+    t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
+    t.add_argument("--out", help="run folder (default runs/celeba32)")
+    t.add_argument("--steps", type=int)
+    t.add_argument("--batch", type=int)
+    t.add_argument("--size", type=int, help="image size in pixels (32, 64, 128, ...)")
+    t.add_argument("--lr", type=float)
+    t.add_argument("--seed", type=int)
+    t.add_argument("--limit", type=int, help="use at most N training images")
+    t.add_argument("--device", help="auto (default), cpu or cuda")
+    t.add_argument("--fp32", action="store_true", help="plain fp32, no bf16 / channels_last")
+    t.add_argument("--compile", action="store_true", help="use torch.compile")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set beta=0.05 --set model.width=64")
+    t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    t.set_defaults(func=cmd_train)
+
+    i = sub.add_parser("inpaint", help="fill the holes of an image (or a folder of images)")
+    i.add_argument("image", help="image file, or a folder of images")
+    i.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
+    i.add_argument("-o", "--output", required=True, help="output file, or folder")
+    i.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
+    i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
+    i.add_argument("--quiet", action="store_true")
+    i.set_defaults(func=cmd_inpaint)
+
+    n = sub.add_parser("info", help="describe a checkpoint")
+    n.add_argument("checkpoint", nargs="?")
+    n.set_defaults(func=cmd_info)
+
+    d = sub.add_parser("demo", help="inpaint sample faces with every mask family")
+    d.add_argument("--out", default="impaint-demo", help="output folder")
+    d.add_argument("--image", help="your own picture instead of the bundled faces")
+    d.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    d.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="measure training and inference speed on this machine")
+    b.add_argument("--quick", action="store_true", help="fewer repetitions")
+    b.set_defaults(func=cmd_bench)
+
+    e = sub.add_parser("evaluate", help="compare checkpoints and classical baselines")
+    from .evaluate import add_evaluate_arguments
+    add_evaluate_arguments(e)
+    e.set_defaults(func=cmd_evaluate)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from .train import TrainingError
+
+    try:
+        args.func(args)
+    except (UsageError, DataError, CheckpointError, TrainingError, ValueError,
+            FileNotFoundError) as e:
+        print(f"impaint: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("impaint: interrupted (checkpoints already written are intact)", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

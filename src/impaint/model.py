@@ -1,0 +1,186 @@
+"""The implicit inpainting model: a convolutional encoder and a coordinate MLP decoder.
+
+Mask convention, used everywhere in the library: ``mask == 1`` marks a *known* pixel and
+``mask == 0`` a *missing* one (a hole). The masked input is ``I_M = I * M``. Image files on
+disk use the opposite, common convention (white = hole); only the CLI converts.
+
+Shapes: images (B, C, H, W) in [0, 1]; masks (B, 1, H, W); latent map Z (B, C_z, H, W);
+query coordinates (B, N, 2) in [-1, 1]^2 as (x, y) = (column, row), pixel centres in the
+``align_corners=False`` convention (the same as ``F.grid_sample``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+@dataclass
+class ModelConfig:
+    channels: int = 3  # image channels C
+    width: int = 88  # encoder channels, and C_z (the latent map's channels)
+    dilations: tuple[int, ...] = (1, 2, 4)  # one ResBlock per entry; dilation widens the view
+    # Resolution divisor of each ResBlock. Blocks 2-3 at half resolution cost a quarter of the
+    # FLOPs and see twice as far (a 32-px box hole needs a ~60-px receptive field); their
+    # output is upsampled and added to the full-resolution block, so Z stays at full size.
+    strides: tuple[int, ...] = (1, 2, 2)
+    hidden: int = 128  # decoder MLP hidden width
+    depth: int = 4  # decoder MLP hidden layers
+    use_coords: bool = True  # feed x to the decoder next to Z(x)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        d = dict(d)
+        for key in ("dilations", "strides"):
+            if key in d:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a skip; padding keeps the full resolution."""
+
+    def __init__(self, width: int, dilation: int):
+        super().__init__()
+        self.conv1 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
+        self.conv2 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.conv2(F.relu(self.conv1(F.relu(x)), inplace=True))
+
+
+class Encoder(nn.Module):
+    """(masked image, mask) -> latent map Z at full resolution."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        if len(cfg.strides) != len(cfg.dilations) or cfg.strides[0] != 1:
+            raise ValueError("strides must match dilations and start at 1 (full resolution)")
+        self.strides = cfg.strides
+        self.stem = nn.Conv2d(cfg.channels + 1, cfg.width, 3, padding=1)
+        self.blocks = nn.ModuleList(ResBlock(cfg.width, d) for d in cfg.dilations)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        # Centre the known pixels on 0 so that a hole (0 after masking) reads as "grey,
+        # unknown" rather than "black"; the mask channel says which is which.
+        x = self.stem(torch.cat([(image - 0.5) * mask, mask], dim=1))  # (B, C_z, H, W)
+        full_res, stride = x, 1
+        for block, s in zip(self.blocks, self.strides):
+            if s != stride:
+                x = F.avg_pool2d(x, s // stride, ceil_mode=True) if s > stride else x
+                stride = s
+            x = block(x)
+            if stride == 1:
+                full_res = x
+        if stride != 1:
+            x = full_res + F.interpolate(x, size=full_res.shape[-2:], mode="bilinear",
+                                         align_corners=False)
+        return F.relu(x)  # (B, C_z, H, W)
+
+
+class Decoder(nn.Module):
+    """MLP f(x ⊕ Z(x)) -> pixel value; the same weights serve any set of coordinates."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.use_coords = cfg.use_coords
+        dims = [cfg.width + (2 if cfg.use_coords else 0)] + [cfg.hidden] * cfg.depth
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.out = nn.Linear(cfg.hidden, cfg.channels)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        # features: (..., [2 +] C_z) -> (..., C); the last axis is the MLP input.
+        h = features
+        for layer in self.hidden:
+            h = F.relu(layer(h), inplace=True)
+        # Predict around mid-grey so the untrained model starts near the data mean.
+        return self.out(h) + 0.5
+
+
+def pixel_centres(height: int, width: int, device=None) -> torch.Tensor:
+    """(H*W, 2) coordinates (x, y) of pixel centres in [-1, 1], row-major order."""
+    ys = (torch.arange(height, device=device, dtype=torch.float32) * 2 + 1) / height - 1
+    xs = (torch.arange(width, device=device, dtype=torch.float32) * 2 + 1) / width - 1
+    grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
+
+
+class ImplicitInpainter(nn.Module):
+    def __init__(self, cfg: ModelConfig | None = None):
+        super().__init__()
+        self.cfg = cfg or ModelConfig()
+        self.encoder = Encoder(self.cfg)
+        self.decoder = Decoder(self.cfg)
+
+    def encode(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(image, mask)
+
+    def query(self, z: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """Decode Z at arbitrary coordinates: (B, C_z, H, W), (B, N, 2) -> (B, N, C)."""
+        # border padding: a query at the very edge of [-1, 1] reads the edge pixel's code.
+        sampled = F.grid_sample(z, coords.unsqueeze(1).to(z.dtype), mode="bilinear",
+                                padding_mode="border", align_corners=False)  # (B, C_z, 1, N)
+        feats = sampled.squeeze(2).transpose(1, 2)  # (B, N, C_z)
+        if self.decoder.use_coords:
+            feats = torch.cat([coords.to(feats.dtype), feats], dim=-1)
+        return self.decoder(feats)
+
+    def decode_grid(self, z: torch.Tensor) -> torch.Tensor:
+        """Fast path: decode at Z's own pixel centres, no interpolation. -> (B, C, H, W)."""
+        b, _, h, w = z.shape
+        feats = z.permute(0, 2, 3, 1)  # (B, H, W, C_z): the MLP becomes one batched matmul
+        if self.decoder.use_coords:
+            xy = pixel_centres(h, w, z.device).to(z.dtype).reshape(1, h, w, 2).expand(b, h, w, 2)
+            feats = torch.cat([xy, feats], dim=-1)
+        return self.decoder(feats).permute(0, 3, 1, 2)
+
+    def render(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """Decode Z on a height x width grid of pixel centres (any resolution). -> (B, C, h, w)."""
+        if (height, width) == tuple(z.shape[-2:]):
+            return self.decode_grid(z)
+        coords = pixel_centres(height, width, z.device).expand(z.shape[0], -1, -1)
+        out = self.query(z, coords)  # (B, h*w, C)
+        return out.transpose(1, 2).reshape(z.shape[0], -1, height, width)
+
+    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Raw prediction Î_S for every pixel, (B, C, H, W); see `compose` for the output."""
+        return self.decode_grid(self.encode(image, mask))
+
+
+def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
+    """Î = I_M + Î_S ⊙ (1 − M), with known pixels copied bit-exactly (and immune to NaN)."""
+    return torch.where(mask.bool().expand_as(image), image, prediction.to(image.dtype))
+
+
+@torch.no_grad()
+def inpaint(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
+            scale: int = 1) -> torch.Tensor:
+    """Fill the holes of `image` (B, C, H, W) where `mask` (B, 1, H, W) is 0.
+
+    With ``scale == 1`` every known pixel is returned unchanged. With ``scale > 1`` the decoder
+    renders the whole image at the higher resolution and the known pixels, upsampled by
+    nearest neighbour, are pasted back where the mask (also upsampled) says they are known.
+    """
+    model.eval()
+    z = model.encode(image, mask)
+    h, w = image.shape[-2:]
+    pred = model.render(z, h * scale, w * scale).float().clamp(0, 1)
+    if scale == 1:
+        return compose(image, mask, pred)
+    big_image = F.interpolate(image, scale_factor=scale, mode="nearest")
+    big_mask = F.interpolate(mask, scale_factor=scale, mode="nearest")
+    return compose(big_image, big_mask, pred)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,70 @@
+"""Figures: training curves and image grids (matplotlib, headless)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and CI
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def training_curve(log_csv: str | Path, out_png: str | Path) -> Path:
+    """Train loss and valid PSNR on the hole against steps, from a training log.csv."""
+    rows = list(csv.DictReader(open(log_csv)))
+    steps = [int(r["step"]) for r in rows]
+    loss = [float(r["loss"]) for r in rows]
+    valid = [(int(r["step"]), float(r["valid_psnr_hole"])) for r in rows if r["valid_psnr_hole"]]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
+    ax[0].plot(steps, loss, lw=0.5, alpha=0.4, label="per step")
+    if len(loss) >= 50:  # a running mean shows the trend under the per-batch noise
+        k = max(1, len(loss) // 50)
+        smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
+        ax[0].plot(steps[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
+    ax[0].set(xlabel="step", ylabel="train loss", yscale="log", title="training loss")
+    ax[0].legend()
+    if valid:
+        ax[1].plot(*zip(*valid), marker="o", ms=3)
+    ax[1].set(xlabel="step", ylabel="dB", title="valid PSNR on the hole")
+    ax[1].grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)
+
+
+def to_numpy_image(t: torch.Tensor) -> np.ndarray:
+    """(C, H, W) float in [0, 1] -> (H, W, C) for imshow."""
+    return t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def masked_for_display(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Holes drawn in a flat light grey-blue so they read as 'missing', not as black pixels."""
+    fill = torch.tensor([0.75, 0.8, 0.9]).view(3, 1, 1)
+    return torch.where(mask.bool(), image, fill)
+
+
+def image_grid(rows: list[tuple[str, torch.Tensor]], out_png: str | Path,
+               title: str | None = None) -> Path:
+    """One labelled row per (name, (N, C, H, W) images); columns are the N images."""
+    n = rows[0][1].shape[0]
+    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows) + 0.4),
+                             squeeze=False)
+    for r, (name, imgs) in enumerate(rows):
+        for c in range(n):
+            ax = axes[r][c]
+            ax.imshow(to_numpy_image(imgs[c]), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if c == 0:
+                ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=100)
+    plt.close(fig)
+    return Path(out_png)

@@ -1,0 +1,285 @@
+"""End-to-end training: masked image -> encoder -> Z -> MLP at pixel centres -> loss.
+
+Determinism: the data order of epoch e comes from seed + e, and the masks and flips of step s
+from seed + s, so a resumed run draws exactly the batches the uninterrupted run would have.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import load_optimizer_state, read_checkpoint, save_checkpoint
+from .data import ImageTensorDataset, open_dataset
+from .losses import inpainting_loss
+from .masks import MixtureMask, mask_batch
+from .metrics import psnr_from_mse
+from .model import ImplicitInpainter, ModelConfig, compose, count_parameters
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN loss, bad config); the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # CelebA root (official layout) or a folder of images
+    out: str = "runs/celeba32"  # run folder: checkpoints, log.csv, curve.png
+    size: int = 32  # images are centre-cropped and resized to size x size
+    steps: int = 12000  # optimiser steps in total (the LR schedule spans them)
+    batch: int = 64  # images per step
+    lr: float = 2e-3  # peak AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    warmup: int = 300  # linear LR warm-up steps, then cosine decay to lr * min_lr_ratio
+    min_lr_ratio: float = 0.02  # final LR as a fraction of the peak
+    alpha: float = 1.0  # weight of the MSE on missing pixels
+    beta: float = 0.01  # weight of the total variation of the composed image
+    p_min: float = 0.1  # training hole ratio ~ U(p_min, p_max)
+    p_max: float = 0.9
+    mask_families: tuple[str, ...] = ("random", "box", "strokes")  # the training mixture
+    full_prob: float = 0.02  # fraction of fully masked training images (learns the mean face)
+    flip: bool = True  # random horizontal flips
+    seed: int = 0  # seeds data order, masks, flips and initial weights
+    valid_every: int = 500  # steps between valid evaluations and checkpoints
+    valid_images: int = 500  # valid images used for the curve (fixed masks, seeded)
+    limit: int = 0  # use at most this many training images (0 = all); for quick tries
+    device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda"
+    amp: bool = True  # bf16 autocast: ~2x faster on CPUs with AVX-512 bf16 and on GPUs
+    channels_last: bool = True  # NHWC memory layout, faster convolutions with oneDNN
+    compile: bool = False  # torch.compile: measured *slower* for training on our 2-core CPU
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply `key=value` strings (`model.width=64` reaches into the model config)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        target, name = (cfg.model, key[6:]) if key.startswith("model.") else (cfg, key)
+        types = {f.name: f.type for f in fields(target)}
+        if name not in types or name == "model":
+            raise ValueError(f"unknown config key {key!r}")
+        current = getattr(target, name)
+        setattr(target, name, _parse_like(current, raw, key))
+    return cfg
+
+
+def _parse_like(current, raw: str, key: str):
+    try:
+        if isinstance(current, bool):
+            if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError
+            return raw.lower() in {"true", "1", "yes"}
+        if isinstance(current, tuple):
+            items = [s for s in raw.split(",") if s]
+            return tuple(type(current[0])(s) if current else s for s in items)
+        return type(current)(raw)
+    except ValueError:
+        raise ValueError(f"bad value {raw!r} for {key} (expected {type(current).__name__})")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    d = dict(d)
+    model = ModelConfig.from_dict(d.pop("model"))
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
+                          for k, v in d.items() if k in known}, model=model)
+
+
+def lr_at(cfg: TrainConfig, step: int) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingError("--device cuda asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def make_batch(cfg: TrainConfig, images: torch.Tensor, epoch_order: torch.Tensor,
+               step: int, gen: MixtureMask) -> tuple[torch.Tensor, torch.Tensor]:
+    """The images and masks of `step`, a pure function of (seed, step)."""
+    n = images.shape[0]
+    per_epoch = max(1, n // cfg.batch)
+    pos = (step % per_epoch) * cfg.batch
+    idx = epoch_order[pos:pos + cfg.batch]
+    batch = images[idx].float() / 255.0  # (B, 3, S, S)
+    rng = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    if cfg.flip:
+        flip = torch.rand(batch.shape[0], generator=rng) < 0.5
+        batch[flip] = batch[flip].flip(-1)
+    masks = mask_batch(gen, batch.shape[0], cfg.size, cfg.size, rng)
+    return batch, masks
+
+
+def epoch_order(cfg: TrainConfig, n: int, epoch: int) -> torch.Tensor:
+    return torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed + 7919 * epoch))
+
+
+def valid_set(cfg: TrainConfig, valid: ImageTensorDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """A fixed valid subset with fixed mixture masks, so the curve compares like with like."""
+    images = valid.images[:cfg.valid_images].float() / 255.0
+    rng = torch.Generator().manual_seed(12345)
+    gen = MixtureMask(cfg.p_min, cfg.p_max, cfg.mask_families, full_prob=0.0)
+    return images, mask_batch(gen, images.shape[0], cfg.size, cfg.size, rng)
+
+
+@torch.no_grad()
+def valid_psnr_hole(model, images, masks, device, amp: bool, batch: int = 250) -> float:
+    """PSNR over all hole pixels of the valid subset (one MSE, then dB)."""
+    model.eval()
+    sq, count = 0.0, 0.0
+    for i in range(0, images.shape[0], batch):
+        img, m = images[i:i + batch].to(device), masks[i:i + batch].to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            pred = model(img, m)
+        pred = pred.float().clamp(0, 1)
+        hole = 1 - m
+        sq += float((((pred - img) ** 2) * hole).sum())
+        count += float(hole.sum()) * img.shape[1]
+    model.train()
+    return psnr_from_mse(sq / max(count, 1.0))
+
+
+LOG_FIELDS = ["step", "epoch", "lr", "loss", "mse", "tv", "images_per_s", "valid_psnr_hole"]
+
+
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+    """Train (or resume) into cfg.out; returns the path of the last checkpoint."""
+    out = Path(cfg.out)
+    last_ckpt = out / "last.safetensors"
+    start_step, best = 0, -math.inf
+    if resume and last_ckpt.exists():
+        tensors, state = read_checkpoint(last_ckpt)
+        saved = config_from_dict(state["train_config"])
+        # Keep the run's own settings, but let the user extend `steps` or change the device.
+        saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
+        saved.data = cfg.data or saved.data
+        cfg, start_step, best = saved, state["step"], state.get("best_valid_psnr", -math.inf)
+    elif resume:
+        raise TrainingError(f"--resume: no checkpoint at {last_ckpt}")
+    if not cfg.data:
+        raise TrainingError("no training data: pass --data ROOT")
+
+    device = pick_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    train_set = open_dataset(cfg.data, "train", cfg.size, limit=cfg.limit or None)
+    try:
+        valid = open_dataset(cfg.data, "valid", cfg.size)
+    except ValueError:  # an image folder has no valid split: hold out its last images
+        valid = ImageTensorDataset(train_set.images[-min(cfg.valid_images, 64):])
+    images = train_set.images
+    if images.shape[0] < cfg.batch:
+        raise TrainingError(f"only {images.shape[0]} training images for a batch of {cfg.batch}")
+    v_images, v_masks = valid_set(cfg, valid)
+
+    model = ImplicitInpainter(cfg.model).to(device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if start_step:
+        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+        load_optimizer_state(opt, tensors, state)
+    step_fn = torch.compile(model) if cfg.compile else model
+    n_params = count_parameters(model)
+    print(f"impaint train: {images.shape[0]} train images at {cfg.size}px, {n_params:,} "
+          f"parameters, device {device}, batch {cfg.batch}, steps {start_step}->{cfg.steps}")
+
+    out.mkdir(parents=True, exist_ok=True)
+    log_path = out / "log.csv"
+    new_log = not log_path.exists() or start_step == 0
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    log = csv.DictWriter(log_file, LOG_FIELDS)
+    if new_log:
+        log.writeheader()
+
+    gen = MixtureMask(cfg.p_min, cfg.p_max, cfg.mask_families, cfg.full_prob)
+    per_epoch = max(1, images.shape[0] // cfg.batch)
+    orders: dict[int, torch.Tensor] = {}
+
+    def batch_for(step: int):
+        epoch = step // per_epoch
+        if epoch not in orders:
+            orders.clear()
+            orders[epoch] = epoch_order(cfg, images.shape[0], epoch)
+        return make_batch(cfg, images, orders[epoch], step, gen)
+
+    def state_at(step: int) -> dict:
+        return {"step": step, "train_config": config_to_dict(cfg),
+                "model_config": cfg.model.to_dict(), "image_size": cfg.size,
+                "parameters": n_params, "best_valid_psnr": best}
+
+    # Masks are drawn on a helper thread while the main thread runs the step (OpenCV and most
+    # torch ops release the GIL), hiding most of their cost.
+    prefetch = ThreadPoolExecutor(1)
+    pending = prefetch.submit(batch_for, start_step) if start_step < cfg.steps else None
+    bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps,
+               disable=not progress, desc="train", unit="step")
+    model.train()
+    t0, seen = time.perf_counter(), 0
+    try:
+        for step in bar:
+            img, mask = pending.result()
+            if step + 1 < cfg.steps:
+                pending = prefetch.submit(batch_for, step + 1)
+            img, mask = img.to(device), mask.to(device)
+            if cfg.channels_last:
+                img = img.contiguous(memory_format=torch.channels_last)
+                mask = mask.contiguous(memory_format=torch.channels_last)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(cfg, step)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
+                pred = step_fn(img, mask)
+            pred = pred.float()
+            loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, mask,
+                                          cfg.alpha, cfg.beta)
+            if not torch.isfinite(loss):
+                raise TrainingError(f"loss became {float(loss)} at step {step}; stopped, the "
+                                    f"last good checkpoint is {last_ckpt}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            seen += img.shape[0]
+            speed = seen / (time.perf_counter() - t0)
+            loss = loss.detach()
+            bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{speed:.0f}")
+            row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
+                   "lr": f"{lr_at(cfg, step):.3e}", "loss": f"{float(loss):.5f}",
+                   "mse": f"{parts['mse']:.5f}", "tv": f"{parts['tv']:.5f}",
+                   "images_per_s": f"{speed:.1f}", "valid_psnr_hole": ""}
+            done = step + 1 == cfg.steps
+            if (step + 1) % cfg.valid_every == 0 or done:
+                v = valid_psnr_hole(model, v_images, v_masks, device, cfg.amp)
+                row["valid_psnr_hole"] = f"{v:.3f}"
+                bar.write(f"step {step + 1}: train loss {float(loss):.4f}, valid PSNR on the "
+                          f"hole {v:.2f} dB, {speed:.0f} img/s")
+                if v > best:
+                    best = v
+                    save_checkpoint(out / "best.safetensors", model, state_at(step + 1))
+                save_checkpoint(last_ckpt, model, state_at(step + 1), opt)
+            log.writerow(row)
+            log_file.flush()
+    finally:
+        prefetch.shutdown(wait=True, cancel_futures=True)
+        log_file.close()
+        bar.close()
+    from .plots import training_curve
+    training_curve(log_path, out / "curve.png")
+    return last_ckpt
