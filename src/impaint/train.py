@@ -204,11 +204,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
 
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.csv"
-    new_log = not log_path.exists() or start_step == 0
-    log_file = open(log_path, "w" if new_log else "a", newline="")
+    # On resume, drop the rows logged after the checkpoint: those steps are trained again.
+    kept = [r for r in csv.DictReader(open(log_path)) if int(r["step"]) <= start_step] \
+        if start_step and log_path.exists() else []
+    log_file = open(log_path, "w", newline="")
     log = csv.DictWriter(log_file, LOG_FIELDS)
-    if new_log:
-        log.writeheader()
+    log.writeheader()
+    log.writerows(kept)
 
     gen = MixtureMask(cfg.p_min, cfg.p_max, cfg.mask_families, cfg.full_prob)
     per_epoch = max(1, images.shape[0] // cfg.batch)

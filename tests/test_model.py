@@ -1,0 +1,81 @@
+import torch
+
+from impaint.model import (ImplicitInpainter, ModelConfig, compose, count_parameters, inpaint,
+                           pixel_centres)
+from conftest import TINY
+
+
+def test_default_parameter_count_is_the_seed_budget():
+    n = count_parameters(ImplicitInpainter())
+    assert abs(n - 4.7e5) / 4.7e5 < 0.10, n
+
+
+def test_shapes_and_any_resolution():
+    model = ImplicitInpainter(TINY)
+    img, mask = torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16)
+    z = model.encode(img, mask)
+    assert z.shape == (2, TINY.width, 16, 16)
+    assert model(img, mask).shape == (2, 3, 16, 16)
+    assert model.query(z, torch.rand(2, 7, 2) * 2 - 1).shape == (2, 7, 3)
+    assert model.render(z, 40, 24).shape == (2, 3, 40, 24)
+
+
+def test_odd_sizes_work_through_the_half_resolution_blocks():
+    model = ImplicitInpainter(TINY)
+    assert model(torch.rand(1, 3, 15, 21), torch.ones(1, 1, 15, 21)).shape == (1, 3, 15, 21)
+
+
+def test_fast_path_equals_sampling_at_pixel_centres():
+    model = ImplicitInpainter(TINY)
+    img, mask = torch.rand(2, 3, 12, 10), (torch.rand(2, 1, 12, 10) > 0.5).float()
+    z = model.encode(img, mask)
+    fast = model.decode_grid(z)
+    coords = pixel_centres(12, 10).expand(2, -1, -1)
+    slow = model.query(z, coords).transpose(1, 2).reshape(2, 3, 12, 10)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_pixel_centres_follow_align_corners_false():
+    c = pixel_centres(2, 4)
+    assert torch.allclose(c[0], torch.tensor([-0.75, -0.5]))
+    assert torch.allclose(c[-1], torch.tensor([0.75, 0.5]))
+
+
+def test_known_pixels_are_returned_bit_exactly():
+    model = ImplicitInpainter(TINY)
+    img = torch.rand(3, 3, 16, 16)
+    mask = (torch.rand(3, 1, 16, 16) > 0.4).float()
+    out = inpaint(model, img, mask)
+    known = mask.bool().expand_as(img)
+    assert torch.equal(out[known], img[known])
+    assert not torch.equal(out[~known], img[~known])  # the holes really were filled
+
+
+def test_compose_ignores_nan_predictions_on_known_pixels():
+    img, mask = torch.rand(1, 3, 4, 4), torch.ones(1, 1, 4, 4)
+    mask[..., 0, 0] = 0
+    out = compose(img, mask, torch.full_like(img, float("nan")))
+    assert torch.equal(out[..., 1:, :], img[..., 1:, :])
+
+
+def test_scale_renders_larger_and_keeps_known_pixels():
+    model = ImplicitInpainter(TINY)
+    img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    out = inpaint(model, img, mask, scale=2)
+    assert out.shape == (1, 3, 16, 16)
+    assert torch.equal(out[..., ::2, ::2][mask.bool().expand_as(img)],
+                       img[mask.bool().expand_as(img)])
+
+
+def test_gradients_reach_encoder_and_decoder():
+    model = ImplicitInpainter(TINY)
+    model(torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()).sum().backward()
+    assert model.encoder.stem.weight.grad.abs().sum() > 0
+    assert model.decoder.out.weight.grad.abs().sum() > 0
+
+
+def test_without_coordinates_the_decoder_input_shrinks():
+    cfg = ModelConfig(width=8, hidden=16, depth=2, use_coords=False)
+    model = ImplicitInpainter(cfg)
+    assert model.decoder.hidden[0].in_features == 8
+    assert model(torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)).shape == (1, 3, 8, 8)

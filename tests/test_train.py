@@ -1,0 +1,80 @@
+import csv
+
+import pytest
+import torch
+
+from impaint.checkpoint import load_model, read_checkpoint
+from impaint.train import TrainConfig, TrainingError, apply_overrides, lr_at, train
+from conftest import TINY
+
+
+def tiny_config(data, out, steps=2, **kw):
+    return TrainConfig(data=str(data), out=str(out), steps=steps, batch=8, size=16,
+                       valid_every=2, valid_images=8, amp=False, channels_last=False,
+                       warmup=1, model=TINY, **kw)
+
+
+def test_two_steps_write_a_checkpoint_that_reloads_to_identical_outputs(image_folder, tmp_path):
+    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    _, state = read_checkpoint(ckpt)
+    assert state["step"] == 2 and state["image_size"] == 16
+    model = load_model(ckpt)
+    again = load_model(ckpt)
+    img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    assert torch.equal(model(img, mask), again(img, mask))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2"] and rows[-1]["valid_psnr_hole"]
+    assert (tmp_path / "run" / "curve.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "best.safetensors").exists()
+
+
+def test_resume_continues_exactly_where_it_stopped(image_folder, tmp_path):
+    straight = train(tiny_config(image_folder, tmp_path / "a", steps=4), progress=False)
+    train(tiny_config(image_folder, tmp_path / "b", steps=2), progress=False)
+    resumed = train(tiny_config(image_folder, tmp_path / "b", steps=4), resume=True,
+                    progress=False)
+    a, b = read_checkpoint(straight)[0], read_checkpoint(resumed)[0]
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert read_checkpoint(resumed)[1]["step"] == 4
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(image_folder, tmp_path,
+                                                           monkeypatch):
+    import impaint.train as train_module
+    real, calls = train_module.inpainting_loss, []
+
+    def nan_on_third_step(*args):
+        calls.append(1)
+        loss, parts = real(*args)
+        return (loss * float("nan") if len(calls) == 3 else loss), parts
+
+    monkeypatch.setattr(train_module, "inpainting_loss", nan_on_third_step)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="loss became nan at step 2"):
+        train(tiny_config(image_folder, out, steps=4), progress=False)
+    state = read_checkpoint(out / "last.safetensors")[1]
+    assert state["step"] == 2  # the checkpoint written before the NaN, intact
+    assert all(torch.isfinite(v).all() for v in load_model(out / "last.safetensors")
+               .state_dict().values())
+
+
+def test_overrides_and_unknown_keys():
+    cfg = apply_overrides(TrainConfig(), ["beta=0.5", "model.width=16", "amp=false",
+                                          "mask_families=box,random"])
+    assert cfg.beta == 0.5 and cfg.model.width == 16 and cfg.amp is False
+    assert cfg.mask_families == ("box", "random")
+    with pytest.raises(ValueError, match="unknown config key 'gamma'"):
+        apply_overrides(TrainConfig(), ["gamma=1"])
+    with pytest.raises(ValueError, match="bad value 'abc' for lr"):
+        apply_overrides(TrainConfig(), ["lr=abc"])
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(cfg, 0) == pytest.approx(0.1)
+    assert lr_at(cfg, 10) == pytest.approx(1.0)
+    assert lr_at(cfg, 99) == pytest.approx(0.1, abs=0.01)
