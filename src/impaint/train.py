@@ -177,6 +177,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         raise TrainingError(f"--resume: no checkpoint at {last_ckpt}")
     if not cfg.data:
         raise TrainingError("no training data: pass --data ROOT")
+    for family in cfg.mask_families:
+        if family not in {"random", "box", "strokes"}:
+            raise ValueError(f"unknown mask family {family!r} in mask_families; "
+                             "choose from box, random, strokes")
 
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)

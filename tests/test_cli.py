@@ -1,0 +1,100 @@
+"""The CLI's exit codes and one-line messages; the library behind it is tested elsewhere."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from impaint.cli import main
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def one_line_error(err, fragment):
+    lines = [l for l in err.strip().splitlines() if l.startswith("impaint: error:")]
+    assert len(lines) == 1 and fragment in lines[0], err
+    assert "Traceback" not in err
+
+
+@pytest.fixture
+def files(tmp_path):
+    img = tmp_path / "face.png"
+    Image.fromarray(np.full((16, 16, 3), 120, np.uint8)).save(img)
+    mask = tmp_path / "mask.png"
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:9, 4:9] = 255
+    Image.fromarray(hole).save(mask)
+    return img, mask
+
+
+def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
+    img, mask = files
+    code, out, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                       "--checkpoint", tiny_checkpoint)
+    assert code == 0 and "wrote" in out and (tmp_path / "o.png").exists()
+
+
+def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
+    from impaint.model import ImplicitInpainter, count_parameters
+    from conftest import TINY
+    code, out, _ = run(capsys, "info", tiny_checkpoint)
+    assert code == 0 and f"parameters: {count_parameters(ImplicitInpainter(TINY)):,}" in out
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("missing", "image not found"),
+    ("not_image", "not a readable image"),
+    ("mask_size", "differs from image size"),
+    ("corrupt_ckpt", "corrupt"),
+    ("missing_ckpt", "checkpoint not found"),
+])
+def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragment):
+    img, mask = files
+    ckpt = tiny_checkpoint
+    if case == "missing":
+        img = tmp_path / "absent.png"
+    elif case == "not_image":
+        img = tmp_path / "text.png"
+        img.write_text("plain text")
+    elif case == "mask_size":
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(mask)
+    elif case == "corrupt_ckpt":
+        ckpt = tmp_path / "corrupt.safetensors"
+        ckpt.write_bytes(tiny_checkpoint.read_bytes()[:50])
+    elif case == "missing_ckpt":
+        ckpt = tmp_path / "absent.safetensors"
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                       "--checkpoint", ckpt)
+    assert code == 2
+    one_line_error(err, fragment)
+    assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("setting,fragment", [
+    ("gamma=1", "unknown config key 'gamma'"),
+    ("mask_families=random,blob", "unknown mask family 'blob'"),
+    ("batch=many", "bad value 'many' for batch"),
+])
+def test_train_bad_config(capsys, image_folder, tmp_path, setting, fragment):
+    code, _, err = run(capsys, "train", "--data", image_folder, "--out", tmp_path / "r",
+                       "--steps", 1, "--set", setting, "--quiet")
+    assert code == 2
+    one_line_error(err, fragment)
+
+
+def test_train_missing_data(capsys, tmp_path):
+    code, _, err = run(capsys, "train", "--data", tmp_path / "nowhere", "--out", tmp_path / "r")
+    assert code == 2
+    one_line_error(err, "not found")
+
+
+def test_train_and_resume_through_the_cli(capsys, image_folder, tmp_path):
+    common = ["train", "--data", image_folder, "--out", tmp_path / "r", "--batch", 8,
+              "--size", 16, "--fp32", "--quiet", "--set", "valid_every=1",
+              "--set", "model.width=8", "--set", "model.hidden=16"]
+    assert run(capsys, *common, "--steps", 1)[0] == 0
+    code, out, _ = run(capsys, *common, "--steps", 2, "--resume")
+    assert code == 0 and "steps 1->2" in out
