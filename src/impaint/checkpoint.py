@@ -84,6 +84,16 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     return model.to(device).eval()
 
 
+def export_model(src: str | Path, dst: str | Path, **extra) -> Path:
+    """Weights + configs only (no optimizer moments): what a user needs to inpaint."""
+    tensors, state = read_checkpoint(src)
+    keep = {k: state[k] for k in ("model_config", "train_config", "image_size", "step",
+                                  "parameters", "best_valid_psnr") if k in state}
+    model = load_model(src)
+    save_checkpoint(dst, model, {**keep, **extra})
+    return Path(dst)
+
+
 def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, state: dict) -> None:
     slots: dict[int, dict] = {}
     for key, value in tensors.items():

@@ -81,6 +81,14 @@ def cmd_evaluate(args) -> None:
     evaluate_cli(args)
 
 
+def cmd_reproduce(args) -> None:
+    from .reproduce import run_reproduce
+
+    report = run_reproduce(args.data, args.out, checkpoint=args.checkpoint, split=args.split,
+                           seed=args.seed, limit=args.limit or None, log_csv=args.log)
+    print(f"wrote {report} (figures beside it)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -126,6 +134,16 @@ def build_parser() -> argparse.ArgumentParser:
     b = sub.add_parser("bench", help="measure training and inference speed on this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")
     b.set_defaults(func=cmd_bench)
+
+    r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")
+    r.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
+    r.add_argument("--out", required=True, help="output folder (REPORT.md + figures)")
+    r.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    r.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
+    r.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    r.add_argument("--limit", type=int, default=500, help="images of the split to use (0 = all)")
+    r.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
+    r.set_defaults(func=cmd_reproduce)
 
     e = sub.add_parser("evaluate", help="compare checkpoints and classical baselines")
     from .evaluate import add_evaluate_arguments

@@ -144,9 +144,11 @@ class ImageTensorDataset(torch.utils.data.Dataset):
 class CelebA(ImageTensorDataset):
     def __init__(self, root: str | Path, split: str = "train", size: int = 32,
                  crop: int = 140, cache_dir: Path | None = None, limit: int | None = None):
-        files = celeba_files(root, split)[:limit]
-        super().__init__(decode_all(files, size, crop / CELEBA_WIDTH, f"celeba {split}",
-                                    cache_dir))
+        # The whole split is decoded and cached once; `limit` only slices it, so every
+        # limit shares one cache file and the first images stay the same.
+        files = celeba_files(root, split)
+        images = decode_all(files, size, crop / CELEBA_WIDTH, f"celeba {split}", cache_dir)
+        super().__init__(images[:limit])
 
 
 class ImageFolder(ImageTensorDataset):
@@ -154,8 +156,8 @@ class ImageFolder(ImageTensorDataset):
 
     def __init__(self, root: str | Path, size: int = 32, cache_dir: Path | None = None,
                  limit: int | None = None):
-        files = folder_files(root)[:limit]
-        super().__init__(decode_all(files, size, None, "folder", cache_dir))
+        images = decode_all(folder_files(root), size, None, "folder", cache_dir)
+        super().__init__(images[:limit])
 
 
 def open_dataset(root: str | Path, split: str = "train", size: int = 32,

@@ -43,8 +43,8 @@ def bundled_faces(size: int = 32, n_lfw: int = 5) -> torch.Tensor:
 
     faces = [_to_tensor(np.asarray(Image.fromarray(data.astronaut()).crop(ASTRONAUT_FACE_BOX)),
                         size)]
-    lfw = data.lfw_subset()  # (200, 25, 25) float in [0, 1]
-    faces += [_to_tensor(lfw[i], size) for i in np.linspace(0, len(lfw) - 1, n_lfw).astype(int)]
+    lfw = data.lfw_subset()[:100]  # (200, 25, 25) in [0, 1]: 100 faces, then 100 non-faces
+    faces += [_to_tensor(lfw[i], size) for i in np.linspace(0, 99, n_lfw).astype(int)]
     return torch.stack(faces)
 
 
