@@ -79,3 +79,25 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
     with pytest.raises(InputError, match="hides every pixel"):
         run(image, full)
     assert not (tmp_path / "o.png").exists()
+
+
+def test_uncertainty_map_for_a_probabilistic_checkpoint(pair, tmp_path):
+    from impaint.checkpoint import save_checkpoint
+    from impaint.model import ImplicitInpainter, ModelConfig
+    cfg = ModelConfig(width=8, hidden=16, depth=2, probabilistic=True)
+    ckpt = tmp_path / "prob.safetensors"
+    save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict()})
+    image, mask, hole = pair
+    written = inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=ckpt,
+                            uncertainty=tmp_path / "sigma.png")
+    assert [p.name for p in written] == ["o.png", "sigma.png", "sigma.npy"]
+    sigma = np.load(tmp_path / "sigma.npy")
+    assert sigma.shape == (3, *hole.shape)
+    assert (sigma[:, hole] > 0).all() and (sigma[:, ~hole] == 0).all()
+
+
+def test_uncertainty_needs_a_probabilistic_checkpoint(pair, tmp_path, tiny_checkpoint):
+    image, mask, _ = pair
+    with pytest.raises(InputError, match="predicts no uncertainty"):
+        inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint,
+                      uncertainty=tmp_path / "s.png")

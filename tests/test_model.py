@@ -79,3 +79,25 @@ def test_without_coordinates_the_decoder_input_shrinks():
     model = ImplicitInpainter(cfg)
     assert model.decoder.hidden[0].in_features == 8
     assert model(torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_probabilistic_decoder_shapes_positive_sigma_and_budget():
+    from impaint.model import SIGMA_MIN, inpaint_with_std
+    model = ImplicitInpainter(ModelConfig(width=8, hidden=16, depth=2, probabilistic=True))
+    img, mask = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
+    mean, sigma = model.forward_dist(img, mask)
+    assert mean.shape == sigma.shape == (2, 3, 8, 8)
+    assert (sigma >= SIGMA_MIN).all()
+    out, std = inpaint_with_std(model, img, mask)
+    known = mask.bool().expand_as(img)
+    assert torch.equal(out[known], img[known]) and (std[known] == 0).all()
+    assert (std[~known] > 0).all()
+    extra = count_parameters(ImplicitInpainter(ModelConfig(probabilistic=True))) - \
+        count_parameters(ImplicitInpainter())
+    assert extra == 128 * 3 + 3  # one more output per channel: the budget barely moves
+
+
+def test_deterministic_model_has_no_sigma():
+    from impaint.model import inpaint_with_std
+    model = ImplicitInpainter(TINY)
+    assert inpaint_with_std(model, torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8))[1] is None

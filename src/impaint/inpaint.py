@@ -18,7 +18,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm import tqdm
 
 from .data import IMAGE_EXTENSIONS
-from .model import ImplicitInpainter, inpaint
+from .model import ImplicitInpainter, inpaint_with_std
 
 
 class InputError(ValueError):
@@ -69,14 +69,34 @@ def check_pair(image: torch.Tensor, mask: torch.Tensor, name: str = "image",
 
 
 def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
-                  scale: int = 1, allow_full: bool = False) -> torch.Tensor:
-    """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1."""
+                  scale: int = 1, allow_full: bool = False, return_std: bool = False):
+    """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
+
+    With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model."""
     check_pair(image, mask, allow_full=allow_full)
     if scale < 1:
         raise InputError(f"--scale must be a positive integer, got {scale}")
+    if return_std and not model.cfg.probabilistic:
+        raise InputError("this checkpoint predicts no uncertainty (train one with "
+                         "--set model.probabilistic=true)")
     device = next(model.parameters()).device
-    out = inpaint(model, image[None].to(device), mask[None].to(device), scale=scale)
-    return out[0].cpu()
+    out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device), scale)
+    return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
+
+
+def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
+    """σ (3, H, W) -> a colour-mapped PNG of the per-pixel mean σ and the raw values (.npy)."""
+    import matplotlib
+
+    path = Path(path).with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sigma = std.mean(0).numpy()  # (H, W): one σ per pixel, averaged over channels
+    top = max(float(sigma.max()), 1e-6)
+    rgb = matplotlib.colormaps["magma"](sigma / top)[..., :3]
+    Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
+    raw = path.with_suffix(".npy")
+    np.save(raw, std.numpy().astype(np.float32))
+    return [path, raw]
 
 
 def write_image(image: torch.Tensor, path: str | Path) -> Path:
@@ -102,8 +122,11 @@ def _pairs(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
 
 def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                   checkpoint: str | Path | None = None, scale: int = 1,
-                  invert_mask: bool = False, progress: bool = True) -> list[Path]:
-    """One image (or a folder of them) and its mask(s) -> the written output file(s)."""
+                  invert_mask: bool = False, progress: bool = True,
+                  uncertainty: str | Path | None = None) -> list[Path]:
+    """One image (or a folder of them) and its mask(s) -> the written output file(s).
+
+    `uncertainty` (single images, probabilistic checkpoints): where to write the σ map."""
     from .checkpoint import load_model
 
     image, mask, output = Path(image), Path(mask), Path(output)
@@ -111,8 +134,13 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
         raise InputError(f"image not found: {image}")
     model = load_model(checkpoint)
     if image.is_file():
-        result = inpaint_image(model, read_image(image), read_mask(mask, invert_mask), scale)
-        return [write_image(result, output)]
+        pair = read_image(image), read_mask(mask, invert_mask)
+        if uncertainty:
+            result, std = inpaint_image(model, *pair, scale, return_std=True)
+            return [write_image(result, output), *write_uncertainty(std, uncertainty)]
+        return [write_image(inpaint_image(model, *pair, scale), output)]
+    if uncertainty:
+        raise InputError("--uncertainty works on one image at a time, not on folders")
     written = []
     for img_path, mask_path in tqdm(_pairs(image, mask), desc="inpainting", disable=not progress):
         result = inpaint_image(model, read_image(img_path), read_mask(mask_path, invert_mask),

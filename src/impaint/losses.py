@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -16,13 +18,29 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     """Mean squared difference of horizontal and vertical neighbours, summed over both axes."""
     dy = (image[..., 1:, :] - image[..., :-1, :]) ** 2
     dx = (image[..., :, 1:] - image[..., :, :-1]) ** 2
-    return dy.mean() + dx.mean()
+    # sum / count rather than mean(): a 1-pixel-high or -wide image has no pairs on one axis.
+    return dy.sum() / max(dy.numel(), 1) + dx.sum() / max(dx.numel(), 1)
 
 
 def inpainting_loss(prediction: torch.Tensor, composed: torch.Tensor, image: torch.Tensor,
-                    mask: torch.Tensor, alpha: float, beta: float) -> tuple[torch.Tensor, dict]:
-    """α·MSE(hole) + β·TV(Î); returns the loss and its parts as floats for logging."""
+                    mask: torch.Tensor, alpha: float, beta: float,
+                    sigma: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+    """α·MSE(hole) + β·TV(Î), or α·NLL(hole) + β·TV(Î) when a σ is predicted; returns the
+    loss and its parts as floats for logging (the MSE is logged either way)."""
     mse = hole_mse(prediction, image, mask)
     tv = total_variation(composed)
-    loss = alpha * mse + beta * tv
-    return loss, {"mse": float(mse.detach()), "tv": float(tv.detach())}
+    parts = {"mse": float(mse.detach()), "tv": float(tv.detach())}
+    if sigma is None:
+        return alpha * mse + beta * tv, parts
+    nll = gaussian_nll_hole(prediction, sigma, image, mask)
+    parts["nll"] = float(nll.detach())
+    return alpha * nll + beta * tv, parts
+
+
+def gaussian_nll_hole(mean: torch.Tensor, sigma: torch.Tensor, image: torch.Tensor,
+                      mask: torch.Tensor) -> torch.Tensor:
+    """Per-value Gaussian negative log-likelihood (nats) averaged over missing pixels and
+    channels: log σ + (x − μ)² / 2σ² + ½ log 2π."""
+    hole = 1.0 - mask
+    nll = torch.log(sigma) + (image - mean) ** 2 / (2 * sigma**2) + 0.5 * math.log(2 * math.pi)
+    return (nll * hole).sum() / (hole.sum() * image.shape[1]).clamp_min(1.0)

@@ -30,6 +30,7 @@ class ModelConfig:
     hidden: int = 128  # decoder MLP hidden width
     depth: int = 4  # decoder MLP hidden layers
     use_coords: bool = True  # feed x to the decoder next to Z(x)
+    probabilistic: bool = False  # decoder also predicts a per-pixel σ (Gaussian NLL training)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,7 +97,8 @@ class Decoder(nn.Module):
         self.use_coords = cfg.use_coords
         dims = [cfg.width + (2 if cfg.use_coords else 0)] + [cfg.hidden] * cfg.depth
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.out = nn.Linear(cfg.hidden, cfg.channels)
+        # A probabilistic decoder returns a mean and a raw scale per channel: (..., 2C).
+        self.out = nn.Linear(cfg.hidden, cfg.channels * (2 if cfg.probabilistic else 1))
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         # features: (..., [2 +] C_z) -> (..., C); the last axis is the MLP input.
@@ -105,6 +107,9 @@ class Decoder(nn.Module):
             h = F.relu(layer(h), inplace=True)
         # Predict around mid-grey so the untrained model starts near the data mean.
         return self.out(h) + 0.5
+
+
+SIGMA_MIN = 1e-3  # floor of the predicted σ, about a quarter of one 8-bit grey level
 
 
 def pixel_centres(height: int, width: int, device=None) -> torch.Tensor:
@@ -152,9 +157,24 @@ class ImplicitInpainter(nn.Module):
         out = self.query(z, coords)  # (B, h*w, C)
         return out.transpose(1, 2).reshape(z.shape[0], -1, height, width)
 
+    def split(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Decoder output (B, C·k, ...) -> (mean, σ); σ is None for a deterministic model.
+
+        σ = softplus(raw) + SIGMA_MIN: positive, smooth, and bounded below so the Gaussian NLL
+        cannot reward a collapsing σ on a pixel it happens to predict exactly."""
+        if not self.cfg.probabilistic:
+            return raw, None
+        c = self.cfg.channels
+        return raw[:, :c], F.softplus(raw[:, c:].float() - 3.0) + SIGMA_MIN
+
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Raw prediction Î_S for every pixel, (B, C, H, W); see `compose` for the output."""
-        return self.decode_grid(self.encode(image, mask))
+        """Prediction Î_S (the mean) for every pixel, (B, C, H, W); see `compose`."""
+        return self.split(self.decode_grid(self.encode(image, mask)))[0]
+
+    def forward_dist(self, image: torch.Tensor, mask: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(mean, σ) for every pixel, each (B, C, H, W); σ is None if not probabilistic."""
+        return self.split(self.decode_grid(self.encode(image, mask)))
 
 
 def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
@@ -171,15 +191,25 @@ def inpaint(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
     renders the whole image at the higher resolution and the known pixels, upsampled by
     nearest neighbour, are pasted back where the mask (also upsampled) says they are known.
     """
+    return inpaint_with_std(model, image, mask, scale)[0]
+
+
+@torch.no_grad()
+def inpaint_with_std(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
+                     scale: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`inpaint`, plus the predicted σ (B, C, H·scale, W·scale), 0 on known pixels; σ is None
+    for a deterministic model."""
     model.eval()
     z = model.encode(image, mask)
     h, w = image.shape[-2:]
-    pred = model.render(z, h * scale, w * scale).float().clamp(0, 1)
-    if scale == 1:
-        return compose(image, mask, pred)
-    big_image = F.interpolate(image, scale_factor=scale, mode="nearest")
-    big_mask = F.interpolate(mask, scale_factor=scale, mode="nearest")
-    return compose(big_image, big_mask, pred)
+    mean, sigma = model.split(model.render(z, h * scale, w * scale))
+    pred = mean.float().clamp(0, 1)
+    if scale != 1:
+        image = F.interpolate(image, scale_factor=scale, mode="nearest")
+        mask = F.interpolate(mask, scale_factor=scale, mode="nearest")
+    if sigma is not None:
+        sigma = torch.where(mask.bool().expand_as(sigma), torch.zeros_like(sigma), sigma)
+    return compose(image, mask, pred), sigma
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -69,3 +69,17 @@ def image_grid(rows: list[tuple[str, torch.Tensor]], out_png: str | Path,
     fig.savefig(out_png, dpi=100)
     plt.close(fig)
     return Path(out_png)
+
+
+def reliability_diagram(expected, observed, out_png: str | Path) -> Path:
+    """Observed vs. expected coverage of central intervals; the diagonal is calibration."""
+    fig, ax = plt.subplots(figsize=(4, 4))
+    ax.plot([0, 1], [0, 1], "--", color="grey", lw=1, label="calibrated")
+    ax.plot(expected, observed, marker="o", ms=3, label="model")
+    ax.set(xlabel="expected coverage of the central interval", ylabel="observed coverage",
+           xlim=(0, 1), ylim=(0, 1), title="reliability on the hole")
+    ax.legend(loc="upper left")
+    fig.tight_layout()
+    fig.savefig(out_png, dpi=120)
+    plt.close(fig)
+    return Path(out_png)
