@@ -37,3 +37,23 @@ def test_coverage_and_reliability_curve():
     assert coverage(mean, sigma, target, hole, 1.0) == 0.5
     levels, observed = reliability(np.array([0.1, 0.5, 1.0, 2.5]))
     assert levels.shape == observed.shape and np.all(np.diff(observed) >= 0)
+
+
+def test_evaluate_reports_calibration_for_probabilistic_checkpoints(image_folder, tmp_path,
+                                                                   capsys):
+    from impaint.checkpoint import save_checkpoint
+    from impaint.cli import main
+    from impaint.model import ImplicitInpainter, ModelConfig
+    cfg = ModelConfig(width=8, hidden=16, depth=1, probabilistic=True)
+    ckpt = tmp_path / "prob.safetensors"
+    save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict(),
+                                                   "image_size": 32})
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt),
+                 "--methods", "impaint:prob", "--families", "box", "full", "--limit", "4",
+                 "--grid-images", "0", "--out", str(out), "--quiet"]) == 0
+    assert "Calibration of impaint:prob" in (out / "results.md").read_text()
+    assert (out / "reliability_impaint_prob.png").exists()
+    rows = __import__("json").loads((out / "calibration_impaint_prob.json").read_text())
+    assert [r["family"] for r in rows] == ["box", "box", "box", "full", "all"]
+    assert all(0 <= r["coverage_95"] <= 1 for r in rows)

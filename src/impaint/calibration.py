@@ -72,3 +72,39 @@ def calibration_report(means, sigmas, targets, holes, out_png: str | Path | None
 
         reliability_diagram(*reliability(ratios), out_png)
     return report
+
+
+@torch.no_grad()
+def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | None,
+                    name: str = "impaint", batch: int = 64) -> str:
+    """Calibration of a probabilistic model on every (family, label) of `masks`
+    ((N, 1, S, S) each, as evaluate.evaluation_masks gives); returns a Markdown table and,
+    with `out`, writes calibration_<name>.json and reliability_<name>.png (all masks)."""
+    import json
+
+    model.eval()
+    rows, pooled = [], {"mean": [], "sigma": [], "target": [], "hole": []}
+    for (family, label), all_masks in masks.items():
+        parts = [model.forward_dist(images[i:i + batch], all_masks[i:i + batch])
+                 for i in range(0, images.shape[0], batch)]
+        mean = torch.cat([p[0] for p in parts]).float()
+        sigma = torch.cat([p[1] for p in parts]).float()
+        holes = 1 - all_masks
+        if not holes.any():
+            continue
+        rows.append({"family": family, "label": label,
+                     **calibration_report(mean, sigma, images, holes)})
+        for key, value in zip(pooled, (mean, sigma, images, holes)):
+            pooled[key].append(value)
+    safe = name.replace(":", "_").replace("/", "_")
+    png = Path(out) / f"reliability_{safe}.png" if out else None
+    overall = calibration_report(*(torch.cat(v) for v in pooled.values()), png)
+    rows.append({"family": "all", "label": "", **overall})
+    if out:
+        (Path(out) / f"calibration_{safe}.json").write_text(json.dumps(rows, indent=1))
+    lines = [f"### Calibration of {name} on the hole (68 % / 95 % should read 0.68 / 0.95)", "",
+             "| mask | NLL (nats/value) | coverage 68 % | coverage 95 % | corr(σ, error) |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {r['family']} {r['label']} | {r['nll']:.3f} | {r['coverage_68']:.3f} | "
+              f"{r['coverage_95']:.3f} | {r['sigma_error_corr']:.2f} |" for r in rows]
+    return "\n".join(lines) + "\n"

@@ -57,8 +57,9 @@ def cmd_inpaint(args) -> None:
 
     written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
                             scale=args.scale, invert_mask=args.invert_mask,
-                            progress=not args.quiet)
-    print(f"wrote {written[0]}" if len(written) == 1 else
+                            progress=not args.quiet, uncertainty=args.uncertainty)
+    image = Path(args.image)
+    print(f"wrote {', '.join(map(str, written))}" if image.is_file() else
           f"wrote {len(written)} images to {args.output}")
 
 
@@ -118,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
+    i.add_argument("--uncertainty", metavar="PATH",
+                   help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
 

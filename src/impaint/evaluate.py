@@ -333,6 +333,16 @@ def evaluate_cli(args) -> Results:
                        grid_images=args.grid_images, write_masks=args.save_masks,
                        progress=not args.quiet)
     print(results.markdown())
+    probabilistic = {k: m for k, m in methods.items()
+                     if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
+    if probabilistic:  # is the predicted σ honest? (see calibration.py)
+        from .calibration import calibrate_model
+        masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
+        for name, model in probabilistic.items():
+            table = calibrate_model(model, data.images.float() / 255, masks, args.out, name)
+            print(table)
+            with open(Path(args.out) / "results.md", "a") as f:
+                f.write("\n" + table)
     print(f"wrote {args.out}/results.md, results.csv, results.json and grid_*.png")
     return results
 
