@@ -167,14 +167,18 @@ class ImplicitInpainter(nn.Module):
         c = self.cfg.channels
         return raw[:, :c], F.softplus(raw[:, c:].float() - 3.0) + SIGMA_MIN
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Prediction Î_S (the mean) for every pixel, (B, C, H, W); see `compose`."""
-        return self.split(self.decode_grid(self.encode(image, mask)))[0]
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, with_sigma: bool = False):
+        """Prediction Î_S (the mean) for every pixel, (B, C, H, W); see `compose`.
+
+        `with_sigma=True` returns (mean, σ) instead, σ None for a deterministic model; a flag
+        rather than another method, so wrappers such as DDP see every call."""
+        mean, sigma = self.split(self.decode_grid(self.encode(image, mask)))
+        return (mean, sigma) if with_sigma else mean
 
     def forward_dist(self, image: torch.Tensor, mask: torch.Tensor
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(mean, σ) for every pixel, each (B, C, H, W); σ is None if not probabilistic."""
-        return self.split(self.decode_grid(self.encode(image, mask)))
+        return self(image, mask, with_sigma=True)
 
 
 def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
