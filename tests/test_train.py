@@ -78,3 +78,16 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(cfg, 0) == pytest.approx(0.1)
     assert lr_at(cfg, 10) == pytest.approx(1.0)
     assert lr_at(cfg, 99) == pytest.approx(0.1, abs=0.01)
+
+
+def test_probabilistic_training_learns_sigma(image_folder, tmp_path):
+    from dataclasses import replace
+    cfg = tiny_config(image_folder, tmp_path / "p", steps=4)
+    cfg.model = replace(TINY, probabilistic=True)
+    ckpt = train(cfg, progress=False)
+    model = load_model(ckpt)
+    img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    mean, sigma = model.forward_dist(img, mask)
+    assert model.cfg.probabilistic and sigma.shape == mean.shape and (sigma > 0).all()
+    fresh = type(model)(model.cfg)
+    assert not torch.equal(fresh.decoder.out.weight, model.decoder.out.weight)

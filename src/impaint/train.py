@@ -252,10 +252,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, step)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                pred = step_fn(img, mask)
+                pred, sigma = step_fn(img, mask, with_sigma=True)  # σ None unless probabilistic
             pred = pred.float()
             loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, mask,
-                                          cfg.alpha, cfg.beta)
+                                          cfg.alpha, cfg.beta, sigma)
             if not torch.isfinite(loss):
                 raise TrainingError(f"loss became {float(loss)} at step {step}; stopped, the "
                                     f"last good checkpoint is {last_ckpt}")
