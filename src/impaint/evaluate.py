@@ -291,6 +291,8 @@ def add_evaluate_arguments(p) -> None:
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
     p.add_argument("--out", default="impaint-eval", help="output folder (default impaint-eval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--loglik", action="store_true",
+                   help="probabilistic checkpoints: neural-process log-likelihood (loglik.py)")
 
 
 def _checkpoint_methods(paths) -> dict:
@@ -340,6 +342,16 @@ def evaluate_cli(args) -> Results:
         masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
         for name, model in probabilistic.items():
             table = calibrate_model(model, data.images.float() / 255, masks, args.out, name)
+            print(table)
+            with open(Path(args.out) / "results.md", "a") as f:
+                f.write("\n" + table)
+    if args.loglik:
+        from .loglik import loglik_per_image, loglik_table
+        if not probabilistic:
+            raise ValueError("--loglik needs a probabilistic checkpoint")
+        for name, model in probabilistic.items():
+            values = loglik_per_image(model, data.images.float() / 255, args.seed)
+            table = loglik_table(name, values, data.images[0].numel())
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)
