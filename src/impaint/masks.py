@@ -91,18 +91,21 @@ class StrokesMask:
         lo, hi = STROKE_WIDTHS[self.width]
         hole = np.zeros((height, width), np.uint8)
         target = self.p * height * width
-        while hole.sum() < target:
+        while cv2.countNonZero(hole) < target:
             brush = max(1, int(round(npr.uniform(lo, hi) * side)))
-            x, y = npr.uniform(0, width), npr.uniform(0, height)
-            angle = npr.uniform(0, 2 * math.pi)
-            for _ in range(int(npr.integers(4, 12))):
-                angle += npr.uniform(-1.0, 1.0)  # a wandering brush, not a straight line
-                step = npr.uniform(0.05, 0.15) * side
-                nx = float(np.clip(x + step * math.cos(angle), 0, width - 1))
-                ny = float(np.clip(y + step * math.sin(angle), 0, height - 1))
-                cv2.line(hole, (int(x), int(y)), (int(nx), int(ny)), 1, brush)
-                x, y = nx, ny
-                if hole.sum() >= target:
+            n = int(npr.integers(4, 12))
+            # A wandering brush: the heading turns by up to 1 rad per segment. All random
+            # draws of a stroke at once, the vertices by cumulative sums (numpy, not a loop).
+            angles = npr.uniform(0, 2 * math.pi) + np.cumsum(npr.uniform(-1.0, 1.0, n))
+            steps = npr.uniform(0.05, 0.15, n) * side
+            start = npr.uniform(0, width), npr.uniform(0, height)
+            dx = np.concatenate([[0.0], np.cumsum(steps * np.cos(angles))])
+            dy = np.concatenate([[0.0], np.cumsum(steps * np.sin(angles))])
+            xs, ys = np.clip(start[0] + dx, 0, width - 1), np.clip(start[1] + dy, 0, height - 1)
+            pts = np.stack([xs, ys], 1).astype(np.int32)
+            for a, b in zip(pts[:-1], pts[1:]):
+                cv2.line(hole, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), 1, brush)
+                if cv2.countNonZero(hole) >= target:
                     break
         return torch.from_numpy(1.0 - hole.astype(np.float32))
 
