@@ -19,6 +19,7 @@ class UsageError(ValueError):
 
 
 def cmd_train(args) -> None:
+    from . import distributed
     from .train import TrainConfig, apply_overrides, train
 
     cfg = TrainConfig()
@@ -34,9 +35,18 @@ def cmd_train(args) -> None:
     if args.compile:
         cfg.compile = True
     apply_overrides(cfg, args.set or [])
-    ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
-    print(f"checkpoint: {ckpt}\nlog: {Path(cfg.out) / 'log.csv'}\n"
-          f"curve: {Path(cfg.out) / 'curve.png'}")
+    if args.nproc < 1:
+        raise UsageError(f"--nproc must be at least 1, not {args.nproc}")
+    if args.nproc > 1:
+        if distributed.world_size() > 1:
+            raise UsageError("--nproc starts its own processes: leave it out under torchrun")
+        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet)
+        ckpt = Path(cfg.out) / "last.safetensors"
+    else:
+        ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
+    if distributed.rank() == 0:  # under torchrun, one report
+        print(f"checkpoint: {ckpt}\nlog: {Path(cfg.out) / 'log.csv'}\n"
+              f"curve: {Path(cfg.out) / 'curve.png'}")
 
 
 def cmd_info(args) -> None:
@@ -109,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set beta=0.05 --set model.width=64")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    t.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine (DDP); --batch is their total")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
 

@@ -7,11 +7,19 @@ import math
 import torch
 
 
-def hole_mse(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def hole_mse(prediction: torch.Tensor, image: torch.Tensor, mask: torch.Tensor,
+             count: float | None = None) -> torch.Tensor:
     """Mean squared error over missing pixels and channels (0 if nothing is missing)."""
     hole = 1.0 - mask  # (B, 1, H, W)
     sq = (prediction - image) ** 2 * hole
-    return sq.sum() / (hole.sum() * image.shape[1]).clamp_min(1.0)
+    return sq.sum() / _hole_count(hole, image, count)
+
+
+def _hole_count(hole: torch.Tensor, image: torch.Tensor, count: float | None):
+    """The number of missing values to average over: this batch's, or `count` when given (a
+    data-parallel rank passes its share of the global batch's, so that the mean over ranks is
+    the global batch's mean, whatever the size of each rank's holes)."""
+    return (hole.sum() * image.shape[1]).clamp_min(1.0) if count is None else count
 
 
 def total_variation(image: torch.Tensor) -> torch.Tensor:
@@ -24,23 +32,25 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 def inpainting_loss(prediction: torch.Tensor, composed: torch.Tensor, image: torch.Tensor,
                     mask: torch.Tensor, alpha: float, beta: float,
-                    sigma: torch.Tensor | None = None) -> tuple[torch.Tensor, dict]:
+                    sigma: torch.Tensor | None = None, hole_count: float | None = None
+                    ) -> tuple[torch.Tensor, dict]:
     """α·MSE(hole) + β·TV(Î), or α·NLL(hole) + β·TV(Î) when a σ is predicted; returns the
-    loss and its parts as floats for logging (the MSE is logged either way)."""
-    mse = hole_mse(prediction, image, mask)
+    loss and its parts as floats for logging (the MSE is logged either way). `hole_count`:
+    see `_hole_count`."""
+    mse = hole_mse(prediction, image, mask, hole_count)
     tv = total_variation(composed)
     parts = {"mse": float(mse.detach()), "tv": float(tv.detach())}
     if sigma is None:
         return alpha * mse + beta * tv, parts
-    nll = gaussian_nll_hole(prediction, sigma, image, mask)
+    nll = gaussian_nll_hole(prediction, sigma, image, mask, hole_count)
     parts["nll"] = float(nll.detach())
     return alpha * nll + beta * tv, parts
 
 
 def gaussian_nll_hole(mean: torch.Tensor, sigma: torch.Tensor, image: torch.Tensor,
-                      mask: torch.Tensor) -> torch.Tensor:
+                      mask: torch.Tensor, count: float | None = None) -> torch.Tensor:
     """Per-value Gaussian negative log-likelihood (nats) averaged over missing pixels and
     channels: log σ + (x − μ)² / 2σ² + ½ log 2π."""
     hole = 1.0 - mask
     nll = torch.log(sigma) + (image - mean) ** 2 / (2 * sigma**2) + 0.5 * math.log(2 * math.pi)
-    return (nll * hole).sum() / (hole.sum() * image.shape[1]).clamp_min(1.0)
+    return (nll * hole).sum() / _hole_count(hole, image, count)

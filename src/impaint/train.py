@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
@@ -16,6 +17,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from . import distributed
 from .checkpoint import load_optimizer_state, read_checkpoint, save_checkpoint
 from .data import ImageTensorDataset, open_dataset
 from .losses import inpainting_loss
@@ -162,17 +164,19 @@ LOG_FIELDS = ["step", "epoch", "lr", "loss", "mse", "tv", "images_per_s", "valid
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Train (or resume) into cfg.out; returns the path of the last checkpoint."""
-    out = Path(cfg.out)
-    last_ckpt = out / "last.safetensors"
-    start_step, best = 0, -math.inf
+    """Train (or resume) into cfg.out; returns the path of the last checkpoint.
+
+    Under torchrun (or `distributed.launch`) every process calls this and they train one model
+    with DDP: cfg.batch is the global batch, each rank computes on its slice, rank 0 writes."""
+    last_ckpt = Path(cfg.out) / "last.safetensors"
+    tensors, state = {}, {}
     if resume and last_ckpt.exists():
         tensors, state = read_checkpoint(last_ckpt)
         saved = config_from_dict(state["train_config"])
         # Keep the run's own settings, but let the user extend `steps` or change the device.
         saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
         saved.data = cfg.data or saved.data
-        cfg, start_step, best = saved, state["step"], state.get("best_valid_psnr", -math.inf)
+        cfg = saved
     elif resume:
         raise TrainingError(f"--resume: no checkpoint at {last_ckpt}")
     if not cfg.data:
@@ -181,18 +185,30 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if family not in {"random", "box", "strokes"}:
             raise ValueError(f"unknown mask family {family!r} in mask_families; "
                              "choose from box, random, strokes")
+    if cfg.batch % (world := distributed.world_size()):
+        raise TrainingError(f"batch {cfg.batch} is not a multiple of the {world} processes")
+    with distributed.process_group(pick_device(cfg.device)) as device:
+        return _fit(cfg, device, tensors, state, progress)
 
-    device = pick_device(cfg.device)
+
+def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor], state: dict,
+         progress: bool) -> Path:
+    """The training loop; from the checkpoint (`tensors`, `state`) if one is given."""
+    start_step, best = state.get("step", 0), state.get("best_valid_psnr", -math.inf)
+    rank, world = distributed.rank(), distributed.world_size()
+    main, out = rank == 0, Path(cfg.out)
+    last_ckpt = out / "last.safetensors"
     torch.manual_seed(cfg.seed)
-    train_set = open_dataset(cfg.data, "train", cfg.size, limit=cfg.limit or None)
-    try:
-        valid = open_dataset(cfg.data, "valid", cfg.size)
-    except ValueError:  # an image folder has no valid split: hold out its last images
-        valid = ImageTensorDataset(train_set.images[-min(cfg.valid_images, 64):])
+    with distributed.local_rank0_first():
+        train_set = open_dataset(cfg.data, "train", cfg.size, limit=cfg.limit or None)
+        try:
+            valid = open_dataset(cfg.data, "valid", cfg.size)
+        except ValueError:  # an image folder has no valid split: hold out its last images
+            valid = ImageTensorDataset(train_set.images[-min(cfg.valid_images, 64):])
     images = train_set.images
     if images.shape[0] < cfg.batch:
         raise TrainingError(f"only {images.shape[0]} training images for a batch of {cfg.batch}")
-    v_images, v_masks = valid_set(cfg, valid)
+    v_images, v_masks = valid_set(cfg, valid) if main else (None, None)
 
     model = ImplicitInpainter(cfg.model).to(device)
     if cfg.channels_last:
@@ -201,17 +217,23 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     if start_step:
         model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
         load_optimizer_state(opt, tensors, state)
-    step_fn = torch.compile(model) if cfg.compile else model
+    # DDP wraps the step only: checkpoints hold `model` (no `module.` prefix), for any world size.
+    step_fn = distributed.wrap(model, device)
+    step_fn = torch.compile(step_fn) if cfg.compile else step_fn
     n_params = count_parameters(model)
-    print(f"impaint train: {images.shape[0]} train images at {cfg.size}px, {n_params:,} "
-          f"parameters, device {device}, batch {cfg.batch}, steps {start_step}->{cfg.steps}")
+    if main:
+        ranks = f" ({world} processes x {cfg.batch // world})" if world > 1 else ""
+        print(f"impaint train: {images.shape[0]} train images at {cfg.size}px, {n_params:,} "
+              f"parameters, device {device}, batch {cfg.batch}{ranks}, "
+              f"steps {start_step}->{cfg.steps}")
 
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "log.csv"
     # On resume, drop the rows logged after the checkpoint: those steps are trained again.
     kept = [r for r in csv.DictReader(open(log_path)) if int(r["step"]) <= start_step] \
-        if start_step and log_path.exists() else []
-    log_file = open(log_path, "w", newline="")
+        if main and start_step and log_path.exists() else []
+    # Only rank 0 logs; the others write to os.devnull, so the loop below needs no rank tests.
+    log_file = open(log_path if main else os.devnull, "w", newline="")
     log = csv.DictWriter(log_file, LOG_FIELDS)
     log.writeheader()
     log.writerows(kept)
@@ -219,13 +241,16 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     gen = MixtureMask(cfg.p_min, cfg.p_max, cfg.mask_families, cfg.full_prob)
     per_epoch = max(1, images.shape[0] // cfg.batch)
     orders: dict[int, torch.Tensor] = {}
+    mine = slice(rank * cfg.batch // world, (rank + 1) * cfg.batch // world)  # this rank's part
 
     def batch_for(step: int):
         epoch = step // per_epoch
         if epoch not in orders:
             orders.clear()
             orders[epoch] = epoch_order(cfg, images.shape[0], epoch)
-        return make_batch(cfg, images, orders[epoch], step, gen)
+        # Every rank draws the whole global batch (one seeded stream), then keeps its slice.
+        img, mask = make_batch(cfg, images, orders[epoch], step, gen)  # (B, 3, S, S), (B, 1, S, S)
+        return img[mine], mask[mine], max(float((1 - mask).sum()) * img.shape[1], 1.0)
 
     def state_at(step: int) -> dict:
         return {"step": step, "train_config": config_to_dict(cfg),
@@ -237,12 +262,12 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
     prefetch = ThreadPoolExecutor(1)
     pending = prefetch.submit(batch_for, start_step) if start_step < cfg.steps else None
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps,
-               disable=not progress, desc="train", unit="step")
+               disable=not (progress and main), desc="train", unit="step")
     model.train()
     t0, seen = time.perf_counter(), 0
     try:
         for step in bar:
-            img, mask = pending.result()
+            img, mask, holes = pending.result()
             if step + 1 < cfg.steps:
                 pending = prefetch.submit(batch_for, step + 1)
             img, mask = img.to(device), mask.to(device)
@@ -254,27 +279,32 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
                 pred, sigma = step_fn(img, mask, with_sigma=True)  # σ None unless probabilistic
             pred = pred.float()
+            # DDP averages the ranks' gradients: dividing each rank's hole error by its share of
+            # the global batch's hole values (not by its own) makes that the one-process gradient.
             loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, mask,
-                                          cfg.alpha, cfg.beta, sigma)
-            if not torch.isfinite(loss):
-                raise TrainingError(f"loss became {float(loss)} at step {step}; stopped, the "
+                                          cfg.alpha, cfg.beta, sigma, holes / world)
+            # The global batch's loss, on every rank: logged, and a NaN stops all ranks at once.
+            loss_v, mse_v, tv_v = distributed.mean(
+                [float(loss.detach()), parts["mse"], parts["tv"]], device)
+            if not math.isfinite(loss_v):
+                raise TrainingError(f"loss became {loss_v} at step {step}; stopped, the "
                                     f"last good checkpoint is {last_ckpt}")
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            seen += img.shape[0]
+            seen += img.shape[0] * world
             speed = seen / (time.perf_counter() - t0)
-            loss = loss.detach()
-            bar.set_postfix(loss=f"{float(loss):.4f}", img_s=f"{speed:.0f}")
+            bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}")
             row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
-                   "lr": f"{lr_at(cfg, step):.3e}", "loss": f"{float(loss):.5f}",
-                   "mse": f"{parts['mse']:.5f}", "tv": f"{parts['tv']:.5f}",
+                   "lr": f"{lr_at(cfg, step):.3e}", "loss": f"{loss_v:.5f}",
+                   "mse": f"{mse_v:.5f}", "tv": f"{tv_v:.5f}",
                    "images_per_s": f"{speed:.1f}", "valid_psnr_hole": ""}
             done = step + 1 == cfg.steps
-            if (step + 1) % cfg.valid_every == 0 or done:
+            # Rank 0 validates and saves; the others wait for it in the next all-reduce.
+            if main and ((step + 1) % cfg.valid_every == 0 or done):
                 v = valid_psnr_hole(model, v_images, v_masks, device, cfg.amp)
                 row["valid_psnr_hole"] = f"{v:.3f}"
-                bar.write(f"step {step + 1}: train loss {float(loss):.4f}, valid PSNR on the "
+                bar.write(f"step {step + 1}: train loss {loss_v:.4f}, valid PSNR on the "
                           f"hole {v:.2f} dB, {speed:.0f} img/s")
                 if v > best:
                     best = v
@@ -286,6 +316,14 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         prefetch.shutdown(wait=True, cancel_futures=True)
         log_file.close()
         bar.close()
-    from .plots import training_curve
-    training_curve(log_path, out / "curve.png")
+    if main:
+        from .plots import training_curve
+        training_curve(log_path, out / "curve.png")
+    distributed.barrier()  # every rank returns once the checkpoint is written
     return last_ckpt
+
+
+if __name__ == "__main__":  # torchrun --nproc_per_node=N -m impaint.train (impaint train's args)
+    import sys
+    from impaint.cli import main
+    sys.exit(main(["train", *sys.argv[1:]]))
