@@ -101,3 +101,16 @@ def test_deterministic_model_has_no_sigma():
     from impaint.model import inpaint_with_std
     model = ImplicitInpainter(TINY)
     assert inpaint_with_std(model, torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8))[1] is None
+
+
+def test_conv_decoder_decodes_grids_at_any_size_but_not_coordinates():
+    import pytest
+    cfg = ModelConfig(width=8, hidden=6, depth=2, decoder="conv")
+    model = ImplicitInpainter(cfg)
+    img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    assert model(img, mask).shape == (1, 3, 8, 8)
+    assert inpaint(model, img, mask, scale=2).shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="grids only"):
+        model.query(model.encode(img, mask), torch.zeros(1, 4, 2))
+    with pytest.raises(ValueError, match="unknown decoder"):
+        ImplicitInpainter(ModelConfig(decoder="liif"))

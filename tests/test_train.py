@@ -91,3 +91,14 @@ def test_probabilistic_training_learns_sigma(image_folder, tmp_path):
     assert model.cfg.probabilistic and sigma.shape == mean.shape and (sigma > 0).all()
     fresh = type(model)(model.cfg)
     assert not torch.equal(fresh.decoder.out.weight, model.decoder.out.weight)
+
+
+def test_mse_on_all_pixels_trains_a_different_model(image_folder, tmp_path):
+    hole = read_checkpoint(train(tiny_config(image_folder, tmp_path / "h"), progress=False))[0]
+    cfg = tiny_config(image_folder, tmp_path / "a")
+    cfg.mse_on = "all"
+    every = read_checkpoint(train(cfg, progress=False))[0]
+    assert any(not torch.equal(hole[k], every[k]) for k in hole)
+    cfg.mse_on = "everywhere"
+    with pytest.raises(ValueError, match="mse_on"):
+        train(cfg, progress=False)

@@ -31,6 +31,9 @@ class ModelConfig:
     depth: int = 4  # decoder MLP hidden layers
     use_coords: bool = True  # feed x to the decoder next to Z(x)
     probabilistic: bool = False  # decoder also predicts a per-pixel σ (Gaussian NLL training)
+    # "mlp": the seed's coordinate MLP; "conv": 3x3 convolutions on Z, no coordinates (the
+    # ablation's plain convolutional decoder; `hidden` channels, `depth` 3x3 layers).
+    decoder: str = "mlp"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,6 +112,26 @@ class Decoder(nn.Module):
         return self.out(h) + 0.5
 
 
+class ConvDecoder(nn.Module):
+    """3x3 convolutions on Z -> pixel values: decodes grids only, no coordinate queries."""
+
+    use_coords = False
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        dims = [cfg.width] + [cfg.hidden] * cfg.depth
+        self.hidden = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1)
+                                    for a, b in zip(dims[:-1], dims[1:]))
+        self.out = nn.Conv2d(cfg.hidden, cfg.channels * (2 if cfg.probabilistic else 1), 1)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        h = z  # (B, C_z, H, W)
+        for layer in self.hidden:
+            h = F.relu(layer(h), inplace=True)
+        return self.out(h) + 0.5
+
+
+DECODERS = {"mlp": Decoder, "conv": ConvDecoder}
 SIGMA_MIN = 1e-3  # floor of the predicted σ, about a quarter of one 8-bit grey level
 
 
@@ -124,14 +147,19 @@ class ImplicitInpainter(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
         self.cfg = cfg or ModelConfig()
+        if self.cfg.decoder not in DECODERS:
+            raise ValueError(f"unknown decoder {self.cfg.decoder!r}; choose from "
+                             f"{sorted(DECODERS)}")
         self.encoder = Encoder(self.cfg)
-        self.decoder = Decoder(self.cfg)
+        self.decoder = DECODERS[self.cfg.decoder](self.cfg)
 
     def encode(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return self.encoder(image, mask)
 
     def query(self, z: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """Decode Z at arbitrary coordinates: (B, C_z, H, W), (B, N, 2) -> (B, N, C)."""
+        if isinstance(self.decoder, ConvDecoder):
+            raise ValueError("a convolutional decoder renders grids only, not coordinates")
         # border padding: a query at the very edge of [-1, 1] reads the edge pixel's code.
         sampled = F.grid_sample(z, coords.unsqueeze(1).to(z.dtype), mode="bilinear",
                                 padding_mode="border", align_corners=False)  # (B, C_z, 1, N)
@@ -142,6 +170,8 @@ class ImplicitInpainter(nn.Module):
 
     def decode_grid(self, z: torch.Tensor) -> torch.Tensor:
         """Fast path: decode at Z's own pixel centres, no interpolation. -> (B, C, H, W)."""
+        if isinstance(self.decoder, ConvDecoder):
+            return self.decoder(z)
         b, _, h, w = z.shape
         feats = z.permute(0, 2, 3, 1)  # (B, H, W, C_z): the MLP becomes one batched matmul
         if self.decoder.use_coords:
@@ -153,6 +183,9 @@ class ImplicitInpainter(nn.Module):
         """Decode Z on a height x width grid of pixel centres (any resolution). -> (B, C, h, w)."""
         if (height, width) == tuple(z.shape[-2:]):
             return self.decode_grid(z)
+        if isinstance(self.decoder, ConvDecoder):  # no coordinates: resample Z, then decode
+            return self.decoder(F.interpolate(z, size=(height, width), mode="bilinear",
+                                              align_corners=False))
         coords = pixel_centres(height, width, z.device).expand(z.shape[0], -1, -1)
         out = self.query(z, coords)  # (B, h*w, C)
         return out.transpose(1, 2).reshape(z.shape[0], -1, height, width)

@@ -43,6 +43,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.02  # final LR as a fraction of the peak
     alpha: float = 1.0  # weight of the MSE on missing pixels
     beta: float = 0.01  # weight of the total variation of the composed image
+    mse_on: str = "hole"  # "hole": the seed's MSE on missing pixels; "all": on every pixel
     p_min: float = 0.1  # training hole ratio ~ U(p_min, p_max)
     p_max: float = 0.9
     mask_families: tuple[str, ...] = ("random", "box", "strokes")  # the training mixture
@@ -185,6 +186,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if family not in {"random", "box", "strokes"}:
             raise ValueError(f"unknown mask family {family!r} in mask_families; "
                              "choose from box, random, strokes")
+    if cfg.mse_on not in {"hole", "all"}:
+        raise ValueError(f"mse_on must be 'hole' or 'all', got {cfg.mse_on!r}")
     if cfg.batch % (world := distributed.world_size()):
         raise TrainingError(f"batch {cfg.batch} is not a multiple of the {world} processes")
     with distributed.process_group(pick_device(cfg.device)) as device:
@@ -250,7 +253,9 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             orders[epoch] = epoch_order(cfg, images.shape[0], epoch)
         # Every rank draws the whole global batch (one seeded stream), then keeps its slice.
         img, mask = make_batch(cfg, images, orders[epoch], step, gen)  # (B, 3, S, S), (B, 1, S, S)
-        return img[mine], mask[mine], max(float((1 - mask).sum()) * img.shape[1], 1.0)
+        loss_mask = mask if cfg.mse_on == "hole" else torch.zeros_like(mask)  # 0 = scored
+        return (img[mine], mask[mine], loss_mask[mine],
+                max(float((1 - loss_mask).sum()) * img.shape[1], 1.0))
 
     def state_at(step: int) -> dict:
         return {"step": step, "train_config": config_to_dict(cfg),
@@ -267,10 +272,10 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     t0, seen = time.perf_counter(), 0
     try:
         for step in bar:
-            img, mask, holes = pending.result()
+            img, mask, loss_mask, holes = pending.result()
             if step + 1 < cfg.steps:
                 pending = prefetch.submit(batch_for, step + 1)
-            img, mask = img.to(device), mask.to(device)
+            img, mask, loss_mask = img.to(device), mask.to(device), loss_mask.to(device)
             if cfg.channels_last:
                 img = img.contiguous(memory_format=torch.channels_last)
                 mask = mask.contiguous(memory_format=torch.channels_last)
@@ -281,7 +286,7 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             pred = pred.float()
             # DDP averages the ranks' gradients: dividing each rank's hole error by its share of
             # the global batch's hole values (not by its own) makes that the one-process gradient.
-            loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, mask,
+            loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, loss_mask,
                                           cfg.alpha, cfg.beta, sigma, holes / world)
             # The global batch's loss, on every rank: logged, and a NaN stops all ranks at once.
             loss_v, mse_v, tv_v = distributed.mean(

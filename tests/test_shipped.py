@@ -1,0 +1,41 @@
+"""The model shipped inside the package: it loads, and it still computes what it computed."""
+
+from importlib import resources
+
+import torch
+
+from impaint import load_model
+from impaint.masks import BoxMask
+from impaint.model import count_parameters, inpaint
+
+# Pinned when the weights were shipped; a change means the weights or the model code moved.
+PINNED_HOLE_MEAN = None
+PINNED_HOLE_STD = None
+
+
+def pinned_case():
+    g = torch.Generator().manual_seed(1234)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 32), torch.linspace(0, 1, 32), indexing="ij")
+    image = torch.stack([0.3 + 0.5 * yy, 0.2 + 0.4 * xx, 0.5 * (xx + yy) / 2])[None]
+    image = (image + 0.05 * torch.rand(image.shape, generator=g)).clamp(0, 1)
+    mask = BoxMask(0.3)(32, 32, g)[None, None]
+    return image, mask
+
+
+def test_shipped_weights_load_with_the_default_budget():
+    model = load_model()
+    assert model.image_size == 32
+    assert abs(count_parameters(model) - 4.7e5) / 4.7e5 < 0.1
+    weights = resources.files("impaint") / "weights"
+    assert (weights / "MODEL_CARD.md").is_file() and (weights / "training_log.csv").is_file()
+
+
+def test_shipped_weights_reproduce_the_pinned_output():
+    model = load_model()
+    image, mask = pinned_case()
+    out = inpaint(model, image, mask)
+    hole = (1 - mask).bool().expand_as(image)
+    assert torch.equal(out[~hole], image[~hole])
+    values = out[hole].double()
+    assert abs(values.mean().item() - PINNED_HOLE_MEAN) < 1e-5
+    assert abs(values.std().item() - PINNED_HOLE_STD) < 1e-5
