@@ -100,6 +100,16 @@ def cmd_reproduce(args) -> None:
     print(f"wrote {report} (figures beside it)")
 
 
+def cmd_ablate(args) -> None:
+    from .ablate import run_ablation
+
+    path = run_ablation(args.data, args.out, steps=args.steps, batch=args.batch,
+                        only=args.only, seed=args.seed, size=args.size,
+                        valid_limit=args.limit)
+    print(path.read_text())
+    print(f"wrote {path}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -159,6 +169,18 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--limit", type=int, default=500, help="images of the split to use (0 = all)")
     r.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
     r.set_defaults(func=cmd_reproduce)
+
+    from .ablate import DEFAULT_STEPS, VARIANTS
+    a = sub.add_parser("ablate", help="train and evaluate every design variant")
+    a.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
+    a.add_argument("--out", required=True, help="study folder (one sub-folder per variant)")
+    a.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
+    a.add_argument("--batch", type=int, default=64)
+    a.add_argument("--size", type=int, default=32)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--limit", type=int, default=500, help="valid images to evaluate on")
+    a.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")
+    a.set_defaults(func=cmd_ablate)
 
     e = sub.add_parser("evaluate", help="compare checkpoints and classical baselines")
     from .evaluate import add_evaluate_arguments

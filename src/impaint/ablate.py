@@ -1,0 +1,155 @@
+"""`impaint ablate`: does each part of the seed's design earn its place?
+
+Every variant is a set of config overrides on the seed configuration (no code forks) and is
+trained with the same data, steps, batch, optimiser and seed, at the same parameter budget
+(±10 %), then evaluated on the valid split with the evaluation harness (same masks). Each
+finished variant leaves DIR/<name>/row.json, so an interrupted study resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import load_model
+from .data import open_dataset
+from .evaluate import evaluate
+from .model import ImplicitInpainter, count_parameters
+from .train import TrainConfig, apply_overrides, train
+
+# name -> (what it asks, overrides). MLP widths are chosen to keep the decoder's budget:
+# 128x4 = 61.6k parameters; 207x2 = 62.5k; 87x8 = 61.8k; conv 50x2 (3x3) = 62.4k.
+VARIANTS = {
+    "seed": ("the seed: MLP 128x4 on x ⊕ Z(x), MSE on the hole, mixture masks", []),
+    "no_coords": ("does x matter? the same MLP on Z(x) alone", ["model.use_coords=false"]),
+    "mlp_wide_shallow": ("MLP 207x2, same budget", ["model.hidden=207", "model.depth=2"]),
+    "mlp_narrow_deep": ("MLP 87x8, same budget", ["model.hidden=87", "model.depth=8"]),
+    "conv_decoder": ("plain convolutional decoder: two 3x3 convs on Z, no coordinates",
+                     ["model.decoder=conv", "model.hidden=50", "model.depth=2"]),
+    "tv_0": ("no TV term", ["beta=0"]),
+    "tv_10x": ("10x the TV weight", ["beta=0.1"]),
+    "mse_all": ("MSE on every pixel, not just the hole", ["mse_on=all"]),
+    "masks_random": ("trained on random masks only", ["mask_families=random"]),
+    "masks_box": ("trained on boxes only", ["mask_families=box"]),
+    "masks_strokes": ("trained on strokes only", ["mask_families=strokes"]),
+}
+DEFAULT_STEPS = 1200  # x 11 variants x 64 images ≈ 1 h 45 min at ~140 img/s on 2 CPU cores
+SUMMARY_COLUMNS = [("random", "random"), ("box", "box"), ("strokes", "strokes"),
+                   ("full", "full")]
+
+
+def variant_config(name: str, data: str, out: Path, steps: int, batch: int, seed: int,
+                   size: int) -> TrainConfig:
+    if name not in VARIANTS:
+        raise ValueError(f"unknown variant {name!r}; choose from {list(VARIANTS)}")
+    cfg = TrainConfig(data=str(data), out=str(out / name), steps=steps, batch=batch, seed=seed,
+                      size=size, valid_every=max(1, steps // 4))
+    return apply_overrides(cfg, VARIANTS[name][1])
+
+
+def check_budget(names) -> dict[str, int]:
+    """Parameters of every variant; all within ±10 % of the seed's."""
+    counts = {n: count_parameters(ImplicitInpainter(variant_config(
+        n, "", Path("."), 1, 1, 0, 32).model)) for n in names}
+    base = count_parameters(ImplicitInpainter(TrainConfig().model))
+    for n, c in counts.items():
+        if abs(c - base) / base > 0.10:
+            raise ValueError(f"variant {n} has {c:,} parameters, outside ±10 % of {base:,}")
+    return counts
+
+
+@torch.no_grad()
+def inference_speed(model, size: int, batch: int = 64, repeats: int = 5) -> float:
+    img, mask = torch.rand(batch, 3, size, size), torch.ones(batch, 1, size, size)
+    mask[..., size // 4:size // 2, :] = 0
+    model.eval()
+    model(img, mask)
+    t = time.perf_counter()
+    for _ in range(repeats):
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            model(img, mask)
+    return batch * repeats / (time.perf_counter() - t)
+
+
+def run_variant(name: str, data: str, out: Path, steps: int, batch: int, seed: int,
+                size: int, valid_images: torch.Tensor) -> dict:
+    row_path = out / name / "row.json"
+    if row_path.exists():  # finished in an earlier run: the study resumes
+        return json.loads(row_path.read_text())
+    cfg = variant_config(name, data, out, steps, batch, seed, size)
+    resume = (out / name / "last.safetensors").exists()
+    t0 = time.perf_counter()
+    ckpt = train(cfg, resume=resume, progress=True)
+    train_seconds = time.perf_counter() - t0
+    model = load_model(ckpt)
+    log = (out / name / "log.csv").read_text().strip().splitlines()
+    results = evaluate(valid_images, {name: model}, seed, out=None, grid_images=0,
+                       progress=False)
+    row = {"variant": name, "what": VARIANTS[name][0], "parameters": count_parameters(model),
+           "steps": steps, "train_images_per_s": float(log[-1].split(",")[6]),
+           "train_seconds": train_seconds, "infer_images_per_s": inference_speed(model, size),
+           "psnr_hole": {f"{r['family']} {r['label']}": r["psnr_hole"] for r in results.rows},
+           "ssim": float(np.mean([r["ssim"] for r in results.rows]))}
+    row_path.write_text(json.dumps(row, indent=1))
+    return row
+
+
+def ablation_markdown(rows: list[dict], steps: int, images: int) -> str:
+    keys = list(rows[0]["psnr_hole"])
+    head = ("| variant | " + " | ".join(keys) + " | mean | SSIM | params | train img/s | "
+            "infer img/s |")
+    lines = [f"# Ablation: {steps} steps per variant, valid PSNR on the hole (dB), "
+             f"{images} images", "", head, "|" + "---|" * (len(keys) + 6)]
+    for r in rows:
+        v = [r["psnr_hole"][k] for k in keys]
+        name = f"**{r['variant']}** (seed)" if r["variant"] == "seed" else r["variant"]
+        lines.append(f"| {name} | " + " | ".join(f"{x:.2f}" for x in v) +
+                     f" | {np.mean(v):.2f} | {r['ssim']:.3f} | {r['parameters']:,} | "
+                     f"{r['train_images_per_s']:.0f} | {r['infer_images_per_s']:.0f} |")
+    lines += ["", "## What this shows", "", what_this_shows(rows), "",
+              "Variants: " + "; ".join(f"`{r['variant']}`: {r['what']}" for r in rows) + "."]
+    return "\n".join(lines) + "\n"
+
+
+def what_this_shows(rows: list[dict]) -> str:
+    """Sentences read off the numbers: each variant's mean change against the seed."""
+    by = {r["variant"]: r for r in rows}
+    if "seed" not in by:
+        return "The seed configuration was not run, so nothing is compared."
+    base = np.mean(list(by["seed"]["psnr_hole"].values()))
+    deltas = {n: np.mean(list(r["psnr_hole"].values())) - base for n, r in by.items()
+              if n != "seed"}
+    if not deltas:
+        return f"Only the seed was run: mean hole PSNR {base:.2f} dB."
+    best = max(deltas, key=deltas.get)
+    worst = min(deltas, key=deltas.get)
+    parts = [f"Against the seed's mean hole PSNR of {base:.2f} dB, the best variant is "
+             f"`{best}` ({deltas[best]:+.2f} dB) and the worst `{worst}` "
+             f"({deltas[worst]:+.2f} dB)."]
+    if "conv_decoder" in deltas:
+        d = deltas["conv_decoder"]
+        parts.append("The plain convolutional decoder " + (
+            f"beats the implicit MLP decoder by {d:.2f} dB at this budget: on fixed grids the "
+            "coordinate decoder does not earn its place by PSNR alone." if d > 0.05 else
+            f"trails the implicit MLP decoder by {-d:.2f} dB." if d < -0.05 else
+            "matches the implicit MLP decoder within 0.05 dB."))
+    if "no_coords" in deltas:
+        d = deltas["no_coords"]
+        parts.append(f"Removing the coordinate input changes the mean by {d:+.2f} dB.")
+    return " ".join(parts)
+
+
+def run_ablation(data: str, out: str | Path, steps: int = DEFAULT_STEPS, batch: int = 64,
+                 only: list[str] | None = None, seed: int = 0, size: int = 32,
+                 valid_limit: int = 500) -> Path:
+    out = Path(out)
+    names = list(only or VARIANTS)
+    check_budget(names)
+    valid = open_dataset(data, "valid", size, limit=valid_limit).images
+    rows = [run_variant(n, data, out, steps, batch, seed, size, valid) for n in names]
+    (out / "ABLATION.md").write_text(ablation_markdown(rows, steps, valid.shape[0]))
+    return out / "ABLATION.md"
