@@ -102,3 +102,8 @@ def test_mse_on_all_pixels_trains_a_different_model(image_folder, tmp_path):
     cfg.mse_on = "everywhere"
     with pytest.raises(ValueError, match="mse_on"):
         train(cfg, progress=False)
+
+
+def test_a_plain_folder_holds_out_a_tenth_for_validation(image_folder, tmp_path, capsys):
+    train(tiny_config(image_folder, tmp_path / "r", steps=1), progress=False)
+    assert "22 train images" in capsys.readouterr().out  # 24 images, 2 held out

@@ -204,11 +204,12 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     torch.manual_seed(cfg.seed)
     with distributed.local_rank0_first():
         train_set = open_dataset(cfg.data, "train", cfg.size, limit=cfg.limit or None)
-        try:
-            valid = open_dataset(cfg.data, "valid", cfg.size)
-        except ValueError:  # an image folder has no valid split: hold out its last images
-            valid = ImageTensorDataset(train_set.images[-min(cfg.valid_images, 64):])
-    images = train_set.images
+        if (Path(cfg.data) / "list_eval_partition.txt").exists():
+            valid, images = open_dataset(cfg.data, "valid", cfg.size), train_set.images
+        else:  # a plain folder has no valid split: hold out its last tenth (at most 500)
+            held = max(1, min(cfg.valid_images, train_set.images.shape[0] // 10))
+            valid = ImageTensorDataset(train_set.images[-held:])
+            images = train_set.images[:-held]
     if images.shape[0] < cfg.batch:
         raise TrainingError(f"only {images.shape[0]} training images for a batch of {cfg.batch}")
     v_images, v_masks = valid_set(cfg, valid) if main else (None, None)
