@@ -107,3 +107,13 @@ def test_mse_on_all_pixels_trains_a_different_model(image_folder, tmp_path):
 def test_a_plain_folder_holds_out_a_tenth_for_validation(image_folder, tmp_path, capsys):
     train(tiny_config(image_folder, tmp_path / "r", steps=1), progress=False)
     assert "22 train images" in capsys.readouterr().out  # 24 images, 2 held out
+
+
+def test_stochastic_latent_training_fits_prior_and_posterior(image_folder, tmp_path):
+    from dataclasses import replace
+    cfg = tiny_config(image_folder, tmp_path / "s", steps=3)
+    cfg.model = replace(TINY, latent_dim=4)
+    model = load_model(train(cfg, progress=False))
+    fresh = type(model)(model.cfg)
+    assert not torch.equal(fresh.latent.posterior.weight, model.latent.posterior.weight)
+    assert not torch.equal(fresh.latent.prior.weight, model.latent.prior.weight)

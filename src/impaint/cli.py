@@ -67,7 +67,8 @@ def cmd_inpaint(args) -> None:
 
     written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
                             scale=args.scale, invert_mask=args.invert_mask,
-                            progress=not args.quiet, uncertainty=args.uncertainty)
+                            progress=not args.quiet, uncertainty=args.uncertainty,
+                            samples=args.samples, seed=args.seed)
     image = Path(args.image)
     print(f"wrote {', '.join(map(str, written))}" if image.is_file() else
           f"wrote {len(written)} images to {args.output}")
@@ -110,6 +111,27 @@ def cmd_ablate(args) -> None:
     print(f"wrote {path}")
 
 
+def cmd_sample(args) -> None:
+    import torch
+
+    from .checkpoint import load_model
+    from .inpaint import write_image
+    from .latent import sample_completions
+    from .plots import image_grid
+
+    if args.n < 1:
+        raise UsageError(f"the number of samples must be positive, got {args.n}")
+    model = load_model(args.checkpoint)
+    size = model.image_size or 32
+    nothing = torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size)
+    faces = sample_completions(model, *nothing, args.n, args.seed)[:, 0]  # (N, C, S, S)
+    out = Path(args.out)
+    paths = [write_image(f, out / f"sample_{i + 1:03d}.png") for i, f in enumerate(faces)]
+    image_grid([("samples", faces)], out / "samples.png",
+               title=f"{args.n} draws from the totally masked input (seed {args.seed})")
+    print(f"wrote {len(paths)} samples and {out / 'samples.png'}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -141,10 +163,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
+    i.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
+    i.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
     i.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
+
+    m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
+    m.add_argument("n", type=int, help="how many")
+    m.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    m.add_argument("--out", default="impaint-samples", help="output folder")
+    m.add_argument("--seed", type=int, default=0)
+    m.set_defaults(func=cmd_sample)
 
     n = sub.add_parser("info", help="describe a checkpoint")
     n.add_argument("checkpoint", nargs="?")

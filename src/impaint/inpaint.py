@@ -120,10 +120,23 @@ def _pairs(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
     return pairs
 
 
+def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
+                  seed: int = 0) -> list[Path]:
+    """K completions of one image: OUTPUT's stem + _1 … _K."""
+    from .latent import sample_completions
+
+    check_pair(image, mask)
+    device = next(model.parameters()).device
+    samples = sample_completions(model, image[None].to(device), mask[None].to(device), k, seed)
+    return [write_image(s[0].cpu(), output.with_name(f"{output.stem}_{i + 1}{output.suffix}"))
+            for i, s in enumerate(samples)]
+
+
 def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                   checkpoint: str | Path | None = None, scale: int = 1,
                   invert_mask: bool = False, progress: bool = True,
-                  uncertainty: str | Path | None = None) -> list[Path]:
+                  uncertainty: str | Path | None = None, samples: int = 0,
+                  seed: int = 0) -> list[Path]:
     """One image (or a folder of them) and its mask(s) -> the written output file(s).
 
     `uncertainty` (single images, probabilistic checkpoints): where to write the σ map."""
@@ -135,12 +148,14 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     model = load_model(checkpoint)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
+        if samples:
+            return write_samples(model, *pair, output, samples, seed)
         if uncertainty:
             result, std = inpaint_image(model, *pair, scale, return_std=True)
             return [write_image(result, output), *write_uncertainty(std, uncertainty)]
         return [write_image(inpaint_image(model, *pair, scale), output)]
-    if uncertainty:
-        raise InputError("--uncertainty works on one image at a time, not on folders")
+    if uncertainty or samples:
+        raise InputError("--uncertainty and --samples work on one image at a time, not folders")
     written = []
     for img_path, mask_path in tqdm(_pairs(image, mask), desc="inpainting", disable=not progress):
         result = inpaint_image(model, read_image(img_path), read_mask(mask_path, invert_mask),

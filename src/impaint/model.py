@@ -34,6 +34,8 @@ class ModelConfig:
     # "mlp": the seed's coordinate MLP; "conv": 3x3 convolutions on Z, no coordinates (the
     # ablation's plain convolutional decoder; `hidden` channels, `depth` 3x3 layers).
     decoder: str = "mlp"
+    latent_dim: int = 0  # > 0: a stochastic latent for diverse completions (see latent.py)
+    latent_stride: int = 4  # the latent map's resolution divisor: coarse, structural changes
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -152,9 +154,22 @@ class ImplicitInpainter(nn.Module):
                              f"{sorted(DECODERS)}")
         self.encoder = Encoder(self.cfg)
         self.decoder = DECODERS[self.cfg.decoder](self.cfg)
+        self.latent = None
+        if self.cfg.latent_dim > 0:
+            from .latent import StochasticLatent
+            self.latent = StochasticLatent(self.cfg.width, self.cfg.channels,
+                                           self.cfg.latent_dim, self.cfg.latent_stride)
 
     def encode(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return self.encoder(image, mask)
+        return self.encode_with_kl(image, mask)[0]
+
+    def encode_with_kl(self, image: torch.Tensor, mask: torch.Tensor):
+        """(Z, KL). A stochastic model adds its latent: from the posterior while training
+        (`image` is then the whole image), else the prior's mean; KL is None otherwise."""
+        z = self.encoder(image, mask)
+        if self.latent is None:
+            return z, None
+        return self.latent(z, image, posterior=self.training)
 
     def query(self, z: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         """Decode Z at arbitrary coordinates: (B, C_z, H, W), (B, N, 2) -> (B, N, C)."""
@@ -200,12 +215,17 @@ class ImplicitInpainter(nn.Module):
         c = self.cfg.channels
         return raw[:, :c], F.softplus(raw[:, c:].float() - 3.0) + SIGMA_MIN
 
-    def forward(self, image: torch.Tensor, mask: torch.Tensor, with_sigma: bool = False):
+    def forward(self, image: torch.Tensor, mask: torch.Tensor, with_sigma: bool = False,
+                with_kl: bool = False):
         """Prediction Î_S (the mean) for every pixel, (B, C, H, W); see `compose`.
 
-        `with_sigma=True` returns (mean, σ) instead, σ None for a deterministic model; a flag
-        rather than another method, so wrappers such as DDP see every call."""
-        mean, sigma = self.split(self.decode_grid(self.encode(image, mask)))
+        `with_sigma=True` returns (mean, σ), σ None for a deterministic model; `with_kl=True`
+        returns (mean, σ, KL), KL None without a stochastic latent. Flags rather than other
+        methods, so that wrappers such as DDP see every call."""
+        z, kl = self.encode_with_kl(image, mask)
+        mean, sigma = self.split(self.decode_grid(z))
+        if with_kl:
+            return mean, sigma, kl
         return (mean, sigma) if with_sigma else mean
 
     def forward_dist(self, image: torch.Tensor, mask: torch.Tensor

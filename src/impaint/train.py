@@ -43,6 +43,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.02  # final LR as a fraction of the peak
     alpha: float = 1.0  # weight of the MSE on missing pixels
     beta: float = 0.01  # weight of the total variation of the composed image
+    kl_weight: float = 1e-3  # weight of KL(posterior || prior) for a stochastic latent
     mse_on: str = "hole"  # "hole": the seed's MSE on missing pixels; "all": on every pixel
     p_min: float = 0.1  # training hole ratio ~ U(p_min, p_max)
     p_max: float = 0.9
@@ -283,12 +284,15 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             for group in opt.param_groups:
                 group["lr"] = lr_at(cfg, step)
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
-                pred, sigma = step_fn(img, mask, with_sigma=True)  # σ None unless probabilistic
+                # σ: None unless probabilistic; KL: None without a stochastic latent.
+                pred, sigma, kl = step_fn(img, mask, with_kl=True)
             pred = pred.float()
             # DDP averages the ranks' gradients: dividing each rank's hole error by its share of
             # the global batch's hole values (not by its own) makes that the one-process gradient.
             loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, loss_mask,
                                           cfg.alpha, cfg.beta, sigma, holes / world)
+            if kl is not None:
+                loss = loss + cfg.kl_weight * kl
             # The global batch's loss, on every rank: logged, and a NaN stops all ranks at once.
             loss_v, mse_v, tv_v = distributed.mean(
                 [float(loss.detach()), parts["mse"], parts["tv"]], device)
