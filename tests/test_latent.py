@@ -72,3 +72,16 @@ def test_sample_and_inpaint_samples_through_the_cli(tmp_path, capsys):
     assert main(["inpaint", str(tmp_path / "x.png"), "--mask", str(tmp_path / "m.png"), "-o",
                  str(tmp_path / "y.png"), "--checkpoint", str(ckpt), "--samples", "3"]) == 0
     assert sorted(p.name for p in tmp_path.glob("y_*.png")) == ["y_1.png", "y_2.png", "y_3.png"]
+
+
+def test_evaluate_reports_diversity_for_stochastic_checkpoints(image_folder, tmp_path):
+    ckpt = tmp_path / "s.safetensors"
+    save_checkpoint(ckpt, stochastic_model(), {"model_config": STOCHASTIC.to_dict(),
+                                               "image_size": 32})
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt),
+                 "--methods", "impaint:s", "--families", "box", "--limit", "4",
+                 "--grid-images", "0", "--samples", "3", "--out", str(out), "--quiet"]) == 0
+    text = (out / "results.md").read_text()
+    assert "Diverse completions of impaint:s: 3 samples" in text and "| random 0.7 |" in text
+    assert (out / "samples_impaint_s_box_0.5.png").exists()

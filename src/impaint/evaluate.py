@@ -291,6 +291,8 @@ def add_evaluate_arguments(p) -> None:
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
     p.add_argument("--out", default="impaint-eval", help="output folder (default impaint-eval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="stochastic checkpoints: diversity / fidelity of K samples per image")
     p.add_argument("--loglik", action="store_true",
                    help="probabilistic checkpoints: neural-process log-likelihood (loglik.py)")
 
@@ -342,6 +344,16 @@ def evaluate_cli(args) -> Results:
         masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
         for name, model in probabilistic.items():
             table = calibrate_model(model, data.images.float() / 255, masks, args.out, name)
+            print(table)
+            with open(Path(args.out) / "results.md", "a") as f:
+                f.write("\n" + table)
+    stochastic = {k: m for k, m in methods.items()
+                  if isinstance(m, torch.nn.Module) and m.latent is not None}
+    if args.samples and stochastic:  # diversity against fidelity, on two hole families
+        from .latent import diversity_report
+        for name, model in stochastic.items():
+            table = diversity_report(model, data.images.float() / 255, args.samples,
+                                     args.seed, Path(args.out), name)
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)
