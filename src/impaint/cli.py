@@ -132,6 +132,24 @@ def cmd_sample(args) -> None:
     print(f"wrote {len(paths)} samples and {out / 'samples.png'}")
 
 
+def cmd_resolution(args) -> None:
+    from .checkpoint import load_model
+    from .data import open_dataset
+    from .resolution import compare_resolutions, resolution_markdown
+
+    model32 = load_model(args.checkpoint)
+    model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
+    if model64 is not None and model64.image_size not in (None, 64):
+        raise UsageError(f"--checkpoint-64 was trained at {model64.image_size} px, not 64")
+    images = open_dataset(args.data, args.split, 64, limit=args.limit).images.float() / 255
+    table = resolution_markdown(compare_resolutions(model32, images, model64, args.seed),
+                                images.shape[0])
+    print(table)
+    if args.out:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        (Path(args.out) / "resolution.md").write_text(table)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -177,6 +195,16 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--out", default="impaint-samples", help="output folder")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_sample)
+
+    z = sub.add_parser("resolution", help="32-px model rendered at 64 px vs. bicubic vs. 64-px model")
+    z.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
+    z.add_argument("--checkpoint", help="the 32-px model (default: the shipped model)")
+    z.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
+    z.add_argument("--split", default="valid", choices=["valid", "test"])
+    z.add_argument("--limit", type=int, default=500)
+    z.add_argument("--seed", type=int, default=0)
+    z.add_argument("--out", help="also write OUT/resolution.md")
+    z.set_defaults(func=cmd_resolution)
 
     n = sub.add_parser("info", help="describe a checkpoint")
     n.add_argument("checkpoint", nargs="?")
