@@ -114,3 +114,18 @@ def test_conv_decoder_decodes_grids_at_any_size_but_not_coordinates():
         model.query(model.encode(img, mask), torch.zeros(1, 4, 2))
     with pytest.raises(ValueError, match="unknown decoder"):
         ImplicitInpainter(ModelConfig(decoder="liif"))
+
+
+def test_gated_unet_baseline_has_the_model_interface_and_budget():
+    import pytest
+    from impaint.model import build_model
+    unet = build_model(ModelConfig(arch="unet"))
+    n = count_parameters(unet)
+    assert abs(n - 4.7e5) / 4.7e5 < 0.10, n
+    img, mask = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.5).float()
+    out = inpaint(unet, img, mask)
+    known = mask.bool().expand_as(img)
+    assert out.shape == img.shape and torch.equal(out[known], img[known])
+    assert inpaint(unet, img, mask, scale=2).shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="unknown arch"):
+        build_model(ModelConfig(arch="transformer"))

@@ -117,3 +117,12 @@ def test_stochastic_latent_training_fits_prior_and_posterior(image_folder, tmp_p
     fresh = type(model)(model.cfg)
     assert not torch.equal(fresh.latent.posterior.weight, model.latent.posterior.weight)
     assert not torch.equal(fresh.latent.prior.weight, model.latent.prior.weight)
+
+
+def test_the_gated_unet_baseline_trains_and_reloads(image_folder, tmp_path):
+    from dataclasses import replace
+    from impaint.unet import GatedUNet
+    cfg = tiny_config(image_folder, tmp_path / "u", steps=2)
+    cfg.model = replace(TINY, arch="unet")
+    model = load_model(train(cfg, progress=False))
+    assert isinstance(model, GatedUNet)

@@ -16,7 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .model import ImplicitInpainter, ModelConfig
+from .model import ImplicitInpainter, ModelConfig, build_model
 
 FORMAT_VERSION = 1
 SHIPPED_WEIGHTS = "celeba32.safetensors"  # inside the package's weights/ folder
@@ -73,7 +73,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     path = shipped_weights_path() if path is None else path
     tensors, state = read_checkpoint(path)
     try:
-        model = ImplicitInpainter(ModelConfig.from_dict(state["model_config"]))
+        model = build_model(ModelConfig.from_dict(state["model_config"]))
         weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         model.load_state_dict(weights)
     except (RuntimeError, ValueError, TypeError) as e:

@@ -34,6 +34,7 @@ class ModelConfig:
     # "mlp": the seed's coordinate MLP; "conv": 3x3 convolutions on Z, no coordinates (the
     # ablation's plain convolutional decoder; `hidden` channels, `depth` 3x3 layers).
     decoder: str = "mlp"
+    arch: str = "implicit"  # "implicit": this file's model; "unet": unet.GatedUNet (ablation)
     latent_dim: int = 0  # > 0: a stochastic latent for diverse completions (see latent.py)
     latent_stride: int = 4  # the latent map's resolution divisor: coarse, structural changes
 
@@ -232,6 +233,17 @@ class ImplicitInpainter(nn.Module):
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(mean, σ) for every pixel, each (B, C, H, W); σ is None if not probabilistic."""
         return self(image, mask, with_sigma=True)
+
+
+def build_model(cfg: ModelConfig | None = None) -> nn.Module:
+    """The model a config describes: the implicit inpainter, or the gated U-Net baseline."""
+    cfg = cfg or ModelConfig()
+    if cfg.arch == "unet":
+        from .unet import GatedUNet
+        return GatedUNet(cfg)
+    if cfg.arch != "implicit":
+        raise ValueError(f"unknown arch {cfg.arch!r}; choose from implicit, unet")
+    return ImplicitInpainter(cfg)
 
 
 def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:

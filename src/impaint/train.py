@@ -23,7 +23,7 @@ from .data import ImageTensorDataset, open_dataset
 from .losses import inpainting_loss
 from .masks import MixtureMask, mask_batch
 from .metrics import psnr_from_mse
-from .model import ImplicitInpainter, ModelConfig, compose, count_parameters
+from .model import ModelConfig, build_model, compose, count_parameters
 
 
 class TrainingError(RuntimeError):
@@ -215,7 +215,7 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
         raise TrainingError(f"only {images.shape[0]} training images for a batch of {cfg.batch}")
     v_images, v_masks = valid_set(cfg, valid) if main else (None, None)
 
-    model = ImplicitInpainter(cfg.model).to(device)
+    model = build_model(cfg.model).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
