@@ -27,10 +27,13 @@ class CheckpointError(ValueError):
 
 
 def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
-                    optimizer: torch.optim.Optimizer | None = None) -> None:
-    """Write model weights (+ optimizer moments) and a JSON-able `state` dict atomically."""
+                    optimizer: torch.optim.Optimizer | None = None,
+                    extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write model weights (+ optimizer moments, + `extra` tensors such as a discriminator's)
+    and a JSON-able `state` dict atomically."""
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({k: v.contiguous() for k, v in (extra or {}).items()})
     meta = {"format": FORMAT_VERSION, **state}
     if optimizer is not None:
         opt = optimizer.state_dict()

@@ -44,6 +44,7 @@ class TrainConfig:
     alpha: float = 1.0  # weight of the MSE on missing pixels
     beta: float = 0.01  # weight of the total variation of the composed image
     kl_weight: float = 1e-3  # weight of KL(posterior || prior) for a stochastic latent
+    adv_weight: float = 0.0  # > 0: add a PatchGAN hinge loss with this weight (gan.py)
     mse_on: str = "hole"  # "hole": the seed's MSE on missing pixels; "all": on every pixel
     p_min: float = 0.1  # training hole ratio ~ U(p_min, p_max)
     p_max: float = 0.9
@@ -225,6 +226,13 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     # DDP wraps the step only: checkpoints hold `model` (no `module.` prefix), for any world size.
     step_fn = distributed.wrap(model, device)
     step_fn = torch.compile(step_fn) if cfg.compile else step_fn
+    adversary = None
+    if cfg.adv_weight > 0:
+        if world > 1:
+            raise TrainingError("the adversarial loss runs in one process only (--nproc 1)")
+        from .gan import Adversary
+        adversary = Adversary(cfg.model.channels, device, cfg.lr,
+                              tensors if start_step else None)
     n_params = count_parameters(model)
     if main:
         ranks = f" ({world} processes x {cfg.batch // world})" if world > 1 else ""
@@ -289,10 +297,13 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             pred = pred.float()
             # DDP averages the ranks' gradients: dividing each rank's hole error by its share of
             # the global batch's hole values (not by its own) makes that the one-process gradient.
-            loss, parts = inpainting_loss(pred, compose(img, mask, pred), img, loss_mask,
+            composed = compose(img, mask, pred)
+            loss, parts = inpainting_loss(pred, composed, img, loss_mask,
                                           cfg.alpha, cfg.beta, sigma, holes / world)
             if kl is not None:
                 loss = loss + cfg.kl_weight * kl
+            if adversary is not None:
+                loss = loss + cfg.adv_weight * adversary.generator_loss(composed, mask)
             # The global batch's loss, on every rank: logged, and a NaN stops all ranks at once.
             loss_v, mse_v, tv_v = distributed.mean(
                 [float(loss.detach()), parts["mse"], parts["tv"]], device)
@@ -302,6 +313,8 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if adversary is not None:
+                adversary.step(img, composed, mask)
             seen += img.shape[0] * world
             speed = seen / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}")
@@ -319,7 +332,8 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                 if v > best:
                     best = v
                     save_checkpoint(out / "best.safetensors", model, state_at(step + 1))
-                save_checkpoint(last_ckpt, model, state_at(step + 1), opt)
+                save_checkpoint(last_ckpt, model, state_at(step + 1), opt,
+                                adversary.state_tensors() if adversary else None)
             log.writerow(row)
             log_file.flush()
     finally:
