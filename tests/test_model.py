@@ -113,7 +113,7 @@ def test_conv_decoder_decodes_grids_at_any_size_but_not_coordinates():
     with pytest.raises(ValueError, match="grids only"):
         model.query(model.encode(img, mask), torch.zeros(1, 4, 2))
     with pytest.raises(ValueError, match="unknown decoder"):
-        ImplicitInpainter(ModelConfig(decoder="liif"))
+        ImplicitInpainter(ModelConfig(decoder="hypernet"))
 
 
 def test_gated_unet_baseline_has_the_model_interface_and_budget():
@@ -129,3 +129,17 @@ def test_gated_unet_baseline_has_the_model_interface_and_budget():
     assert inpaint(unet, img, mask, scale=2).shape == (2, 3, 64, 64)
     with pytest.raises(ValueError, match="unknown arch"):
         build_model(ModelConfig(arch="transformer"))
+
+
+def test_liif_local_decoder_fast_path_equals_its_local_ensemble_at_pixel_centres():
+    cfg = ModelConfig(width=8, hidden=16, depth=2, decoder="liif")
+    model = ImplicitInpainter(cfg)
+    assert count_parameters(model) == count_parameters(ImplicitInpainter(TINY))
+    img, mask = torch.rand(2, 3, 6, 10), (torch.rand(2, 1, 6, 10) > 0.5).float()
+    z = model.encode(img, mask)
+    grid = model.decode_grid(z)
+    ensemble = model.query(z, pixel_centres(6, 10).expand(2, -1, -1))
+    torch.testing.assert_close(grid, ensemble.transpose(1, 2).reshape(2, 3, 6, 10),
+                               atol=1e-5, rtol=1e-5)
+    big = inpaint(model, img, mask, scale=3)
+    assert big.shape == (2, 3, 18, 30) and torch.isfinite(big).all()

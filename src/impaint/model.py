@@ -31,8 +31,8 @@ class ModelConfig:
     depth: int = 4  # decoder MLP hidden layers
     use_coords: bool = True  # feed x to the decoder next to Z(x)
     probabilistic: bool = False  # decoder also predicts a per-pixel σ (Gaussian NLL training)
-    # "mlp": the seed's coordinate MLP; "conv": 3x3 convolutions on Z, no coordinates (the
-    # ablation's plain convolutional decoder; `hidden` channels, `depth` 3x3 layers).
+    # "mlp": the seed's coordinate MLP; "liif": the same MLP as a LIIF local ensemble (liif.py);
+    # "conv": 3x3 convolutions on Z, no coordinates (`hidden` channels, `depth` 3x3 layers).
     decoder: str = "mlp"
     arch: str = "implicit"  # "implicit": this file's model; "unet": unet.GatedUNet (ablation)
     latent_dim: int = 0  # > 0: a stochastic latent for diverse completions (see latent.py)
@@ -150,9 +150,12 @@ class ImplicitInpainter(nn.Module):
     def __init__(self, cfg: ModelConfig | None = None):
         super().__init__()
         self.cfg = cfg or ModelConfig()
+        if self.cfg.decoder == "liif":  # imported here: liif.py builds on this module
+            from .liif import LocalDecoder
+            DECODERS.setdefault("liif", LocalDecoder)
         if self.cfg.decoder not in DECODERS:
             raise ValueError(f"unknown decoder {self.cfg.decoder!r}; choose from "
-                             f"{sorted(DECODERS)}")
+                             f"{sorted(DECODERS) + ['liif']}")
         self.encoder = Encoder(self.cfg)
         self.decoder = DECODERS[self.cfg.decoder](self.cfg)
         self.latent = None
@@ -176,6 +179,8 @@ class ImplicitInpainter(nn.Module):
         """Decode Z at arbitrary coordinates: (B, C_z, H, W), (B, N, 2) -> (B, N, C)."""
         if isinstance(self.decoder, ConvDecoder):
             raise ValueError("a convolutional decoder renders grids only, not coordinates")
+        if hasattr(self.decoder, "query"):  # a decoder with its own way to read Z (LIIF)
+            return self.decoder.query(z, coords)
         # border padding: a query at the very edge of [-1, 1] reads the edge pixel's code.
         sampled = F.grid_sample(z, coords.unsqueeze(1).to(z.dtype), mode="bilinear",
                                 padding_mode="border", align_corners=False)  # (B, C_z, 1, N)
@@ -188,6 +193,8 @@ class ImplicitInpainter(nn.Module):
         """Fast path: decode at Z's own pixel centres, no interpolation. -> (B, C, H, W)."""
         if isinstance(self.decoder, ConvDecoder):
             return self.decoder(z)
+        if hasattr(self.decoder, "grid"):
+            return self.decoder.grid(z)
         b, _, h, w = z.shape
         feats = z.permute(0, 2, 3, 1)  # (B, H, W, C_z): the MLP becomes one batched matmul
         if self.decoder.use_coords:
