@@ -9,8 +9,8 @@ from impaint.masks import BoxMask
 from impaint.model import count_parameters, inpaint
 
 # Pinned when the weights were shipped; a change means the weights or the model code moved.
-PINNED_HOLE_MEAN = None
-PINNED_HOLE_STD = None
+PINNED_HOLE_MEAN = 0.4779759894603144
+PINNED_HOLE_STD = 0.13933160715542647
 
 
 def pinned_case():
