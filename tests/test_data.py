@@ -49,3 +49,22 @@ def test_clear_errors(tmp_path, celeba_tree):
         CelebA(tmp_path / "empty")
     with pytest.raises(DataError, match="unknown split"):
         celeba_files(celeba_tree, "training")
+
+
+def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
+    from safetensors.torch import save_file
+    from impaint.data import has_splits
+    train = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    valid = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    path = tmp_path / "faces.safetensors"
+    save_file({"train": train, "valid": valid}, path)
+    assert has_splits(path)
+    assert torch.equal(open_dataset(path, "train", 16).images, train)
+    assert torch.equal(open_dataset(path, "valid", 16, limit=1).images, valid[:1])
+    with pytest.raises(DataError, match=r"expected uint8 \(N, 3, 32, 32\)"):
+        open_dataset(path, "train", 32)
+    with pytest.raises(DataError, match="holds no 'test' images"):
+        open_dataset(path, "test", 16)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(DataError, match="cannot read image tensors"):
+        open_dataset(tmp_path / "bad.safetensors", "train", 16)

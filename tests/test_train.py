@@ -126,3 +126,24 @@ def test_the_gated_unet_baseline_trains_and_reloads(image_folder, tmp_path):
     cfg.model = replace(TINY, arch="unet")
     model = load_model(train(cfg, progress=False))
     assert isinstance(model, GatedUNet)
+
+
+def test_lr_follows_the_clock_under_a_time_budget():
+    cfg = TrainConfig(steps=10**9, warmup=10, lr=1.0, min_lr_ratio=0.1, time_budget=60.0)
+    assert lr_at(cfg, 50, elapsed=0.0) == pytest.approx(1.0)
+    assert lr_at(cfg, 50, elapsed=30.0) == pytest.approx(0.55)
+    assert lr_at(cfg, 50, elapsed=90.0) == pytest.approx(0.1)
+
+
+def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path):
+    cfg = tiny_config(image_folder, tmp_path / "t", steps=10**6, time_budget=1e-9)
+    ckpt = train(cfg, progress=False)
+    _, state = read_checkpoint(ckpt)
+    # The first step already spends the budget: one step, validated and saved.
+    assert state["step"] == 1 and state["elapsed_seconds"] > 0
+    rows = list(csv.DictReader(open(tmp_path / "t" / "log.csv")))
+    assert len(rows) == 1 and rows[0]["valid_psnr_hole"]
+    # Resuming an exhausted budget trains nothing more.
+    again = train(tiny_config(image_folder, tmp_path / "t", steps=10**6), resume=True,
+                  progress=False)
+    assert read_checkpoint(again)[1]["step"] == 1

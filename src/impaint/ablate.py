@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import load_model
+from .bench import _timeit, train_step_fn
+from .checkpoint import load_model, read_checkpoint
 from .data import open_dataset
 from .evaluate import evaluate
 from .model import build_model, count_parameters
@@ -80,22 +81,34 @@ def inference_speed(model, size: int, batch: int = 64, repeats: int = 5) -> floa
     return batch * repeats / (time.perf_counter() - t)
 
 
+def cpu_training_speed(model, size: int, batch: int = 64) -> float:
+    """Images/s of one bf16 AdamW step of the model on this machine's CPU (masks and any
+    discriminator not counted), so variants trained elsewhere compare on one footing."""
+    import copy
+    step = train_step_fn(copy.deepcopy(model).train(), batch, size, fast=True)
+    return batch / _timeit(step, repeats=2, warmup=1)
+
+
 def run_variant(name: str, data: str, out: Path, steps: int, batch: int, seed: int,
                 size: int, valid_images: torch.Tensor) -> dict:
     row_path = out / name / "row.json"
     if row_path.exists():  # finished in an earlier run: the study resumes
         return json.loads(row_path.read_text())
     cfg = variant_config(name, data, out, steps, batch, seed, size)
-    resume = (out / name / "last.safetensors").exists()
-    t0 = time.perf_counter()
-    ckpt = train(cfg, resume=resume, progress=True)
-    train_seconds = time.perf_counter() - t0
+    ckpt = out / name / "last.safetensors"
+    # A checkpoint already at `steps` (a finished run, or weights trained elsewhere and copied
+    # here without optimizer state) is evaluated as it is; a shorter one resumes.
+    done = ckpt.exists() and read_checkpoint(ckpt)[1]["step"] >= steps
+    if not done:
+        train(cfg, resume=ckpt.exists(), progress=True)
     model = load_model(ckpt)
+    train_seconds = model.checkpoint_state.get("elapsed_seconds", float("nan"))
     log = (out / name / "log.csv").read_text().strip().splitlines()
     results = evaluate(valid_images, {name: model}, seed, out=None, grid_images=0,
                        progress=False)
     row = {"variant": name, "what": VARIANTS[name][0], "parameters": count_parameters(model),
            "steps": steps, "train_images_per_s": float(log[-1].split(",")[6]),
+           "cpu_train_images_per_s": cpu_training_speed(model, size),
            "train_seconds": train_seconds, "infer_images_per_s": inference_speed(model, size),
            "psnr_hole": {f"{r['family']} {r['label']}": r["psnr_hole"] for r in results.rows},
            "ssim": float(np.mean([r["ssim"] for r in results.rows]))}
@@ -105,8 +118,8 @@ def run_variant(name: str, data: str, out: Path, steps: int, batch: int, seed: i
 
 def ablation_markdown(rows: list[dict], steps: int, images: int) -> str:
     keys = list(rows[0]["psnr_hole"])
-    head = ("| variant | " + " | ".join(keys) + " | mean | SSIM | params | train img/s | "
-            "infer img/s |")
+    head = ("| variant | " + " | ".join(keys) + " | mean | SSIM | params | train img/s ¹ | "
+            "infer img/s ¹ |")
     lines = [f"# Ablation: {steps} steps per variant, valid PSNR on the hole (dB), "
              f"{images} images", "", head, "|" + "---|" * (len(keys) + 6)]
     for r in rows:
@@ -114,8 +127,12 @@ def ablation_markdown(rows: list[dict], steps: int, images: int) -> str:
         name = f"**{r['variant']}** (seed)" if r["variant"] == "seed" else r["variant"]
         lines.append(f"| {name} | " + " | ".join(f"{x:.2f}" for x in v) +
                      f" | {np.mean(v):.2f} | {r['ssim']:.3f} | {r['parameters']:,} | "
-                     f"{r['train_images_per_s']:.0f} | {r['infer_images_per_s']:.0f} |")
-    lines += ["", "## What this shows", "", what_this_shows(rows), "",
+                     f"{r.get('cpu_train_images_per_s', r['train_images_per_s']):.0f} | "
+                     f"{r['infer_images_per_s']:.0f} |")
+    lines += ["", "¹ Measured on the machine that wrote this table, on its CPU: one bf16 AdamW step "
+              "at batch 64 (mask drawing and the adversarial variant's discriminator not "
+              "counted), and inference at batch 64.",
+              "", "## What this shows", "", what_this_shows(rows), "",
               "Variants: " + "; ".join(f"`{r['variant']}`: {r['what']}" for r in rows) + "."]
     return "\n".join(lines) + "\n"
 

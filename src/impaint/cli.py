@@ -27,7 +27,7 @@ def cmd_train(args) -> None:
         cfg.data = args.data
     if args.out:
         cfg.out = args.out
-    for name in ("steps", "batch", "size", "lr", "seed", "device", "limit"):
+    for name in ("steps", "time_budget", "batch", "size", "lr", "seed", "device", "limit"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
     if args.fp32:
@@ -158,6 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
     t.add_argument("--out", help="run folder (default runs/celeba32)")
     t.add_argument("--steps", type=int)
+    t.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="train for this long; the LR schedule follows the clock")
     t.add_argument("--batch", type=int)
     t.add_argument("--size", type=int, help="image size in pixels (32, 64, 128, ...)")
     t.add_argument("--lr", type=float)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from tqdm import tqdm
 
@@ -160,9 +161,41 @@ class ImageFolder(ImageTensorDataset):
         super().__init__(images[:limit])
 
 
+def tensor_file_dataset(path: str | Path, split: str, size: int,
+                        limit: int | None = None) -> ImageTensorDataset:
+    """Images already decoded into a safetensors file: one uint8 (N, 3, size, size) tensor per
+    split name (`train`, `valid`, ...), or one named `images` (a decode cache) for any split.
+    The way to move a prepared data set to another machine without its JPEGs."""
+    try:
+        tensors = load_file(path)
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise DataError(f"cannot read image tensors from {path}: {e}") from None
+    key = split if split in tensors else "images"
+    if key not in tensors:
+        raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(tensors)})")
+    images = tensors[key]
+    if images.dtype != torch.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != (3, size,
+                                                                                      size):
+        raise DataError(f"{path}: {key} is {images.dtype} {tuple(images.shape)}, expected uint8 "
+                        f"(N, 3, {size}, {size})")
+    return ImageTensorDataset(images[:limit])
+
+
+def has_splits(root: str | Path) -> bool:
+    """Whether `root` names its own train/valid splits (else a folder's tenth is held out)."""
+    root = Path(root)
+    if root.suffix == ".safetensors":
+        with safe_open(root, "pt") as f:
+            return "valid" in f.keys()
+    return (root / "list_eval_partition.txt").exists()
+
+
 def open_dataset(root: str | Path, split: str = "train", size: int = 32,
                  cache_dir: Path | None = None, limit: int | None = None) -> ImageTensorDataset:
-    """CelebA if `root` has a partition file, else an image folder."""
+    """CelebA if `root` has a partition file, decoded tensors if it is a .safetensors file,
+    else an image folder."""
+    if Path(root).suffix == ".safetensors" and Path(root).is_file():
+        return tensor_file_dataset(root, split, size, limit)
     if (Path(root) / "list_eval_partition.txt").exists():
         return CelebA(root, split, size, cache_dir=cache_dir, limit=limit)
     return ImageFolder(root, size, cache_dir=cache_dir, limit=limit)

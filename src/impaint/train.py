@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from . import distributed
 from .checkpoint import load_optimizer_state, read_checkpoint, save_checkpoint
-from .data import ImageTensorDataset, open_dataset
+from .data import ImageTensorDataset, has_splits, open_dataset
 from .losses import inpainting_loss
 from .masks import MixtureMask, mask_batch
 from .metrics import psnr_from_mse
@@ -36,6 +36,8 @@ class TrainConfig:
     out: str = "runs/celeba32"  # run folder: checkpoints, log.csv, curve.png
     size: int = 32  # images are centre-cropped and resized to size x size
     steps: int = 12000  # optimiser steps in total (the LR schedule spans them)
+    time_budget: float = 0.0  # > 0: train for this many seconds, the LR schedule following the
+    # clock instead of the step count (steps is then an upper bound); for a fixed slot on a GPU
     batch: int = 64  # images per step
     lr: float = 2e-3  # peak AdamW learning rate
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
@@ -103,10 +105,15 @@ def config_from_dict(d: dict) -> TrainConfig:
                           for k, v in d.items() if k in known}, model=model)
 
 
-def lr_at(cfg: TrainConfig, step: int) -> float:
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay over the rest of the run: of the
+    steps, or of the seconds of `time_budget` when one is set."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.time_budget > 0:
+        t = min(1.0, elapsed / cfg.time_budget)
+    else:
+        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
@@ -178,6 +185,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         saved = config_from_dict(state["train_config"])
         # Keep the run's own settings, but let the user extend `steps` or change the device.
         saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
+        saved.time_budget = cfg.time_budget or saved.time_budget
         saved.data = cfg.data or saved.data
         cfg = saved
     elif resume:
@@ -200,13 +208,14 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
          progress: bool) -> Path:
     """The training loop; from the checkpoint (`tensors`, `state`) if one is given."""
     start_step, best = state.get("step", 0), state.get("best_valid_psnr", -math.inf)
+    elapsed = state.get("elapsed_seconds", 0.0)  # training time so far, for time_budget
     rank, world = distributed.rank(), distributed.world_size()
     main, out = rank == 0, Path(cfg.out)
     last_ckpt = out / "last.safetensors"
     torch.manual_seed(cfg.seed)
     with distributed.local_rank0_first():
         train_set = open_dataset(cfg.data, "train", cfg.size, limit=cfg.limit or None)
-        if (Path(cfg.data) / "list_eval_partition.txt").exists():
+        if has_splits(cfg.data):
             valid, images = open_dataset(cfg.data, "valid", cfg.size), train_set.images
         else:  # a plain folder has no valid split: hold out its last tenth (at most 500)
             held = max(1, min(cfg.valid_images, train_set.images.shape[0] // 10))
@@ -270,7 +279,7 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     def state_at(step: int) -> dict:
         return {"step": step, "train_config": config_to_dict(cfg),
                 "model_config": cfg.model.to_dict(), "image_size": cfg.size,
-                "parameters": n_params, "best_valid_psnr": best}
+                "parameters": n_params, "best_valid_psnr": best, "elapsed_seconds": elapsed}
 
     # Masks are drawn on a helper thread while the main thread runs the step (OpenCV and most
     # torch ops release the GIL), hiding most of their cost.
@@ -279,9 +288,10 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     bar = tqdm(range(start_step, cfg.steps), initial=start_step, total=cfg.steps,
                disable=not (progress and main), desc="train", unit="step")
     model.train()
-    t0, seen = time.perf_counter(), 0
+    t0, seen, elapsed_before = time.perf_counter(), 0, elapsed
+    out_of_time = cfg.time_budget > 0 and elapsed >= cfg.time_budget
     try:
-        for step in bar:
+        for step in ([] if out_of_time else bar):
             img, mask, loss_mask, holes = pending.result()
             if step + 1 < cfg.steps:
                 pending = prefetch.submit(batch_for, step + 1)
@@ -289,8 +299,9 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             if cfg.channels_last:
                 img = img.contiguous(memory_format=torch.channels_last)
                 mask = mask.contiguous(memory_format=torch.channels_last)
+            lr = lr_at(cfg, step, elapsed)
             for group in opt.param_groups:
-                group["lr"] = lr_at(cfg, step)
+                group["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
                 # σ: None unless probabilistic; KL: None without a stochastic latent.
                 pred, sigma, kl = step_fn(img, mask, with_kl=True)
@@ -305,8 +316,10 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             if adversary is not None:
                 loss = loss + cfg.adv_weight * adversary.generator_loss(composed, mask)
             # The global batch's loss, on every rank: logged, and a NaN stops all ranks at once.
-            loss_v, mse_v, tv_v = distributed.mean(
-                [float(loss.detach()), parts["mse"], parts["tv"]], device)
+            # Elapsed time is averaged too, so every rank stops a time-budgeted run at one step.
+            loss_v, mse_v, tv_v, elapsed = distributed.mean(
+                [float(loss.detach()), parts["mse"], parts["tv"],
+                 elapsed_before + time.perf_counter() - t0], device)
             if not math.isfinite(loss_v):
                 raise TrainingError(f"loss became {loss_v} at step {step}; stopped, the "
                                     f"last good checkpoint is {last_ckpt}")
@@ -319,10 +332,11 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
             speed = seen / (time.perf_counter() - t0)
             bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}")
             row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
-                   "lr": f"{lr_at(cfg, step):.3e}", "loss": f"{loss_v:.5f}",
+                   "lr": f"{lr:.3e}", "loss": f"{loss_v:.5f}",
                    "mse": f"{mse_v:.5f}", "tv": f"{tv_v:.5f}",
                    "images_per_s": f"{speed:.1f}", "valid_psnr_hole": ""}
-            done = step + 1 == cfg.steps
+            done = step + 1 == cfg.steps or (cfg.time_budget > 0 and
+                                             elapsed >= cfg.time_budget)
             # Rank 0 validates and saves; the others wait for it in the next all-reduce.
             if main and ((step + 1) % cfg.valid_every == 0 or done):
                 v = valid_psnr_hole(model, v_images, v_masks, device, cfg.amp)
@@ -336,6 +350,8 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                                 adversary.state_tensors() if adversary else None)
             log.writerow(row)
             log_file.flush()
+            if done:
+                break
     finally:
         prefetch.shutdown(wait=True, cancel_futures=True)
         log_file.close()
