@@ -16,8 +16,8 @@ from .baselines import BASELINES
 from .checkpoint import load_model
 from .masks import BoxMask, FullMask, RandomMask, StrokesMask, mask_batch
 from .metrics import psnr
-from .model import inpaint
-from .plots import image_grid, masked_for_display
+from .model import inpaint_with_std
+from .plots import image_grid, masked_for_display, sigma_image
 
 DEMO_MASKS = {  # one row block per family in the grid
     "random 0.5": RandomMask(0.5),
@@ -72,7 +72,7 @@ def run_demo(out: str | Path = "impaint-demo", image: str | Path | None = None,
                        "|---|---|---|"]
     for name, gen in DEMO_MASKS.items():
         masks = mask_batch(gen, faces.shape[0], size, size, torch.Generator().manual_seed(seed))
-        ours = inpaint(model, faces, masks)
+        ours, std = inpaint_with_std(model, faces, masks)
         telea = torch.stack([
             torch.from_numpy(BASELINES["telea"](f.permute(1, 2, 0).numpy(), m[0].numpy()))
             .permute(2, 0, 1).float() for f, m in zip(faces, masks)])
@@ -82,10 +82,14 @@ def run_demo(out: str | Path = "impaint-demo", image: str | Path | None = None,
         table.append(f"| {name} | {p_ours:.2f} dB | {p_telea:.2f} dB |")
         rows += [(f"{name}\ninput", torch.stack([masked_for_display(f, m)
                                                  for f, m in zip(faces, masks)])),
-                 ("impaint", ours), ("Telea", telea)]
+                 ("impaint", ours)]
+        if std is not None:  # a probabilistic model: where is the fill a guess?
+            top = float(std.mean(1).max())
+            rows.append(("impaint σ", torch.stack([sigma_image(s, top) for s in std])))
+        rows.append(("Telea", telea))
     rows.append(("ground\ntruth", faces))
     grid = image_grid(rows, out / "demo.png",
-                      title="impaint demo: masked input / impaint / OpenCV Telea, per family")
+                      title="impaint demo: masked input / impaint (and its σ) / OpenCV Telea")
     note = ("" if image else "\nFaces: skimage.data.astronaut() (crop) and "
             "skimage.data.lfw_subset() (greyscale). Full masks: Telea has nothing to "
             "propagate.\n")

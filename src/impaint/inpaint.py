@@ -86,14 +86,12 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
 
 def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
     """σ (3, H, W) -> a colour-mapped PNG of the per-pixel mean σ and the raw values (.npy)."""
-    import matplotlib
+    from .plots import sigma_image
 
     path = Path(path).with_suffix(".png")
     path.parent.mkdir(parents=True, exist_ok=True)
-    sigma = std.mean(0).numpy()  # (H, W): one σ per pixel, averaged over channels
-    top = max(float(sigma.max()), 1e-6)
-    rgb = matplotlib.colormaps["magma"](sigma / top)[..., :3]
-    Image.fromarray((rgb * 255).astype(np.uint8)).save(path)
+    rgb = sigma_image(std).permute(1, 2, 0).numpy()
+    Image.fromarray((rgb * 255).round().astype(np.uint8)).save(path)
     raw = path.with_suffix(".npy")
     np.save(raw, std.numpy().astype(np.float32))
     return [path, raw]

@@ -25,7 +25,9 @@ def training_curve(log_csv: str | Path, out_png: str | Path) -> Path:
         k = max(1, len(loss) // 50)
         smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
         ax[0].plot(steps[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
-    ax[0].set(xlabel="step", ylabel="train loss", yscale="log", title="training loss")
+    # A Gaussian NLL goes below zero: a log axis would drop it.
+    ax[0].set(xlabel="step", ylabel="train loss", title="training loss",
+              yscale="log" if min(loss, default=1.0) > 0 else "linear")
     ax[0].legend()
     if valid:
         ax[1].plot(*zip(*valid), marker="o", ms=3)
@@ -40,6 +42,15 @@ def training_curve(log_csv: str | Path, out_png: str | Path) -> Path:
 def to_numpy_image(t: torch.Tensor) -> np.ndarray:
     """(C, H, W) float in [0, 1] -> (H, W, C) for imshow."""
     return t.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()
+
+
+def sigma_image(std: torch.Tensor, top: float | None = None) -> torch.Tensor:
+    """σ (C, H, W) -> (3, H, W) in [0, 1]: the per-pixel mean σ, colour-mapped (magma) with
+    `top` (default: its maximum) as the brightest colour."""
+    sigma = std.float().mean(0).cpu().numpy()
+    top = max(float(sigma.max()) if top is None else top, 1e-6)
+    rgb = plt.get_cmap("magma")(np.clip(sigma / top, 0, 1))[..., :3]
+    return torch.from_numpy(rgb).permute(2, 0, 1).float()
 
 
 def masked_for_display(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
