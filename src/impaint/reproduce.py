@@ -59,7 +59,7 @@ def interpolation_figure(model, images: torch.Tensor, out_png: Path, seed: int,
     rows = []
     for a, b in [(0, 1), (2, 3), (4, 5)]:
         zs = torch.stack([(1 - t) * z[a] + t * z[b] for t in ts])
-        rows.append((f"faces {a}→{b}", model.decode_grid(zs).clamp(0, 1)))
+        rows.append((f"faces {a}→{b}", model.split(model.decode_grid(zs))[0].clamp(0, 1)))
     image_grid(rows, out_png, "Linear interpolation of latent maps Z (t = 0 … 1, left to right)")
 
 
@@ -77,7 +77,7 @@ def principal_directions_figure(model, images: torch.Tensor, out_png: Path, seed
     for j in range(k):
         coeffs = torch.linspace(-3, 3, steps) * sigma[j]
         zs = (mean + coeffs[:, None] * v[:, j]).reshape(steps, *z.shape[1:])
-        rows.append((f"PC {j + 1}", model.decode_grid(zs).clamp(0, 1)))
+        rows.append((f"PC {j + 1}", model.split(model.decode_grid(zs))[0].clamp(0, 1)))
     image_grid(rows, out_png, "Mean latent map moved along principal directions "
                               "(−3σ … +3σ, left to right)")
     return sigma ** 2 / ((flat - mean) ** 2).sum(1).mean()  # explained variance ratios
