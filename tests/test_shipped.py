@@ -6,11 +6,12 @@ import torch
 
 from impaint import load_model
 from impaint.masks import BoxMask
-from impaint.model import count_parameters, inpaint
+from impaint.model import count_parameters, inpaint, inpaint_with_std
 
 # Pinned when the weights were shipped; a change means the weights or the model code moved.
-PINNED_HOLE_MEAN = 0.4779759894603144
-PINNED_HOLE_STD = 0.13933160715542647
+PINNED_HOLE_MEAN = 0.43726310187546663
+PINNED_HOLE_STD = 0.13064322634597988
+PINNED_HOLE_SIGMA = 0.09687509276761265  # the shipped model is probabilistic: mean predicted σ
 
 
 def pinned_case():
@@ -39,3 +40,13 @@ def test_shipped_weights_reproduce_the_pinned_output():
     values = out[hole].double()
     assert abs(values.mean().item() - PINNED_HOLE_MEAN) < 1e-5
     assert abs(values.std().item() - PINNED_HOLE_STD) < 1e-5
+
+
+def test_shipped_model_gives_its_pinned_sigma_on_the_hole_and_none_on_known_pixels():
+    model = load_model()
+    image, mask = pinned_case()
+    out, std = inpaint_with_std(model, image, mask)
+    assert torch.equal(out, inpaint(model, image, mask))
+    hole = (1 - mask).bool().expand_as(image)
+    assert (std[~hole] == 0).all() and (std[hole] > 0).all()
+    assert abs(std[hole].double().mean().item() - PINNED_HOLE_SIGMA) < 1e-5
