@@ -46,7 +46,9 @@ VARIANTS = {
 # The study varies the seed's own method: deterministic MSE training (the library's training
 # default is now probabilistic).
 SEED_BASE = ["model.probabilistic=false"]
-DEFAULT_STEPS = 900  # x 14 variants x 64 images ≈ 1 h 40 min at ~140 img/s on 2 CPU cores
+# Sized to finish under 2 h on 2 CPU cores: the seed variant took 8 min 20 s end to end at 900
+# steps (127 img/s); scaled by each variant's CPU speed, 14 variants at 750 steps ≈ 1 h 41 min.
+DEFAULT_STEPS = 750
 SUMMARY_COLUMNS = [("random", "random"), ("box", "box"), ("strokes", "strokes"),
                    ("full", "full")]
 

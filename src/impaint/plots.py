@@ -74,7 +74,7 @@ def image_grid(rows: list[tuple[str, torch.Tensor]], out_png: str | Path,
             if c == 0:
                 ax.set_ylabel(name, rotation=0, ha="right", va="center", fontsize=9)
     if title:
-        fig.suptitle(title, fontsize=10)
+        fig.suptitle(title, fontsize=10, y=1 - 0.08 / fig.get_figheight(), va="top")
     # Leave the suptitle its own strip: tight_layout alone lets the first row cover it.
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()) if title else None)
     fig.savefig(out_png, dpi=100)
