@@ -44,7 +44,7 @@ def test_evaluate_reports_calibration_for_probabilistic_checkpoints(image_folder
     from impaint.checkpoint import save_checkpoint
     from impaint.cli import main
     from impaint.model import ImplicitInpainter, ModelConfig
-    cfg = ModelConfig(width=8, hidden=16, depth=1, probabilistic=True)
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1, probabilistic=True)
     ckpt = tmp_path / "prob.safetensors"
     save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict(),
                                                    "image_size": 32})

@@ -18,7 +18,7 @@ def tiny_images(n=3, size=32, seed=0):
 
 
 def tiny_checkpoint(path, image_size=32):
-    model = ImplicitInpainter(ModelConfig(width=8, hidden=16, depth=1))
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
     save_checkpoint(path, model, {"model_config": model.cfg.to_dict(),
                                   "image_size": image_size, "step": 0})
     return path
@@ -63,7 +63,7 @@ def test_every_method_sees_the_same_masks():
 
 
 def test_results_rows_and_full_mask_fill():
-    model = ImplicitInpainter(ModelConfig(width=8, hidden=16, depth=1))
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
     methods = {"impaint:tiny": model, "telea": BASELINES["telea"],
                "mean_fill": BASELINES["mean_fill"]}
     res = evaluate(tiny_images(), methods, families=["random", "full"], progress=False,

@@ -84,7 +84,7 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
 def test_uncertainty_map_for_a_probabilistic_checkpoint(pair, tmp_path):
     from impaint.checkpoint import save_checkpoint
     from impaint.model import ImplicitInpainter, ModelConfig
-    cfg = ModelConfig(width=8, hidden=16, depth=2, probabilistic=True)
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, probabilistic=True)
     ckpt = tmp_path / "prob.safetensors"
     save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict()})
     image, mask, hole = pair

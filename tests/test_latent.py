@@ -6,7 +6,7 @@ from impaint.cli import main
 from impaint.latent import diversity_fidelity, sample_completions
 from impaint.model import ImplicitInpainter, ModelConfig, count_parameters, inpaint
 
-STOCHASTIC = ModelConfig(width=8, hidden=16, depth=2, latent_dim=4)
+STOCHASTIC = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, latent_dim=4)
 
 
 def stochastic_model():
@@ -43,7 +43,7 @@ def test_latent_budget_and_deterministic_models_refuse_sampling():
         count_parameters(ImplicitInpainter())
     assert 0 < extra < 0.1 * 4.7e5
     with pytest.raises(ValueError, match="no stochastic latent"):
-        sample_completions(ImplicitInpainter(ModelConfig(width=8, hidden=16, depth=1)),
+        sample_completions(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)),
                            torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8), 2)
 
 

@@ -10,6 +10,25 @@ def test_default_parameter_count_is_the_seed_budget():
     assert abs(n - 4.7e5) / 4.7e5 < 0.10, n
 
 
+def test_half_resolution_blocks_are_wider_through_1x1_transitions():
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    widths = [b.conv1.in_channels for b in model.encoder.blocks]
+    assert widths == [8, 12, 12]  # strides (1, 2, 2): full resolution, then half
+    assert model.encoder.down.weight.shape == (12, 8, 1, 1)
+    assert model.encoder.up.weight.shape == (8, 12, 1, 1)
+    z = model.encode(torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16))
+    assert z.shape == (2, 8, 16, 16)  # Z keeps the full-resolution width
+
+
+def test_checkpoints_from_before_coarse_width_keep_one_width():
+    old = {k: v for k, v in ModelConfig(width=88).to_dict().items() if k != "coarse_width"}
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.coarse_width == 0
+    model = ImplicitInpainter(cfg)
+    assert [b.conv1.in_channels for b in model.encoder.blocks] == [88, 88, 88]
+    assert count_parameters(model) == 483_531  # the seed's 88-channel model, as shipped before
+
+
 def test_shapes_and_any_resolution():
     model = ImplicitInpainter(TINY)
     img, mask = torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16)
@@ -75,7 +94,7 @@ def test_gradients_reach_encoder_and_decoder():
 
 
 def test_without_coordinates_the_decoder_input_shrinks():
-    cfg = ModelConfig(width=8, hidden=16, depth=2, use_coords=False)
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, use_coords=False)
     model = ImplicitInpainter(cfg)
     assert model.decoder.hidden[0].in_features == 8
     assert model(torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)).shape == (1, 3, 8, 8)
@@ -83,7 +102,7 @@ def test_without_coordinates_the_decoder_input_shrinks():
 
 def test_probabilistic_decoder_shapes_positive_sigma_and_budget():
     from impaint.model import SIGMA_MIN, inpaint_with_std
-    model = ImplicitInpainter(ModelConfig(width=8, hidden=16, depth=2, probabilistic=True))
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, probabilistic=True))
     img, mask = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
     mean, sigma = model.forward_dist(img, mask)
     assert mean.shape == sigma.shape == (2, 3, 8, 8)
@@ -105,7 +124,7 @@ def test_deterministic_model_has_no_sigma():
 
 def test_conv_decoder_decodes_grids_at_any_size_but_not_coordinates():
     import pytest
-    cfg = ModelConfig(width=8, hidden=6, depth=2, decoder="conv")
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=6, depth=2, decoder="conv")
     model = ImplicitInpainter(cfg)
     img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
     assert model(img, mask).shape == (1, 3, 8, 8)
@@ -132,7 +151,7 @@ def test_gated_unet_baseline_has_the_model_interface_and_budget():
 
 
 def test_liif_local_decoder_fast_path_equals_its_local_ensemble_at_pixel_centres():
-    cfg = ModelConfig(width=8, hidden=16, depth=2, decoder="liif")
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, decoder="liif")
     model = ImplicitInpainter(cfg)
     assert count_parameters(model) == count_parameters(ImplicitInpainter(TINY))
     img, mask = torch.rand(2, 3, 6, 10), (torch.rand(2, 1, 6, 10) > 0.5).float()

@@ -16,7 +16,7 @@ def test_a_low_resolution_pixel_is_known_only_if_its_whole_block_is():
 
 
 def test_compare_resolutions_rows_and_the_cli(tmp_path, image_folder, capsys):
-    cfg = ModelConfig(width=8, hidden=16, depth=1)
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)
     m32, m64 = ImplicitInpainter(cfg), ImplicitInpainter(cfg)
     rows = compare_resolutions(m32, torch.rand(3, 3, 64, 64), m64)
     assert len(rows) == 9 and all(r["psnr_hole"] > 0 for r in rows)

@@ -21,7 +21,11 @@ from torch import nn
 @dataclass
 class ModelConfig:
     channels: int = 3  # image channels C
-    width: int = 88  # encoder channels, and C_z (the latent map's channels)
+    width: int = 48  # channels at full resolution (stem, block 1), and C_z (Z's channels)
+    # Channels of the blocks at half resolution (0 = `width`). Wide where pixels are few: at a
+    # quarter of the positions, 96 channels cost less than 88 at full size, and the budget goes
+    # to the blocks that see far. 1x1 convolutions change width at the transitions.
+    coarse_width: int = 96
     dilations: tuple[int, ...] = (1, 2, 4)  # one ResBlock per entry; dilation widens the view
     # Resolution divisor of each ResBlock. Blocks 2-3 at half resolution cost a quarter of the
     # FLOPs and see twice as far (a 32-px box hole needs a ~60-px receptive field); their
@@ -48,6 +52,8 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {sorted(unknown)}")
         d = dict(d)
+        # Checkpoints from before coarse_width had one width for every block.
+        d.setdefault("coarse_width", 0)
         for key in ("dilations", "strides"):
             if key in d:
                 d[key] = tuple(d[key])
@@ -74,8 +80,13 @@ class Encoder(nn.Module):
         if len(cfg.strides) != len(cfg.dilations) or cfg.strides[0] != 1:
             raise ValueError("strides must match dilations and start at 1 (full resolution)")
         self.strides = cfg.strides
+        coarse = cfg.coarse_width or cfg.width
         self.stem = nn.Conv2d(cfg.channels + 1, cfg.width, 3, padding=1)
-        self.blocks = nn.ModuleList(ResBlock(cfg.width, d) for d in cfg.dilations)
+        self.blocks = nn.ModuleList(ResBlock(cfg.width if s == 1 else coarse, d)
+                                    for d, s in zip(cfg.dilations, cfg.strides))
+        same = coarse == cfg.width or all(s == 1 for s in cfg.strides)
+        self.down = nn.Identity() if same else nn.Conv2d(cfg.width, coarse, 1)
+        self.up = nn.Identity() if same else nn.Conv2d(coarse, cfg.width, 1)
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         # Centre the known pixels on 0 so that a hole (0 after masking) reads as "grey,
@@ -85,12 +96,14 @@ class Encoder(nn.Module):
         for block, s in zip(self.blocks, self.strides):
             if s != stride:
                 x = F.avg_pool2d(x, s // stride, ceil_mode=True) if s > stride else x
+                x = self.down(x) if stride == 1 else x
                 stride = s
             x = block(x)
             if stride == 1:
                 full_res = x
         if stride != 1:
-            x = full_res + F.interpolate(x, size=full_res.shape[-2:], mode="bilinear",
+            # 1x1 before upsampling: the same linear map, at a quarter of the positions.
+            x = full_res + F.interpolate(self.up(x), size=full_res.shape[-2:], mode="bilinear",
                                          align_corners=False)
         return F.relu(x)  # (B, C_z, H, W)
 
