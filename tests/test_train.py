@@ -147,3 +147,30 @@ def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path):
     again = train(tiny_config(image_folder, tmp_path / "t", steps=10**6), resume=True,
                   progress=False)
     assert read_checkpoint(again)[1]["step"] == 1
+
+
+def test_128_px_trains_evaluates_and_inpaints_end_to_end(image_folder, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from impaint.cli import main
+    cfg = tiny_config(image_folder, tmp_path / "r128", steps=1)
+    cfg.size = 128
+    ckpt = train(cfg, progress=False)
+    assert load_model(ckpt).image_size == 128
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",
+                 "2", "--grid-images", "0", "--families", "box", "--methods", "impaint:last",
+                 "--quiet", "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["family"] for r in rows} == {"box"} and rows[0]["images"] == 2
+    face, hole = tmp_path / "face.png", tmp_path / "hole.png"
+    Image.new("RGB", (128, 128), (120, 90, 60)).save(face)
+    m = Image.new("L", (128, 128), 0)
+    m.paste(255, (40, 40, 90, 90))
+    m.save(hole)
+    filled = tmp_path / "filled.png"
+    assert main(["inpaint", str(face), "--mask", str(hole), "-o", str(filled),
+                 "--checkpoint", str(ckpt)]) == 0
+    assert Image.open(filled).size == (128, 128)
