@@ -205,15 +205,14 @@ def variants_grid(names: list[str], out: Path, size: int, seed: int = 0) -> Path
 
     images = bundled_faces(size)
     masks = evaluation_masks(images.shape[0], size, seed, ["box", "strokes"])
+    models = {name: load_model(out / name / "last.safetensors") for name in names}
     rows = []
     for key in [("box", "0.5"), ("strokes", "medium")]:
         m = masks[key]
         rows.append((f"{' '.join(key)}\ninput", torch.stack(
             [masked_for_display(i, k) for i, k in zip(images, m)])))
-        for name in names:
-            model = load_model(out / name / "last.safetensors")
-            with torch.no_grad():
-                rows.append((name, inpaint(model, images, m)))
+        with torch.no_grad():
+            rows += [(name, inpaint(model, images, m)) for name, model in models.items()]
     rows.append(("ground\ntruth", images))
     return image_grid(rows, out / "variants.png", title="every variant on the same masks")
 

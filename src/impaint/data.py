@@ -166,14 +166,18 @@ def tensor_file_dataset(path: str | Path, split: str, size: int,
     """Images already decoded into a safetensors file: one uint8 (N, 3, size, size) tensor per
     split name (`train`, `valid`, ...), or one named `images` (a decode cache) for any split.
     The way to move a prepared data set to another machine without its JPEGs."""
+    # Read only the split asked for: train and valid are opened one after the other.
     try:
-        tensors = load_file(path)
+        with safe_open(path, "pt") as f:
+            keys = list(f.keys())
+            key = split if split in keys else "images"
+            if key not in keys:
+                raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(keys)})")
+            images = f.get_tensor(key)
+    except DataError:
+        raise
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise DataError(f"cannot read image tensors from {path}: {e}") from None
-    key = split if split in tensors else "images"
-    if key not in tensors:
-        raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(tensors)})")
-    images = tensors[key]
     if images.dtype != torch.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != (3, size,
                                                                                       size):
         raise DataError(f"{path}: {key} is {images.dtype} {tuple(images.shape)}, expected uint8 "
