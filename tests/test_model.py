@@ -54,6 +54,38 @@ def test_fast_path_equals_sampling_at_pixel_centres():
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
 
 
+def test_hole_only_decoding_equals_the_grid_on_holes_and_is_zero_elsewhere():
+    for cfg in (TINY, ModelConfig(width=8, coarse_width=12, hidden=16, depth=2,
+                                  use_coords=False, probabilistic=True)):
+        model = ImplicitInpainter(cfg)
+        img, mask = torch.rand(3, 3, 9, 11), (torch.rand(3, 1, 9, 11) > 0.5).float()
+        for layout in (torch.contiguous_format, torch.channels_last):
+            z = model.encode(img, mask).contiguous(memory_format=layout)
+            grid, holes = model.decode_grid(z), model.decode_holes(z, mask)
+            hole = (mask == 0).expand_as(grid)
+            torch.testing.assert_close(holes[hole], grid[hole], atol=1e-6, rtol=1e-6)
+            assert not holes[~hole].any()
+
+
+def test_decoding_only_the_holes_leaves_the_training_loss_and_gradients_unchanged():
+    from impaint.losses import inpainting_loss
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2,
+                                          probabilistic=True))
+    img, mask = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
+    losses, grads = [], []
+    for holes_of in (None, mask):
+        model.zero_grad()
+        pred, sigma = model(img, mask, with_sigma=True, holes_of=holes_of)
+        loss, _ = inpainting_loss(pred, compose(img, mask, pred), img, mask, 1.0, 0.1, sigma)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(losses[0], losses[1])
+    for full, holes in zip(*grads):
+        torch.testing.assert_close(holes, full, atol=1e-6, rtol=1e-5)
+    assert grads[1][0].abs().sum() > 0  # the encoder still learns
+
+
 def test_pixel_centres_follow_align_corners_false():
     c = pixel_centres(2, 4)
     assert torch.allclose(c[0], torch.tensor([-0.75, -0.5]))

@@ -16,7 +16,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from .baselines import BASELINES
 from .losses import inpainting_loss
 from .masks import MixtureMask, mask_batch
-from .model import ImplicitInpainter, compose
+from .model import ImplicitInpainter, compose, inpaint_with_std
+from .train import TrainConfig
 
 
 def _timeit(fn, repeats: int, warmup: int = 2) -> float:
@@ -47,6 +48,11 @@ def _inputs(batch: int, size: int, channels_last: bool):
     return img, mask
 
 
+def default_model() -> ImplicitInpainter:
+    """The model `impaint train` trains by default (and the shipped one's configuration)."""
+    return ImplicitInpainter(TrainConfig().model)
+
+
 def train_step_fn(model, batch: int, size: int, fast: bool):
     """One AdamW step of the real loss, with or without bf16 + channels_last."""
     if fast:
@@ -56,31 +62,37 @@ def train_step_fn(model, batch: int, size: int, fast: bool):
 
     def step():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-            pred = model(img, mask)
+            pred, sigma = model(img, mask, with_sigma=True, holes_of=mask)  # as train.py
         pred = pred.float()
-        loss, _ = inpainting_loss(pred, compose(img, mask, pred), img, mask, 1.0, 0.01)
+        loss, _ = inpainting_loss(pred, compose(img, mask, pred), img, mask, 1.0, 0.01, sigma)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     return step
 
 
-def train_flops_per_image(size: int) -> float:
-    model = ImplicitInpainter()
-    img, mask = _inputs(2, size, False)
+def train_flops_per_image(size: int, batch: int = 64) -> float:
+    """FLOPs of one training step per image, on the same masks as the timed step (the decoder
+    runs on their holes only, so the count depends on them)."""
+    model = default_model()
+    img, mask = _inputs(batch, size, False)
     with FlopCounterMode(display=False) as counter:
-        model(img, mask).sum().backward()
-    return counter.get_total_flops() / 2
+        model(img, mask, holes_of=mask).sum().backward()
+    return counter.get_total_flops() / batch
 
 
-def inference_fn(model, batch: int, size: int, fast: bool):
+def inference_fn(model, batch: int, size: int, fast: bool, every_pixel: bool = False):
+    """`inpaint_with_std` (mean and σ, decoding the holes only), or with `every_pixel` the
+    model's forward (decoding every pixel, as training does), composed the same way."""
     img, mask = _inputs(batch, size, fast)
 
     @torch.no_grad()
     def run():
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
-            pred = model(img, mask)
-        return compose(img, mask, pred.float())
+            if not every_pixel:
+                return inpaint_with_std(model, img, mask)
+            pred, sigma = model(img, mask, with_sigma=True)
+        return compose(img, mask, pred.float()), sigma
     return run
 
 
@@ -95,7 +107,7 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
     print(f"  training FLOPs per image (forward + backward): {flops / 1e9:.2f} GFLOP")
     results = {"matmul_gflops": peak, "train_gflop_per_image": flops / 1e9}
     for name, fast in (("fp32", False), ("bf16+channels_last", True)):
-        model = ImplicitInpainter().train()
+        model = default_model().train()
         sec = _timeit(train_step_fn(model, 64, size, fast), reps)
         ips = 64 / sec
         achieved = ips * flops / 1e9
@@ -103,13 +115,20 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
         print(f"  train {name:20s}: {ips:6.1f} img/s, {achieved:6.1f} GFLOP/s "
               f"= {achieved / ceiling:.0%} of the {'bf16' if fast else 'fp32'} matmul figure")
         results[f"train_{name}"] = ips
-    model = ImplicitInpainter().eval()
-    fast_model = ImplicitInpainter().eval().to(memory_format=torch.channels_last)
+    model = default_model().eval()
+    fast_model = default_model().eval().to(memory_format=torch.channels_last)
+    holes = 1 - float(_inputs(64, size, False)[1].mean())
+    print(f"  inference = inpaint_with_std (mean and σ), mixture masks, {holes:.0%} missing")
     for batch in (1, 64):
         for name, fast, m in (("fp32", False, model), ("bf16+channels_last", True, fast_model)):
             sec = _timeit(inference_fn(m, batch, size, fast), max(reps, 20 // batch or 1))
             print(f"  inference batch {batch:2d} {name:20s}: {batch / sec:7.1f} img/s")
             results[f"infer_b{batch}_{name}"] = batch / sec
+    # The decoder's share grows with the hole: decoding every pixel is the worst case.
+    sec = _timeit(inference_fn(fast_model, 64, size, True, every_pixel=True), reps)
+    print(f"  inference batch 64 {'bf16, every pixel':20s}: {64 / sec:7.1f} img/s "
+          "(decoder at every pixel, as for a full mask)")
+    results["infer_b64_every_pixel"] = 64 / sec
     img, mask = _inputs(64, size, False)
     imgs = [i.permute(1, 2, 0).numpy() for i in img]
     masks = [m[0].numpy() for m in mask]

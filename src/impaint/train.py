@@ -163,7 +163,7 @@ def valid_psnr_hole(model, images, masks, device, amp: bool, batch: int = 250) -
     for i in range(0, images.shape[0], batch):
         img, m = images[i:i + batch].to(device), masks[i:i + batch].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = model(img, m)
+            pred = model(img, m, holes_of=m)  # scored on the hole only
         pred = pred.float().clamp(0, 1)
         hole = 1 - m
         sq += float((((pred - img) ** 2) * hole).sum())
@@ -306,7 +306,9 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                 group["lr"] = lr
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.amp):
                 # σ: None unless probabilistic; KL: None without a stochastic latent.
-                pred, sigma, kl = step_fn(img, mask, with_kl=True)
+                # The loss sees the composed image and the scored pixels only: decoding
+                # just those (the holes, by default) skips most of the decoder's work.
+                pred, sigma, kl = step_fn(img, mask, with_kl=True, holes_of=loss_mask)
             pred = pred.float()
             # DDP averages the ranks' gradients: dividing each rank's hole error by its share of
             # the global batch's hole values (not by its own) makes that the one-process gradient.

@@ -54,6 +54,9 @@ class GatedUNet(nn.Module):
     def decode_grid(self, z: torch.Tensor) -> torch.Tensor:
         return z
 
+    def decode_holes(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return z  # "encode" already decoded every pixel
+
     def render(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
         if (height, width) == tuple(z.shape[-2:]):
             return z
@@ -62,7 +65,8 @@ class GatedUNet(nn.Module):
     def split(self, raw: torch.Tensor):
         return raw, None
 
-    def forward(self, image, mask, with_sigma: bool = False, with_kl: bool = False):
+    def forward(self, image, mask, with_sigma: bool = False, with_kl: bool = False,
+                holes_of=None):  # the interface of ImplicitInpainter.forward
         pred = self.encode(image, mask)
         if with_kl:
             return pred, None, None
