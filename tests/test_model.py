@@ -65,6 +65,8 @@ def test_hole_only_decoding_equals_the_grid_on_holes_and_is_zero_elsewhere():
             hole = (mask == 0).expand_as(grid)
             torch.testing.assert_close(holes[hole], grid[hole], atol=1e-6, rtol=1e-6)
             assert not holes[~hole].any()
+    nothing_missing = torch.ones(3, 1, 9, 11)
+    assert not model.decode_holes(z, nothing_missing).any()  # no hole: nothing to decode
 
 
 def test_decoding_only_the_holes_leaves_the_training_loss_and_gradients_unchanged():
