@@ -174,3 +174,15 @@ def test_128_px_trains_evaluates_and_inpaints_end_to_end(image_folder, tmp_path)
     assert main(["inpaint", str(face), "--mask", str(hole), "-o", str(filled),
                  "--checkpoint", str(ckpt)]) == 0
     assert Image.open(filled).size == (128, 128)
+
+
+def test_batches_drawn_ahead_by_a_worker_process_are_the_batches_drawn_in_turn():
+    from impaint.masks import MixtureMask, mask_batch
+    from impaint.train import prefetched
+
+    def batch_for(step):  # a closure, as in train(): the forked worker needs no pickling
+        return step, mask_batch(MixtureMask(), 4, 16, 16, torch.Generator().manual_seed(step))
+    in_turn = list(prefetched(batch_for, range(3, 9), torch.device("cpu")))
+    ahead = list(prefetched(batch_for, range(3, 9), torch.device("cuda")))  # the GPU's way
+    assert [s for s, _ in ahead] == [s for s, _ in in_turn] == list(range(3, 9))
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(ahead, in_turn))
