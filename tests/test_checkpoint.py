@@ -1,3 +1,5 @@
+import os
+
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -55,3 +57,13 @@ def test_weights_that_do_not_match_the_config(tmp_path):
     save_checkpoint(tmp_path / "bad.safetensors", model, {"model_config": cfg})
     with pytest.raises(CheckpointError, match="does not match"):
         load_model(tmp_path / "bad.safetensors")
+
+
+def test_checkpoints_get_the_umask_permissions_so_others_can_read_them(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "c.safetensors", ImplicitInpainter(TINY), {"step": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.safetensors").stat().st_mode & 0o777 == 0o644
+    assert not (tmp_path / "c.safetensors.tmp").exists()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 
 from .model import ImplicitInpainter, ModelConfig, build_model
 
@@ -42,8 +42,18 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
                 tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
         meta["optimizer_param_groups"] = opt["param_groups"]
     path.parent.mkdir(parents=True, exist_ok=True)
+    write_safetensors(path, tensors, {"impaint": json.dumps(meta)})
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically: to a temporary file, then renamed into place.
+
+    Written with `open`, so the file gets the usual permissions (the umask's): safetensors'
+    own `save_file` makes files only their owner can read, and shared checkpoints failed."""
     tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, tmp, metadata={"impaint": json.dumps(meta)})
+    with open(tmp, "wb") as f:
+        f.write(save(tensors, metadata))
     os.replace(tmp, path)
 
 

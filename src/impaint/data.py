@@ -16,8 +16,10 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 from tqdm import tqdm
+
+from .checkpoint import write_safetensors
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -91,9 +93,7 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
         raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")
     images = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(".tmp")
-    save_file({"images": images}, tmp)
-    os.replace(tmp, cache)  # atomic: an interrupted run never leaves a half-written cache
+    write_safetensors(cache, {"images": images})  # atomic: never a half-written cache
     return images
 
 
