@@ -1,9 +1,11 @@
 import csv
+import math
 
 import pytest
 import torch
 
 from impaint.checkpoint import load_model, read_checkpoint
+from impaint.model import downsample
 from impaint.train import TrainConfig, TrainingError, apply_overrides, lr_at, train
 from conftest import TINY
 
@@ -186,3 +188,20 @@ def test_batches_drawn_ahead_by_a_worker_process_are_the_batches_drawn_in_turn()
     ahead = list(prefetched(batch_for, range(3, 9), torch.device("cuda")))  # the GPU's way
     assert [s for s, _ in ahead] == [s for s, _ in in_turn] == list(range(3, 9))
     assert all(torch.equal(a, b) for (_, a), (_, b) in zip(ahead, in_turn))
+
+
+def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
+        image_folder, tmp_path):
+    cfg = tiny_config(image_folder, tmp_path / "run", render_scale=2)
+    cfg.size = 8  # the images are loaded at 16 px, the model sees them at 8
+    ckpt = train(cfg, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert rows[-1]["valid_psnr_hole"] and math.isfinite(float(rows[-1]["loss"]))
+    model = load_model(ckpt)  # the model's input size is `size`; it renders at 2x
+    img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    lo, lo_mask = downsample(img, mask)
+    assert lo.shape[-1] == 8 and bool(((lo_mask == 1) <= (mask[..., ::2, ::2] == 1)).all())
+    out = model(lo, lo_mask, scale=2)
+    torch.testing.assert_close(out, model.render(model.encode(lo, lo_mask), 16, 16))
+    with pytest.raises(ValueError, match="render_scale"):
+        train(tiny_config(image_folder, tmp_path / "bad", render_scale=0), progress=False)

@@ -260,16 +260,20 @@ class ImplicitInpainter(nn.Module):
         return raw[:, :c], F.softplus(raw[:, c:].float() - 3.0) + SIGMA_MIN
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor, with_sigma: bool = False,
-                with_kl: bool = False, holes_of: torch.Tensor | None = None):
+                with_kl: bool = False, holes_of: torch.Tensor | None = None, scale: int = 1):
         """Prediction Î_S (the mean) for every pixel, (B, C, H, W); see `compose`.
 
         `with_sigma=True` returns (mean, σ), σ None for a deterministic model; `with_kl=True`
         returns (mean, σ, KL), KL None without a stochastic latent. `holes_of`: a (B, 1, H, W)
         mask; only its missing pixels (0) are decoded, the rest are 0 (training passes the
-        pixels its loss scores). Flags rather than other methods, so that wrappers such as DDP
-        see every call."""
+        pixels its loss scores). `scale` > 1: rendered at scale x the input size, off the
+        input's pixel grid (every pixel; `holes_of` is then ignored). Flags rather than other
+        methods, so that wrappers such as DDP see every call."""
         z, kl = self.encode_with_kl(image, mask)
-        raw = self.decode_grid(z) if holes_of is None else self.decode_holes(z, holes_of)
+        if scale != 1:
+            raw = self.render(z, image.shape[-2] * scale, image.shape[-1] * scale)
+        else:
+            raw = self.decode_grid(z) if holes_of is None else self.decode_holes(z, holes_of)
         mean, sigma = self.split(raw)
         if with_kl:
             return mean, sigma, kl
@@ -290,6 +294,13 @@ def build_model(cfg: ModelConfig | None = None) -> nn.Module:
     if cfg.arch != "implicit":
         raise ValueError(f"unknown arch {cfg.arch!r}; choose from implicit, unet")
     return ImplicitInpainter(cfg)
+
+
+def downsample(images: torch.Tensor, masks: torch.Tensor, factor: int = 2
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images area-averaged by `factor`; a low-resolution pixel is known only if its whole
+    factor x factor block is known."""
+    return F.avg_pool2d(images, factor), -F.max_pool2d(-masks, factor)
 
 
 def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:

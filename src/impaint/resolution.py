@@ -16,14 +16,9 @@ import torch.nn.functional as F
 
 from .evaluate import evaluation_masks
 from .metrics import mean_ci95, psnr, ssim
-from .model import compose, inpaint
+from .model import compose, downsample, inpaint
 
 FAMILIES = (("box", "0.5"), ("random", "0.5"), ("strokes", "medium"))
-
-
-def downsample(images: torch.Tensor, masks: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """64 -> 32 px: area-averaged images; a pixel is known only if its 2x2 block is known."""
-    return F.avg_pool2d(images, 2), -F.max_pool2d(-masks, 2)
 
 
 @torch.no_grad()

@@ -23,7 +23,7 @@ from .data import ImageTensorDataset, has_splits, open_dataset
 from .losses import inpainting_loss
 from .masks import MixtureMask, mask_batch
 from .metrics import psnr_from_mse
-from .model import ModelConfig, build_model, compose, count_parameters
+from .model import ModelConfig, build_model, compose, count_parameters, downsample
 
 
 class TrainingError(RuntimeError):
@@ -53,6 +53,10 @@ class TrainConfig:
     mask_families: tuple[str, ...] = ("random", "box", "strokes")  # the training mixture
     full_prob: float = 0.02  # fraction of fully masked training images (learns the mean face)
     flip: bool = True  # random horizontal flips
+    # > 1: train the decoder off its pixel grid. Images are loaded at size x render_scale, the
+    # model sees them area-downsampled to `size`, and the loss is taken on its render at the
+    # full size: queries between Z's pixel centres, which rendering at --scale K relies on.
+    render_scale: int = 1
     seed: int = 0  # seeds data order, masks, flips and initial weights
     valid_every: int = 500  # steps between valid evaluations and checkpoints
     valid_images: int = 500  # valid images used for the curve (fixed masks, seeded)
@@ -139,7 +143,8 @@ def make_batch(cfg: TrainConfig, images: torch.Tensor, epoch_order: torch.Tensor
     if cfg.flip:
         flip = torch.rand(batch.shape[0], generator=rng) < 0.5
         batch[flip] = batch[flip].flip(-1)
-    masks = mask_batch(gen, batch.shape[0], cfg.size, cfg.size, rng)
+    side = batch.shape[-1]  # size x render_scale
+    masks = mask_batch(gen, batch.shape[0], side, side, rng)
     return batch, masks
 
 
@@ -161,12 +166,15 @@ def prefetched(batch_for, steps: range, device: torch.device) -> torch.utils.dat
 
     The CPU's step already keeps every core busy, and a concurrent drawer stalls its threads:
     on the 2-core CPU, 261 img/s drawing in turn, 231 from a worker process, 234 from a
-    thread (313 with no masks to draw). A GPU's step leaves the CPU idle, so there a forked
-    worker (it shares the decoded images, no pickling) hides the drawing entirely."""
+    thread (313 with no masks to draw). A GPU's step leaves the CPU idle, so there forked
+    workers (they share the decoded images, no pickling) hide the drawing entirely; several,
+    because one draws about 75 batches of 64 masks (64 px) a second, while an H200 trains
+    about 55 batches a second at 32 px: one worker would be close to the limit."""
     ahead = device.type == "cuda" and "fork" in multiprocessing.get_all_start_methods()
+    workers = min(4, max(1, (os.cpu_count() or 2) // 2)) if ahead else 0
     return torch.utils.data.DataLoader(
         StepBatches(batch_for, steps), batch_size=None, shuffle=False,
-        num_workers=1 if ahead else 0, prefetch_factor=4 if ahead else None,
+        num_workers=workers, prefetch_factor=4 if ahead else None,
         multiprocessing_context="fork" if ahead else None)
 
 
@@ -179,18 +187,26 @@ def valid_set(cfg: TrainConfig, valid: ImageTensorDataset) -> tuple[torch.Tensor
     images = valid.images[:cfg.valid_images].float() / 255.0
     rng = torch.Generator().manual_seed(12345)
     gen = MixtureMask(cfg.p_min, cfg.p_max, cfg.mask_families, full_prob=0.0)
-    return images, mask_batch(gen, images.shape[0], cfg.size, cfg.size, rng)
+    side = images.shape[-1]  # size x render_scale
+    return images, mask_batch(gen, images.shape[0], side, side, rng)
+
+
+def model_input(img: torch.Tensor, mask: torch.Tensor, scale: int):
+    """What the model sees of a batch drawn at size x scale: the batch itself at scale 1."""
+    return (img, mask) if scale == 1 else downsample(img, mask, scale)
 
 
 @torch.no_grad()
-def valid_psnr_hole(model, images, masks, device, amp: bool, batch: int = 250) -> float:
-    """PSNR over all hole pixels of the valid subset (one MSE, then dB)."""
+def valid_psnr_hole(model, images, masks, device, amp: bool, batch: int = 250,
+                    scale: int = 1) -> float:
+    """PSNR over all hole pixels of the valid subset (one MSE, then dB); with `scale` > 1 on
+    the render at the images' size from their downsampled version, as trained."""
     model.eval()
     sq, count = 0.0, 0.0
     for i in range(0, images.shape[0], batch):
         img, m = images[i:i + batch].to(device), masks[i:i + batch].to(device)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            pred = model(img, m, holes_of=m)  # scored on the hole only
+            pred = model(*model_input(img, m, scale), holes_of=m, scale=scale)  # hole only
         pred = pred.float().clamp(0, 1)
         hole = 1 - m
         sq += float((((pred - img) ** 2) * hole).sum())
@@ -225,6 +241,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path
         if family not in {"random", "box", "strokes"}:
             raise ValueError(f"unknown mask family {family!r} in mask_families; "
                              "choose from box, random, strokes")
+    if not (isinstance(cfg.render_scale, int) and cfg.render_scale >= 1):
+        raise ValueError(f"render_scale must be a positive integer, got {cfg.render_scale!r}")
     if cfg.mse_on not in {"hole", "all"}:
         raise ValueError(f"mse_on must be 'hole' or 'all', got {cfg.mse_on!r}")
     if cfg.batch % (world := distributed.world_size()):
@@ -243,9 +261,10 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     last_ckpt = out / "last.safetensors"
     torch.manual_seed(cfg.seed)
     with distributed.local_rank0_first():
-        train_set = open_dataset(cfg.data, "train", cfg.size, limit=cfg.limit or None)
+        side = cfg.size * cfg.render_scale
+        train_set = open_dataset(cfg.data, "train", side, limit=cfg.limit or None)
         if has_splits(cfg.data):
-            valid, images = open_dataset(cfg.data, "valid", cfg.size), train_set.images
+            valid, images = open_dataset(cfg.data, "valid", side), train_set.images
         else:  # a plain folder has no valid split: hold out its last tenth (at most 500)
             held = max(1, min(cfg.valid_images, train_set.images.shape[0] // 10))
             valid = ImageTensorDataset(train_set.images[-held:])
@@ -330,7 +349,9 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                 # σ: None unless probabilistic; KL: None without a stochastic latent.
                 # The loss sees the composed image and the scored pixels only: decoding
                 # just those (the holes, by default) skips most of the decoder's work.
-                pred, sigma, kl = step_fn(img, mask, with_kl=True, holes_of=loss_mask)
+                pred, sigma, kl = step_fn(*model_input(img, mask, cfg.render_scale),
+                                          with_kl=True, holes_of=loss_mask,
+                                          scale=cfg.render_scale)
             pred = pred.float()
             # DDP averages the ranks' gradients: dividing each rank's hole error by its share of
             # the global batch's hole values (not by its own) makes that the one-process gradient.
@@ -365,7 +386,8 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                                              elapsed >= cfg.time_budget)
             # Rank 0 validates and saves; the others wait for it in the next all-reduce.
             if main and ((step + 1) % cfg.valid_every == 0 or done):
-                v = valid_psnr_hole(model, v_images, v_masks, device, cfg.amp)
+                v = valid_psnr_hole(model, v_images, v_masks, device, cfg.amp,
+                                    scale=cfg.render_scale)
                 row["valid_psnr_hole"] = f"{v:.3f}"
                 bar.write(f"step {step + 1}: train loss {loss_v:.4f}, valid PSNR on the "
                           f"hole {v:.2f} dB, {speed:.0f} img/s")

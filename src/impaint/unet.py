@@ -66,7 +66,9 @@ class GatedUNet(nn.Module):
         return raw, None
 
     def forward(self, image, mask, with_sigma: bool = False, with_kl: bool = False,
-                holes_of=None):  # the interface of ImplicitInpainter.forward
+                holes_of=None, scale: int = 1):  # the interface of ImplicitInpainter.forward
+        if scale != 1:
+            raise ValueError("the gated U-Net renders at its input size only")
         pred = self.encode(image, mask)
         if with_kl:
             return pred, None, None
