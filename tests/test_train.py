@@ -137,6 +137,15 @@ def test_lr_follows_the_clock_under_a_time_budget():
     assert lr_at(cfg, 50, elapsed=90.0) == pytest.approx(0.1)
 
 
+def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
+    # A fast GPU reached the 12,000-step default in 140 s of a 300-s budget, LR still high.
+    cfg = TrainConfig(steps=110, warmup=10, lr=1.0, min_lr_ratio=0.1, time_budget=300.0)
+    assert lr_at(cfg, 60, elapsed=1.0) == pytest.approx(0.55)  # half the steps: half-way
+    assert lr_at(cfg, 110, elapsed=1.0) == pytest.approx(0.1)
+    three_quarters = 0.1 + 0.9 * 0.5 * (1 + math.cos(0.75 * math.pi))
+    assert lr_at(cfg, 60, elapsed=225.0) == pytest.approx(three_quarters)  # the clock leads
+
+
 def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path):
     cfg = tiny_config(image_folder, tmp_path / "t", steps=10**6, time_budget=1e-9)
     ckpt = train(cfg, progress=False)

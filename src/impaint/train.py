@@ -113,13 +113,13 @@ def config_from_dict(d: dict) -> TrainConfig:
 
 def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay over the rest of the run: of the
-    steps, or of the seconds of `time_budget` when one is set."""
+    steps, or with a `time_budget` of whichever runs out first, its seconds or the steps (a
+    fast GPU can reach the step cap long before the clock; its LR must have decayed too)."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
     if cfg.time_budget > 0:
-        t = min(1.0, elapsed / cfg.time_budget)
-    else:
-        t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+        t = min(1.0, max(t, elapsed / cfg.time_budget))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
