@@ -272,9 +272,9 @@ class ImplicitInpainter(nn.Module):
         `with_sigma=True` returns (mean, σ), σ None for a deterministic model; `with_kl=True`
         returns (mean, σ, KL), KL None without a stochastic latent. `holes_of`: a (B, 1, H, W)
         mask; only its missing pixels (0) need decoding, the rest are unspecified (see
-        `decode_holes`; training passes the pixels its loss scores). `scale` > 1: rendered at scale x the input size, off the
-        input's pixel grid (every pixel; `holes_of` is then ignored). Flags rather than other
-        methods, so that wrappers such as DDP see every call."""
+        `decode_holes`; training passes the pixels its loss scores). `scale` > 1: rendered at
+        scale x the input size, off the input's pixel grid (every pixel; `holes_of` is then
+        ignored). Flags rather than other methods, so that wrappers such as DDP see every call."""
         z, kl = self.encode_with_kl(image, mask)
         if scale != 1:
             raw = self.render(z, image.shape[-2] * scale, image.shape[-1] * scale)
