@@ -62,16 +62,37 @@ def cmd_info(args) -> None:
     print(f"model config: {state['model_config']}")
 
 
-def cmd_inpaint(args) -> None:
+def cmd_inpaint(args) -> int:
     from .inpaint import inpaint_paths
 
+    if Path(args.image).is_dir():
+        return inpaint_batch(args)
     written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
                             scale=args.scale, invert_mask=args.invert_mask,
                             progress=not args.quiet, uncertainty=args.uncertainty,
                             samples=args.samples, seed=args.seed)
-    image = Path(args.image)
-    print(f"wrote {', '.join(map(str, written))}" if image.is_file() else
-          f"wrote {len(written)} images to {args.output}")
+    print(f"wrote {', '.join(map(str, written))}")
+    return 0
+
+
+def inpaint_batch(args) -> int:
+    """A folder: every pair it can, one line per failure, a summary; 1 if any pair failed."""
+    from tqdm import tqdm
+
+    from .checkpoint import load_model
+    from .inpaint import inpaint_folder
+
+    if args.uncertainty or args.samples:
+        raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
+    model = load_model(args.checkpoint)
+    report = inpaint_folder(
+        model, Path(args.image), Path(args.mask), Path(args.output), args.scale,
+        args.invert_mask, progress=not args.quiet,
+        on_failure=lambda path, why: tqdm.write(f"impaint: failed: {path}: {why}", sys.stderr))
+    for path in report.skipped:
+        print(f"impaint: skipped: {path} (no {path.stem}.* in {args.mask})", file=sys.stderr)
+    print(f"{args.output}: {report.summary()}")
+    return 1 if report.failed else 0
 
 
 def cmd_demo(args) -> None:
@@ -256,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import TrainingError
 
     try:
-        args.func(args)
+        code = args.func(args)
     except (UsageError, DataError, CheckpointError, TrainingError, ValueError,
             FileNotFoundError) as e:
         print(f"impaint: error: {e}", file=sys.stderr)
@@ -264,7 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("impaint: interrupted (checkpoints already written are intact)", file=sys.stderr)
         return 130
-    return 0
+    return code or 0  # a batch with failed pairs returns 1
 
 
 if __name__ == "__main__":
