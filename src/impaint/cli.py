@@ -95,6 +95,22 @@ def inpaint_batch(args) -> int:
     return 1 if report.failed else 0
 
 
+def cmd_serve(args) -> None:
+    from .serve.app import Limits
+    from .serve.server import is_local, serve
+
+    if not is_local(args.host):
+        print(f"impaint: warning: listening on {args.host}, not only on this machine: the page "
+              "has no authentication, so anyone who can reach this port can use it",
+              file=sys.stderr)
+    limits = Limits(max_upload_mb=args.max_upload_mb, max_side=args.max_side,
+                    workers=args.workers, queue=args.queue)
+    if min(limits.max_upload_mb, limits.max_side, limits.workers) <= 0 or limits.queue < 0:
+        raise UsageError("--max-upload-mb, --max-side and --workers must be positive, "
+                         "--queue at least 0")
+    serve(args.checkpoint, args.host, args.port, limits)
+
+
 def cmd_demo(args) -> None:
     from .demo import run_demo
 
@@ -211,6 +227,22 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
+
+    from .serve.app import Limits
+    w = sub.add_parser("serve", help="a local web page: paint over what should go, inpaint it")
+    w.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    w.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
+                   help="largest request (image + mask); more is answered 413")
+    w.add_argument("--max-side", type=int, default=Limits.max_side,
+                   help="largest side in pixels of the input and of the output; more is 413")
+    w.add_argument("--workers", type=int, default=Limits.workers,
+                   help="inferences at once")
+    w.add_argument("--queue", type=int, default=Limits.queue,
+                   help="requests waiting for a worker; more are answered 503")
+    w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
     m.add_argument("n", type=int, help="how many")
