@@ -117,3 +117,16 @@ def test_undo_eraser_and_a_phone_width_window(page, tmp_path):
 def _save(path: Path, arr: np.ndarray) -> Path:
     Image.fromarray(arr).save(path)
     return path
+
+
+def test_drag_and_drop_opens_an_image(page, tmp_path):
+    data = list(_save(tmp_path / "dropped.webp", noise_image(30, 50)).read_bytes())
+    drop = page.evaluate_handle("""bytes => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], "dropped.webp", {type: "image/webp"}));
+        return dt; }""", data)
+    page.dispatch_event("#stage", "drop", {"dataTransfer": drop})
+    page.wait_for_selector("#stage:not(.empty)")
+    assert page.evaluate("[document.getElementById('image').width, "
+                         "document.getElementById('image').height]") == [50, 30]
+    assert "dropped.webp: 50×30" in page.locator("#message").inner_text()
