@@ -98,3 +98,39 @@ def test_train_and_resume_through_the_cli(capsys, image_folder, tmp_path):
     assert run(capsys, *common, "--steps", 1)[0] == 0
     code, out, _ = run(capsys, *common, "--steps", 2, "--resume")
     assert code == 0 and "steps 1->2" in out
+
+
+def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_checkpoint):
+    imgs, masks, out_dir = tmp_path / "imgs", tmp_path / "masks", tmp_path / "out"
+    imgs.mkdir()
+    masks.mkdir()
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:9, 4:9] = 255
+    for i in range(5):
+        Image.fromarray(np.full((16, 16, 3), 40 * i, np.uint8)).save(imgs / f"p{i}.png")
+        Image.fromarray(hole).save(masks / f"p{i}.png")
+    (imgs / "p2.png").write_text("not an image")  # the bad image, third of five
+    Image.fromarray(hole[:8, :8]).save(masks / "p4.png")  # a mask of another size
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(imgs / "lonely.png")  # no mask
+    code, out, err = run(capsys, "inpaint", imgs, "--mask", masks, "-o", out_dir,
+                         "--checkpoint", tiny_checkpoint, "--quiet")
+    assert code == 1 and "Traceback" not in err
+    assert sorted(p.name for p in out_dir.iterdir()) == ["p0.png", "p1.png", "p3.png"]
+    failed = [line for line in err.splitlines() if line.startswith("impaint: failed:")]
+    assert len(failed) == 2
+    assert "p2.png" in failed[0] and "not a readable image" in failed[0]
+    assert "p4.png" in failed[1] and "differs from image size" in failed[1]
+    assert [line for line in err.splitlines() if "skipped" in line] == \
+        [f"impaint: skipped: {imgs / 'lonely.png'} (no lonely.* in {masks})"]
+    assert out.strip() == f"{out_dir}: written 3, failed 2, skipped 1 (no mask of the same name)"
+
+
+def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint):
+    img, mask = files
+    (tmp_path / "masks").mkdir()
+    mask.rename(tmp_path / "masks" / "face.png")
+    (tmp_path / "imgs").mkdir()
+    img.rename(tmp_path / "imgs" / "face.png")
+    code, out, _ = run(capsys, "inpaint", tmp_path / "imgs", "--mask", tmp_path / "masks",
+                       "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--quiet")
+    assert code == 0 and "written 1, failed 0, skipped 0" in out

@@ -101,3 +101,31 @@ def test_uncertainty_needs_a_probabilistic_checkpoint(pair, tmp_path, tiny_check
     with pytest.raises(InputError, match="predicts no uncertainty"):
         inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint,
                       uncertainty=tmp_path / "s.png")
+
+
+def test_a_folder_goes_on_past_a_bad_pair(tmp_path, image_folder, tiny_checkpoint):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    images = sorted(image_folder.iterdir())[:5]
+    for p in images:
+        hole = np.zeros(read_image(p).shape[-2:], bool)
+        hole[5:15, 5:15] = True
+        save_mask(masks / (p.stem + ".png"), hole)
+    images[2].write_text("not an image")  # the third of five
+    with pytest.raises(InputError, match=f"1 of 5 pairs failed .*{images[2].name}: not a read"):
+        inpaint_paths(image_folder, masks, tmp_path / "out", checkpoint=tiny_checkpoint,
+                      progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        [p.stem + ".png" for i, p in enumerate(images) if i != 2]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo is read upright, as a browser shows it (and a mask is painted on it)."""
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :5] = 255  # a white band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    Image.fromarray(arr).save(tmp_path / "phone.png", exif=exif)
+    upright = read_image(tmp_path / "phone.png")
+    assert upright.shape == (3, 20, 10)
+    assert bool((upright[:, :5] == 1).all()) and bool((upright[:, 5:] == 0).all())

@@ -62,16 +62,53 @@ def cmd_info(args) -> None:
     print(f"model config: {state['model_config']}")
 
 
-def cmd_inpaint(args) -> None:
+def cmd_inpaint(args) -> int:
     from .inpaint import inpaint_paths
 
+    if Path(args.image).is_dir():
+        return inpaint_batch(args)
     written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
                             scale=args.scale, invert_mask=args.invert_mask,
                             progress=not args.quiet, uncertainty=args.uncertainty,
                             samples=args.samples, seed=args.seed)
-    image = Path(args.image)
-    print(f"wrote {', '.join(map(str, written))}" if image.is_file() else
-          f"wrote {len(written)} images to {args.output}")
+    print(f"wrote {', '.join(map(str, written))}")
+    return 0
+
+
+def inpaint_batch(args) -> int:
+    """A folder: every pair it can, one line per failure, a summary; 1 if any pair failed."""
+    from tqdm import tqdm
+
+    from .checkpoint import load_model
+    from .inpaint import inpaint_folder
+
+    if args.uncertainty or args.samples:
+        raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
+    model = load_model(args.checkpoint)
+    report = inpaint_folder(
+        model, Path(args.image), Path(args.mask), Path(args.output), args.scale,
+        args.invert_mask, progress=not args.quiet,
+        on_failure=lambda path, why: tqdm.write(f"impaint: failed: {path}: {why}", sys.stderr))
+    for path in report.skipped:
+        print(f"impaint: skipped: {path} (no {path.stem}.* in {args.mask})", file=sys.stderr)
+    print(f"{args.output}: {report.summary()}")
+    return 1 if report.failed else 0
+
+
+def cmd_serve(args) -> None:
+    from .serve.app import Limits
+    from .serve.server import is_local, serve
+
+    if not is_local(args.host):
+        print(f"impaint: warning: listening on {args.host}, not only on this machine: the page "
+              "has no authentication, so anyone who can reach this port can use it",
+              file=sys.stderr)
+    limits = Limits(max_upload_mb=args.max_upload_mb, max_side=args.max_side,
+                    workers=args.workers, queue=args.queue)
+    if min(limits.max_upload_mb, limits.max_side, limits.workers) <= 0 or limits.queue < 0:
+        raise UsageError("--max-upload-mb, --max-side and --workers must be positive, "
+                         "--queue at least 0")
+    serve(args.checkpoint, args.host, args.port, limits)
 
 
 def cmd_demo(args) -> None:
@@ -191,6 +228,22 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
 
+    from .serve.app import Limits
+    w = sub.add_parser("serve", help="a local web page: paint over what should go, inpaint it")
+    w.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    w.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
+                   help="largest request (image + mask); more is answered 413")
+    w.add_argument("--max-side", type=int, default=Limits.max_side,
+                   help="largest side in pixels of the input and of the output; more is 413")
+    w.add_argument("--workers", type=int, default=Limits.workers,
+                   help="inferences at once")
+    w.add_argument("--queue", type=int, default=Limits.queue,
+                   help="requests waiting for a worker; more are answered 503")
+    w.set_defaults(func=cmd_serve)
+
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
     m.add_argument("n", type=int, help="how many")
     m.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
@@ -256,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     from .train import TrainingError
 
     try:
-        args.func(args)
+        code = args.func(args)
     except (UsageError, DataError, CheckpointError, TrainingError, ValueError,
             FileNotFoundError) as e:
         print(f"impaint: error: {e}", file=sys.stderr)
@@ -264,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("impaint: interrupted (checkpoints already written are intact)", file=sys.stderr)
         return 130
-    return 0
+    return code or 0  # a batch with failed pairs returns 1
 
 
 if __name__ == "__main__":

@@ -10,11 +10,13 @@ filling the frame); larger images get the same local filling, not a larger view.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO, Callable
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from .data import IMAGE_EXTENSIONS
@@ -25,30 +27,31 @@ class InputError(ValueError):
     """A bad input file (missing, not an image, wrong size, unusable mask)."""
 
 
-def read_image(path: str | Path) -> torch.Tensor:
-    """-> (3, H, W) float in [0, 1]."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image not found: {path}")
+def _decode(source: str | Path | BinaryIO, kind: str, mode: str) -> np.ndarray:
+    """An image file (a path, or an open binary file such as an upload) -> a `mode` array,
+    turned upright by its EXIF orientation, as browsers and image editors show it (a mask
+    painted over the shown photo then fits it)."""
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        raise InputError(f"{kind} not found: {source}")
+    name = source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    except (UnidentifiedImageError, OSError) as e:
-        raise InputError(f"not a readable image: {path} ({type(e).__name__})")
+        with Image.open(source) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert(mode))
+    except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
+            Image.DecompressionBombError) as e:
+        raise InputError(f"not a readable {'mask ' if kind == 'mask' else ''}image: {name} "
+                         f"({type(e).__name__})")
+
+
+def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
+    """-> (3, H, W) float in [0, 1]."""
+    arr = _decode(source, "image", "RGB").astype(np.float32) / 255.0
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
-def read_mask(path: str | Path, invert: bool = False) -> torch.Tensor:
+def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
     """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known."""
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"mask not found: {path}")
-    try:
-        with Image.open(path) as im:
-            grey = np.asarray(im.convert("L"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as e:
-        raise InputError(f"not a readable mask image: {path} ({type(e).__name__})")
-    white = grey >= 128  # threshold: anti-aliased or JPEG-compressed masks still work
+    white = _decode(source, "mask", "L") >= 128  # anti-aliased or JPEG masks still work
     known = white if invert else ~white
     return torch.from_numpy(known.astype(np.float32))[None]
 
@@ -101,13 +104,31 @@ def write_image(image: torch.Tensor, path: str | Path) -> Path:
     """(3, H, W) float in [0, 1] -> an 8-bit image file (format from the suffix)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    arr = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-    Image.fromarray(arr).save(path)
+    Image.fromarray(to_uint8(image)).save(path)
     return path
 
 
-def _pairs(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
-    """Images and masks matched by file stem (photo.jpg <-> photo.png)."""
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8; a pixel read from an 8-bit file comes
+    back to its own value exactly."""
+    return (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+@dataclass
+class BatchReport:
+    """What a folder run did: every pair it could was written, whatever failed before it."""
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (image, one-line reason)
+    skipped: list[Path] = field(default_factory=list)  # images with no mask of the same name
+
+    def summary(self) -> str:
+        return (f"written {len(self.written)}, failed {len(self.failed)}, "
+                f"skipped {len(self.skipped)} (no mask of the same name)")
+
+
+def _pairs(image_dir: Path, mask_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Images and masks matched by file stem (photo.jpg <-> photo.png); and the images with
+    no mask."""
     if not mask_dir.is_dir():
         raise InputError(f"IMAGE is a folder, so --mask must be a folder too: {mask_dir}")
     masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
@@ -115,7 +136,30 @@ def _pairs(image_dir: Path, mask_dir: Path) -> list[tuple[Path, Path]]:
     pairs = [(p, masks[p.stem]) for p in images if p.stem in masks]
     if not pairs:
         raise InputError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
-    return pairs
+    return pairs, [p for p in images if p.stem not in masks]
+
+
+def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale: int = 1,
+                   invert_mask: bool = False, progress: bool = True,
+                   on_failure: Callable[[Path, str], None] | None = None) -> BatchReport:
+    """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
+    fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
+    `on_failure` as it happens; the run goes on with the next pair."""
+    if scale < 1:
+        raise InputError(f"--scale must be a positive integer, got {scale}")
+    pairs, skipped = _pairs(image_dir, mask_dir)
+    report = BatchReport(skipped=skipped)
+    for img_path, mask_path in tqdm(pairs, desc="inpainting", disable=not progress):
+        try:
+            result = inpaint_image(model, read_image(img_path),
+                                   read_mask(mask_path, invert_mask), scale)
+            report.written.append(write_image(result, out_dir / (img_path.stem + ".png")))
+        except (InputError, OSError, RuntimeError) as e:  # RuntimeError: torch, e.g. memory
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            report.failed.append((img_path, reason))
+            if on_failure:
+                on_failure(img_path, reason)
+    return report
 
 
 def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
@@ -154,9 +198,9 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
         return [write_image(inpaint_image(model, *pair, scale), output)]
     if uncertainty or samples:
         raise InputError("--uncertainty and --samples work on one image at a time, not folders")
-    written = []
-    for img_path, mask_path in tqdm(_pairs(image, mask), desc="inpainting", disable=not progress):
-        result = inpaint_image(model, read_image(img_path), read_mask(mask_path, invert_mask),
-                               scale)
-        written.append(write_image(result, output / (img_path.stem + ".png")))
-    return written
+    report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress)
+    if report.failed:
+        raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
+                         f"pairs failed (the others were written): " +
+                         "; ".join(f"{p.name}: {why}" for p, why in report.failed))
+    return report.written

@@ -1,0 +1,57 @@
+"""docs/serve.png: the page in use, taken by the same headless Chromium as the browser test.
+
+    python scripts/serve_screenshot.py [--out docs/serve.png]
+
+Serves the shipped model on a free port of 127.0.0.1, opens a face that scikit-image ships
+(the astronaut, 64 px), paints a stroke across the face with the mouse, presses Inpaint, and
+captures the window.
+"""
+
+import argparse
+import tempfile
+from pathlib import Path
+
+from PIL import Image
+from playwright.sync_api import sync_playwright
+from skimage import data
+
+from impaint.checkpoint import load_model
+from impaint.serve import create_app, running
+
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="docs/serve.png")
+    ap.add_argument("--chromium", default="/usr/bin/chromium")
+    args = ap.parse_args()
+    face = Image.fromarray(data.astronaut()[20:240, 150:370]).resize((64, 64), Image.LANCZOS)
+    with tempfile.TemporaryDirectory() as tmp, \
+            running(create_app(load_model(), "shipped CelebA-32 model")) as url, \
+            sync_playwright() as p:
+        photo = Path(tmp) / "astronaut.png"
+        face.save(photo)
+        browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
+        page = browser.new_page(viewport={"width": 1200, "height": 720})
+        page.goto(url)
+        page.wait_for_selector("#model:has-text('parameters')")
+        page.set_input_files("#file", str(photo))
+        page.wait_for_selector("#stage:not(.empty)")
+        box = page.locator("#mask").bounding_box()
+        at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
+        page.mouse.move(*at(0.30, 0.42))
+        page.mouse.down()
+        page.mouse.move(*at(0.62, 0.40), steps=12)
+        page.mouse.move(*at(0.66, 0.55), steps=6)
+        page.mouse.up()
+        page.click("#inpaint")
+        page.wait_for_selector("#download-result:not([hidden])")
+        page.screenshot(path=args.out)
+        browser.close()
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

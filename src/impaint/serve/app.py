@@ -1,0 +1,244 @@
+"""The page, its files and the JSON/HTTP API under it: an ASGI app around one loaded model.
+
+Stack: Starlette + uvicorn, the well-kept ASGI toolkit under FastAPI and its reference server:
+small (no pydantic, and no API page that would pull scripts from a CDN); python-multipart
+parses the uploads. The model is loaded once and runs in this process, on a bounded pool of
+worker threads; a request that finds every worker busy and the queue full gets 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import math
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from starlette.applications import Starlette
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from impaint.inpaint import InputError, check_pair, read_image, read_mask, to_uint8
+from impaint.model import count_parameters, inpaint_with_std
+
+STATIC = Path(__file__).parent / "static"
+SCALES = (1, 2, 4)
+log = logging.getLogger("impaint.serve")
+# Everything the page loads comes from this server: the browser refuses anything else.
+PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:",
+                "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
+
+
+@dataclass
+class Limits:
+    max_upload_mb: float = 20.0  # a whole request (image + mask + fields); more is 413
+    # Longest side of the input, and of the output (input side × scale); more is 413. On the
+    # 2-core, 23 GB machine, 2048 px takes 23 s and peaks at 3.4 GB (×1; 6 GB rendered ×4).
+    max_side: int = 2048
+    workers: int = 1  # inferences at once (each one already uses all of torch's threads)
+    queue: int = 16  # requests waiting for a worker; one more is 503 with Retry-After
+    max_samples: int = 8  # the page's "K samples" (each is one request)
+
+
+class ApiError(Exception):
+    """An answer other than 200: a status and a one-line message for the user."""
+
+    def __init__(self, status: int, message: str, headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.headers = status, headers
+
+
+def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
+    return JSONResponse({"error": " ".join(message.split())}, status, headers)
+
+
+class InferencePool:
+    """A fixed number of worker threads and a bounded queue in front of them."""
+
+    def __init__(self, workers: int, queue: int):
+        self.workers, self.capacity = workers, workers + queue
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
+        self.busy = 0  # requests holding a slot: read by the event loop only
+        self.mean_s = 1.0  # running mean of a request's time, for Retry-After
+
+    def acquire(self) -> None:
+        if self.busy >= self.capacity:
+            retry = max(1, math.ceil(self.mean_s * self.busy / self.workers))
+            raise ApiError(503, f"the server is busy ({self.busy} requests queued); "
+                                f"try again in {retry} s", {"Retry-After": str(retry)})
+        self.busy += 1
+
+    def release(self, seconds: float) -> None:
+        self.busy -= 1
+        self.mean_s = 0.8 * self.mean_s + 0.2 * seconds
+
+    async def run(self, fn, *args):
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+
+
+def limited_receive(receive, max_bytes: int):
+    """The request's body, cut off with 413 once it passes `max_bytes` (a body that lies
+    about, or leaves out, its Content-Length is counted as it arrives)."""
+    received = 0
+
+    async def wrapped():
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > max_bytes:
+            raise ApiError(413, f"upload larger than {max_bytes / 1e6:g} MB")
+        return message
+    return wrapped
+
+
+def describe(model, name: str, limits: Limits) -> dict:
+    cfg = model.cfg
+    return {"model": name, "parameters": count_parameters(model),
+            "image_size": getattr(model, "checkpoint_state", {}).get("image_size"),
+            "probabilistic": bool(cfg.probabilistic), "stochastic": model.latent is not None,
+            "config": cfg.to_dict(), "scales": list(SCALES),
+            "limits": {**asdict(limits), "max_upload_bytes": int(limits.max_upload_mb * 1e6)}}
+
+
+def png_bytes(image: torch.Tensor) -> bytes:
+    """(3, H, W) in [0, 1] -> PNG: lossless, so the known pixels arrive exactly."""
+    buf = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def check_size(upload: io.BytesIO, what: str, scale: int, max_side: int) -> None:
+    """413 before decoding when the image (or its output at `scale`) is too large."""
+    try:
+        with Image.open(upload) as im:  # reads the header only
+            w, h = im.size
+    except Image.DecompressionBombError:
+        raise ApiError(413, f"the {what} has too many pixels")
+    except Exception:
+        return  # not an image: read_image says so, with the reason
+    if max(w, h) > max_side:
+        raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most {max_side} px "
+                            "per side (impaint serve --max-side)")
+    if max(w, h) * scale > max_side:
+        raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
+                            f"renders at most {max_side} px per side: choose a smaller scale")
+
+
+def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
+                scale: int, view: str, sample: int) -> bytes:
+    """The work of one request, in a worker thread: decode, check, infer, encode."""
+    check_size(image_file, "image", scale, limits.max_side)
+    check_size(mask_file, "mask", 1, limits.max_side)
+    image_file.seek(0)
+    mask_file.seek(0)
+    image, mask = read_image(image_file), read_mask(mask_file)
+    check_pair(image, mask)
+    if sample:
+        from impaint.latent import sample_completions
+        if model.latent is None:
+            raise InputError("this model has no stochastic latent: it gives one completion")
+        if scale != 1:
+            raise InputError("samples are drawn at ×1 only")
+        return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
+    out, std = inpaint_with_std(model, image[None], mask[None], scale)
+    if view == "sigma":
+        from impaint.plots import sigma_image
+        if std is None:
+            raise InputError("this model predicts no σ: there is no heat map to show")
+        return png_bytes(sigma_image(std[0]))
+    return png_bytes(out[0])
+
+
+def form_int(form, key: str, default: int, allowed) -> int:
+    raw = form.get(key, str(default))
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"{key} must be a whole number, not {str(raw)[:20]!r}")
+    if value not in allowed:
+        raise ApiError(400, f"{key} must be one of {', '.join(map(str, allowed))}; got {value}"
+                       if len(allowed) < 10 else f"{key} {value} is out of range")
+    return value
+
+
+async def read_upload(form, key: str) -> io.BytesIO:
+    """The uploaded file, in memory, named as the user's file (for error messages)."""
+    item = form.get(key)
+    if not isinstance(item, UploadFile):
+        raise ApiError(400, f"missing the {key} file (multipart field '{key}')")
+    upload = io.BytesIO(await item.read())
+    upload.name = item.filename or key
+    return upload
+
+
+def create_app(model, name: str = "model", limits: Limits | None = None) -> Starlette:
+    """The ASGI app around one loaded model."""
+    limits = limits or Limits()
+    model.eval()
+    pool = InferencePool(limits.workers, limits.queue)
+    info = describe(model, name, limits)
+    max_bytes = int(limits.max_upload_mb * 1e6)
+
+    async def index(request: Request) -> Response:
+        return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
+
+    async def api_info(request: Request) -> Response:
+        return JSONResponse(info)
+
+    async def api_inpaint(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > max_bytes:
+                raise ApiError(413, f"upload larger than {limits.max_upload_mb:g} MB")
+            pool.acquire()
+        except ApiError as e:
+            return error_response(e.status, str(e), e.headers)
+        try:
+            request = Request(request.scope, limited_receive(request.receive, max_bytes))
+            async with request.form(max_files=2, max_fields=8) as form:
+                image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
+                scale = form_int(form, "scale", 1, SCALES)
+                sample = form_int(form, "sample", 0, range(0, 2 ** 31))
+                view = form.get("view", "result")
+            if view not in ("result", "sigma"):
+                raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
+            png = await pool.run(run_inpaint, model, limits, image, mask, scale, view, sample)
+            return Response(png, media_type="image/png")
+        except ApiError as e:
+            return error_response(e.status, str(e), e.headers)
+        except (InputError, HTTPException) as e:  # HTTPException: a malformed multipart body
+            return error_response(400, str(getattr(e, "detail", e)))
+        except Exception as e:  # a bug or no memory: the user gets one line, the log the rest
+            log.exception("inpaint failed")
+            return error_response(500, f"inference failed ({type(e).__name__}); "
+                                       "the server is still running")
+        finally:
+            pool.release(time.perf_counter() - start)
+
+    async def not_found(request: Request, exc: HTTPException) -> Response:
+        return error_response(exc.status_code, str(exc.detail))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        yield
+        pool.executor.shutdown(wait=False, cancel_futures=True)
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/api/info", api_info),
+        Route("/api/inpaint", api_inpaint, methods=["POST"]),
+        Mount("/static", StaticFiles(directory=STATIC), name="static"),
+    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
+    app.state.pool = pool
+    return app

@@ -1,0 +1,76 @@
+"""Running the app: a socket on the chosen address, uvicorn in this process, the URL printed."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+import threading
+import time
+from pathlib import Path
+
+import uvicorn
+
+from .app import Limits, create_app
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0: a free one), so the URL printed is the real one."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def url_of(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def make_server(app) -> uvicorn.Server:
+    return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
+                                         timeout_graceful_shutdown=5))
+
+
+@contextlib.contextmanager
+def running(app, host: str = "127.0.0.1", port: int = 0):
+    """Serve `app` from a background thread while the block runs (tests, scripts); yields
+    its URL. Port 0: a free one."""
+    sock = bind(host, port)
+    server = make_server(app)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 30
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("the server did not start")
+            time.sleep(0.02)
+        yield url_of(sock)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def is_local(host: str) -> bool:
+    try:
+        return host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: only "localhost" is known to stay on this machine
+        return False
+
+
+def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
+          limits: Limits | None = None) -> None:
+    """Load the model once, print the page's URL, serve until Ctrl-C."""
+    from impaint.checkpoint import load_model
+
+    model = load_model(checkpoint)
+    try:
+        sock = bind(host, port)
+    except OSError as e:
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
+    name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
+    make_server(create_app(model, name, limits)).run(sockets=[sock])

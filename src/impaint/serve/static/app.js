@@ -1,0 +1,330 @@
+// impaint's page: open an image, paint the hole, send both to POST /api/inpaint.
+// The original file's bytes are sent, never a re-encoded canvas, so the known pixels of the
+// result are exactly the file's. The mask is sent as a black-and-white PNG: white = hole.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const HOLE_COLOUR = "rgb(255, 64, 96)";
+
+const state = {
+  info: null,      // GET /api/info
+  file: null,      // the opened File: its bytes are what the server inpaints
+  strokes: [],     // {erase, width, points: [[x, y], ...]} in image pixels, for undo
+  current: null,   // the stroke being painted
+  urls: {},        // object URLs: input, result, sigma, mask; revoked when replaced
+  samples: [],     // object URLs of the K samples
+  chosen: null,    // URL of the shown result (the mean, or a chosen sample)
+  before: false,   // the before/after toggle shows the input
+};
+
+const imageCanvas = $("image");
+const maskCanvas = $("mask");
+const maskCtx = maskCanvas.getContext("2d");
+
+function say(text, isError = false) {
+  $("message").textContent = text;
+  $("message").classList.toggle("error", isError);
+}
+
+function setUrl(key, blob) {
+  if (state.urls[key]) URL.revokeObjectURL(state.urls[key]);
+  state.urls[key] = blob ? URL.createObjectURL(blob) : null;
+  return state.urls[key];
+}
+
+// ---- the model's description --------------------------------------------------------------
+
+async function loadInfo() {
+  try {
+    const response = await fetch("/api/info");
+    state.info = await response.json();
+  } catch (err) {
+    say("The server does not answer: is `impaint serve` still running?", true);
+    return;
+  }
+  const info = state.info;
+  const kind = [info.probabilistic && "σ per pixel", info.stochastic && "stochastic latent"]
+    .filter(Boolean).join(", ");
+  $("model").textContent = `${info.model}: ${info.parameters.toLocaleString("en")} parameters` +
+    (info.image_size ? `, trained at ${info.image_size} px` : "") + (kind ? ` (${kind})` : "");
+  $("sigma-option").hidden = !info.probabilistic;
+  $("samples-option").hidden = !info.stochastic;
+  $("samples").max = info.limits.max_samples;
+}
+
+// ---- opening an image ---------------------------------------------------------------------
+
+const TYPES = ["image/png", "image/jpeg", "image/webp"];
+
+async function openFile(file) {
+  if (!file) return;
+  if (!TYPES.includes(file.type) && !/\.(png|jpe?g|webp)$/i.test(file.name)) {
+    say(`${file.name} is not a PNG, JPEG or WebP image.`, true);
+    return;
+  }
+  if (state.info && file.size > state.info.limits.max_upload_bytes) {
+    say(`${file.name} is larger than this server takes (${state.info.limits.max_upload_mb} MB).`,
+        true);
+    return;
+  }
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);  // upright by its EXIF orientation, as the server
+  } catch (err) {
+    say(`${file.name} could not be read as an image.`, true);
+    return;
+  }
+  state.file = file;
+  for (const canvas of [imageCanvas, maskCanvas]) {
+    canvas.width = bitmap.width;
+    canvas.height = bitmap.height;
+  }
+  imageCanvas.getContext("2d").drawImage(bitmap, 0, 0);
+  bitmap.close();
+  state.strokes = [];
+  redraw();
+  setUrl("input", file);
+  clearResult();
+  $("stage").classList.remove("empty");
+  $("inpaint").disabled = false;
+  fit();
+  say(`${file.name}: ${imageCanvas.width}×${imageCanvas.height}. Paint over what should go.`);
+}
+
+// Show the image as large as the pane allows (small images enlarged, pixels visible).
+function fit() {
+  if (!state.file) return;
+  const box = $("stage").clientWidth - 4;
+  const tall = Math.max(200, window.innerHeight * 0.7);
+  const k = Math.min(box / imageCanvas.width, tall / imageCanvas.height);
+  const w = Math.max(1, Math.floor(imageCanvas.width * k));
+  const h = Math.max(1, Math.floor(imageCanvas.height * k));
+  for (const el of [imageCanvas, $("result")]) {  // the result at the input's size, any scale
+    el.style.width = `${w}px`;
+    el.style.height = `${h}px`;
+  }
+}
+
+// ---- painting -----------------------------------------------------------------------------
+
+function toImage(event) {
+  const rect = maskCanvas.getBoundingClientRect();
+  return [(event.clientX - rect.left) * (maskCanvas.width / rect.width),
+          (event.clientY - rect.top) * (maskCanvas.height / rect.height)];
+}
+
+function brushWidth() {  // the slider is in screen pixels; strokes are stored in image pixels
+  const rect = maskCanvas.getBoundingClientRect();
+  return Math.max(1, Number($("size").value) * (maskCanvas.width / rect.width));
+}
+
+function drawSegment(stroke, from, to) {
+  maskCtx.globalCompositeOperation = stroke.erase ? "destination-out" : "source-over";
+  maskCtx.strokeStyle = maskCtx.fillStyle = HOLE_COLOUR;
+  maskCtx.lineWidth = stroke.width;
+  maskCtx.lineCap = maskCtx.lineJoin = "round";
+  maskCtx.beginPath();
+  if (from === to) {  // a click: a dot
+    maskCtx.arc(to[0], to[1], stroke.width / 2, 0, 2 * Math.PI);
+    maskCtx.fill();
+  } else {
+    maskCtx.moveTo(from[0], from[1]);
+    maskCtx.lineTo(to[0], to[1]);
+    maskCtx.stroke();
+  }
+}
+
+function redraw() {
+  maskCtx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
+  for (const stroke of state.strokes) {
+    stroke.points.forEach((p, i) => drawSegment(stroke, i ? stroke.points[i - 1] : p, p));
+  }
+}
+
+maskCanvas.addEventListener("pointerdown", (event) => {
+  if (!state.file || event.button !== 0) return;
+  maskCanvas.setPointerCapture(event.pointerId);
+  const p = toImage(event);
+  const erase = document.querySelector("input[name=tool]:checked").value === "eraser";
+  state.current = { erase, width: brushWidth(), points: [p] };
+  state.strokes.push(state.current);
+  drawSegment(state.current, p, p);
+});
+maskCanvas.addEventListener("pointermove", (event) => {
+  if (!state.current) return;
+  const p = toImage(event);
+  const points = state.current.points;
+  drawSegment(state.current, points[points.length - 1], p);
+  points.push(p);
+});
+for (const type of ["pointerup", "pointercancel"]) {
+  maskCanvas.addEventListener(type, () => { state.current = null; });
+}
+
+$("undo").addEventListener("click", () => { state.strokes.pop(); redraw(); });
+$("clear").addEventListener("click", () => { state.strokes = []; redraw(); });
+document.addEventListener("keydown", (event) => {
+  if ((event.ctrlKey || event.metaKey) && event.key === "z") {
+    event.preventDefault();
+    $("undo").click();
+  }
+});
+
+// The painted area as a mask file: white = hole, black = known (the CLI's convention).
+// Anti-aliased stroke edges count as hole from half coverage, as the server reads masks.
+async function maskPng() {
+  const { width, height } = maskCanvas;
+  const painted = maskCtx.getImageData(0, 0, width, height).data;
+  const out = new ImageData(width, height);
+  let holes = 0;
+  for (let i = 0; i < painted.length; i += 4) {
+    const hole = painted[i + 3] >= 128;
+    holes += hole;
+    const v = hole ? 255 : 0;
+    out.data[i] = out.data[i + 1] = out.data[i + 2] = v;
+    out.data[i + 3] = 255;
+  }
+  const canvas = document.createElement("canvas");
+  canvas.width = width;
+  canvas.height = height;
+  canvas.getContext("2d").putImageData(out, 0, 0);
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/png"));
+  return { blob, holes, total: width * height };
+}
+
+// ---- inpainting ---------------------------------------------------------------------------
+
+function stem() { return state.file.name.replace(/\.[^.]*$/, "") || "image"; }
+
+async function request(mask, fields) {
+  const body = new FormData();
+  body.append("image", state.file, state.file.name);
+  body.append("mask", mask, "mask.png");
+  for (const [key, value] of Object.entries(fields)) body.append(key, String(value));
+  let response;
+  try {
+    response = await fetch("/api/inpaint", { method: "POST", body });
+  } catch (err) {
+    throw new Error("the server did not answer (is `impaint serve` still running?)");
+  }
+  if (!response.ok) {
+    let message = `the server answered ${response.status}`;
+    try { message = (await response.json()).error || message; } catch (err) { /* not JSON */ }
+    throw new Error(message);
+  }
+  return response.blob();
+}
+
+function clearResult() {
+  for (const url of state.samples) URL.revokeObjectURL(url);
+  state.samples = [];
+  setUrl("result", null);
+  setUrl("sigma", null);
+  state.chosen = null;
+  state.before = false;
+  $("gallery").replaceChildren();
+  $("output-stage").classList.add("empty");
+  $("download-result").hidden = $("download-mask").hidden = true;
+  $("compare").disabled = true;
+  show();
+}
+
+// What the output pane shows: the input (before), σ, or the chosen result.
+function show() {
+  const sigma = $("sigma").checked && state.urls.sigma;
+  const url = state.before ? state.urls.input : sigma || state.chosen;
+  $("compare").setAttribute("aria-pressed", String(state.before));
+  $("output-label").textContent = state.before ? "Before" : sigma ? "σ: bright where the fill is a guess" : "Result";
+  if (url) $("result").src = url;
+  $("download-result").href = state.chosen || "";
+}
+
+async function inpaint() {
+  if (!state.file) return;
+  const mask = await maskPng();
+  if (mask.holes === 0) return say("Paint over what should go first.", true);
+  if (mask.holes === mask.total) return say("Leave some of the image unpainted: the fill is drawn from it.", true);
+  const scale = Number($("scale").value);
+  const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
+  $("inpaint").disabled = true;
+  const started = performance.now();
+  say("Inpainting…");
+  try {
+    const result = await request(mask.blob, { scale });
+    clearResult();
+    state.chosen = setUrl("result", result);
+    setUrl("mask", mask.blob);
+    $("download-result").download = `${stem()}-inpainted.png`;
+    $("download-mask").download = `${stem()}-mask.png`;
+    $("download-mask").href = state.urls.mask;
+    if ($("sigma").checked) setUrl("sigma", await request(mask.blob, { scale, view: "sigma" }));
+    if (k > 1) await drawSamples(mask.blob, k);
+    $("output-stage").classList.remove("empty");
+    $("download-result").hidden = $("download-mask").hidden = false;
+    $("compare").disabled = false;
+    show();
+    fit();
+    say(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+  } catch (err) {
+    say(err.message, true);
+  } finally {
+    $("inpaint").disabled = false;
+  }
+}
+
+// K completions from the stochastic latent (draws 1…K); a click shows and downloads one.
+async function drawSamples(mask, k) {
+  const mean = state.chosen;
+  const thumbs = [mean];
+  for (let i = 1; i <= k; i++) {
+    say(`Sample ${i} of ${k}…`);
+    const url = URL.createObjectURL(await request(mask, { sample: i }));
+    state.samples.push(url);
+    thumbs.push(url);
+  }
+  $("gallery").replaceChildren(...thumbs.map((url, i) => {
+    const img = document.createElement("img");
+    img.src = url;
+    img.alt = img.title = i ? `sample ${i}` : "the mean completion";
+    img.classList.toggle("chosen", i === 0);
+    img.addEventListener("click", () => {
+      state.chosen = url;
+      state.before = false;
+      document.querySelectorAll(".gallery img").forEach((el) => el.classList.toggle("chosen", el === img));
+      show();
+    });
+    return img;
+  }));
+}
+
+$("inpaint").addEventListener("click", inpaint);
+$("compare").addEventListener("click", () => { state.before = !state.before; show(); });
+$("sigma").addEventListener("change", async () => {
+  if ($("sigma").checked && state.chosen && !state.urls.sigma && state.urls.mask) {
+    try {
+      const blob = await fetch(state.urls.mask).then((r) => r.blob());
+      setUrl("sigma", await request(blob, { scale: Number($("scale").value), view: "sigma" }));
+    } catch (err) {
+      say(err.message, true);
+    }
+  }
+  show();
+});
+$("tools").addEventListener("submit", (event) => event.preventDefault());
+
+// ---- file picker and drag-and-drop --------------------------------------------------------
+
+$("file").addEventListener("change", (event) => openFile(event.target.files[0]));
+document.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  $("stage").classList.add("dragging");
+});
+document.addEventListener("dragleave", () => $("stage").classList.remove("dragging"));
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  $("stage").classList.remove("dragging");
+  openFile(event.dataTransfer.files[0]);
+});
+window.addEventListener("resize", fit);
+
+loadInfo();

@@ -1,0 +1,205 @@
+"""The HTTP API under the page: results, one-line errors, caps, a full queue; the server
+survives every bad request."""
+
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+
+import impaint.serve.app as serve_app
+import impaint.serve.server as serve_server
+from impaint.cli import main
+from impaint.model import ImplicitInpainter, ModelConfig
+from impaint.serve import Limits, create_app, running
+
+from .conftest import decode, encode, noise_image
+
+
+def box_mask(h=40, w=56) -> np.ndarray:
+    hole = np.zeros((h, w), bool)
+    hole[10:25, 15:40] = True
+    return hole
+
+
+def post(url, image: bytes, mask: bytes, **fields) -> httpx.Response:
+    files = {"image": ("photo", image), "mask": ("mask.png", mask)}
+    return httpx.post(f"{url}/api/inpaint", files=files,
+                      data={k: str(v) for k, v in fields.items()}, timeout=60)
+
+
+def mask_png(hole: np.ndarray) -> bytes:
+    return encode((hole * 255).astype(np.uint8))  # white = hole
+
+
+def assert_one_line_error(r: httpx.Response, status: int, fragment: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
+    message = r.json()["error"]
+    assert fragment in message and "\n" not in message and "Traceback" not in message
+
+
+def test_info_describes_the_model(shipped_url):
+    info = httpx.get(f"{shipped_url}/api/info").json()
+    assert info["parameters"] == 441_702 and info["probabilistic"] and not info["stochastic"]
+    assert info["scales"] == [1, 2, 4]
+    assert info["limits"]["max_upload_bytes"] == 20_000_000
+
+
+def test_the_page_loads_only_its_own_files(shipped_url):
+    page = httpx.get(shipped_url)
+    assert page.status_code == 200 and "default-src 'self'" in \
+        page.headers["content-security-policy"]
+    for name in ("app.js", "style.css"):
+        r = httpx.get(f"{shipped_url}/static/{name}")
+        assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text
+    assert "http" not in page.text.replace("http-equiv", "")
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_known_pixels_are_the_inputs(shipped_url, fmt):
+    data = encode(noise_image(), fmt)
+    hole = box_mask()
+    r = post(shipped_url, data, mask_png(hole))
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    out, original = decode(r.content), decode(data)  # the file as any decoder reads it
+    assert out.shape == original.shape
+    assert np.array_equal(out[~hole], original[~hole])
+    assert (out[hole] != original[hole]).any(-1).mean() > 0.9
+
+
+@pytest.mark.parametrize("scale", [2, 4])
+def test_output_scale(shipped_url, scale):
+    r = post(shipped_url, encode(noise_image()), mask_png(box_mask()), scale=scale)
+    assert decode(r.content).shape == (40 * scale, 56 * scale, 3)
+
+
+def test_sigma_heat_map(shipped_url):
+    hole = box_mask()
+    r = post(shipped_url, encode(noise_image()), mask_png(hole), view="sigma")
+    heat = decode(r.content)
+    assert heat.shape == (40, 56, 3)
+    known = heat[~hole]
+    assert (known == known[0]).all()  # σ = 0: one colour
+    assert (heat[hole] != known[0]).any(-1).all()
+
+
+def test_samples_of_a_stochastic_model():
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, latent_dim=4)
+    model = ImplicitInpainter(cfg)
+    data, hole = encode(noise_image()), box_mask()
+    with running(create_app(model, "stochastic")) as url:
+        assert httpx.get(f"{url}/api/info").json()["stochastic"]
+        one, two = (decode(post(url, data, mask_png(hole), sample=k).content) for k in (1, 2))
+        assert np.array_equal(one[~hole], two[~hole])
+        assert not np.array_equal(one[hole], two[hole])
+        assert_one_line_error(post(url, data, mask_png(hole), view="sigma"), 400, "no σ")
+        assert_one_line_error(post(url, data, mask_png(hole), sample=1, scale=2), 400, "×1")
+
+
+def bad_request(case):
+    image, mask = encode(noise_image()), mask_png(box_mask())
+    fields = {}
+    if case == "not_image":
+        image = b"plain text, not an image"
+    elif case == "mask_size":
+        mask = mask_png(box_mask(20, 20))
+    elif case == "no_hole":
+        mask = mask_png(np.zeros((40, 56), bool))
+    elif case == "no_known":
+        mask = mask_png(np.ones((40, 56), bool))
+    elif case == "bad_scale":
+        fields["scale"] = 3
+    elif case == "bad_view":
+        fields["view"] = "x-ray"
+    elif case == "no_samples":
+        fields["sample"] = 1
+    return image, mask, fields
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("not_image", "not a readable image: photo"),
+    ("mask_size", "differs from image size"),
+    ("no_hole", "no hole"),
+    ("no_known", "hides every pixel"),
+    ("bad_scale", "scale must be one of 1, 2, 4"),
+    ("bad_view", "view must be"),
+    ("no_samples", "no stochastic latent"),
+])
+def test_bad_requests_get_a_one_line_400(shipped_url, case, fragment):
+    image, mask, fields = bad_request(case)
+    assert_one_line_error(post(shipped_url, image, mask, **fields), 400, fragment)
+    assert httpx.get(f"{shipped_url}/api/info").status_code == 200  # still serving
+
+
+def test_missing_fields_and_unknown_paths(shipped_url):
+    r = httpx.post(f"{shipped_url}/api/inpaint", files={"image": ("a.png", b"x")})
+    assert_one_line_error(r, 400, "missing the mask file")
+    assert_one_line_error(httpx.get(f"{shipped_url}/api/nothing"), 404, "Not Found")
+
+
+def test_caps_answer_413():
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    with running(create_app(model, limits=Limits(max_upload_mb=0.2, max_side=64))) as url:
+        big = encode(noise_image(200, 200))  # 120 KB of noise + 40 KB: over 0.2 MB
+        assert_one_line_error(post(url, big, big), 413, "larger than 0.2 MB")
+        wide = encode(noise_image(10, 80))
+        assert_one_line_error(post(url, wide, mask_png(box_mask(10, 80))), 413, "80×10")
+        small, hole = encode(noise_image(20, 20)), box_mask(20, 20)
+        assert_one_line_error(post(url, small, mask_png(hole), scale=4), 413, "at ×4")
+        assert post(url, small, mask_png(hole), scale=2).status_code == 200
+
+
+def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
+    release = threading.Event()
+    real = serve_app.inpaint_with_std
+
+    def slow(*args):
+        release.wait(30)
+        return real(*args)
+    monkeypatch.setattr(serve_app, "inpaint_with_std", slow)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model, limits=Limits(workers=1, queue=1))
+    data, mask = encode(noise_image()), mask_png(box_mask())
+    with running(app) as url:
+        answers = []
+        threads = [threading.Thread(target=lambda: answers.append(post(url, data, mask)))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 20
+        while app.state.pool.busy < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        r = post(url, data, mask)  # a worker busy, the queue full
+        assert_one_line_error(r, 503, "busy")
+        assert int(r.headers["retry-after"]) >= 1
+        release.set()
+        for t in threads:
+            t.join()
+        assert [a.status_code for a in answers] == [200, 200]
+
+
+def test_serve_warns_off_this_machine(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(serve_server, "serve", lambda *a: calls.append(a))
+    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 0
+    assert "no authentication" in capsys.readouterr().err and calls[0][1] == "0.0.0.0"
+    assert main(["serve", "--port", "0"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_serve_prints_its_url_and_serves(tiny_checkpoint):
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, "-m", "impaint.cli", "serve", "--port", "0",
+                             "--checkpoint", str(tiny_checkpoint)], stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith("impaint serve: http://127.0.0.1:")
+        url = line.split()[2]
+        assert httpx.get(f"{url}/api/info").json()["model"] == str(tiny_checkpoint)
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -1,0 +1,132 @@
+"""The page as a person uses it, in a real headless Chromium (Debian's package, driven by
+Playwright): open an image, paint a stroke, Inpaint, download, and check the file."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from .conftest import noise_image
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package: .ci/run installs it
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent: Debian's chromium package could not "
+    "be installed here (.ci/run tries `apt-get install -y chromium`)")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, shipped_url):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    page = context.new_page()
+    page.problems = []
+    page.on("pageerror", lambda e: page.problems.append(f"page error: {e}"))
+    page.on("request", lambda r: r.url.startswith((shipped_url, "blob:", "data:"))
+            or page.problems.append(f"request outside the server: {r.url}"))
+    page.goto(shipped_url)
+    page.wait_for_selector("#model:has-text('parameters')")
+    yield page
+    context.close()
+
+
+def open_image(page, path: Path) -> None:
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("#stage:not(.empty)")
+
+
+def stroke(page, points) -> None:
+    """Drag the mouse through `points` given as fractions of the canvas."""
+    box = page.locator("#mask").bounding_box()
+    xy = [(box["x"] + fx * box["width"], box["y"] + fy * box["height"]) for fx, fy in points]
+    page.mouse.move(*xy[0])
+    page.mouse.down()
+    for x, y in xy[1:]:
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+
+
+def download(page, selector: str, path: Path) -> np.ndarray:
+    with page.expect_download() as info:
+        page.click(selector)
+    info.value.save_as(path)
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def test_paint_inpaint_download(page, tmp_path):
+    original = noise_image(48, 64)
+    Image.fromarray(original).save(tmp_path / "photo.png")
+    open_image(page, tmp_path / "photo.png")
+    stroke(page, [(0.2, 0.3), (0.5, 0.5), (0.8, 0.6)])
+    page.click("#inpaint")
+    page.wait_for_selector("#download-result:not([hidden])")
+    result = download(page, "#download-result", tmp_path / "result.png")
+    hole = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255  # white
+    assert result.shape == original.shape and hole.shape == original.shape[:2]
+    assert 0.02 < hole.mean() < 0.6  # the stroke, and nothing else
+    assert hole[int(0.5 * 48), int(0.5 * 64)] and not hole[2, 60]
+    assert np.array_equal(result[~hole], original[~hole])  # known pixels: the file's own
+    assert (result[hole] != original[hole]).any(-1).mean() > 0.9
+    assert page.locator("#message").inner_text().startswith("Done")
+    assert page.problems == []
+
+
+def test_errors_are_shown_to_the_user(page, tmp_path):
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    page.click("#inpaint")  # nothing painted yet
+    assert "Paint over what should go" in page.locator("#message.error").inner_text()
+    open_image(page, _save(tmp_path / "wide.png", noise_image(4, 2100)))  # over --max-side
+    stroke(page, [(0.4, 0.5), (0.6, 0.5)])
+    page.click("#inpaint")
+    page.wait_for_selector("#message.error")
+    assert "at most 2048 px per side" in page.locator("#message").inner_text()
+    assert page.problems == []
+
+
+def test_undo_eraser_and_a_phone_width_window(page, tmp_path):
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    painted = "(() => { const d = document.getElementById('mask').getContext('2d')" \
+              ".getImageData(0, 0, 64, 48).data; let n = 0;" \
+              " for (let i = 3; i < d.length; i += 4) n += d[i] >= 128; return n; })()"
+    stroke(page, [(0.1, 0.5), (0.9, 0.5)])
+    full = page.evaluate(painted)
+    page.check("input[value=eraser]")
+    stroke(page, [(0.5, 0.1), (0.5, 0.9)])
+    assert 0 < page.evaluate(painted) < full
+    page.click("#undo")
+    assert page.evaluate(painted) == full
+    page.click("#clear")
+    assert page.evaluate(painted) == 0
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.evaluate("window.dispatchEvent(new Event('resize'))")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    assert page.locator("#mask").bounding_box()["width"] <= 390
+
+
+def _save(path: Path, arr: np.ndarray) -> Path:
+    Image.fromarray(arr).save(path)
+    return path
+
+
+def test_drag_and_drop_opens_an_image(page, tmp_path):
+    data = list(_save(tmp_path / "dropped.webp", noise_image(30, 50)).read_bytes())
+    drop = page.evaluate_handle("""bytes => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], "dropped.webp", {type: "image/webp"}));
+        return dt; }""", data)
+    page.dispatch_event("#stage", "drop", {"dataTransfer": drop})
+    page.wait_for_selector("#stage:not(.empty)")
+    assert page.evaluate("[document.getElementById('image').width, "
+                         "document.getElementById('image').height]") == [50, 30]
+    assert "dropped.webp: 50×30" in page.locator("#message").inner_text()
