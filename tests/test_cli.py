@@ -39,7 +39,7 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
 
 def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
     from impaint.model import ImplicitInpainter, count_parameters
-    from conftest import TINY
+    from tests.helpers import TINY
     code, out, _ = run(capsys, "info", tiny_checkpoint)
     assert code == 0 and f"parameters: {count_parameters(ImplicitInpainter(TINY)):,}" in out
 

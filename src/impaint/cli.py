@@ -2,6 +2,9 @@
 
 Errors a user can cause (bad files, bad config, corrupt checkpoints) are printed as one line
 on stderr with exit status 2; nothing already saved is touched.
+
+The top layer: nothing imports it (but the `python -m` entry points), and it imports the
+library inside each command, so `impaint --help` does not load what a command does not need.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError
 from .data import DataError
+from .model import CheckpointError
 
 
 class UsageError(ValueError):
@@ -19,8 +22,7 @@ class UsageError(ValueError):
 
 
 def cmd_train(args) -> None:
-    from . import distributed
-    from .train import TrainConfig, apply_overrides, train
+    from .train import TrainConfig, apply_overrides, distributed, train
 
     cfg = TrainConfig()
     if args.data:
@@ -50,8 +52,7 @@ def cmd_train(args) -> None:
 
 
 def cmd_info(args) -> None:
-    from .checkpoint import load_model
-    from .model import count_parameters
+    from .model import count_parameters, load_model
 
     model = load_model(args.checkpoint)
     state = model.checkpoint_state
@@ -63,7 +64,7 @@ def cmd_info(args) -> None:
 
 
 def cmd_inpaint(args) -> None:
-    from .inpaint import inpaint_paths
+    from .inference.files import inpaint_paths
 
     written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
                             scale=args.scale, invert_mask=args.invert_mask,
@@ -75,26 +76,26 @@ def cmd_inpaint(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from .demo import run_demo
+    from .inference.demo import run_demo
 
     for path in run_demo(args.out, image=args.image, checkpoint=args.checkpoint):
         print(f"wrote {path}")
 
 
 def cmd_bench(args) -> None:
-    from .bench import run_bench
+    from .studies.bench import run_bench
 
     run_bench(quick=args.quick)
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluate import evaluate_cli
+    from .evaluation.evaluate import evaluate_cli
 
     evaluate_cli(args)
 
 
 def cmd_reproduce(args) -> None:
-    from .reproduce import run_reproduce
+    from .studies.reproduce import run_reproduce
 
     report = run_reproduce(args.data, args.out, checkpoint=args.checkpoint, split=args.split,
                            seed=args.seed, limit=args.limit or None, log_csv=args.log)
@@ -102,7 +103,7 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_ablate(args) -> None:
-    from .ablate import run_ablation
+    from .studies.ablate import run_ablation
 
     path = run_ablation(args.data, args.out, steps=args.steps, batch=args.batch,
                         only=args.only, seed=args.seed, size=args.size,
@@ -114,9 +115,8 @@ def cmd_ablate(args) -> None:
 def cmd_sample(args) -> None:
     import torch
 
-    from .checkpoint import load_model
-    from .inpaint import write_image
-    from .latent import sample_completions
+    from .inference.files import write_image
+    from .model import load_model, sample_completions
     from .plots import image_grid
 
     if args.n < 1:
@@ -133,9 +133,9 @@ def cmd_sample(args) -> None:
 
 
 def cmd_resolution(args) -> None:
-    from .checkpoint import load_model
     from .data import open_dataset
-    from .resolution import compare_resolutions, resolution_markdown
+    from .model import load_model
+    from .studies.resolution import compare_resolutions, resolution_markdown
 
     model32 = load_model(args.checkpoint)
     model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
@@ -232,7 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
     r.set_defaults(func=cmd_reproduce)
 
-    from .ablate import DEFAULT_STEPS, VARIANTS
+    from .studies.ablate import DEFAULT_STEPS, VARIANTS
     a = sub.add_parser("ablate", help="train and evaluate every design variant")
     a.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
     a.add_argument("--out", required=True, help="study folder (one sub-folder per variant)")
@@ -245,7 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_ablate)
 
     e = sub.add_parser("evaluate", help="compare checkpoints and classical baselines")
-    from .evaluate import add_evaluate_arguments
+    from .evaluation.evaluate import add_evaluate_arguments
     add_evaluate_arguments(e)
     e.set_defaults(func=cmd_evaluate)
     return p
