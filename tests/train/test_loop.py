@@ -173,3 +173,49 @@ def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
     torch.testing.assert_close(out, model.render(model.encode(lo, lo_mask), 16, 16))
     with pytest.raises(ValueError, match="render_scale"):
         train(tiny_config(image_folder, tmp_path / "bad", render_scale=0), progress=False)
+
+
+def test_a_killed_run_resumes_to_the_weights_of_the_uninterrupted_run(image_folder, tmp_path):
+    """SIGKILL a training process between two checkpoints, then --resume: the final
+    checkpoint (weights and optimiser moments) equals the uninterrupted run's, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "--data", str(image_folder), "--steps", "8", "--batch", "8", "--size", "16",
+            "--quiet", "--set", "valid_every=3", "--set", "valid_images=8", "--set", "warmup=1"]
+    args += [f"--set=model.{k}={v}" for k, v in
+             (("width", 8), ("coarse_width", 12), ("hidden", 16), ("depth", 2))]
+    run = [sys.executable, "-m", "impaint"]
+    subprocess.run(run + args + ["--out", str(tmp_path / "straight")], check=True, timeout=300)
+
+    # The victim parks inside its 5th step (checkpoint at step 3, steps 1-4 logged) and says
+    # so; then it is killed from outside, with no chance to clean up.
+    parked = tmp_path / "parked"
+    victim = ("import sys, time\nimport impaint.train.loop as loop\nfrom impaint.cli import main\n"
+              "real, calls = loop.inpainting_loss, []\n"
+              "def parking_loss(*a):\n    calls.append(1)\n    if len(calls) == 5:\n"
+              f"        open({str(parked)!r}, 'w').close()\n        time.sleep(600)\n"
+              "    return real(*a)\n"
+              "loop.inpainting_loss = parking_loss\n"
+              f"sys.exit(main({args + ['--out', str(tmp_path / 'killed')]!r}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", victim])
+    deadline = time.monotonic() + 300
+    while not parked.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the victim did not park"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert read_checkpoint(tmp_path / "killed" / "last.safetensors")[1]["step"] == 3
+
+    subprocess.run(run + args + ["--out", str(tmp_path / "killed"), "--resume"], check=True,
+                   timeout=300)
+    (a, state_a), (b, state_b) = (read_checkpoint(tmp_path / run_dir / "last.safetensors")
+                                  for run_dir in ("straight", "killed"))
+    assert state_a["step"] == state_b["step"] == 8 and a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
+    assert [r["step"] for r in rows] == [str(s) for s in range(1, 9)]
