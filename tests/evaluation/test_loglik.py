@@ -33,3 +33,18 @@ def test_loglik_needs_a_probabilistic_model_and_reports_both_scalings():
     assert values.shape == (3,) and np.isfinite(values).all()
     table = loglik_table("m", values, 3 * 8 * 8)
     assert "ConvCNP (published" in table and f"{values.mean() - 192 * math.log(2):.1f}" in table
+
+
+def test_evaluate_loglik_names_the_split_it_evaluated(celeba_tree, tmp_path, capsys):
+    from impaint.cli import main
+    from impaint.model import save_checkpoint
+
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1, probabilistic=True)
+    ckpt = tmp_path / "p.safetensors"
+    save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict(),
+                                                  "image_size": 32})
+    assert main(["evaluate", "--data", str(celeba_tree), "--split", "test", "--loglik",
+                 "--checkpoint", str(ckpt), "--methods", "impaint:p", "--families", "box",
+                 "--grid-images", "0", "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "(ours," in line)
+    assert "4 test images" in row and "valid" not in row  # ids 41-45, 44 absent

@@ -311,7 +311,8 @@ def evaluate_cli(args) -> Results:
             raise ValueError("--loglik needs a probabilistic checkpoint")
         for name, model in probabilistic.items():
             values = loglik_per_image(model, data.images.float() / 255, args.seed)
-            table = loglik_table(name, values, data.images[0].numel())
+            source = f"images of {args.data}" if args.folder else f"{args.split} images"
+            table = loglik_table(name, values, data.images[0].numel(), source)
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)

@@ -64,16 +64,19 @@ def loglik_per_image(model, images: torch.Tensor, seed: int = 0, batch: int = 64
     return torch.cat(out).numpy()
 
 
-def loglik_table(name: str, values: np.ndarray, values_per_image: int) -> str:
+def loglik_table(name: str, values: np.ndarray, values_per_image: int,
+                 source: str = "valid images") -> str:
+    """Markdown: our figure on `len(values)` of `source` (e.g. "test images"), beside the
+    published ones."""
     mean, ci = mean_ci95(values.tolist())
     shift = values_per_image * math.log(2)
     lines = [f"### Log-likelihood, neural-process protocol (context ~ U(0, {MAX_CONTEXT:.0%}) "
              f"of the pixels, targets = all pixels), nats per image", "",
              "| model | nats / image | as if values were in [-1, 1] |", "|---|---|---|",
-             f"| {name} (ours, {len(values)} valid images, values in [0, 1]) | "
+             f"| {name} (ours, {len(values)} {source}, values in [0, 1]) | "
              f"{mean:.1f} ± {ci:.1f} | {mean - shift:.1f} ± {ci:.1f} |"]
     lines += [f"| {k} (published, test split, their scaling) | {v} | |"
               for k, v in PUBLISHED.items()]
-    lines += ["", "Differences from the published protocol: see impaint/loglik.py (scaling, "
-                  "preprocessing, σ untrained on context pixels, valid split)."]
+    lines += ["", "Differences from the published protocol: see impaint/evaluation/loglik.py "
+                  "(scaling, preprocessing, σ untrained on context pixels, the split)."]
     return "\n".join(lines) + "\n"
