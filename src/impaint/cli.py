@@ -42,10 +42,10 @@ def cmd_train(args) -> None:
     if args.nproc > 1:
         if distributed.world_size() > 1:
             raise UsageError("--nproc starts its own processes: leave it out under torchrun")
-        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet)
+        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet, args.overwrite)
         ckpt = Path(cfg.out) / "last.safetensors"
     else:
-        ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
+        ckpt = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     if distributed.rank() == 0:  # under torchrun, one report
         print(f"checkpoint: {ckpt}\nlog: {Path(cfg.out) / 'log.csv'}\n"
               f"curve: {Path(cfg.out) / 'curve.png'}")
@@ -156,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
     t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
-    t.add_argument("--out", help="run folder (default runs/celeba32)")
+    t.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
     t.add_argument("--steps", type=int)
     t.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="train for this long; the LR schedule follows the clock")
@@ -171,6 +171,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set beta=0.05 --set model.width=64")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT (without it, or --resume, training "
+                        "into a folder that holds a checkpoint stops)")
     t.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train in N processes on this machine (DDP); --batch is their total")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -179,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inpaint", help="fill the holes of an image (or a folder of images)")
     i.add_argument("image", help="image file, or a folder of images")
     i.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
-    i.add_argument("-o", "--output", required=True, help="output file, or folder")
+    i.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="output file, or folder")
     i.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
@@ -194,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
     m.add_argument("n", type=int, help="how many")
     m.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
-    m.add_argument("--out", default="impaint-samples", help="output folder")
+    m.add_argument("-o", "--out", default="impaint-samples", help="output folder")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_sample)
 
@@ -205,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--split", default="valid", choices=["valid", "test"])
     z.add_argument("--limit", type=int, default=500)
     z.add_argument("--seed", type=int, default=0)
-    z.add_argument("--out", help="also write OUT/resolution.md")
+    z.add_argument("-o", "--out", help="also write OUT/resolution.md")
     z.set_defaults(func=cmd_resolution)
 
     n = sub.add_parser("info", help="describe a checkpoint")
@@ -213,7 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_info)
 
     d = sub.add_parser("demo", help="inpaint sample faces with every mask family")
-    d.add_argument("--out", default="impaint-demo", help="output folder")
+    d.add_argument("-o", "--out", default="impaint-demo", help="output folder")
     d.add_argument("--image", help="your own picture instead of the bundled faces")
     d.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     d.set_defaults(func=cmd_demo)
@@ -224,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")
     r.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    r.add_argument("--out", required=True, help="output folder (REPORT.md + figures)")
+    r.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
     r.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     r.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
     r.add_argument("--split", default="valid", choices=["train", "valid", "test"])
@@ -235,7 +239,8 @@ def build_parser() -> argparse.ArgumentParser:
     from .studies.ablate import DEFAULT_STEPS, VARIANTS
     a = sub.add_parser("ablate", help="train and evaluate every design variant")
     a.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    a.add_argument("--out", required=True, help="study folder (one sub-folder per variant)")
+    a.add_argument("-o", "--out", required=True,
+                   help="study folder (one sub-folder per variant)")
     a.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
     a.add_argument("--batch", type=int, default=64)
     a.add_argument("--size", type=int, default=32)

@@ -42,7 +42,7 @@ def test_sample_and_inpaint_samples_through_the_cli(tmp_path, capsys):
     ckpt = tmp_path / "s.safetensors"
     save_checkpoint(ckpt, stochastic_model(), {"model_config": STOCHASTIC.to_dict(),
                                                "image_size": 16})
-    assert main(["sample", "4", "--checkpoint", str(ckpt), "--out", str(tmp_path / "o")]) == 0
+    assert main(["sample", "4", "--checkpoint", str(ckpt), "-o", str(tmp_path / "o")]) == 0
     assert len(list((tmp_path / "o").glob("sample_*.png"))) == 4
     from PIL import Image
     import numpy as np

@@ -75,8 +75,8 @@ def test_cli_nproc_launches_workers(image_folder, tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(distributed, "launch", lambda *args: calls.append(args))
     argv = ["train", "--data", str(image_folder), "--out", str(tmp_path / "r"), "--batch", "8"]
     assert main([*argv, "--nproc", "2", "--quiet"]) == 0
-    nproc, fn, cfg, resume, progress = calls[0]
-    assert (nproc, fn, cfg.batch, resume, progress) == (2, train, 8, False, False)
+    nproc, fn, cfg, resume, progress, overwrite = calls[0]
+    assert (nproc, fn, cfg.batch, resume, progress, overwrite) == (2, train, 8, False, False, False)
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun, --nproc would start 2 x 2
     assert main([*argv, "--nproc", "2"]) == 2
     assert "leave it out under torchrun" in capsys.readouterr().err
@@ -87,3 +87,30 @@ def test_python_m_impaint_train_takes_the_train_arguments():
     done = subprocess.run([sys.executable, "-m", "impaint.train", "--help"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--nproc" in done.stdout and "--resume" in done.stdout
+
+
+def objects_on_rank_1(folder):
+    """A worker: rank 1 alone has a reason to stop; every rank must stop with it."""
+    problem = "rank 1 objects" if distributed.rank() == 1 else None
+    with distributed.process_group(torch.device("cpu")) as device:
+        agreed = distributed.agree(problem, device)
+    (folder / f"rank{distributed.rank()}.txt").write_text(agreed or "")
+
+
+def test_one_rank_objecting_stops_every_rank(tmp_path):
+    distributed.launch(2, objects_on_rank_1, tmp_path)
+    assert (tmp_path / "rank1.txt").read_text() == "rank 1 objects"
+    assert "1 other process(es) cannot start" in (tmp_path / "rank0.txt").read_text()
+
+
+def test_two_processes_refuse_a_run_folder_that_holds_a_run_and_touch_nothing(
+        image_folder, tmp_path, capsys):
+    out = tmp_path / "r"
+    train(tiny_config(image_folder, out, steps=2), progress=False)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    argv = ["train", "--data", str(image_folder), "--out", str(out), "--batch", "8",
+            "--nproc", "2", "--quiet"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("impaint: error:") == 1 and "already holds a run" in err
+    assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before

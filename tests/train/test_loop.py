@@ -76,7 +76,7 @@ def test_mse_on_all_pixels_trains_a_different_model(image_folder, tmp_path):
     cfg.mse_on = "all"
     every = read_checkpoint(train(cfg, progress=False))[0]
     assert any(not torch.equal(hole[k], every[k]) for k in hole)
-    cfg.mse_on = "everywhere"
+    cfg.mse_on, cfg.out = "everywhere", str(tmp_path / "b")  # "a" holds a run: refused first
     with pytest.raises(ValueError, match="mse_on"):
         train(cfg, progress=False)
 

@@ -237,7 +237,8 @@ def add_evaluate_arguments(p) -> None:
     p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
     p.add_argument("--save-masks", action="store_true",
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
-    p.add_argument("--out", default="impaint-eval", help="output folder (default impaint-eval)")
+    p.add_argument("-o", "--out", default="impaint-eval",
+                   help="output folder (default impaint-eval)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--samples", type=int, default=0, metavar="K",
                    help="stochastic checkpoints: diversity / fidelity of K samples per image")

@@ -75,6 +75,17 @@ def mean(values: list[float], device: torch.device) -> list[float]:
     return (t / world_size()).tolist()
 
 
+def agree(problem: str | None, device: torch.device) -> str | None:
+    """A reason to stop that every rank goes by: None only if no rank has one. Each rank sees
+    its own file system (machines may not share one), so one rank's objection stops all."""
+    if world_size() == 1:
+        return problem
+    objecting = mean([0.0 if problem is None else 1.0], device)[0] * world_size()
+    if problem is None and objecting > 0:
+        return f"{round(objecting)} other process(es) cannot start; see their message"
+    return problem
+
+
 def barrier() -> None:
     if world_size() > 1:
         dist.barrier()

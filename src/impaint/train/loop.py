@@ -23,8 +23,8 @@ from tqdm import tqdm
 from ..data import ImageTensorDataset, has_splits, open_dataset
 from ..data.masks import MixtureMask
 from ..evaluation.metrics import psnr_from_mse
-from ..model import (build_model, compose, count_parameters, load_optimizer_state,
-                     read_checkpoint, save_checkpoint)
+from ..model import (CheckpointError, build_model, compose, count_parameters,
+                     load_optimizer_state, read_checkpoint, save_checkpoint)
 from ..plots import training_curve
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
@@ -64,25 +64,60 @@ def valid_psnr_hole(model, images, masks, device, amp: bool, batch: int = 250,
     return psnr_from_mse(sq / max(count, 1.0))
 
 
-def train(cfg: TrainConfig, resume: bool = False, progress: bool = True) -> Path:
+def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
+          overwrite: bool = False) -> Path:
     """Train (or resume) into cfg.out; returns the path of the last checkpoint.
 
-    Under torchrun (or `distributed.launch`) every process calls this and they train one model
-    with DDP: cfg.batch is the global batch, each rank computes on its slice, rank 0 writes."""
-    cfg, tensors, state = _resumed(cfg, resume)
-    check_config(cfg, distributed.world_size())
+    A run already in cfg.out is never replaced silently: without `resume` (continue it) or
+    `overwrite` (replace it), training stops before touching any file. Under torchrun (or
+    `distributed.launch`) every process calls this and they train one model with DDP:
+    cfg.batch is the global batch, each rank computes on its slice, rank 0 writes; every
+    rank agrees on the run folder before any of them goes on."""
+    if resume and overwrite:
+        raise TrainingError("--resume continues the run in --out and --overwrite replaces it: "
+                            "give one of them")
+    problem = _run_folder_problem(cfg, resume, overwrite)  # this machine's view; reads only
+    tensors, state = {}, {}
+    if problem is None:  # a bad config stops every rank here, before they wait for each other
+        cfg, tensors, state = _resumed(cfg, resume)
+        check_config(cfg, distributed.world_size())
     with distributed.process_group(pick_device(cfg.device)) as device:
+        problem = distributed.agree(problem, device)
+        if problem:
+            raise TrainingError(problem)
         return _fit(cfg, device, tensors, state, progress)
+
+
+RUN_FILES = ("last.safetensors", "best.safetensors", "log.csv", "curve.png")
+
+
+def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str | None:
+    """Why training must not start in cfg.out, as one line; None if it may."""
+    out = Path(cfg.out)
+    last = out / "last.safetensors"
+    if resume:
+        return None if last.exists() else (f"--resume: no checkpoint in {out} (no "
+                                           f"last.safetensors); leave out --resume to start "
+                                           f"a new run there")
+    held = [out / name for name in RUN_FILES[:2] if (out / name).exists()]
+    if overwrite or not held:
+        return None
+    try:
+        state = read_checkpoint(held[0])[1]
+        what = f"{held[0].name} at step {state.get('step', 0):,}"
+        total = state.get("train_config", {}).get("steps")
+        what += f" of {total:,}" if total else ""
+    except CheckpointError:
+        what = f"an unreadable {held[0].name}"
+    return (f"{out} already holds a run ({what}): add --resume to continue it, or "
+            f"--overwrite to replace it")
 
 
 def _resumed(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict, dict]:
     """(config, checkpoint tensors, checkpoint state): the run's own, when resuming."""
-    last_ckpt = Path(cfg.out) / "last.safetensors"
     if not resume:
         return cfg, {}, {}
-    if not last_ckpt.exists():
-        raise TrainingError(f"--resume: no checkpoint at {last_ckpt}")
-    tensors, state = read_checkpoint(last_ckpt)
+    tensors, state = read_checkpoint(Path(cfg.out) / "last.safetensors")
     saved = config_from_dict(state["train_config"])
     # Keep the run's own settings, but let the user extend `steps` or change the device.
     saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
@@ -222,11 +257,15 @@ def _load_data(cfg: TrainConfig) -> tuple[torch.Tensor, ImageTensorDataset]:
 
 
 def _open_log(run: Run):
-    """(file, csv writer) of log.csv. On resume the rows logged after the checkpoint are
-    dropped: those steps are trained again. Only rank 0 logs; the others write to os.devnull,
+    """(file, csv writer) of log.csv, the first file a run writes. A new run first removes
+    an old run's files; on resume the rows logged after the checkpoint are dropped: those
+    steps are trained again. Only rank 0 logs; the others write to os.devnull,
     so the loop needs no rank tests."""
     out = Path(run.cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    if run.main and not run.start_step:  # a new run (maybe --overwrite): none of the old one
+        for name in RUN_FILES:
+            (out / name).unlink(missing_ok=True)
     log_path = out / "log.csv"
     kept = [r for r in csv.DictReader(open(log_path)) if int(r["step"]) <= run.start_step] \
         if run.main and run.start_step and log_path.exists() else []
