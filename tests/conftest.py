@@ -1,13 +1,10 @@
-import numpy as np
+"""Fixtures every test folder shares; the helpers they build on are in helpers.py."""
+
 import pytest
 import torch
-from PIL import Image
 
-from impaint.checkpoint import save_checkpoint
-from impaint.model import ImplicitInpainter, ModelConfig
-
-# Wider at half resolution, like the default configuration.
-TINY = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2)
+from impaint.model import ImplicitInpainter, save_checkpoint
+from tests.helpers import TINY, make_images
 
 
 @pytest.fixture(autouse=True)
@@ -15,25 +12,6 @@ def _isolated(monkeypatch, tmp_path_factory):
     # Tests never read or write the user's decoded-image cache.
     monkeypatch.setenv("IMPAINT_CACHE", str(tmp_path_factory.mktemp("cache")))
     torch.manual_seed(0)
-
-
-def make_images(folder, n, size=(40, 48), seed=0, start=0):
-    """Smooth random colour images (gradients + a disc), saved as PNG."""
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    h, w = size
-    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
-    paths = []
-    for i in range(n):
-        a = rng.uniform(0, 1, (3, 3))
-        img = a[:, 0, None, None] + a[:, 1, None, None] * xx + a[:, 2, None, None] * yy
-        cy, cx, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.1, 0.3)
-        img[:, (yy - cy) ** 2 + (xx - cx) ** 2 < r * r] *= 0.5
-        arr = (np.clip(img / img.max(), 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
-        p = folder / f"{i + start:06d}.jpg"
-        Image.fromarray(arr).save(p)
-        paths.append(p)
-    return paths
 
 
 @pytest.fixture

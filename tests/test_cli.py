@@ -39,7 +39,7 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
 
 def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
     from impaint.model import ImplicitInpainter, count_parameters
-    from conftest import TINY
+    from tests.helpers import TINY
     code, out, _ = run(capsys, "info", tiny_checkpoint)
     assert code == 0 and f"parameters: {count_parameters(ImplicitInpainter(TINY)):,}" in out
 
@@ -134,3 +134,76 @@ def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint
     code, out, _ = run(capsys, "inpaint", tmp_path / "imgs", "--mask", tmp_path / "masks",
                        "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--quiet")
     assert code == 0 and "written 1, failed 0, skipped 0" in out
+
+
+def tiny_train(data, out, *extra):
+    return ["train", "--data", data, "--out", out, "--steps", "2", "--batch", "8", "--size",
+            "16", "--quiet", "--fp32", "--set", "valid_every=2", "--set", "valid_images=8",
+            "--set", "model.width=8", "--set", "model.coarse_width=12",
+            "--set", "model.hidden=16", "--set", "model.depth=2", *extra]
+
+
+def snapshot(folder):
+    return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+
+def read_steps(out):
+    from impaint.model import read_checkpoint
+    return read_checkpoint(out / "last.safetensors")[1]["step"]
+
+
+def test_training_into_a_run_folder_stops_unless_resume_or_overwrite(capsys, image_folder,
+                                                                      tmp_path):
+    out = tmp_path / "run"
+    assert run(capsys, *tiny_train(image_folder, out))[0] == 0
+    before = snapshot(out)
+    code, _, err = run(capsys, *tiny_train(image_folder, out, "--steps", "4"))
+    assert code == 2 and snapshot(out) == before  # nothing touched
+    one_line_error(err, "already holds a run (last.safetensors at step 2 of 2): add --resume "
+                        "to continue it, or --overwrite to replace it")
+
+    code, _, err = run(capsys, *tiny_train(image_folder, out, "--resume", "--overwrite"))
+    assert code == 2 and snapshot(out) == before
+    one_line_error(err, "give one of them")
+
+    assert run(capsys, *tiny_train(image_folder, out, "--steps", "3", "--resume"))[0] == 0
+    assert read_steps(out) == 3
+
+    assert run(capsys, *tiny_train(image_folder, out, "--overwrite", "--set", "seed=1"))[0] == 0
+    assert read_steps(out) == 2  # a new run, from step 0
+    assert [r.split(",")[0] for r in (out / "log.csv").read_text().split()[1:]] == ["1", "2"]
+
+
+
+def test_resume_without_a_checkpoint_says_so(capsys, image_folder, tmp_path):
+    code, _, err = run(capsys, *tiny_train(image_folder, tmp_path / "none", "--resume"))
+    assert code == 2 and not (tmp_path / "none").exists()
+    one_line_error(err, "--resume: no checkpoint in")
+    assert "leave out --resume to start a new run there" in err
+
+
+def test_every_command_that_writes_files_takes_o_and_out():
+    from impaint.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices
+    writers = {name for name, p in commands.items()
+               if any("--out" in a.option_strings for a in p._actions)}
+    assert writers == {"train", "inpaint", "sample", "resolution", "demo", "reproduce", "ablate",
+                       "evaluate"}
+    for name in writers:
+        out = next(a for a in commands[name]._actions if "--out" in a.option_strings)
+        assert "-o" in out.option_strings, name
+    inpaint = next(a for a in commands["inpaint"]._actions if "-o" in a.option_strings)
+    assert "--output" in inpaint.option_strings  # the old spelling still works
+
+
+def test_inpaint_takes_out_as_well_as_o(capsys, files, tmp_path, tiny_checkpoint):
+    img, mask = files
+    code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "--out", tmp_path / "o.png",
+                     "--checkpoint", tiny_checkpoint)
+    assert code == 0 and (tmp_path / "o.png").exists()
+
+
+def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_path):
+    code, _, err = run(capsys, "sample", "2", "-o", tmp_path / "s")
+    assert code == 2
+    one_line_error(err, "train one with --set model.latent_dim=8")

@@ -5,7 +5,7 @@ from importlib import resources
 import torch
 
 from impaint import load_model
-from impaint.masks import BoxMask
+from impaint.data.masks import BoxMask
 from impaint.model import count_parameters, inpaint, inpaint_with_std
 
 # Pinned when the weights were shipped; a change means the weights or the model code moved.

@@ -1,9 +1,17 @@
-"""impaint: implicit image inpainting. Mask convention: 1 = known pixel, 0 = missing."""
+"""impaint: implicit image inpainting. Mask convention: 1 = known pixel, 0 = missing.
 
-from .checkpoint import load_model, save_checkpoint
-from .masks import MASKS, make_mask
-from .model import ImplicitInpainter, ModelConfig, compose, inpaint
+The package, lowest layer first (a module imports only its own layer and those below; see
+tests/test_layout.py): plots (figures, a leaf), model/ (the network and its checkpoints),
+data/ (data sets, mask generators), train/, inference/ (files in and out, the demo),
+evaluation/, studies/ (ablation, reproduction, resolution, bench), and cli.py on top, which
+nothing imports. `impaint.masks` and `impaint.checkpoint` are the old paths of
+`impaint.data.masks` and `impaint.model.checkpoint`, kept working.
+"""
 
-__all__ = ["ImplicitInpainter", "ModelConfig", "MASKS", "compose", "inpaint", "load_model",
-           "make_mask", "save_checkpoint"]
+from .data.masks import MASKS, make_mask
+from .model import (ImplicitInpainter, ModelConfig, compose, inpaint, inpaint_with_std,
+                    load_model, save_checkpoint)
+
+__all__ = ["ImplicitInpainter", "ModelConfig", "MASKS", "compose", "inpaint", "inpaint_with_std",
+           "load_model", "make_mask", "save_checkpoint"]
 __version__ = "0.1.0"

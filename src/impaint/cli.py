@@ -2,6 +2,9 @@
 
 Errors a user can cause (bad files, bad config, corrupt checkpoints) are printed as one line
 on stderr with exit status 2; nothing already saved is touched.
+
+The top layer: nothing imports it (but the `python -m` entry points), and it imports the
+library inside each command, so `impaint --help` does not load what a command does not need.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError
 from .data import DataError
+from .model import CheckpointError
 
 
 class UsageError(ValueError):
@@ -19,8 +22,7 @@ class UsageError(ValueError):
 
 
 def cmd_train(args) -> None:
-    from . import distributed
-    from .train import TrainConfig, apply_overrides, train
+    from .train import TrainConfig, apply_overrides, distributed, train
 
     cfg = TrainConfig()
     if args.data:
@@ -40,18 +42,17 @@ def cmd_train(args) -> None:
     if args.nproc > 1:
         if distributed.world_size() > 1:
             raise UsageError("--nproc starts its own processes: leave it out under torchrun")
-        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet)
+        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet, args.overwrite)
         ckpt = Path(cfg.out) / "last.safetensors"
     else:
-        ckpt = train(cfg, resume=args.resume, progress=not args.quiet)
+        ckpt = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
     if distributed.rank() == 0:  # under torchrun, one report
         print(f"checkpoint: {ckpt}\nlog: {Path(cfg.out) / 'log.csv'}\n"
               f"curve: {Path(cfg.out) / 'curve.png'}")
 
 
 def cmd_info(args) -> None:
-    from .checkpoint import load_model
-    from .model import count_parameters
+    from .model import count_parameters, load_model
 
     model = load_model(args.checkpoint)
     state = model.checkpoint_state
@@ -63,7 +64,7 @@ def cmd_info(args) -> None:
 
 
 def cmd_inpaint(args) -> int:
-    from .inpaint import inpaint_paths
+    from .inference.files import inpaint_paths
 
     if Path(args.image).is_dir():
         return inpaint_batch(args)
@@ -79,8 +80,8 @@ def inpaint_batch(args) -> int:
     """A folder: every pair it can, one line per failure, a summary; 1 if any pair failed."""
     from tqdm import tqdm
 
-    from .checkpoint import load_model
-    from .inpaint import inpaint_folder
+    from .inference.files import inpaint_folder
+    from .model import load_model
 
     if args.uncertainty or args.samples:
         raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
@@ -112,26 +113,26 @@ def cmd_serve(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from .demo import run_demo
+    from .inference.demo import run_demo
 
     for path in run_demo(args.out, image=args.image, checkpoint=args.checkpoint):
         print(f"wrote {path}")
 
 
 def cmd_bench(args) -> None:
-    from .bench import run_bench
+    from .studies.bench import run_bench
 
     run_bench(quick=args.quick)
 
 
 def cmd_evaluate(args) -> None:
-    from .evaluate import evaluate_cli
+    from .evaluation.evaluate import evaluate_cli
 
     evaluate_cli(args)
 
 
 def cmd_reproduce(args) -> None:
-    from .reproduce import run_reproduce
+    from .studies.reproduce import run_reproduce
 
     report = run_reproduce(args.data, args.out, checkpoint=args.checkpoint, split=args.split,
                            seed=args.seed, limit=args.limit or None, log_csv=args.log)
@@ -139,7 +140,7 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_ablate(args) -> None:
-    from .ablate import run_ablation
+    from .studies.ablate import run_ablation
 
     path = run_ablation(args.data, args.out, steps=args.steps, batch=args.batch,
                         only=args.only, seed=args.seed, size=args.size,
@@ -151,9 +152,8 @@ def cmd_ablate(args) -> None:
 def cmd_sample(args) -> None:
     import torch
 
-    from .checkpoint import load_model
-    from .inpaint import write_image
-    from .latent import sample_completions
+    from .inference.files import write_image
+    from .model import load_model, sample_completions
     from .plots import image_grid
 
     if args.n < 1:
@@ -170,9 +170,9 @@ def cmd_sample(args) -> None:
 
 
 def cmd_resolution(args) -> None:
-    from .checkpoint import load_model
     from .data import open_dataset
-    from .resolution import compare_resolutions, resolution_markdown
+    from .model import load_model
+    from .studies.resolution import compare_resolutions, resolution_markdown
 
     model32 = load_model(args.checkpoint)
     model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
     t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
-    t.add_argument("--out", help="run folder (default runs/celeba32)")
+    t.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
     t.add_argument("--steps", type=int)
     t.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="train for this long; the LR schedule follows the clock")
@@ -208,6 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--set", action="append", metavar="KEY=VALUE",
                    help="override any config field, e.g. --set beta=0.05 --set model.width=64")
     t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT (without it, or --resume, training "
+                        "into a folder that holds a checkpoint stops)")
     t.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train in N processes on this machine (DDP); --batch is their total")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -216,7 +219,8 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("inpaint", help="fill the holes of an image (or a folder of images)")
     i.add_argument("image", help="image file, or a folder of images")
     i.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
-    i.add_argument("-o", "--output", required=True, help="output file, or folder")
+    i.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="output file, or folder")
     i.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
@@ -247,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
     m.add_argument("n", type=int, help="how many")
     m.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
-    m.add_argument("--out", default="impaint-samples", help="output folder")
+    m.add_argument("-o", "--out", default="impaint-samples", help="output folder")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_sample)
 
@@ -258,7 +262,7 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--split", default="valid", choices=["valid", "test"])
     z.add_argument("--limit", type=int, default=500)
     z.add_argument("--seed", type=int, default=0)
-    z.add_argument("--out", help="also write OUT/resolution.md")
+    z.add_argument("-o", "--out", help="also write OUT/resolution.md")
     z.set_defaults(func=cmd_resolution)
 
     n = sub.add_parser("info", help="describe a checkpoint")
@@ -266,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.set_defaults(func=cmd_info)
 
     d = sub.add_parser("demo", help="inpaint sample faces with every mask family")
-    d.add_argument("--out", default="impaint-demo", help="output folder")
+    d.add_argument("-o", "--out", default="impaint-demo", help="output folder")
     d.add_argument("--image", help="your own picture instead of the bundled faces")
     d.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     d.set_defaults(func=cmd_demo)
@@ -277,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")
     r.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    r.add_argument("--out", required=True, help="output folder (REPORT.md + figures)")
+    r.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
     r.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     r.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
     r.add_argument("--split", default="valid", choices=["train", "valid", "test"])
@@ -285,10 +289,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
     r.set_defaults(func=cmd_reproduce)
 
-    from .ablate import DEFAULT_STEPS, VARIANTS
+    from .studies.ablate import DEFAULT_STEPS, VARIANTS
     a = sub.add_parser("ablate", help="train and evaluate every design variant")
     a.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    a.add_argument("--out", required=True, help="study folder (one sub-folder per variant)")
+    a.add_argument("-o", "--out", required=True,
+                   help="study folder (one sub-folder per variant)")
     a.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
     a.add_argument("--batch", type=int, default=64)
     a.add_argument("--size", type=int, default=32)
@@ -298,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=cmd_ablate)
 
     e = sub.add_parser("evaluate", help="compare checkpoints and classical baselines")
-    from .evaluate import add_evaluate_arguments
+    from .evaluation.evaluate import add_evaluate_arguments
     add_evaluate_arguments(e)
     e.set_defaults(func=cmd_evaluate)
     return p

@@ -1,4 +1,6 @@
-"""Figures: training curves and image grids (matplotlib, headless)."""
+"""Figures: training curves and image grids (matplotlib, headless).
+
+A leaf: it imports no impaint module, so every layer may use it."""
 
 from __future__ import annotations
 

@@ -28,8 +28,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from impaint.inpaint import InputError, check_pair, read_image, read_mask, to_uint8
-from impaint.model import count_parameters, inpaint_with_std
+from ..inference.files import InputError, check_pair, read_image, read_mask, to_uint8
+from ..model import count_parameters, inpaint_with_std
 
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)
@@ -144,7 +144,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
     image, mask = read_image(image_file), read_mask(mask_file)
     check_pair(image, mask)
     if sample:
-        from impaint.latent import sample_completions
+        from ..model import sample_completions
         if model.latent is None:
             raise InputError("this model has no stochastic latent: it gives one completion")
         if scale != 1:
@@ -152,7 +152,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
     out, std = inpaint_with_std(model, image[None], mask[None], scale)
     if view == "sigma":
-        from impaint.plots import sigma_image
+        from ..plots import sigma_image
         if std is None:
             raise InputError("this model predicts no σ: there is no heat map to show")
         return png_bytes(sigma_image(std[0]))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from impaint.masks import make_mask
+from ..data.masks import make_mask
 
 SIZES = (64, 128, 256)
 

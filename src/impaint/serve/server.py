@@ -64,7 +64,7 @@ def is_local(host: str) -> bool:
 def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None) -> None:
     """Load the model once, print the page's URL, serve until Ctrl-C."""
-    from impaint.checkpoint import load_model
+    from ..model import load_model
 
     model = load_model(checkpoint)
     try:

@@ -1,0 +1,329 @@
+"""`impaint evaluate`: checkpoints and classical baselines on the same fixed, seeded masks
+(protocol.py).
+
+Metrics (metrics.py, per image, then mean and 95 % CI over images): PSNR on the hole,
+PSNR and SSIM of the whole composed image, L1 on the hole. PSNR is capped at 100 dB.
+Full masks leave nothing to propagate: every classical method is then reported as the mean
+colour of the evaluated images (an oracle constant: the best any constant fill can do).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from .baselines import BASELINES, opencv_radius
+from ..data.masks import hole_ratio
+from ..model import CheckpointError, inpaint
+from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
+from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
+
+METRICS = ("psnr_hole", "psnr_full", "ssim", "l1_hole")
+
+
+def _run_model(model, images, masks, device, bf16) -> torch.Tensor:
+    dev = torch.device(device)
+    with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
+        out = inpaint(model, images.to(dev), masks.to(dev))
+    if dev.type == "cuda":
+        torch.cuda.synchronize()  # honest wall time: wait for the kernels
+    return out.float().cpu()
+
+
+def _run_baseline(fn, images, masks, empty_fill) -> torch.Tensor:
+    outs = []
+    for img, m in zip(images, masks):  # (3, H, W), (1, H, W)
+        if not m.any():  # a full mask: see the module docstring
+            outs.append(empty_fill.view(3, 1, 1).expand_as(img).clone())
+            continue
+        arr = fn(img.permute(1, 2, 0).numpy(), m[0].numpy())  # (H, W, 3)
+        outs.append(torch.from_numpy(np.asarray(arr, np.float32)).permute(2, 0, 1))
+    return torch.stack(outs)
+
+
+@dataclass
+class Results:
+    rows: list[dict]  # one per method x family x label: means, CIs, hole ratio, time
+    methods: list[str]
+    config: dict  # seed, image count and size, mask and baseline settings
+    # method -> wall seconds to inpaint one image with one mask (metrics not included),
+    # averaged over every mask; a model's batch time is divided by its batch size.
+    time_per_image: dict[str, float]
+    # First images of each row, for the grids: (family, label) -> {"image", "mask", method}.
+    samples: dict = field(default_factory=dict, repr=False)
+
+    def row(self, method: str, family: str, label: str) -> dict:
+        return next(r for r in self.rows if (r["method"], r["family"], r["label"])
+                    == (method, family, label))
+
+    def table(self, metric: str = "psnr_hole", digits: int = 2) -> str:
+        """Markdown: rows = masks, columns = methods, best per row in bold."""
+        keys = list(dict.fromkeys((r["family"], r["label"]) for r in self.rows))
+        lines = ["| mask | hole | " + " | ".join(self.methods) + " |",
+                 "|---|---|" + "---|" * len(self.methods)]
+        for family, label in keys:
+            cells = [self.row(m, family, label) for m in self.methods]
+            means = [round(c[metric], digits) for c in cells]
+            best = max((v for v in means if not math.isnan(v)), default=None)
+            text = [f"{c[metric]:.{digits}f} ± {c[metric + '_ci']:.{digits}f}" for c in cells]
+            text = [f"**{t}**" if v == best else t for t, v in zip(text, means)]
+            name = f"{family} {label}" + (" ¹" if family == "full" else "")
+            lines.append(f"| {name} | {cells[0]['hole_ratio']:.2f} | " + " | ".join(text) + " |")
+        return "\n".join(lines)
+
+    def markdown(self) -> str:
+        c = self.config
+        classical = [m for m in self.methods if m in BASELINES]
+        notes = [f"Masks: random = pixels missing independently with probability p; box = one "
+                 f"rectangle; strokes = StrokesMask(p={c['strokes_p']}, width): brush strokes "
+                 f"until {c['strokes_p']} of the image is missing, overshooting by up to one "
+                 f"segment. 'hole' is the measured mean hole ratio of each row."]
+        if "full" in {r["family"] for r in self.rows}:
+            notes.append(f"¹ Nothing is known: {', '.join(classical) or 'the classical methods'}"
+                         f" have nothing to propagate and are all reported as the mean colour "
+                         f"of the {c['images']} evaluated images (an oracle constant fill).")
+        notes.append(f"OpenCV radius: {c['opencv_radius']} px. PSNR capped at {PSNR_CAP:g} dB. "
+                     f"Seed {c['seed']}, {c['images']} images of {c['size']} px.")
+        times = " · ".join(f"{m} {1e3 * s:.2f} ms" for m, s in self.time_per_image.items())
+        return "\n".join([
+            f"### PSNR on the hole (dB), mean ± 95 % CI over {c['images']} images", "",
+            self.table("psnr_hole"), "", "### SSIM of the composed image", "",
+            self.table("ssim", 3), "", f"Time per image ({c['device']}): {times}", "",
+            *notes, ""])
+
+    def write(self, out: str | Path) -> list[Path]:
+        """results.csv, results.json, results.md and one grid_<family>.png per family."""
+        from ..plots import image_grid, masked_for_display
+
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        with open(out / "results.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(self.rows[0]))
+            w.writeheader()
+            w.writerows(self.rows)
+        clean = [{k: None if isinstance(v, float) and math.isnan(v) else v for k, v in r.items()}
+                 for r in self.rows]  # strict JSON has no NaN
+        (out / "results.json").write_text(json.dumps(
+            {"config": self.config, "time_per_image_s": self.time_per_image, "rows": clean},
+            indent=1))
+        (out / "results.md").write_text(self.markdown())
+        written = [out / "results.csv", out / "results.json", out / "results.md"]
+        for family in dict.fromkeys(f for f, _ in self.samples):
+            rows = []  # per label: the masked input, then each method; the truth at the end
+            for (fam, label), s in self.samples.items():
+                if fam == family:
+                    shown = torch.stack([masked_for_display(i, m)
+                                         for i, m in zip(s["image"], s["mask"])])
+                    rows += [(f"{family} {label}\ninput", shown)]
+                    rows += [(m, s[m]) for m in self.methods]
+                    truth = s["image"]
+            rows.append(("ground\ntruth", truth))
+            written.append(image_grid(rows, out / f"grid_{family}.png",
+                                      title=f"{family} masks: input / each method"))
+        return written
+
+
+def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, families=None,
+             out: str | Path | None = None, *, batch: int = 32, device: str = "cpu",
+             bf16: bool = False, grid_images: int = 6, write_masks: bool = False,
+             progress: bool = True) -> Results:
+    """Run every method on every image x mask; write the outputs to `out` if given.
+
+    dataset_images: (N, 3, S, S) uint8. methods: name -> an ImplicitInpainter (run batched,
+    under torch.no_grad) or a baseline function `fn(image, mask)` (see baselines.py).
+    """
+    if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
+            dataset_images.shape[1] != 3 or dataset_images.shape[2] != dataset_images.shape[3]:
+        raise ValueError(f"expected (N, 3, S, S) uint8 images, got "
+                         f"{tuple(dataset_images.shape)} {dataset_images.dtype}")
+    n, size = dataset_images.shape[0], dataset_images.shape[-1]
+    if n == 0:
+        raise ValueError("no images to evaluate")
+    if not methods:
+        raise ValueError("no methods to evaluate")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    for name, m in methods.items():
+        trained = getattr(m, "image_size", None)
+        if isinstance(m, torch.nn.Module) and trained is not None and trained != size:
+            raise CheckpointError(f"{name} was trained on {trained}-px images but the "
+                                  f"evaluation images are {size} px (use --size {trained})")
+        if isinstance(m, torch.nn.Module):  # one warm-up call: time the steady state
+            _run_model(m.to(device).eval(), dataset_images[:1].float() / 255,
+                       torch.ones(1, 1, size, size), device, bf16)
+        elif not callable(m):
+            raise ValueError(f"method {name!r} is neither a model nor a function")
+    masks = evaluation_masks(n, size, seed, families)
+    images = dataset_images.float() / 255  # (N, 3, S, S)
+    empty_fill = images.mean(dim=(0, 2, 3))  # (3,) mean colour, for classical full masks
+    scores = {(m, *k): {name: [] for name in METRICS} for m in methods for k in masks}
+    seconds = {key: 0.0 for key in scores}
+    samples = {k: {"image": images[:grid_images], "mask": masks[k][:grid_images]}
+               for k in masks} if grid_images > 0 else {}
+    bar = tqdm(total=n, desc="evaluating", unit="img", disable=not progress)
+    for start in range(0, n, batch):
+        img = images[start:start + batch]
+        for key, all_masks in masks.items():
+            mk = all_masks[start:start + batch]
+            for name, method in methods.items():
+                t0 = time.perf_counter()
+                if isinstance(method, torch.nn.Module):
+                    outp = _run_model(method, img, mk, device, bf16)
+                else:
+                    outp = _run_baseline(method, img, mk, empty_fill)
+                seconds[(name, *key)] += time.perf_counter() - t0
+                s = scores[(name, *key)]
+                for o, t, m in zip(outp, img, mk):
+                    s["psnr_hole"].append(psnr(o, t, 1 - m))
+                    s["psnr_full"].append(psnr(o, t))
+                    s["ssim"].append(ssim(o, t))
+                    s["l1_hole"].append(l1(o, t, 1 - m))
+                if start < grid_images:  # keep the first outputs for the grids
+                    prev = samples[key].get(name)
+                    keep = outp[:grid_images - start]
+                    samples[key][name] = keep if prev is None else torch.cat([prev, keep])
+        bar.update(img.shape[0])
+    bar.close()
+
+    rows = []
+    for (name, family, label), s in scores.items():
+        row = {"method": name, "family": family, "label": label, "images": n,
+               "hole_ratio": float(np.mean([hole_ratio(m) for m in masks[family, label]]))}
+        for metric, values in s.items():
+            row[metric], row[metric + "_ci"] = mean_ci95(values)
+        row["seconds_per_image"] = seconds[(name, family, label)] / n
+        rows.append(row)
+    per_method = {m: sum(v for k, v in seconds.items() if k[0] == m) / (n * len(masks))
+                  for m in methods}
+    config = {"seed": seed, "images": n, "size": size, "families": list(dict.fromkeys(
+        f for f, _ in masks)), "strokes_p": STROKES_P, "device": device, "bf16": bf16,
+        "opencv_radius": opencv_radius(size, size),
+        "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
+    results = Results(rows, list(methods), config, per_method, samples)
+    if out is not None:
+        results.write(out)
+        if write_masks:
+            save_masks(masks, out)
+    return results
+
+
+def add_evaluate_arguments(p) -> None:
+    p.add_argument("--data", required=True,
+                   help="CelebA root (official layout) or a folder of images")
+    p.add_argument("--folder", action="store_true",
+                   help="read --data as a plain image folder even if it has a partition file")
+    p.add_argument("--split", default="valid", choices=("valid", "test"), help="CelebA split")
+    p.add_argument("--checkpoint", nargs="+", action="extend", default=[], metavar="CKPT",
+                   help="model checkpoints, each named impaint:<file stem> "
+                        "(default: the shipped model, named impaint)")
+    p.add_argument("--methods", nargs="+", action="extend", metavar="NAME",
+                   help=f"methods to run (default: all): {', '.join(BASELINES)}, impaint:<stem>")
+    p.add_argument("--families", nargs="+", action="extend", metavar="NAME",
+                   help=f"mask families (default: all): {', '.join(EVAL_MASKS)}")
+    p.add_argument("--limit", type=int, help="evaluate the first N images only")
+    p.add_argument("--size", type=int, help="image size (default: the checkpoints' size, or 32)")
+    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--batch", type=int, default=32, help="images per model batch")
+    p.add_argument("--device", default="cpu", help="device for the models (cpu or cuda)")
+    p.add_argument("--bf16", action="store_true", help="run the models under bf16 autocast")
+    p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
+    p.add_argument("--save-masks", action="store_true",
+                   help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
+    p.add_argument("-o", "--out", default="impaint-eval",
+                   help="output folder (default impaint-eval)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="stochastic checkpoints: diversity / fidelity of K samples per image")
+    p.add_argument("--loglik", action="store_true",
+                   help="probabilistic checkpoints: neural-process log-likelihood (loglik.py)")
+
+
+def _checkpoint_methods(paths) -> dict:
+    """Checkpoints by name; none given means the shipped model, named plain `impaint`."""
+    from ..model import load_model
+
+    if not paths:
+        return {"impaint": load_model()}
+    models = {}
+    for path in map(Path, paths):
+        name = f"impaint:{path.stem}"
+        if name in models:  # two best.safetensors from different runs: add the run folder
+            name = f"impaint:{path.parent.name}/{path.stem}"
+        models[name] = load_model(path)
+    return models
+
+
+def evaluate_cli(args) -> Results:
+    from ..data import ImageFolder, open_dataset
+
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
+    check_families(args.families)
+    available = {**_checkpoint_methods(args.checkpoint), **BASELINES}
+    chosen = args.methods or list(available)
+    for name in chosen:
+        if name not in available:
+            raise ValueError(f"unknown method {name!r}; choose from {list(available)}")
+    methods = {name: available[name] for name in dict.fromkeys(chosen)}
+    sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
+    size = args.size or (sizes[0] if sizes else 32)
+    for name, m in methods.items():  # before decoding any data: that can take minutes
+        if getattr(m, "image_size", None) not in (None, size):
+            raise CheckpointError(f"{name} was trained on {m.image_size}-px images, not {size} px"
+                                  f" (evaluate checkpoints of one size at a time)")
+    data = (ImageFolder(args.data, size, limit=args.limit) if args.folder else
+            open_dataset(args.data, args.split, size, limit=args.limit))
+    results = evaluate(data.images, methods, args.seed, args.families, args.out,
+                       batch=args.batch, device=args.device, bf16=args.bf16,
+                       grid_images=args.grid_images, write_masks=args.save_masks,
+                       progress=not args.quiet)
+    print(results.markdown())
+    probabilistic = {k: m for k, m in methods.items()
+                     if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
+    if probabilistic:  # is the predicted σ honest? (see calibration.py)
+        from .calibration import calibrate_model
+        masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
+        for name, model in probabilistic.items():
+            table = calibrate_model(model, data.images.float() / 255, masks, args.out, name)
+            print(table)
+            with open(Path(args.out) / "results.md", "a") as f:
+                f.write("\n" + table)
+    stochastic = {k: m for k, m in methods.items()
+                  if isinstance(m, torch.nn.Module) and m.latent is not None}
+    if args.samples and stochastic:  # diversity against fidelity, on two hole families
+        from .diversity import diversity_report
+        for name, model in stochastic.items():
+            table = diversity_report(model, data.images.float() / 255, args.samples,
+                                     args.seed, Path(args.out), name)
+            print(table)
+            with open(Path(args.out) / "results.md", "a") as f:
+                f.write("\n" + table)
+    if args.loglik:
+        from .loglik import loglik_per_image, loglik_table
+        if not probabilistic:
+            raise ValueError("--loglik needs a probabilistic checkpoint")
+        for name, model in probabilistic.items():
+            values = loglik_per_image(model, data.images.float() / 255, args.seed)
+            source = f"images of {args.data}" if args.folder else f"{args.split} images"
+            table = loglik_table(name, values, data.images[0].numel(), source)
+            print(table)
+            with open(Path(args.out) / "results.md", "a") as f:
+                f.write("\n" + table)
+    print(f"wrote {args.out}/results.md, results.csv, results.json and grid_*.png")
+    return results
+
+
+def evaluate_for_report(images: torch.Tensor, checkpoint, out: str | Path, seed: int = 0) -> str:
+    """The full comparison (a checkpoint, or the shipped model, vs. every baseline) as
+    Markdown, with all outputs written to `out`; used by `impaint reproduce`."""
+    methods = {**_checkpoint_methods([checkpoint] if checkpoint else []), **BASELINES}
+    results = evaluate(images, methods, seed, out=out, progress=True)
+    return results.markdown()

@@ -1,0 +1,204 @@
+"""Inpainting files: read an image and a mask file, fill the holes, write the result.
+
+Mask *files* follow the common convention (LaMa, IOPaint, diffusers): white = hole, black =
+known; `invert_mask=True` reads white = known. Inside the library 1 = known (see model.py).
+
+Other sizes: the encoder is fully convolutional, so an image of any size is inpainted at its
+own resolution. Quality is best on what the model was trained on (CelebA-32: a 32-px face
+filling the frame); larger images get the same local filling, not a larger view.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from tqdm import tqdm
+
+from ..data import IMAGE_EXTENSIONS
+from ..model import ImplicitInpainter, inpaint_with_std, load_model, sample_completions
+from ..plots import sigma_image
+
+
+class InputError(ValueError):
+    """A bad input file (missing, not an image, wrong size, unusable mask)."""
+
+
+def _decode(source: str | Path | BinaryIO, kind: str, mode: str) -> np.ndarray:
+    """An image file (a path, or an open binary file such as an upload) -> a `mode` array,
+    turned upright by its EXIF orientation, as browsers and image editors show it (a mask
+    painted over the shown photo then fits it)."""
+    if isinstance(source, (str, Path)) and not Path(source).is_file():
+        raise InputError(f"{kind} not found: {source}")
+    name = source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
+    try:
+        with Image.open(source) as im:
+            return np.asarray(ImageOps.exif_transpose(im).convert(mode))
+    except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
+            Image.DecompressionBombError) as e:
+        raise InputError(f"not a readable {'mask ' if kind == 'mask' else ''}image: {name} "
+                         f"({type(e).__name__})")
+
+
+def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
+    """-> (3, H, W) float in [0, 1]."""
+    arr = _decode(source, "image", "RGB").astype(np.float32) / 255.0
+    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+
+
+def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
+    """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known."""
+    white = _decode(source, "mask", "L") >= 128  # anti-aliased or JPEG masks still work
+    known = white if invert else ~white
+    return torch.from_numpy(known.astype(np.float32))[None]
+
+
+def check_pair(image: torch.Tensor, mask: torch.Tensor, name: str = "image",
+               allow_full: bool = False) -> None:
+    if image.shape[-2:] != mask.shape[-2:]:
+        raise InputError(f"mask size {tuple(mask.shape[-2:][::-1])} differs from {name} size "
+                         f"{tuple(image.shape[-2:][::-1])} (width, height)")
+    if not torch.isfinite(image).all():
+        raise InputError(f"{name} contains NaN or infinite values")
+    if bool(mask.all()):
+        raise InputError(f"the mask of {name} has no hole: nothing to inpaint "
+                         "(mask files are white = hole; --invert-mask for white = known)")
+    if not allow_full and not bool(mask.any()):
+        raise InputError(f"the mask of {name} hides every pixel: nothing to inpaint from "
+                         "(is it inverted? --invert-mask reads white = known)")
+
+
+def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
+                  scale: int = 1, allow_full: bool = False, return_std: bool = False):
+    """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
+
+    With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model."""
+    check_pair(image, mask, allow_full=allow_full)
+    if scale < 1:
+        raise InputError(f"--scale must be a positive integer, got {scale}")
+    if return_std and not model.cfg.probabilistic:
+        raise InputError("this checkpoint predicts no uncertainty (train one with "
+                         "--set model.probabilistic=true)")
+    device = next(model.parameters()).device
+    out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device), scale)
+    return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
+
+
+def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
+    """σ (3, H, W) -> a colour-mapped PNG of the per-pixel mean σ and the raw values (.npy)."""
+
+    path = Path(path).with_suffix(".png")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rgb = sigma_image(std).permute(1, 2, 0).numpy()
+    Image.fromarray((rgb * 255).round().astype(np.uint8)).save(path)
+    raw = path.with_suffix(".npy")
+    np.save(raw, std.numpy().astype(np.float32))
+    return [path, raw]
+
+
+def write_image(image: torch.Tensor, path: str | Path) -> Path:
+    """(3, H, W) float in [0, 1] -> an 8-bit image file (format from the suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(to_uint8(image)).save(path)
+    return path
+
+
+def to_uint8(image: torch.Tensor) -> np.ndarray:
+    """(3, H, W) float in [0, 1] -> (H, W, 3) uint8; a pixel read from an 8-bit file comes
+    back to its own value exactly."""
+    return (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+
+
+@dataclass
+class BatchReport:
+    """What a folder run did: every pair it could was written, whatever failed before it."""
+    written: list[Path] = field(default_factory=list)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (image, one-line reason)
+    skipped: list[Path] = field(default_factory=list)  # images with no mask of the same name
+
+    def summary(self) -> str:
+        return (f"written {len(self.written)}, failed {len(self.failed)}, "
+                f"skipped {len(self.skipped)} (no mask of the same name)")
+
+
+def _pairs(image_dir: Path, mask_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
+    """Images and masks matched by file stem (photo.jpg <-> photo.png); and the images with
+    no mask."""
+    if not mask_dir.is_dir():
+        raise InputError(f"IMAGE is a folder, so --mask must be a folder too: {mask_dir}")
+    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    pairs = [(p, masks[p.stem]) for p in images if p.stem in masks]
+    if not pairs:
+        raise InputError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
+    return pairs, [p for p in images if p.stem not in masks]
+
+
+def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale: int = 1,
+                   invert_mask: bool = False, progress: bool = True,
+                   on_failure: Callable[[Path, str], None] | None = None) -> BatchReport:
+    """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
+    fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
+    `on_failure` as it happens; the run goes on with the next pair."""
+    if scale < 1:
+        raise InputError(f"--scale must be a positive integer, got {scale}")
+    pairs, skipped = _pairs(image_dir, mask_dir)
+    report = BatchReport(skipped=skipped)
+    for img_path, mask_path in tqdm(pairs, desc="inpainting", disable=not progress):
+        try:
+            result = inpaint_image(model, read_image(img_path),
+                                   read_mask(mask_path, invert_mask), scale)
+            report.written.append(write_image(result, out_dir / (img_path.stem + ".png")))
+        except (InputError, OSError, RuntimeError) as e:  # RuntimeError: torch, e.g. memory
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            report.failed.append((img_path, reason))
+            if on_failure:
+                on_failure(img_path, reason)
+    return report
+
+
+def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
+                  seed: int = 0) -> list[Path]:
+    """K completions of one image: OUTPUT's stem + _1 … _K."""
+
+    check_pair(image, mask)
+    device = next(model.parameters()).device
+    samples = sample_completions(model, image[None].to(device), mask[None].to(device), k, seed)
+    return [write_image(s[0].cpu(), output.with_name(f"{output.stem}_{i + 1}{output.suffix}"))
+            for i, s in enumerate(samples)]
+
+
+def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
+                  checkpoint: str | Path | None = None, scale: int = 1,
+                  invert_mask: bool = False, progress: bool = True,
+                  uncertainty: str | Path | None = None, samples: int = 0,
+                  seed: int = 0) -> list[Path]:
+    """One image (or a folder of them) and its mask(s) -> the written output file(s).
+
+    `uncertainty` (single images, probabilistic checkpoints): where to write the σ map."""
+
+    image, mask, output = Path(image), Path(mask), Path(output)
+    if not image.exists():
+        raise InputError(f"image not found: {image}")
+    model = load_model(checkpoint)
+    if image.is_file():
+        pair = read_image(image), read_mask(mask, invert_mask)
+        if samples:
+            return write_samples(model, *pair, output, samples, seed)
+        if uncertainty:
+            result, std = inpaint_image(model, *pair, scale, return_std=True)
+            return [write_image(result, output), *write_uncertainty(std, uncertainty)]
+        return [write_image(inpaint_image(model, *pair, scale), output)]
+    if uncertainty or samples:
+        raise InputError("--uncertainty and --samples work on one image at a time, not folders")
+    report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress)
+    if report.failed:
+        raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
+                         f"pairs failed (the others were written): " +
+                         "; ".join(f"{p.name}: {why}" for p, why in report.failed))
+    return report.written

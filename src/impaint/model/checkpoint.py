@@ -1,0 +1,117 @@
+"""Checkpoints: one safetensors file holding tensors, with the JSON state in its metadata.
+
+Nothing is unpickled on load: tensors come from safetensors, everything else (configs, step,
+optimizer hyper-parameters) is JSON. Writes go to a temporary file that is renamed into
+place, so an interrupted save never destroys the previous checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from .config import ModelConfig
+from .network import ImplicitInpainter, build_model
+
+FORMAT_VERSION = 1
+SHIPPED_WEIGHTS = "celeba32.safetensors"  # inside the package's weights/ folder
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt, truncated or of another kind."""
+
+
+def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
+                    optimizer: torch.optim.Optimizer | None = None,
+                    extra: dict[str, torch.Tensor] | None = None) -> None:
+    """Write model weights (+ optimizer moments, + `extra` tensors such as a discriminator's)
+    and a JSON-able `state` dict atomically."""
+    path = Path(path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update({k: v.contiguous() for k, v in (extra or {}).items()})
+    meta = {"format": FORMAT_VERSION, **state}
+    if optimizer is not None:
+        opt = optimizer.state_dict()
+        for idx, slots in opt["state"].items():
+            for name, value in slots.items():
+                tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        meta["optimizer_param_groups"] = opt["param_groups"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_safetensors(path, tensors, {"impaint": json.dumps(meta)})
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file atomically: to a temporary file, then renamed into place.
+
+    Written with `open`, so the file gets the usual permissions (the umask's): safetensors'
+    own `save_file` makes files only their owner can read, and shared checkpoints failed."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(save(tensors, metadata))
+    os.replace(tmp, path)
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """-> (tensors, state). Raises CheckpointError with a one-line reason."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    try:
+        tensors = load_file(path)
+        from safetensors import safe_open
+        with safe_open(path, "pt") as f:
+            meta = f.metadata() or {}
+        state = json.loads(meta["impaint"])
+    except (SafetensorError, OSError, KeyError, json.JSONDecodeError, ValueError) as e:
+        raise CheckpointError(f"corrupt or unreadable checkpoint {path}: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    if "model_config" not in state:
+        raise CheckpointError(f"{path} is not an impaint checkpoint (no model_config)")
+    return tensors, state
+
+
+def shipped_weights_path() -> Path:
+    return Path(str(resources.files("impaint") / "weights" / SHIPPED_WEIGHTS))
+
+
+def load_model(path: str | Path | None = None, device: str | torch.device = "cpu"
+               ) -> ImplicitInpainter:
+    """Rebuild a model from a checkpoint alone (its config is inside); None = shipped model."""
+    path = shipped_weights_path() if path is None else path
+    tensors, state = read_checkpoint(path)
+    try:
+        model = build_model(ModelConfig.from_dict(state["model_config"]))
+        weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+        model.load_state_dict(weights)
+    except (RuntimeError, ValueError, TypeError) as e:
+        raise CheckpointError(f"checkpoint {path} does not match the model: "
+                              f"{str(e).splitlines()[0]}")
+    model.image_size = state.get("image_size")  # the training resolution, if recorded
+    model.checkpoint_state = state
+    return model.to(device).eval()
+
+
+def export_model(src: str | Path, dst: str | Path, **extra) -> Path:
+    """Weights + configs only (no optimizer moments): what a user needs to inpaint."""
+    tensors, state = read_checkpoint(src)
+    keep = {k: state[k] for k in ("model_config", "train_config", "image_size", "step",
+                                  "parameters", "best_valid_psnr") if k in state}
+    model = load_model(src)
+    save_checkpoint(dst, model, {**keep, **extra})
+    return Path(dst)
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, state: dict) -> None:
+    slots: dict[int, dict] = {}
+    for key, value in tensors.items():
+        if key.startswith("optim."):
+            _, idx, name = key.split(".", 2)
+            slots.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": slots, "param_groups": state["optimizer_param_groups"]})

@@ -1,0 +1,6 @@
+"""The studies around the product: they train and evaluate, and write reports; nothing in
+the product imports them.
+
+ablate.py      the ablation (`impaint ablate`)           reproduce.py  the seed's figures
+resolution.py  rendering at 64 px (`impaint resolution`)  bench.py      speed (`impaint bench`)
+"""

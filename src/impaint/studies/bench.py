@@ -1,0 +1,145 @@
+"""`impaint bench`: how fast this machine trains and inpaints, against what it could do.
+
+Prints matmul GFLOP/s (the ceiling), training images/s with its achieved GFLOP/s as a fraction
+of that ceiling, and inference images/s against OpenCV Telea on the same masks. Timings are
+printed, never asserted: run it on an otherwise idle machine.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from ..data.masks import MixtureMask, mask_batch
+from ..evaluation.baselines import BASELINES
+from ..model import ImplicitInpainter, compose, inpaint_with_std
+from ..train import TrainConfig
+from ..train.losses import inpainting_loss
+
+
+def _timeit(fn, repeats: int, warmup: int = 2) -> float:
+    """Seconds per call, best of a few rounds (the least disturbed one)."""
+    for _ in range(warmup):
+        fn()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        best = min(best, (time.perf_counter() - t) / repeats)
+    return best
+
+
+def matmul_gflops(dtype: torch.dtype, n: int = 2048, repeats: int = 5) -> float:
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    return 2 * n**3 / _timeit(lambda: a @ b, repeats) / 1e9
+
+
+def _inputs(batch: int, size: int, channels_last: bool):
+    rng = torch.Generator().manual_seed(0)
+    img = torch.rand(batch, 3, size, size, generator=rng)
+    mask = mask_batch(MixtureMask(full_prob=0.0), batch, size, size, rng)
+    if channels_last:
+        img = img.contiguous(memory_format=torch.channels_last)
+        mask = mask.contiguous(memory_format=torch.channels_last)
+    return img, mask
+
+
+def default_model() -> ImplicitInpainter:
+    """The model `impaint train` trains by default (and the shipped one's configuration)."""
+    return ImplicitInpainter(TrainConfig().model)
+
+
+def train_step_fn(model, batch: int, size: int, fast: bool):
+    """One AdamW step of the real loss, with or without bf16 + channels_last."""
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    img, mask = _inputs(batch, size, fast)
+
+    def step():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            pred, sigma = model(img, mask, with_sigma=True, holes_of=mask)  # as train.py
+        pred = pred.float()
+        loss, _ = inpainting_loss(pred, compose(img, mask, pred), img, mask, 1.0, 0.01, sigma)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return step
+
+
+def train_flops_per_image(size: int, batch: int = 64) -> float:
+    """FLOPs of one training step per image, on the same masks as the timed step (the decoder
+    runs on their holes only, so the count depends on them)."""
+    model = default_model()
+    img, mask = _inputs(batch, size, False)
+    with FlopCounterMode(display=False) as counter:
+        model(img, mask, holes_of=mask).sum().backward()
+    return counter.get_total_flops() / batch
+
+
+def inference_fn(model, batch: int, size: int, fast: bool, every_pixel: bool = False):
+    """`inpaint_with_std` (mean and σ, decoding the holes only), or with `every_pixel` the
+    model's forward (decoding every pixel, as training does), composed the same way."""
+    img, mask = _inputs(batch, size, fast)
+
+    @torch.no_grad()
+    def run():
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=fast):
+            if not every_pixel:
+                return inpaint_with_std(model, img, mask)
+            pred, sigma = model(img, mask, with_sigma=True)
+        return compose(img, mask, pred.float()), sigma
+    return run
+
+
+def run_bench(quick: bool = False, size: int = 32) -> dict:
+    reps = 3 if quick else 10
+    print(f"impaint bench: {torch.get_num_threads()} threads, torch {torch.__version__}, "
+          f"{size}x{size} images")
+    peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
+    for k, v in peak.items():
+        print(f"  matmul 2048^2 {k}: {v:7.1f} GFLOP/s")
+    flops = train_flops_per_image(size)
+    print(f"  training FLOPs per image (forward + backward): {flops / 1e9:.2f} GFLOP")
+    results = {"matmul_gflops": peak, "train_gflop_per_image": flops / 1e9}
+    for name, fast in (("fp32", False), ("bf16+channels_last", True)):
+        model = default_model().train()
+        sec = _timeit(train_step_fn(model, 64, size, fast), reps)
+        ips = 64 / sec
+        achieved = ips * flops / 1e9
+        ceiling = peak["bf16" if fast else "fp32"]
+        print(f"  train {name:20s}: {ips:6.1f} img/s, {achieved:6.1f} GFLOP/s "
+              f"= {achieved / ceiling:.0%} of the {'bf16' if fast else 'fp32'} matmul figure")
+        results[f"train_{name}"] = ips
+    model = default_model().eval()
+    fast_model = default_model().eval().to(memory_format=torch.channels_last)
+    img, mask = _inputs(64, size, False)  # the timed masks; OpenCV gets them below too
+    holes = 1 - float(mask.mean())
+    print(f"  inference = inpaint_with_std (mean and σ), mixture masks, {holes:.0%} missing")
+    for batch in (1, 64):
+        for name, fast, m in (("fp32", False, model), ("bf16+channels_last", True, fast_model)):
+            sec = _timeit(inference_fn(m, batch, size, fast), max(reps, 20 // batch or 1))
+            print(f"  inference batch {batch:2d} {name:20s}: {batch / sec:7.1f} img/s")
+            results[f"infer_b{batch}_{name}"] = batch / sec
+    # The decoder's share grows with the hole: decoding every pixel is the worst case.
+    sec = _timeit(inference_fn(fast_model, 64, size, True, every_pixel=True), reps)
+    print(f"  inference batch 64 {'bf16, every pixel':20s}: {64 / sec:7.1f} img/s "
+          "(decoder at every pixel, as for a full mask)")
+    results["infer_b64_every_pixel"] = 64 / sec
+    imgs = [i.permute(1, 2, 0).numpy() for i in img]
+    masks = [m[0].numpy() for m in mask]
+    for method in ("telea", "navier_stokes"):
+        fn = BASELINES[method]
+        sec = _timeit(lambda: [fn(i, m) for i, m in zip(imgs, masks)], 1, warmup=1)
+        print(f"  OpenCV {method:14s} (one image at a time): {64 / sec:7.1f} img/s")
+        results[f"opencv_{method}"] = 64 / sec
+    return results
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=2)
+    run_bench()

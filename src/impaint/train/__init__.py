@@ -1,0 +1,22 @@
+"""Training: the config, the loop, its losses, the optional adversary, and DDP.
+
+Above model/ and data/, below inference/. Determinism is the contract here: the batches of a
+step are a pure function of (seed, step) (batches.py), so `--resume` after any stop, even a
+killed process, ends with the weights of the uninterrupted run, and any number of DDP
+processes trains the one-process model (`--batch` is the global batch).
+
+config.py       TrainConfig, --set overrides, the LR schedule   loop.py   train() in named steps
+batches.py      seeded batches, drawn ahead on a GPU            losses.py MSE(hole) + TV, NLL
+distributed.py  DDP glue (gloo / NCCL), `--nproc`               gan.py    PatchGAN hinge loss
+
+`python -m impaint.train ARGS` is `impaint train ARGS` (for torchrun; see __main__.py).
+"""
+
+from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
+from .config import (TrainConfig, TrainingError, apply_overrides, check_config,
+                     config_from_dict, config_to_dict, lr_at)
+from .loop import LOG_FIELDS, pick_device, train, valid_psnr_hole
+
+__all__ = ["LOG_FIELDS", "TrainConfig", "TrainingError", "apply_overrides", "check_config",
+           "config_from_dict", "config_to_dict", "epoch_order", "lr_at", "make_batch",
+           "model_input", "pick_device", "prefetched", "train", "valid_psnr_hole", "valid_set"]

@@ -1,0 +1,123 @@
+"""The training configuration: a dataclass with a comment on each field, saved inside every
+checkpoint (so `--resume` and `load_model` need nothing else), and `key=value` overrides.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+from ..model import ModelConfig
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (NaN loss, bad config); the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    data: str = ""  # CelebA root (official layout) or a folder of images
+    out: str = "runs/celeba32"  # run folder: checkpoints, log.csv, curve.png
+    size: int = 32  # images are centre-cropped and resized to size x size
+    steps: int = 12000  # optimiser steps in total (the LR schedule spans them)
+    time_budget: float = 0.0  # > 0: train for this many seconds, the LR schedule following the
+    # clock instead of the step count (steps is then an upper bound); for a fixed slot on a GPU
+    batch: int = 64  # images per step
+    lr: float = 2e-3  # peak AdamW learning rate
+    weight_decay: float = 1e-4  # AdamW decoupled weight decay
+    warmup: int = 300  # linear LR warm-up steps, then cosine decay to lr * min_lr_ratio
+    min_lr_ratio: float = 0.02  # final LR as a fraction of the peak
+    alpha: float = 1.0  # weight of the MSE on missing pixels
+    beta: float = 0.01  # weight of the total variation of the composed image
+    kl_weight: float = 1e-3  # weight of KL(posterior || prior) for a stochastic latent
+    adv_weight: float = 0.0  # > 0: add a PatchGAN hinge loss with this weight (gan.py)
+    mse_on: str = "hole"  # "hole": the seed's MSE on missing pixels; "all": on every pixel
+    p_min: float = 0.1  # training hole ratio ~ U(p_min, p_max)
+    p_max: float = 0.9
+    mask_families: tuple[str, ...] = ("random", "box", "strokes")  # the training mixture
+    full_prob: float = 0.02  # fraction of fully masked training images (learns the mean face)
+    flip: bool = True  # random horizontal flips
+    # > 1: train the decoder off its pixel grid. Images are loaded at size x render_scale, the
+    # model sees them area-downsampled to `size`, and the loss is taken on its render at the
+    # full size: queries between Z's pixel centres, which rendering at --scale K relies on.
+    render_scale: int = 1
+    seed: int = 0  # seeds data order, masks, flips and initial weights
+    valid_every: int = 500  # steps between valid evaluations and checkpoints
+    valid_images: int = 500  # valid images used for the curve (fixed masks, seeded)
+    limit: int = 0  # use at most this many training images (0 = all); for quick tries
+    device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda"
+    amp: bool = True  # bf16 autocast: ~2x faster on CPUs with AVX-512 bf16 and on GPUs
+    channels_last: bool = True  # NHWC memory layout, faster convolutions with oneDNN
+    compile: bool = False  # torch.compile: measured *slower* for training on our 2-core CPU
+    # Trained probabilistic by default: at equal compute it matched or beat MSE training on
+    # valid PSNR (see docs/uncertainty.md), and every fill comes with its σ.
+    model: ModelConfig = field(default_factory=lambda: ModelConfig(probabilistic=True))
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """Apply `key=value` strings (`model.width=64` reaches into the model config)."""
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, raw = item.split("=", 1)
+        target, name = (cfg.model, key[6:]) if key.startswith("model.") else (cfg, key)
+        types = {f.name: f.type for f in fields(target)}
+        if name not in types or name == "model":
+            raise ValueError(f"unknown config key {key!r}")
+        current = getattr(target, name)
+        setattr(target, name, _parse_like(current, raw, key))
+    return cfg
+
+
+def _parse_like(current, raw: str, key: str):
+    try:
+        if isinstance(current, bool):
+            if raw.lower() not in {"true", "false", "1", "0", "yes", "no"}:
+                raise ValueError
+            return raw.lower() in {"true", "1", "yes"}
+        if isinstance(current, tuple):
+            items = [s for s in raw.split(",") if s]
+            return tuple(type(current[0])(s) if current else s for s in items)
+        return type(current)(raw)
+    except ValueError:
+        raise ValueError(f"bad value {raw!r} for {key} (expected {type(current).__name__})")
+
+
+def config_to_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
+
+
+def config_from_dict(d: dict) -> TrainConfig:
+    d = dict(d)
+    model = ModelConfig.from_dict(d.pop("model"))
+    known = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: tuple(v) if isinstance(v, list) else v
+                          for k, v in d.items() if k in known}, model=model)
+
+
+def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
+    """Linear warm-up over `warmup` steps, then cosine decay over the rest of the run: of the
+    steps, or with a `time_budget` of whichever runs out first, its seconds or the steps (a
+    fast GPU can reach the step cap long before the clock; its LR must have decayed too)."""
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    if cfg.time_budget > 0:
+        t = min(1.0, max(t, elapsed / cfg.time_budget))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def check_config(cfg: TrainConfig, world: int = 1) -> None:
+    """Raise on a config that cannot train (in `world` processes), before any work."""
+    if not cfg.data:
+        raise TrainingError("no training data: pass --data ROOT")
+    for family in cfg.mask_families:
+        if family not in {"random", "box", "strokes"}:
+            raise ValueError(f"unknown mask family {family!r} in mask_families; "
+                             "choose from box, random, strokes")
+    if not (isinstance(cfg.render_scale, int) and cfg.render_scale >= 1):
+        raise ValueError(f"render_scale must be a positive integer, got {cfg.render_scale!r}")
+    if cfg.mse_on not in {"hole", "all"}:
+        raise ValueError(f"mse_on must be 'hole' or 'all', got {cfg.mse_on!r}")
+    if cfg.batch % world:
+        raise TrainingError(f"batch {cfg.batch} is not a multiple of the {world} processes")

@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from impaint.data.datasets import CelebA, DataError, ImageFolder, celeba_files, open_dataset
+
+
+def test_celeba_split_keeps_only_existing_files(celeba_tree):
+    assert len(celeba_files(celeba_tree, "train")) == 30
+    assert len(celeba_files(celeba_tree, "valid")) == 10
+    assert len(celeba_files(celeba_tree, "test")) == 4  # 000044.jpg is listed but missing
+
+
+def test_celeba_decodes_to_uint8_squares_and_caches(celeba_tree, tmp_path):
+    cache = tmp_path / "cache"
+    ds = CelebA(celeba_tree, "valid", size=16, cache_dir=cache)
+    assert ds.images.shape == (10, 3, 16, 16) and ds.images.dtype == torch.uint8
+    assert len(list(cache.glob("*.safetensors"))) == 1
+    again = CelebA(celeba_tree, "valid", size=16, cache_dir=cache)
+    assert torch.equal(again.images, ds.images)
+    item = ds[0]
+    assert item.dtype == torch.float32 and 0 <= item.min() and item.max() <= 1
+
+
+def test_half_size_copies_give_the_same_field_of_view(celeba_tree, tmp_path):
+    from PIL import Image
+    from impaint.data.datasets import load_square
+    full = celeba_tree / "img_align_celeba" / "000001.jpg"
+    half = tmp_path / "half.png"
+    Image.open(full).resize((89, 109), Image.Resampling.LANCZOS).save(half)
+    a = load_square(full, 16, 140 / 178).astype(float)
+    b = load_square(half, 16, 140 / 178).astype(float)
+    assert abs(a - b).mean() < 6  # same crop: only resampling noise differs
+
+
+def test_unreadable_files_are_skipped_and_counted(image_folder, capsys):
+    (image_folder / "broken.png").write_bytes(b"not an image")
+    ds = ImageFolder(image_folder, size=8)
+    assert len(ds) == 24
+    assert "skipped 1 unreadable" in capsys.readouterr().out
+
+
+def test_clear_errors(tmp_path, celeba_tree):
+    with pytest.raises(DataError, match="not found"):
+        open_dataset(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        open_dataset(tmp_path / "empty")
+    with pytest.raises(DataError, match="missing partition file"):
+        CelebA(tmp_path / "empty")
+    with pytest.raises(DataError, match="unknown split"):
+        celeba_files(celeba_tree, "training")
+
+
+def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
+    from safetensors.torch import save_file
+    from impaint.data.datasets import has_splits
+    train = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    valid = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    path = tmp_path / "faces.safetensors"
+    save_file({"train": train, "valid": valid}, path)
+    assert has_splits(path)
+    assert torch.equal(open_dataset(path, "train", 16).images, train)
+    assert torch.equal(open_dataset(path, "valid", 16, limit=1).images, valid[:1])
+    with pytest.raises(DataError, match=r"expected uint8 \(N, 3, 32, 32\)"):
+        open_dataset(path, "train", 32)
+    with pytest.raises(DataError, match="holds no 'test' images"):
+        open_dataset(path, "test", 16)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(DataError, match="cannot read image tensors"):
+        open_dataset(tmp_path / "bad.safetensors", "train", 16)

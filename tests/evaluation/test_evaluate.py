@@ -1,0 +1,127 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impaint.evaluation.baselines import BASELINES
+from impaint.model import ImplicitInpainter, ModelConfig, save_checkpoint
+from impaint.cli import main
+from impaint.evaluation.evaluate import evaluate
+from impaint.evaluation.protocol import EVAL_MASKS, evaluation_masks, mask_seed
+
+
+def tiny_images(n=3, size=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 3, size, size, generator=g) * 255).to(torch.uint8)
+
+
+def tiny_checkpoint(path, image_size=32):
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    save_checkpoint(path, model, {"model_config": model.cfg.to_dict(),
+                                  "image_size": image_size, "step": 0})
+    return path
+
+
+def test_same_seed_gives_byte_identical_masks_and_limit_keeps_the_first_ones():
+    a, b = evaluation_masks(4, 16, seed=3), evaluation_masks(4, 16, seed=3)
+    assert list(a) == [(f, lab) for f in EVAL_MASKS for lab in EVAL_MASKS[f]]
+    for key in a:
+        assert a[key].shape == (4, 1, 16, 16)
+        assert a[key].numpy().tobytes() == b[key].numpy().tobytes()
+    fewer = evaluation_masks(2, 16, seed=3)  # what --limit 2 would draw
+    assert all(torch.equal(fewer[k], a[k][:2]) for k in fewer)
+    other = evaluation_masks(4, 16, seed=4)
+    assert not torch.equal(other["random", "0.5"], a["random", "0.5"])
+    assert not torch.equal(a["random", "0.5"][0], a["random", "0.5"][1])  # per image
+    assert torch.all(a["full", "all"] == 0)
+
+
+def test_mask_seeds_are_pinned_across_runs():
+    # crc32 + SeedSequence, not hash(): a new process (PYTHONHASHSEED) draws the same masks.
+    assert mask_seed(0, 0, "random", "0.5") == 5130171802217286209
+    assert mask_seed(0, 1, "random", "0.5") == 8999152495637807541
+
+
+def test_every_method_sees_the_same_masks():
+    seen = {"a": [], "b": []}
+
+    def spy(name):
+        def fn(image, mask):
+            seen[name].append(mask.copy())
+            return BASELINES["mean_fill"](image, mask)
+        return fn
+
+    evaluate(tiny_images(), {"a": spy("a"), "b": spy("b")}, seed=5, families=["box", "strokes"],
+             progress=False)
+    expected = [m[0].numpy() for key, batch in evaluation_masks(3, 32, 5, ["box", "strokes"])
+                .items() for m in batch]
+    for name in seen:
+        assert len(seen[name]) == len(expected)
+        assert all(s.tobytes() == e.tobytes() for s, e in zip(seen[name], expected))
+
+
+def test_results_rows_and_full_mask_fill():
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    methods = {"impaint:tiny": model, "telea": BASELINES["telea"],
+               "mean_fill": BASELINES["mean_fill"]}
+    res = evaluate(tiny_images(), methods, families=["random", "full"], progress=False,
+                   grid_images=2)
+    assert len(res.rows) == 3 * 6
+    assert set(res.time_per_image) == set(methods)
+    # Full masks: both classical methods are the same constant, the evaluated images' mean.
+    assert res.row("telea", "full", "all")["psnr_hole"] == \
+        res.row("mean_fill", "full", "all")["psnr_hole"]
+    assert res.row("telea", "random", "0.1")["hole_ratio"] == pytest.approx(0.1, abs=0.03)
+    assert "**" in res.table() and "¹" in res.markdown()
+    assert res.samples["random", "0.5"]["impaint:tiny"].shape == (2, 3, 32, 32)
+
+
+def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
+    ckpt = tiny_checkpoint(tmp_path / "best.safetensors")
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",
+               "3", "--grid-images", "2", "--save-masks", "--quiet", "--out", str(out)])
+    assert rc == 0
+    for name in ["results.csv", "results.json", "results.md", "grid_random.png",
+                 "grid_box.png", "grid_strokes.png", "grid_full.png"]:
+        assert (out / name).is_file(), name
+    data = json.loads((out / "results.json").read_text())
+    assert {r["method"] for r in data["rows"]} == {"impaint:best", *BASELINES}
+    assert data["config"]["images"] == 3 and data["config"]["strokes_p"] == 0.4
+    printed = capsys.readouterr().out
+    assert "impaint:best" in printed and "PSNR on the hole" in printed
+    # Saved masks: white = hole, the same masks evaluation_masks regenerates.
+    png = np.asarray(Image.open(out / "masks" / "box_0.5" / "000001.png"))
+    mask = evaluation_masks(3, 32, 0, ["box"])["box", "0.5"][1, 0].numpy()
+    assert np.array_equal(png == 255, mask == 0)
+
+
+@pytest.fixture
+def empty_test_split(tmp_path):
+    """A CelebA tree whose partition lists test images that are not there."""
+    root = tmp_path / "celeba"
+    (root / "img_align_celeba").mkdir(parents=True)
+    Image.new("RGB", (178, 218)).save(root / "img_align_celeba" / "000001.jpg")
+    (root / "list_eval_partition.txt").write_text("000001.jpg 1\n000002.jpg 2\n")
+    return root
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--methods", "telea", "magic"], "unknown method 'magic'"),
+    (["--families", "blob"], "unknown mask family 'blob'"),
+    (["--limit", "0"], "--limit must be a positive"),
+    (["--checkpoint", "BIG"], "trained on 64-px images"),
+    (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
+])
+def test_bad_input_is_a_one_line_error(tmp_path, image_folder, empty_test_split, capsys,
+                                       extra, message):
+    big = tiny_checkpoint(tmp_path / "big.safetensors", image_size=64)
+    extra = [{"BIG": str(big), "EMPTY": str(empty_test_split)}.get(a, a) for a in extra]
+    rc = main(["evaluate", "--data", str(image_folder), "--quiet", "--out",
+               str(tmp_path / "out"), "--size", "32", *extra])
+    err = capsys.readouterr().err
+    assert rc == 2
+    assert err.startswith("impaint: error:") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,50 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from impaint.evaluation.loglik import context_mask, gaussian_loglik, loglik_per_image, loglik_table
+from impaint.model import ImplicitInpainter, ModelConfig
+
+
+def test_loglik_of_a_hand_made_gaussian_equals_the_closed_form():
+    mean = torch.zeros(1, 1, 1, 2)
+    sigma = torch.tensor([[[[1.0, 0.5]]]])
+    target = torch.tensor([[[[1.0, 0.0]]]])
+    closed = (-0.5 * math.log(2 * math.pi) - 0.5) + (-math.log(0.5) - 0.5 * math.log(2 * math.pi))
+    assert float(gaussian_loglik(mean, sigma, target)[0]) == pytest.approx(closed, rel=1e-12)
+
+
+def test_context_sets_are_at_most_30_percent_and_seeded():
+    fractions = [float(context_mask(32, torch.Generator().manual_seed(s)).mean())
+                 for s in range(50)]
+    assert 0 <= min(fractions) and max(fractions) <= 0.3 and np.std(fractions) > 0.05
+    a = context_mask(16, torch.Generator().manual_seed(3))
+    assert torch.equal(a, context_mask(16, torch.Generator().manual_seed(3)))
+
+
+def test_loglik_needs_a_probabilistic_model_and_reports_both_scalings():
+    with pytest.raises(ValueError, match="probabilistic"):
+        loglik_per_image(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)),
+                         torch.rand(2, 3, 8, 8))
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1, probabilistic=True))
+    values = loglik_per_image(model, torch.rand(3, 3, 8, 8))
+    assert values.shape == (3,) and np.isfinite(values).all()
+    table = loglik_table("m", values, 3 * 8 * 8)
+    assert "ConvCNP (published" in table and f"{values.mean() - 192 * math.log(2):.1f}" in table
+
+
+def test_evaluate_loglik_names_the_split_it_evaluated(celeba_tree, tmp_path, capsys):
+    from impaint.cli import main
+    from impaint.model import save_checkpoint
+
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1, probabilistic=True)
+    ckpt = tmp_path / "p.safetensors"
+    save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict(),
+                                                  "image_size": 32})
+    assert main(["evaluate", "--data", str(celeba_tree), "--split", "test", "--loglik",
+                 "--checkpoint", str(ckpt), "--methods", "impaint:p", "--families", "box",
+                 "--grid-images", "0", "--out", str(tmp_path / "eval"), "--quiet"]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines() if "(ours," in line)
+    assert "4 test images" in row and "valid" not in row  # ids 41-45, 44 absent

@@ -1,0 +1,47 @@
+"""What tests share: tiny configs and made-up images (imported as `tests.helpers`)."""
+
+import numpy as np
+import torch
+from PIL import Image
+
+from impaint.model import ImplicitInpainter, ModelConfig
+from impaint.train import TrainConfig
+
+# Wider at half resolution, like the default configuration.
+TINY = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2)
+
+
+def make_images(folder, n, size=(40, 48), seed=0, start=0):
+    """Smooth random colour images (gradients + a disc), saved as PNG."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w] / max(h, w)
+    paths = []
+    for i in range(n):
+        a = rng.uniform(0, 1, (3, 3))
+        img = a[:, 0, None, None] + a[:, 1, None, None] * xx + a[:, 2, None, None] * yy
+        cy, cx, r = rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7), rng.uniform(0.1, 0.3)
+        img[:, (yy - cy) ** 2 + (xx - cx) ** 2 < r * r] *= 0.5
+        arr = (np.clip(img / img.max(), 0, 1).transpose(1, 2, 0) * 255).astype(np.uint8)
+        p = folder / f"{i + start:06d}.jpg"
+        Image.fromarray(arr).save(p)
+        paths.append(p)
+    return paths
+
+
+
+def tiny_config(data, out, steps=2, **kw):
+    """A training run of a few seconds: TINY at 16 px, batch 8, fp32."""
+    return TrainConfig(data=str(data), out=str(out), steps=steps, batch=8, size=16,
+                       valid_every=2, valid_images=8, amp=False, channels_last=False,
+                       warmup=1, model=TINY, **kw)
+
+
+STOCHASTIC = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, latent_dim=4)
+
+
+def stochastic_model():
+    model = ImplicitInpainter(STOCHASTIC)
+    torch.nn.init.normal_(model.latent.inject.weight, std=1.0)  # make the latent matter
+    return model

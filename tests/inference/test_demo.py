@@ -1,0 +1,33 @@
+import numpy as np
+import pytest
+from PIL import Image
+
+from impaint.cli import main
+from impaint.inference.demo import bundled_faces
+
+
+def test_bundled_faces_are_model_sized_rgb():
+    faces = bundled_faces(32)
+    assert faces.shape == (6, 3, 32, 32)
+    assert 0.2 < float(faces.mean()) < 0.8  # real faces, not the blank non-face LFW images
+
+
+def test_demo_runs_end_to_end_with_the_shipped_model(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "demo.png" in out and "| box 0.5 |" in out
+    assert Image.open(tmp_path / "demo.png").size[0] > 500
+    assert "OpenCV Telea" in (tmp_path / "psnr.md").read_text()
+
+
+def test_demo_on_a_user_image(tmp_path, tiny_checkpoint, capsys):
+    picture = tmp_path / "me.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), np.uint8)).save(picture)
+    assert main(["demo", "--image", str(picture), "--checkpoint", str(tiny_checkpoint),
+                 "--out", str(tmp_path / "d")]) == 0
+    assert (tmp_path / "d" / "demo.png").exists()
+
+
+def test_demo_on_a_missing_image_is_a_one_line_error(tmp_path, capsys):
+    assert main(["demo", "--image", str(tmp_path / "nope.jpg"), "--out", str(tmp_path)]) == 2
+    assert "image not found" in capsys.readouterr().err

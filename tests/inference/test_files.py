@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impaint.inference.files import InputError, inpaint_paths, read_image, read_mask
+
+
+def save_mask(path, hole):
+    """hole: bool (H, W); written white = hole, the file convention."""
+    Image.fromarray((hole * 255).astype(np.uint8)).save(path)
+
+
+@pytest.fixture
+def pair(tmp_path, image_folder):
+    image = sorted(image_folder.iterdir())[0]
+    h, w = read_image(image).shape[-2:]
+    hole = np.zeros((h, w), bool)
+    hole[10:20, 12:30] = True
+    save_mask(tmp_path / "mask.png", hole)
+    png = tmp_path / "image.png"  # lossless, so known pixels can be compared exactly
+    Image.open(image).save(png)
+    return png, tmp_path / "mask.png", hole
+
+
+def test_mask_files_are_white_equals_hole(pair):
+    _, mask_path, hole = pair
+    assert torch.equal(read_mask(mask_path)[0] == 0, torch.from_numpy(hole))
+    assert torch.equal(read_mask(mask_path, invert=True)[0] == 1, torch.from_numpy(hole))
+
+
+def test_inpaint_file_keeps_known_pixels(pair, tmp_path, tiny_checkpoint):
+    image, mask, hole = pair
+    out = inpaint_paths(image, mask, tmp_path / "out.png", checkpoint=tiny_checkpoint)[0]
+    a, b = np.asarray(Image.open(out)), np.asarray(Image.open(image))
+    assert a.shape == b.shape
+    assert np.array_equal(a[~hole], b[~hole])
+
+
+def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):
+    image, mask, _ = pair
+    out = inpaint_paths(image, mask, tmp_path / "big.png", checkpoint=tiny_checkpoint, scale=2)[0]
+    w, h = Image.open(image).size
+    assert Image.open(out).size == (2 * w, 2 * h)
+
+
+def test_folders_are_matched_by_name(tmp_path, image_folder, tiny_checkpoint):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for p in sorted(image_folder.iterdir())[:3]:
+        hole = np.zeros(read_image(p).shape[-2:], bool)
+        hole[5:15, 5:15] = True
+        save_mask(masks / (p.stem + ".png"), hole)
+    written = inpaint_paths(image_folder, masks, tmp_path / "out", checkpoint=tiny_checkpoint,
+                            progress=False)
+    assert sorted(p.name for p in written) == sorted(p.stem + ".png" for p in
+                                                     sorted(image_folder.iterdir())[:3])
+
+
+def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
+    image, mask, hole = pair
+    run = lambda i, m: inpaint_paths(i, m, tmp_path / "o.png", checkpoint=tiny_checkpoint)
+    with pytest.raises(InputError, match="image not found"):
+        run(tmp_path / "nope.png", mask)
+    text = tmp_path / "notes.png"
+    text.write_text("hello")
+    with pytest.raises(InputError, match="not a readable image"):
+        run(text, mask)
+    small = tmp_path / "small.png"
+    save_mask(small, hole[:10, :10])
+    with pytest.raises(InputError, match="differs from image size"):
+        run(image, small)
+    empty = tmp_path / "empty.png"
+    save_mask(empty, np.zeros_like(hole))
+    with pytest.raises(InputError, match="no hole"):
+        run(image, empty)
+    full = tmp_path / "full.png"
+    save_mask(full, np.ones_like(hole))
+    with pytest.raises(InputError, match="hides every pixel"):
+        run(image, full)
+    assert not (tmp_path / "o.png").exists()
+
+
+def test_uncertainty_map_for_a_probabilistic_checkpoint(pair, tmp_path):
+    from impaint.model import save_checkpoint
+    from impaint.model import ImplicitInpainter, ModelConfig
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, probabilistic=True)
+    ckpt = tmp_path / "prob.safetensors"
+    save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict()})
+    image, mask, hole = pair
+    written = inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=ckpt,
+                            uncertainty=tmp_path / "sigma.png")
+    assert [p.name for p in written] == ["o.png", "sigma.png", "sigma.npy"]
+    sigma = np.load(tmp_path / "sigma.npy")
+    assert sigma.shape == (3, *hole.shape)
+    assert (sigma[:, hole] > 0).all() and (sigma[:, ~hole] == 0).all()
+
+
+def test_uncertainty_needs_a_probabilistic_checkpoint(pair, tmp_path, tiny_checkpoint):
+    image, mask, _ = pair
+    with pytest.raises(InputError, match="predicts no uncertainty"):
+        inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint,
+                      uncertainty=tmp_path / "s.png")
+
+
+def test_a_folder_goes_on_past_a_bad_pair(tmp_path, image_folder, tiny_checkpoint):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    images = sorted(image_folder.iterdir())[:5]
+    for p in images:
+        hole = np.zeros(read_image(p).shape[-2:], bool)
+        hole[5:15, 5:15] = True
+        save_mask(masks / (p.stem + ".png"), hole)
+    images[2].write_text("not an image")  # the third of five
+    with pytest.raises(InputError, match=f"1 of 5 pairs failed .*{images[2].name}: not a read"):
+        inpaint_paths(image_folder, masks, tmp_path / "out", checkpoint=tiny_checkpoint,
+                      progress=False)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
+        [p.stem + ".png" for i, p in enumerate(images) if i != 2]
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo is read upright, as a browser shows it (and a mask is painted on it)."""
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :5] = 255  # a white band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    Image.fromarray(arr).save(tmp_path / "phone.png", exif=exif)
+    upright = read_image(tmp_path / "phone.png")
+    assert upright.shape == (3, 20, 10)
+    assert bool((upright[:, :5] == 1).all()) and bool((upright[:, 5:] == 0).all())

@@ -1,0 +1,69 @@
+import os
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from impaint.model import (CheckpointError, ImplicitInpainter, load_model, read_checkpoint,
+                          save_checkpoint)
+from tests.helpers import TINY
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path):
+    model = ImplicitInpainter(TINY)
+    path = tmp_path / "m.safetensors"
+    save_checkpoint(path, model, {"model_config": TINY.to_dict(), "step": 7})
+    loaded = load_model(path)
+    img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    assert torch.equal(loaded(img, mask), model.eval()(img, mask))
+    assert read_checkpoint(path)[1]["step"] == 7
+    assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
+
+
+def test_optimizer_state_round_trips(tmp_path):
+    from impaint.model import load_optimizer_state
+    model = ImplicitInpainter(TINY)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    model(torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)).sum().backward()
+    opt.step()
+    save_checkpoint(tmp_path / "c.safetensors", model, {"model_config": TINY.to_dict()}, opt)
+    tensors, state = read_checkpoint(tmp_path / "c.safetensors")
+    fresh = torch.optim.AdamW(ImplicitInpainter(TINY).parameters(), lr=1e-3)
+    load_optimizer_state(fresh, tensors, state)
+    a, b = opt.state_dict()["state"], fresh.state_dict()["state"]
+    assert torch.equal(a[0]["exp_avg"], b[0]["exp_avg"])
+
+
+def test_missing_corrupt_truncated_and_foreign_checkpoints(tmp_path, tiny_checkpoint):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "none.safetensors")
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"\x00\x01garbage" * 10)
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(garbage)
+    truncated = tmp_path / "trunc.safetensors"
+    truncated.write_bytes(tiny_checkpoint.read_bytes()[:-100])
+    with pytest.raises(CheckpointError, match="corrupt"):
+        load_model(truncated)
+    foreign = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, foreign)
+    with pytest.raises(CheckpointError, match="corrupt|not an impaint"):
+        load_model(foreign)
+
+
+def test_weights_that_do_not_match_the_config(tmp_path):
+    model = ImplicitInpainter(TINY)
+    cfg = dict(TINY.to_dict(), width=12)
+    save_checkpoint(tmp_path / "bad.safetensors", model, {"model_config": cfg})
+    with pytest.raises(CheckpointError, match="does not match"):
+        load_model(tmp_path / "bad.safetensors")
+
+
+def test_checkpoints_get_the_umask_permissions_so_others_can_read_them(tmp_path):
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "c.safetensors", ImplicitInpainter(TINY), {"step": 1})
+    finally:
+        os.umask(old)
+    assert (tmp_path / "c.safetensors").stat().st_mode & 0o777 == 0o644
+    assert not (tmp_path / "c.safetensors.tmp").exists()

@@ -1,0 +1,198 @@
+import torch
+
+from impaint.model import (ImplicitInpainter, ModelConfig, compose, count_parameters, inpaint,
+                           pixel_centres)
+from tests.helpers import TINY
+
+
+def test_default_parameter_count_is_the_seed_budget():
+    n = count_parameters(ImplicitInpainter())
+    assert abs(n - 4.7e5) / 4.7e5 < 0.10, n
+
+
+def test_half_resolution_blocks_are_wider_through_1x1_transitions():
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    widths = [b.conv1.in_channels for b in model.encoder.blocks]
+    assert widths == [8, 12, 12]  # strides (1, 2, 2): full resolution, then half
+    assert model.encoder.down.weight.shape == (12, 8, 1, 1)
+    assert model.encoder.up.weight.shape == (8, 12, 1, 1)
+    z = model.encode(torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16))
+    assert z.shape == (2, 8, 16, 16)  # Z keeps the full-resolution width
+
+
+def test_checkpoints_from_before_coarse_width_keep_one_width():
+    old = {k: v for k, v in ModelConfig(width=88).to_dict().items() if k != "coarse_width"}
+    cfg = ModelConfig.from_dict(old)
+    assert cfg.coarse_width == 0
+    model = ImplicitInpainter(cfg)
+    assert [b.conv1.in_channels for b in model.encoder.blocks] == [88, 88, 88]
+    assert count_parameters(model) == 483_531  # the seed's 88-channel model, as shipped before
+
+
+def test_shapes_and_any_resolution():
+    model = ImplicitInpainter(TINY)
+    img, mask = torch.rand(2, 3, 16, 16), torch.ones(2, 1, 16, 16)
+    z = model.encode(img, mask)
+    assert z.shape == (2, TINY.width, 16, 16)
+    assert model(img, mask).shape == (2, 3, 16, 16)
+    assert model.query(z, torch.rand(2, 7, 2) * 2 - 1).shape == (2, 7, 3)
+    assert model.render(z, 40, 24).shape == (2, 3, 40, 24)
+
+
+def test_odd_sizes_work_through_the_half_resolution_blocks():
+    model = ImplicitInpainter(TINY)
+    assert model(torch.rand(1, 3, 15, 21), torch.ones(1, 1, 15, 21)).shape == (1, 3, 15, 21)
+
+
+def test_fast_path_equals_sampling_at_pixel_centres():
+    model = ImplicitInpainter(TINY)
+    img, mask = torch.rand(2, 3, 12, 10), (torch.rand(2, 1, 12, 10) > 0.5).float()
+    z = model.encode(img, mask)
+    fast = model.decode_grid(z)
+    coords = pixel_centres(12, 10).expand(2, -1, -1)
+    slow = model.query(z, coords).transpose(1, 2).reshape(2, 3, 12, 10)
+    torch.testing.assert_close(fast, slow, atol=1e-5, rtol=1e-5)
+
+
+def test_hole_only_decoding_equals_the_grid_on_holes_and_is_zero_elsewhere():
+    for cfg in (TINY, ModelConfig(width=8, coarse_width=12, hidden=16, depth=2,
+                                  use_coords=False, probabilistic=True)):
+        model = ImplicitInpainter(cfg)
+        img, mask = torch.rand(3, 3, 9, 11), (torch.rand(3, 1, 9, 11) > 0.5).float()
+        for layout in (torch.contiguous_format, torch.channels_last):
+            z = model.encode(img, mask).contiguous(memory_format=layout)
+            grid, holes = model.decode_grid(z), model.decode_holes(z, mask)
+            hole = (mask == 0).expand_as(grid)
+            torch.testing.assert_close(holes[hole], grid[hole], atol=1e-6, rtol=1e-6)
+            assert not holes[~hole].any()
+    nothing_missing = torch.ones(3, 1, 9, 11)
+    assert not model.decode_holes(z, nothing_missing).any()  # no hole: nothing to decode
+
+
+def test_decoding_only_the_holes_leaves_the_training_loss_and_gradients_unchanged():
+    from impaint.train.losses import inpainting_loss
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2,
+                                          probabilistic=True))
+    img, mask = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
+    losses, grads = [], []
+    for holes_of in (None, mask):
+        model.zero_grad()
+        pred, sigma = model(img, mask, with_sigma=True, holes_of=holes_of)
+        loss, _ = inpainting_loss(pred, compose(img, mask, pred), img, mask, 1.0, 0.1, sigma)
+        loss.backward()
+        losses.append(loss.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(losses[0], losses[1])
+    for full, holes in zip(*grads):
+        torch.testing.assert_close(holes, full, atol=1e-6, rtol=1e-5)
+    assert grads[1][0].abs().sum() > 0  # the encoder still learns
+
+
+def test_pixel_centres_follow_align_corners_false():
+    c = pixel_centres(2, 4)
+    assert torch.allclose(c[0], torch.tensor([-0.75, -0.5]))
+    assert torch.allclose(c[-1], torch.tensor([0.75, 0.5]))
+
+
+def test_known_pixels_are_returned_bit_exactly():
+    model = ImplicitInpainter(TINY)
+    img = torch.rand(3, 3, 16, 16)
+    mask = (torch.rand(3, 1, 16, 16) > 0.4).float()
+    out = inpaint(model, img, mask)
+    known = mask.bool().expand_as(img)
+    assert torch.equal(out[known], img[known])
+    assert not torch.equal(out[~known], img[~known])  # the holes really were filled
+
+
+def test_compose_ignores_nan_predictions_on_known_pixels():
+    img, mask = torch.rand(1, 3, 4, 4), torch.ones(1, 1, 4, 4)
+    mask[..., 0, 0] = 0
+    out = compose(img, mask, torch.full_like(img, float("nan")))
+    assert torch.equal(out[..., 1:, :], img[..., 1:, :])
+
+
+def test_scale_renders_larger_and_keeps_known_pixels():
+    model = ImplicitInpainter(TINY)
+    img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    out = inpaint(model, img, mask, scale=2)
+    assert out.shape == (1, 3, 16, 16)
+    assert torch.equal(out[..., ::2, ::2][mask.bool().expand_as(img)],
+                       img[mask.bool().expand_as(img)])
+
+
+def test_gradients_reach_encoder_and_decoder():
+    model = ImplicitInpainter(TINY)
+    model(torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()).sum().backward()
+    assert model.encoder.stem.weight.grad.abs().sum() > 0
+    assert model.decoder.out.weight.grad.abs().sum() > 0
+
+
+def test_without_coordinates_the_decoder_input_shrinks():
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, use_coords=False)
+    model = ImplicitInpainter(cfg)
+    assert model.decoder.hidden[0].in_features == 8
+    assert model(torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8)).shape == (1, 3, 8, 8)
+
+
+def test_probabilistic_decoder_shapes_positive_sigma_and_budget():
+    from impaint.model import SIGMA_MIN, inpaint_with_std
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, probabilistic=True))
+    img, mask = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
+    mean, sigma = model.forward_dist(img, mask)
+    assert mean.shape == sigma.shape == (2, 3, 8, 8)
+    assert (sigma >= SIGMA_MIN).all()
+    out, std = inpaint_with_std(model, img, mask)
+    known = mask.bool().expand_as(img)
+    assert torch.equal(out[known], img[known]) and (std[known] == 0).all()
+    assert (std[~known] > 0).all()
+    extra = count_parameters(ImplicitInpainter(ModelConfig(probabilistic=True))) - \
+        count_parameters(ImplicitInpainter())
+    assert extra == 128 * 3 + 3  # one more output per channel: the budget barely moves
+
+
+def test_deterministic_model_has_no_sigma():
+    from impaint.model import inpaint_with_std
+    model = ImplicitInpainter(TINY)
+    assert inpaint_with_std(model, torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8))[1] is None
+
+
+def test_conv_decoder_decodes_grids_at_any_size_but_not_coordinates():
+    import pytest
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=6, depth=2, decoder="conv")
+    model = ImplicitInpainter(cfg)
+    img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
+    assert model(img, mask).shape == (1, 3, 8, 8)
+    assert inpaint(model, img, mask, scale=2).shape == (1, 3, 16, 16)
+    with pytest.raises(ValueError, match="grids only"):
+        model.query(model.encode(img, mask), torch.zeros(1, 4, 2))
+    with pytest.raises(ValueError, match="unknown decoder"):
+        ImplicitInpainter(ModelConfig(decoder="hypernet"))
+
+
+def test_gated_unet_baseline_has_the_model_interface_and_budget():
+    import pytest
+    from impaint.model import build_model
+    unet = build_model(ModelConfig(arch="unet"))
+    n = count_parameters(unet)
+    assert abs(n - 4.7e5) / 4.7e5 < 0.10, n
+    img, mask = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.5).float()
+    out = inpaint(unet, img, mask)
+    known = mask.bool().expand_as(img)
+    assert out.shape == img.shape and torch.equal(out[known], img[known])
+    assert inpaint(unet, img, mask, scale=2).shape == (2, 3, 64, 64)
+    with pytest.raises(ValueError, match="unknown arch"):
+        build_model(ModelConfig(arch="transformer"))
+
+
+def test_liif_local_decoder_fast_path_equals_its_local_ensemble_at_pixel_centres():
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, decoder="liif")
+    model = ImplicitInpainter(cfg)
+    assert count_parameters(model) == count_parameters(ImplicitInpainter(TINY))
+    img, mask = torch.rand(2, 3, 6, 10), (torch.rand(2, 1, 6, 10) > 0.5).float()
+    z = model.encode(img, mask)
+    grid = model.decode_grid(z)
+    ensemble = model.query(z, pixel_centres(6, 10).expand(2, -1, -1))
+    torch.testing.assert_close(grid, ensemble.transpose(1, 2).reshape(2, 3, 6, 10),
+                               atol=1e-5, rtol=1e-5)
+    big = inpaint(model, img, mask, scale=3)
+    assert big.shape == (2, 3, 18, 30) and torch.isfinite(big).all()

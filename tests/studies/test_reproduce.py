@@ -1,0 +1,38 @@
+import re
+from dataclasses import replace
+
+import pytest
+
+from impaint.model import ImplicitInpainter, save_checkpoint
+from impaint.cli import main
+from tests.helpers import TINY
+
+
+@pytest.fixture(params=["deterministic", "probabilistic"])
+def checkpoint(request, tiny_checkpoint, tmp_path):
+    if request.param == "deterministic":
+        return tiny_checkpoint
+    cfg = replace(TINY, probabilistic=True)  # its decoder returns mean and σ: 2C channels
+    path = tmp_path / "tiny_prob.safetensors"
+    save_checkpoint(path, ImplicitInpainter(cfg), {"model_config": cfg.to_dict(),
+                                                   "image_size": 32, "step": 0})
+    return path
+
+
+def test_reproduce_end_to_end_on_a_tiny_celeba_tree(celeba_tree, checkpoint, tmp_path, capsys):
+    log = tmp_path / "log.csv"
+    log.write_text("step,epoch,lr,loss,mse,tv,images_per_s,valid_psnr_hole\n"
+                   "1,0.1,1e-3,0.05,0.05,0.01,100,\n2,0.2,1e-3,0.04,0.04,0.01,100,15.0\n"
+                   "2,0.2,1e-3,0.04,0.04,0.01,100,15.5\n")
+    out = tmp_path / "report"
+    code = main(["reproduce", "--data", str(celeba_tree), "--out", str(out),
+                 "--checkpoint", str(checkpoint), "--log", str(log)])
+    assert code == 0, capsys.readouterr().err
+    report = (out / "REPORT.md").read_text()
+    for png in ["training_curve", "box_075", "random_050", "random_030", "full",
+                "latent_interpolation", "latent_pca"]:
+        assert (out / f"{png}.png").stat().st_size > 1000
+        assert f"({png}.png)" in report
+    assert report.count("Mean PSNR on the hole") == 4
+    assert re.search(r"## 7\. Results on the valid split", report)
+    assert (out / "training_log.csv").read_text().count("\n2,") == 1  # resumed rows merged

@@ -1,0 +1,39 @@
+import math
+
+import pytest
+
+from impaint.train import TrainConfig, apply_overrides, lr_at
+
+
+def test_overrides_and_unknown_keys():
+    cfg = apply_overrides(TrainConfig(), ["beta=0.5", "model.width=16", "amp=false",
+                                          "mask_families=box,random"])
+    assert cfg.beta == 0.5 and cfg.model.width == 16 and cfg.amp is False
+    assert cfg.mask_families == ("box", "random")
+    with pytest.raises(ValueError, match="unknown config key 'gamma'"):
+        apply_overrides(TrainConfig(), ["gamma=1"])
+    with pytest.raises(ValueError, match="bad value 'abc' for lr"):
+        apply_overrides(TrainConfig(), ["lr=abc"])
+
+
+def test_lr_schedule_warms_up_then_decays():
+    cfg = TrainConfig(steps=100, warmup=10, lr=1.0, min_lr_ratio=0.1)
+    assert lr_at(cfg, 0) == pytest.approx(0.1)
+    assert lr_at(cfg, 10) == pytest.approx(1.0)
+    assert lr_at(cfg, 99) == pytest.approx(0.1, abs=0.01)
+
+
+def test_lr_follows_the_clock_under_a_time_budget():
+    cfg = TrainConfig(steps=10**9, warmup=10, lr=1.0, min_lr_ratio=0.1, time_budget=60.0)
+    assert lr_at(cfg, 50, elapsed=0.0) == pytest.approx(1.0)
+    assert lr_at(cfg, 50, elapsed=30.0) == pytest.approx(0.55)
+    assert lr_at(cfg, 50, elapsed=90.0) == pytest.approx(0.1)
+
+
+def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
+    # A fast GPU reached the 12,000-step default in 140 s of a 300-s budget, LR still high.
+    cfg = TrainConfig(steps=110, warmup=10, lr=1.0, min_lr_ratio=0.1, time_budget=300.0)
+    assert lr_at(cfg, 60, elapsed=1.0) == pytest.approx(0.55)  # half the steps: half-way
+    assert lr_at(cfg, 110, elapsed=1.0) == pytest.approx(0.1)
+    three_quarters = 0.1 + 0.9 * 0.5 * (1 + math.cos(0.75 * math.pi))
+    assert lr_at(cfg, 60, elapsed=225.0) == pytest.approx(three_quarters)  # the clock leads

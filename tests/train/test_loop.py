@@ -1,0 +1,221 @@
+import csv
+import math
+
+import pytest
+import torch
+
+from impaint.model import downsample, load_model, read_checkpoint
+from impaint.train import TrainingError, train
+from tests.helpers import TINY, tiny_config
+
+
+def test_two_steps_write_a_checkpoint_that_reloads_to_identical_outputs(image_folder, tmp_path):
+    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    _, state = read_checkpoint(ckpt)
+    assert state["step"] == 2 and state["image_size"] == 16
+    model = load_model(ckpt)
+    again = load_model(ckpt)
+    img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    assert torch.equal(model(img, mask), again(img, mask))
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2"] and rows[-1]["valid_psnr_hole"]
+    assert (tmp_path / "run" / "curve.png").stat().st_size > 1000
+    assert (tmp_path / "run" / "best.safetensors").exists()
+
+
+def test_resume_continues_exactly_where_it_stopped(image_folder, tmp_path):
+    straight = train(tiny_config(image_folder, tmp_path / "a", steps=4), progress=False)
+    train(tiny_config(image_folder, tmp_path / "b", steps=2), progress=False)
+    resumed = train(tiny_config(image_folder, tmp_path / "b", steps=4), resume=True,
+                    progress=False)
+    a, b = read_checkpoint(straight)[0], read_checkpoint(resumed)[0]
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
+    assert read_checkpoint(resumed)[1]["step"] == 4
+    rows = list(csv.DictReader(open(tmp_path / "b" / "log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3", "4"]
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(image_folder, tmp_path,
+                                                           monkeypatch):
+    import impaint.train.loop as train_module
+    real, calls = train_module.inpainting_loss, []
+
+    def nan_on_third_step(*args):
+        calls.append(1)
+        loss, parts = real(*args)
+        return (loss * float("nan") if len(calls) == 3 else loss), parts
+
+    monkeypatch.setattr(train_module, "inpainting_loss", nan_on_third_step)
+    out = tmp_path / "run"
+    with pytest.raises(TrainingError, match="loss became nan at step 2"):
+        train(tiny_config(image_folder, out, steps=4), progress=False)
+    state = read_checkpoint(out / "last.safetensors")[1]
+    assert state["step"] == 2  # the checkpoint written before the NaN, intact
+    assert all(torch.isfinite(v).all() for v in load_model(out / "last.safetensors")
+               .state_dict().values())
+
+
+def test_probabilistic_training_learns_sigma(image_folder, tmp_path):
+    from dataclasses import replace
+    cfg = tiny_config(image_folder, tmp_path / "p", steps=4)
+    cfg.model = replace(TINY, probabilistic=True)
+    ckpt = train(cfg, progress=False)
+    model = load_model(ckpt)
+    img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    mean, sigma = model.forward_dist(img, mask)
+    assert model.cfg.probabilistic and sigma.shape == mean.shape and (sigma > 0).all()
+    fresh = type(model)(model.cfg)
+    assert not torch.equal(fresh.decoder.out.weight, model.decoder.out.weight)
+
+
+def test_mse_on_all_pixels_trains_a_different_model(image_folder, tmp_path):
+    hole = read_checkpoint(train(tiny_config(image_folder, tmp_path / "h"), progress=False))[0]
+    cfg = tiny_config(image_folder, tmp_path / "a")
+    cfg.mse_on = "all"
+    every = read_checkpoint(train(cfg, progress=False))[0]
+    assert any(not torch.equal(hole[k], every[k]) for k in hole)
+    cfg.mse_on, cfg.out = "everywhere", str(tmp_path / "b")  # "a" holds a run: refused first
+    with pytest.raises(ValueError, match="mse_on"):
+        train(cfg, progress=False)
+
+
+def test_a_plain_folder_holds_out_a_tenth_for_validation(image_folder, tmp_path, capsys):
+    train(tiny_config(image_folder, tmp_path / "r", steps=1), progress=False)
+    assert "22 train images" in capsys.readouterr().out  # 24 images, 2 held out
+
+
+def test_stochastic_latent_training_fits_prior_and_posterior(image_folder, tmp_path):
+    from dataclasses import replace
+    cfg = tiny_config(image_folder, tmp_path / "s", steps=3)
+    cfg.model = replace(TINY, latent_dim=4)
+    model = load_model(train(cfg, progress=False))
+    fresh = type(model)(model.cfg)
+    assert not torch.equal(fresh.latent.posterior.weight, model.latent.posterior.weight)
+    assert not torch.equal(fresh.latent.prior.weight, model.latent.prior.weight)
+
+
+def test_the_gated_unet_baseline_trains_and_reloads(image_folder, tmp_path):
+    from dataclasses import replace
+    from impaint.model.unet import GatedUNet
+    cfg = tiny_config(image_folder, tmp_path / "u", steps=2)
+    cfg.model = replace(TINY, arch="unet")
+    model = load_model(train(cfg, progress=False))
+    assert isinstance(model, GatedUNet)
+
+
+def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path):
+    cfg = tiny_config(image_folder, tmp_path / "t", steps=10**6, time_budget=1e-9)
+    ckpt = train(cfg, progress=False)
+    _, state = read_checkpoint(ckpt)
+    # The first step already spends the budget: one step, validated and saved.
+    assert state["step"] == 1 and state["elapsed_seconds"] > 0
+    rows = list(csv.DictReader(open(tmp_path / "t" / "log.csv")))
+    assert len(rows) == 1 and rows[0]["valid_psnr_hole"]
+    # Resuming an exhausted budget trains nothing more.
+    again = train(tiny_config(image_folder, tmp_path / "t", steps=10**6), resume=True,
+                  progress=False)
+    assert read_checkpoint(again)[1]["step"] == 1
+
+
+def test_128_px_trains_evaluates_and_inpaints_end_to_end(image_folder, tmp_path):
+    import json
+
+    from PIL import Image
+
+    from impaint.cli import main
+    cfg = tiny_config(image_folder, tmp_path / "r128", steps=1)
+    cfg.size = 128
+    ckpt = train(cfg, progress=False)
+    assert load_model(ckpt).image_size == 128
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",
+                 "2", "--grid-images", "0", "--families", "box", "--methods", "impaint:last",
+                 "--quiet", "--out", str(out)]) == 0
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert {r["family"] for r in rows} == {"box"} and rows[0]["images"] == 2
+    face, hole = tmp_path / "face.png", tmp_path / "hole.png"
+    Image.new("RGB", (128, 128), (120, 90, 60)).save(face)
+    m = Image.new("L", (128, 128), 0)
+    m.paste(255, (40, 40, 90, 90))
+    m.save(hole)
+    filled = tmp_path / "filled.png"
+    assert main(["inpaint", str(face), "--mask", str(hole), "-o", str(filled),
+                 "--checkpoint", str(ckpt)]) == 0
+    assert Image.open(filled).size == (128, 128)
+
+
+def test_batches_drawn_ahead_by_a_worker_process_are_the_batches_drawn_in_turn():
+    from impaint.data.masks import MixtureMask, mask_batch
+    from impaint.train import prefetched
+
+    def batch_for(step):  # a closure, as in train(): the forked worker needs no pickling
+        return step, mask_batch(MixtureMask(), 4, 16, 16, torch.Generator().manual_seed(step))
+    in_turn = list(prefetched(batch_for, range(3, 9), torch.device("cpu")))
+    ahead = list(prefetched(batch_for, range(3, 9), torch.device("cuda")))  # the GPU's way
+    assert [s for s, _ in ahead] == [s for s, _ in in_turn] == list(range(3, 9))
+    assert all(torch.equal(a, b) for (_, a), (_, b) in zip(ahead, in_turn))
+
+
+def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
+        image_folder, tmp_path):
+    cfg = tiny_config(image_folder, tmp_path / "run", render_scale=2)
+    cfg.size = 8  # the images are loaded at 16 px, the model sees them at 8
+    ckpt = train(cfg, progress=False)
+    rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert rows[-1]["valid_psnr_hole"] and math.isfinite(float(rows[-1]["loss"]))
+    model = load_model(ckpt)  # the model's input size is `size`; it renders at 2x
+    img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()
+    lo, lo_mask = downsample(img, mask)
+    assert lo.shape[-1] == 8 and bool(((lo_mask == 1) <= (mask[..., ::2, ::2] == 1)).all())
+    out = model(lo, lo_mask, scale=2)
+    torch.testing.assert_close(out, model.render(model.encode(lo, lo_mask), 16, 16))
+    with pytest.raises(ValueError, match="render_scale"):
+        train(tiny_config(image_folder, tmp_path / "bad", render_scale=0), progress=False)
+
+
+def test_a_killed_run_resumes_to_the_weights_of_the_uninterrupted_run(image_folder, tmp_path):
+    """SIGKILL a training process between two checkpoints, then --resume: the final
+    checkpoint (weights and optimiser moments) equals the uninterrupted run's, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["train", "--data", str(image_folder), "--steps", "8", "--batch", "8", "--size", "16",
+            "--quiet", "--set", "valid_every=3", "--set", "valid_images=8", "--set", "warmup=1"]
+    args += [f"--set=model.{k}={v}" for k, v in
+             (("width", 8), ("coarse_width", 12), ("hidden", 16), ("depth", 2))]
+    run = [sys.executable, "-m", "impaint"]
+    subprocess.run(run + args + ["--out", str(tmp_path / "straight")], check=True, timeout=300)
+
+    # The victim parks inside its 5th step (checkpoint at step 3, steps 1-4 logged) and says
+    # so; then it is killed from outside, with no chance to clean up.
+    parked = tmp_path / "parked"
+    victim = ("import sys, time\nimport impaint.train.loop as loop\nfrom impaint.cli import main\n"
+              "real, calls = loop.inpainting_loss, []\n"
+              "def parking_loss(*a):\n    calls.append(1)\n    if len(calls) == 5:\n"
+              f"        open({str(parked)!r}, 'w').close()\n        time.sleep(600)\n"
+              "    return real(*a)\n"
+              "loop.inpainting_loss = parking_loss\n"
+              f"sys.exit(main({args + ['--out', str(tmp_path / 'killed')]!r}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", victim])
+    deadline = time.monotonic() + 300
+    while not parked.exists():
+        assert proc.poll() is None and time.monotonic() < deadline, "the victim did not park"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    assert proc.wait(timeout=60) == -signal.SIGKILL
+    assert read_checkpoint(tmp_path / "killed" / "last.safetensors")[1]["step"] == 3
+
+    subprocess.run(run + args + ["--out", str(tmp_path / "killed"), "--resume"], check=True,
+                   timeout=300)
+    (a, state_a), (b, state_b) = (read_checkpoint(tmp_path / run_dir / "last.safetensors")
+                                  for run_dir in ("straight", "killed"))
+    assert state_a["step"] == state_b["step"] == 8 and a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
+    assert [r["step"] for r in rows] == [str(s) for s in range(1, 9)]
