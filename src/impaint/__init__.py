@@ -9,8 +9,8 @@ nothing imports. `impaint.masks` and `impaint.checkpoint` are the old paths of
 """
 
 from .data.masks import MASKS, make_mask
-from .model import (ImplicitInpainter, ModelConfig, compose, inpaint, inpaint_with_std,
-                    load_model, save_checkpoint)
+from .inference.pipeline import inpaint, inpaint_with_std  # any size: the multi-scale pipeline
+from .model import ImplicitInpainter, ModelConfig, compose, load_model, save_checkpoint
 
 __all__ = ["ImplicitInpainter", "ModelConfig", "MASKS", "compose", "inpaint", "inpaint_with_std",
            "load_model", "make_mask", "save_checkpoint"]

@@ -15,7 +15,8 @@ from PIL import Image
 from ..data.masks import BoxMask, FullMask, RandomMask, StrokesMask, mask_batch
 from ..evaluation.baselines import BASELINES
 from ..evaluation.metrics import psnr
-from ..model import inpaint_with_std, load_model
+from ..model import load_model
+from .pipeline import inpaint_with_std
 from ..plots import image_grid, masked_for_display, sigma_image
 
 DEMO_MASKS = {  # one row block per family in the grid

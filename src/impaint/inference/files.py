@@ -20,7 +20,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from tqdm import tqdm
 
 from ..data import IMAGE_EXTENSIONS
-from ..model import ImplicitInpainter, inpaint_with_std, load_model, sample_completions
+from ..model import ImplicitInpainter, load_model, sample_completions
+from .pipeline import inpaint_with_std
 from ..plots import sigma_image
 
 

@@ -29,7 +29,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..inference.files import InputError, check_pair, read_image, read_mask, to_uint8
-from ..model import count_parameters, inpaint_with_std
+from ..inference.pipeline import inpaint_with_std
+from ..model import count_parameters
 
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)

@@ -42,6 +42,9 @@ class TrainConfig:
     # full size: queries between Z's pixel centres, which rendering at --scale K relies on.
     render_scale: int = 1
     seed: int = 0  # seeds data order, masks, flips and initial weights
+    # A checkpoint to start from (fine-tuning): its weights and model config, not its optimiser
+    # or step count. "shipped" = the model that ships with the package.
+    init: str = ""
     valid_every: int = 500  # steps between valid evaluations and checkpoints
     valid_images: int = 500  # valid images used for the curve (fixed masks, seeded)
     limit: int = 0  # use at most this many training images (0 = all); for quick tries

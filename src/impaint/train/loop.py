@@ -23,8 +23,9 @@ from tqdm import tqdm
 from ..data import ImageTensorDataset, has_splits, open_dataset
 from ..data.masks import MixtureMask
 from ..evaluation.metrics import psnr_from_mse
-from ..model import (CheckpointError, build_model, compose, count_parameters,
-                     load_optimizer_state, read_checkpoint, save_checkpoint)
+from ..model import (CheckpointError, ModelConfig, build_model, compose, count_parameters,
+                     load_optimizer_state, read_checkpoint, save_checkpoint,
+                     shipped_weights_path)
 from ..plots import training_curve
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
@@ -211,7 +212,7 @@ def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Ten
     images, valid = _load_data(cfg)
     main = distributed.rank() == 0
     valid = valid_set(cfg, valid) if main else (None, None)
-    model = build_model(cfg.model).to(device)
+    model = _initial_model(cfg, start_step).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -237,6 +238,18 @@ def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Ten
               f"{count_parameters(model):,} parameters, device {device}, batch {cfg.batch}"
               f"{ranks}, steps {start_step}->{cfg.steps}")
     return run
+
+
+def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
+    """A fresh model, or with `cfg.init` (a new run only) one with that checkpoint's weights;
+    its model config replaces `cfg.model`, so the run's checkpoints describe what they hold."""
+    if not cfg.init or start_step:
+        return build_model(cfg.model)
+    tensors, state = read_checkpoint(shipped_weights_path() if cfg.init == "shipped" else cfg.init)
+    cfg.model = ModelConfig.from_dict(state["model_config"])
+    model = build_model(cfg.model)
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    return model
 
 
 def _load_data(cfg: TrainConfig) -> tuple[torch.Tensor, ImageTensorDataset]:

@@ -1,0 +1,100 @@
+"""Random-scale, random-position crops: training data for images of any size.
+
+A model trained on centred 32-px faces has seen one scale of one kind of picture. The
+multi-scale pipeline (`pipeline.py`) runs the model on views of a photo from its native pixels
+up to a whole-image thumbnail, so its training set holds the same range: from each image, crops
+whose side is log-uniform between `size` (native pixels) and the whole short side (a thumbnail),
+anywhere in the image, each resized to `size` x `size` with antialiasing. Faces come out
+unaligned and at every zoom; photos give texture at every scale.
+
+The crops are drawn once into a safetensors file of uint8 (N, 3, size, size) tensors, one per
+split (`train`, `valid`): `impaint train --data crops.safetensors` reads it like any decoded
+data set, and the training loop adds its flips and masks.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+from tqdm import tqdm
+
+from ..model.checkpoint import write_safetensors
+from .datasets import DataError, celeba_files, folder_files
+
+
+def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """`n` crops of `image`, side log-uniform in [size, short side], resized. -> (n, size, size, 3)"""
+    w, h = image.size
+    short = min(w, h)
+    lo, hi = math.log(min(size, short)), math.log(short)
+    out = np.empty((n, size, size, 3), np.uint8)
+    for i in range(n):
+        side = math.exp(rng.uniform(lo, hi))
+        left, top = rng.uniform(0, w - side), rng.uniform(0, h - side)
+        # PIL widens its filter when shrinking: antialiased, as data.load_square.
+        crop = image.resize((size, size), Image.Resampling.LANCZOS,
+                            box=(left, top, left + side, top + side))
+        out[i] = np.asarray(crop, np.uint8)
+    return out
+
+
+def _crops_of_file(job) -> np.ndarray | None:
+    path, n, size, seed = job
+    try:
+        with Image.open(path) as im:
+            return random_crops(im.convert("RGB"), n, size, np.random.default_rng(seed))
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
+             workers: int | None = None) -> torch.Tensor:
+    """`per_image` crops of every readable file -> (N, 3, size, size) uint8; a pure function of
+    (files, per_image, size, seed): each file draws from its own seed, in any process."""
+    jobs = [(f, per_image, size, seed * 1_000_003 + i) for i, f in enumerate(files)]
+    workers = workers or min(os.cpu_count() or 1, 4)
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(tqdm(pool.map(_crops_of_file, jobs, chunksize=32), total=len(jobs),
+                          desc=f"cropping {desc}"))
+    kept = [p for p in parts if p is not None]
+    if not kept:
+        raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")
+    return torch.from_numpy(np.concatenate(kept)).permute(0, 3, 1, 2).contiguous()
+
+
+def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = None,
+                   photos: str | Path | None = None, face_crops: int = 2, photo_crops: int = 64,
+                   seed: int = 0) -> dict[str, int]:
+    """Write out (.safetensors) with shuffled `train` and `valid` crops of CelebA's train/valid
+    splits (`face_crops` per image) and of photos/train, photos/valid (`photo_crops` per
+    image; a folder without those subfolders goes to train). -> images per split."""
+    if celeba is None and photos is None:
+        raise DataError("nothing to crop: give CelebA and/or a folder of photos")
+    splits: dict[str, list[torch.Tensor]] = {"train": [], "valid": []}
+    for split in splits:
+        if celeba is not None:
+            splits[split].append(crops_of(celeba_files(celeba, split), face_crops, size,
+                                          seed + 17 * (split == "valid"), f"celeba {split}"))
+        if photos is not None:
+            root = Path(photos) / split
+            if root.is_dir() or (split == "train" and (root := Path(photos)).is_dir()):
+                splits[split].append(crops_of(folder_files(root), photo_crops, size,
+                                              seed + 1 + 17 * (split == "valid"),
+                                              f"photos {split}"))
+    tensors = {}
+    for split, parts in splits.items():
+        if parts:
+            images = torch.cat(parts)
+            # Shuffled once, so the valid subset the training curve takes (its first 500)
+            # mixes faces and photos.
+            order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed))
+            tensors[split] = images[order].contiguous()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    write_safetensors(Path(out), tensors)
+    return {k: len(v) for k, v in tensors.items()}

@@ -1,0 +1,190 @@
+"""Any size, any hole: a coarse-to-fine pyramid around a single-scale model.
+
+The model fills well what it saw in training: holes a few pixels from known ones, at 32 px.
+On a 2048-px photo a box hole is hundreds of pixels wide, far beyond the encoder's view
+(~60 px). So the holes set the scales:
+
+1. `levels_for`: how far the farthest missing pixel is from a known one (a distance transform)
+   gives the number of 2x reductions K that brings it within `reach` pixels of the model,
+   stopping before the short side goes under `min_side` (the model's training size). Images
+   whose holes are already within reach (every 32-px input) take K = 0: one pass, as before.
+2. `pull`: each reduction averages the known pixels of every 2x2 block; a coarse pixel is known
+   if any of its four is, so small scattered holes vanish at coarse levels instead of growing.
+3. At the coarsest level the model fills everything. At each finer level, the coarse fill is
+   upsampled and used as a hint: the missing pixels more than `band` pixels from a known one
+   take the hint and are marked known for the model, which re-fills only the band of missing
+   pixels near real ones, with real detail on one side and the coarse fill on the other.
+
+Known pixels are copied bit-exactly at every level and in the output; σ (probabilistic
+models) follows the same path: the band's from the model, the rest upsampled from below.
+
+`single` is any single-scale fill, `(image, mask) -> (filled, σ or None)`, known pixels kept:
+PyTorch's `model.inpaint_with_std`, or another backend with the same contract.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..model import inpaint_with_std as one_pass
+
+SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Pyramid:
+    reach: float = 8.0  # px: the farthest a missing pixel may be from a known one, per level
+    band: float = 4.0  # px: at finer levels, the model re-fills missing pixels this near known
+    min_side: int = 32  # no level's short side below this (the model's training size)
+    upsample: str = "bicubic"  # how a coarse fill is carried up: "bicubic" or "bilinear"
+    tile: int = 256  # px: levels larger than this are refined in tiles around the band
+    margin: int = 32  # px of context around a tile (the encoder sees ~30 px each way)
+
+
+def hole_distance(mask: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) mask -> each missing pixel's Euclidean distance (px) to the nearest known
+    one, 0 on known pixels, inf where nothing is known."""
+    out = []
+    for m in mask[:, 0].cpu().numpy():
+        hole = (m == 0).astype(np.uint8)
+        out.append(np.full(m.shape, np.inf, np.float32) if hole.all()
+                   else cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
+    return torch.from_numpy(np.stack(out))[:, None]
+
+
+def levels_for(mask: torch.Tensor, cfg: Pyramid = Pyramid()) -> int:
+    """The number of 2x reductions for one (1, H, W) mask: the fewest that bring every missing
+    pixel within `cfg.reach` of a known one, at most what keeps the short side >= min_side."""
+    far = float(hole_distance(mask[None]).max())
+    side = min(mask.shape[-2:])
+    k = 0
+    while far / 2 ** k > cfg.reach and side // 2 ** (k + 1) >= cfg.min_side:
+        k += 1
+    return k
+
+
+def pull(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One 2x reduction: the mean of each 2x2 block's known pixels, known if any of them is
+    (odd sides: the last row/column is a block of its own). -> (B, C, h, w), (B, 1, h, w)"""
+    total = F.avg_pool2d(image * mask, 2, ceil_mode=True)
+    share = F.avg_pool2d(mask, 2, ceil_mode=True)  # fraction of the block that is known
+    known = share > 0
+    return torch.where(known, total / share.clamp_min(1e-12), 0.0), known.to(mask.dtype)
+
+
+def carry_up(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid):
+    """One finer level: far holes take the hint, the model re-fills the band near known pixels.
+    -> (filled, σ or None), each (1, C, H, W)."""
+    far = (hole_distance(mask) > cfg.band).to(image.device)  # (1, 1, H, W) bool
+    seeded = torch.where(far, hint, image)
+    seeded_mask = torch.where(far, torch.ones_like(mask), mask)
+    filled, sigma = _tiled(single, seeded, seeded_mask, cfg)
+    filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
+    if sigma is not None:
+        sigma = torch.where(far, hint_sigma, sigma)
+    return filled, sigma
+
+
+def _tiled(single: SingleScale, image, mask, cfg: Pyramid):
+    """`single` on a large (1, C, H, W) level, only on the tiles that hold a hole, each with
+    `margin` px of context; a small level in one pass."""
+    h, w = image.shape[-2:]
+    if max(h, w) <= cfg.tile:
+        return single(image, mask)
+    filled, sigma = image.clone(), None
+    holes = mask[0, 0] == 0
+    t, m = cfg.tile, cfg.margin
+    for top in range(0, h, t):
+        for left in range(0, w, t):
+            if not holes[top:top + t, left:left + t].any():
+                continue
+            # Even offsets keep the encoder's 2x pooling grid where a whole-image pass has it.
+            y0, x0 = max(0, top - m) // 2 * 2, max(0, left - m) // 2 * 2
+            y1, x1 = min(h, top + t + m), min(w, left + t + m)
+            out, s = single(image[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1])
+            core = (..., slice(top, min(h, top + t)), slice(left, min(w, left + t)))
+            inner = (..., slice(top - y0, min(h, top + t) - y0),
+                     slice(left - x0, min(w, left + t) - x0))
+            filled[core] = out[inner]
+            if s is not None:
+                sigma = torch.zeros_like(image) if sigma is None else sigma
+                sigma[core] = s[inner]
+    return filled, sigma
+
+
+def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor,
+                    cfg: Pyramid = Pyramid()) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Fill (B, C, H, W) `image` where `mask` (B, 1, H, W) is 0, at the scales its holes need.
+    -> (filled, σ or None); known pixels bit-exact."""
+    depth = [levels_for(m, cfg) for m in mask]
+    if not any(depth):
+        return single(image, mask)  # every hole within reach: one pass (all 32-px inputs)
+    results = [_one_image(single, image[i:i + 1], mask[i:i + 1], k, cfg)
+               for i, k in enumerate(depth)]
+    filled = torch.cat([r[0] for r in results])
+    sigmas = [r[1] for r in results]
+    return filled, None if sigmas[0] is None else torch.cat(sigmas)
+
+
+def _one_image(single: SingleScale, image, mask, levels: int, cfg: Pyramid):
+    images, masks = [image], [mask]
+    for _ in range(levels):
+        coarse_image, coarse_mask = pull(images[-1], masks[-1])
+        images.append(coarse_image)
+        masks.append(coarse_mask)
+    filled, sigma = single(images[-1], masks[-1])
+    for k in range(levels - 1, -1, -1):
+        size = images[k].shape[-2:]
+        hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
+        hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
+        filled, sigma = _refine(single, images[k], masks[k], hint, hint_sigma, cfg)
+    if sigma is not None:
+        sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
+    return filled, sigma
+
+
+def model_single(model) -> SingleScale:
+    """The PyTorch model as a single-scale fill (holes decoded only, fp32)."""
+    return lambda image, mask: one_pass(model, image, mask)
+
+
+@torch.no_grad()
+def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int = 1,
+                     cfg: Pyramid = Pyramid()) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`inpaint`, plus σ (B, C, H·scale, W·scale), 0 on known pixels; None if the model is
+    deterministic."""
+    model.eval()
+    if scale == 1 or not any(levels_for(m, cfg) for m in mask):
+        if scale == 1:
+            return inpaint_pyramid(model_single(model), image, mask, cfg)
+        return one_pass(model, image, mask, scale)  # within reach: render the one pass
+    filled, sigma = inpaint_pyramid(model_single(model), image, mask, cfg)
+    # The decoder renders the filled image at scale x; known pixels (nearest) are pasted back.
+    h, w = image.shape[-2:]
+    z = model.encode(filled, torch.ones_like(mask))
+    mean, _ = model.split(model.render(z, h * scale, w * scale))
+    big_image, big_mask = (F.interpolate(t, scale_factor=scale, mode="nearest")
+                           for t in (image, mask))
+    out = torch.where(big_mask.bool().expand_as(big_image), big_image,
+                      mean.float().clamp(0, 1))
+    if sigma is not None:
+        sigma = F.interpolate(sigma, scale_factor=scale, mode="nearest")
+    return out, sigma
+
+
+def inpaint(model, image: torch.Tensor, mask: torch.Tensor, scale: int = 1,
+            cfg: Pyramid = Pyramid()) -> torch.Tensor:
+    """Fill the holes of `image` (B, C, H, W), any size, where `mask` (B, 1, H, W) is 0. Every
+    known pixel is returned unchanged; with `scale` > 1 the decoder renders the result at
+    scale x and the known pixels, upsampled by nearest neighbour, are pasted back."""
+    return inpaint_with_std(model, image, mask, scale, cfg)[0]

@@ -1,0 +1,143 @@
+import math
+
+import pytest
+import torch
+
+from tests.helpers import TINY
+from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
+from impaint.inference.pipeline import (Pyramid, hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
+                              levels_for, model_single, pull)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.manual_seed(0)
+    return ImplicitInpainter(TINY.__class__(**{**TINY.to_dict(), "probabilistic": True})).eval()
+
+
+def box_mask(h, w, top, left, bh, bw):
+    mask = torch.ones(1, 1, h, w)
+    mask[..., top:top + bh, left:left + bw] = 0
+    return mask
+
+
+def smooth_image(h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, 4, 4, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear")
+
+
+def test_hole_distance_is_euclidean_to_the_nearest_known_pixel():
+    mask = box_mask(9, 9, 2, 2, 5, 5)
+    d = hole_distance(mask)[0, 0]
+    assert d[0, 0] == 0 and d[4, 4] == pytest.approx(3.0) and d[2, 2] == pytest.approx(1.0)
+    assert math.isinf(float(hole_distance(torch.zeros(1, 1, 4, 4)).max()))
+
+
+@pytest.mark.parametrize("size, box, levels", [
+    (32, 28, 0),  # the model's own size: never reduced
+    (128, 4, 0),  # a small hole: within reach at full size
+    (128, 40, 2),  # 20 px from known -> 10 -> 5: two reductions
+    (512, 160, 4),  # 80 px -> 5 after four reductions
+    (512, 256, 4),  # 128 px would need five: capped where the side would go under 32
+    (512, 512, 4),  # nothing known: as coarse as min_side allows (512 / 2^4 = 32)
+])
+def test_the_holes_set_the_number_of_levels(size, box, levels):
+    top = (size - box) // 2
+    mask = box_mask(size, size, top, top, box, box)[0]
+    assert levels_for(mask, Pyramid(reach=6.0)) == levels
+
+
+def test_pull_keeps_a_block_known_if_any_pixel_is_and_averages_the_known_ones():
+    image = torch.arange(16.0).view(1, 1, 4, 4)
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., 0, 0] = 0  # block (0, 0) keeps 1, 4, 5
+    mask[..., 2:, 2:] = 0  # block (1, 1) has nothing known
+    coarse, known = pull(image, mask)
+    assert known[0, 0].tolist() == [[1, 1], [1, 0]]
+    assert coarse[0, 0, 0, 0] == pytest.approx((1 + 4 + 5) / 3)
+    assert coarse[0, 0, 1, 0] == pytest.approx((8 + 9 + 12 + 13) / 4)
+
+
+@pytest.mark.parametrize("h, w", [(32, 32), (96, 160), (300, 77), (257, 513)])
+def test_known_pixels_are_exact_at_any_size_and_aspect(model, h, w):
+    image = smooth_image(h, w)
+    mask = box_mask(h, w, h // 4, w // 5, h // 2, w // 2)
+    mask[..., ::7, ::5] = 0  # scattered holes too
+    out, sigma = inpaint_with_std(model, image, mask)
+    known = mask.bool().expand_as(image)
+    assert out.shape == image.shape and sigma.shape == image.shape
+    assert torch.equal(out[known], image[known])
+    assert (sigma[known] == 0).all() and (sigma[~known] > 0).all()
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_small_holes_take_exactly_the_single_pass(model):
+    image, mask = smooth_image(32, 32), box_mask(32, 32, 4, 4, 20, 20)
+    ref, ref_sigma = one_pass(model, image, mask)
+    out, sigma = inpaint_with_std(model, image, mask)
+    assert torch.equal(out, ref) and torch.equal(sigma, ref_sigma)
+
+
+@pytest.mark.parametrize("case", ["one_px_line", "border", "one_known_pixel"])
+def test_hard_holes(model, case):
+    h, w = 200, 120
+    image, mask = smooth_image(h, w, seed=1), torch.ones(1, 1, h, w)
+    if case == "one_px_line":
+        mask[..., :, 60] = 0
+    elif case == "border":
+        mask[..., :80, :] = 0  # touches three borders
+    else:
+        mask.zero_()
+        mask[..., 150, 30] = 1
+    out = inpaint(model, image, mask)
+    known = mask.bool().expand_as(image)
+    assert torch.equal(out[known], image[known])
+    assert torch.isfinite(out).all()
+    if case == "one_known_pixel":
+        assert levels_for(mask[0]) == 1  # 120 -> 60; 30 would be under 32 px
+
+
+def test_the_band_is_refined_and_the_far_hole_follows_the_coarse_fill(model):
+    """The fine level re-fills only missing pixels near known ones."""
+    calls = []
+
+    def single(image, mask):
+        calls.append((image.shape[-2:], int((mask == 0).sum())))
+        return model_single(model)(image, mask)
+
+    h = w = 256
+    mask = box_mask(h, w, 64, 64, 128, 128)
+    cfg = Pyramid(reach=8.0, band=4.0)
+    inpaint_pyramid(single, smooth_image(h, w), mask, cfg)
+    sizes = [tuple(s) for s, _ in calls]
+    assert sizes == [(32, 32), (64, 64), (128, 128), (256, 256)]
+    # At full size only the band 4 px deep inside the box is missing for the model.
+    assert calls[-1][1] == 128 * 128 - 120 * 120
+
+
+def test_large_levels_are_refined_in_tiles_with_the_same_known_pixels(model):
+    h, w = 300, 260
+    image, mask = smooth_image(h, w, seed=2), box_mask(h, w, 100, 90, 30, 150)
+    cfg = Pyramid(tile=64, margin=16)
+    out, sigma = inpaint_pyramid(model_single(model), image, mask, cfg)
+    known = mask.bool().expand_as(image)
+    assert torch.equal(out[known], image[known])
+    assert (sigma[~known] > 0).all() and (sigma[known] == 0).all()
+
+
+def test_scale_renders_the_pyramid_fill_larger(model):
+    image, mask = smooth_image(128, 96), box_mask(128, 96, 20, 10, 90, 70)
+    out, sigma = inpaint_with_std(model, image, mask, scale=2)
+    assert out.shape == (1, 3, 256, 192) and sigma.shape == out.shape
+    big_known = torch.nn.functional.interpolate(mask, scale_factor=2).bool().expand_as(out)
+    big_image = torch.nn.functional.interpolate(image, scale_factor=2)
+    assert torch.equal(out[big_known], big_image[big_known])
+
+
+def test_a_batch_mixes_images_of_different_depths(model):
+    image = torch.cat([smooth_image(128, 128, s) for s in range(2)])
+    mask = torch.cat([box_mask(128, 128, 60, 60, 4, 4), box_mask(128, 128, 10, 10, 100, 100)])
+    out, _ = inpaint_with_std(model, image, mask)
+    alone = [inpaint_with_std(model, image[i:i + 1], mask[i:i + 1])[0] for i in range(2)]
+    assert torch.allclose(out, torch.cat(alone), atol=1e-5)
