@@ -51,6 +51,15 @@ def cmd_train(args) -> None:
               f"curve: {Path(cfg.out) / 'curve.png'}")
 
 
+def cmd_crops(args) -> None:
+    from .data.crops import build_crop_set
+
+    counts = build_crop_set(args.out, args.size, args.celeba, args.photos, args.face_crops,
+                            args.photo_crops, args.seed)
+    print(f"wrote {args.out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()) +
+          f" crops of {args.size} px (train on it: impaint train --data {args.out})")
+
+
 def cmd_info(args) -> None:
     from .model import count_parameters, load_model
 
@@ -215,6 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train in N processes on this machine (DDP); --batch is their total")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+
+    c = sub.add_parser("crops", help="random-scale crops of faces and photos, for training "
+                                     "a model for images of any size")
+    c.add_argument("--celeba", help="CelebA root (official layout): its train / valid splits")
+    c.add_argument("--photos", help="a folder of photos (train/ and valid/ if it has them)")
+    c.add_argument("-o", "--out", required=True, help="the .safetensors file to write")
+    c.add_argument("--size", type=int, default=32, help="crop side after resizing (default 32)")
+    c.add_argument("--face-crops", type=int, default=2, help="crops per face (default 2)")
+    c.add_argument("--photo-crops", type=int, default=64, help="crops per photo (default 64)")
+    c.add_argument("--seed", type=int, default=0)
+    c.set_defaults(func=cmd_crops)
 
     i = sub.add_parser("inpaint", help="fill the holes of an image (or a folder of images)")
     i.add_argument("image", help="image file, or a folder of images")

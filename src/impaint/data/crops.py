@@ -75,15 +75,19 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
     splits (`face_crops` per image) and of photos/train, photos/valid (`photo_crops` per
     image; a folder without those subfolders goes to train). -> images per split."""
     if celeba is None and photos is None:
-        raise DataError("nothing to crop: give CelebA and/or a folder of photos")
+        raise DataError("nothing to crop: give --celeba and/or --photos")
+    if size < 8 or face_crops < 1 or photo_crops < 1:
+        raise DataError("crop size must be at least 8 px, and crops per image at least 1")
     splits: dict[str, list[torch.Tensor]] = {"train": [], "valid": []}
     for split in splits:
         if celeba is not None:
             splits[split].append(crops_of(celeba_files(celeba, split), face_crops, size,
                                           seed + 17 * (split == "valid"), f"celeba {split}"))
         if photos is not None:
-            root = Path(photos) / split
-            if root.is_dir() or (split == "train" and (root := Path(photos)).is_dir()):
+            # photos/train and photos/valid if it has them, else the whole folder is train.
+            has_splits = (Path(photos) / "train").is_dir()
+            root = Path(photos) / split if has_splits else Path(photos)
+            if has_splits and root.is_dir() or not has_splits and split == "train":
                 splits[split].append(crops_of(folder_files(root), photo_crops, size,
                                               seed + 1 + 17 * (split == "valid"),
                                               f"photos {split}"))

@@ -1,0 +1,47 @@
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from impaint.cli import main
+from impaint.data.crops import build_crop_set, random_crops
+from impaint.data.datasets import DataError, open_dataset
+from tests.helpers import make_images
+
+
+def test_random_crops_are_seeded_resized_and_drawn_at_every_scale():
+    # A 200-px image whose columns count up: a crop's column span tells its scale.
+    ramp = np.tile(np.linspace(0, 255, 200).astype(np.uint8)[None, :, None], (120, 1, 3))
+    image = Image.fromarray(ramp)
+    a = random_crops(image, 50, 16, np.random.default_rng(0))
+    b = random_crops(image, 50, 16, np.random.default_rng(0))
+    assert a.shape == (50, 16, 16, 3) and a.dtype == np.uint8 and np.array_equal(a, b)
+    spans = a[:, 8, -1, 0].astype(int) - a[:, 8, 0, 0].astype(int)
+    assert spans.min() < 40 and spans.max() > 100  # close-ups and near-whole-image views
+
+
+def test_crop_set_has_train_and_valid_that_training_reads(tmp_path, celeba_tree):
+    photos = tmp_path / "photos"
+    make_images(photos / "train", 3, size=(64, 80))
+    make_images(photos / "valid", 2, size=(64, 80), seed=1)
+    out = tmp_path / "crops.safetensors"
+    counts = build_crop_set(out, 16, celeba_tree, photos, face_crops=2, photo_crops=4)
+    assert counts == {"train": 30 * 2 + 3 * 4, "valid": 10 * 2 + 2 * 4}
+    again = tmp_path / "again.safetensors"
+    build_crop_set(again, 16, celeba_tree, photos, face_crops=2, photo_crops=4)
+    assert all(torch.equal(v, load_file(again)[k]) for k, v in load_file(out).items())
+    assert open_dataset(out, "valid", 16).images.shape == (28, 3, 16, 16)
+
+
+def test_crops_cli_and_its_errors(tmp_path, capsys):
+    make_images(tmp_path / "pics", 2, size=(40, 40))
+    out = tmp_path / "c.safetensors"
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
+                 "--size", "16", "--photo-crops", "3"]) == 0
+    assert "6 train crops of 16 px" in capsys.readouterr().out
+    assert main(["crops", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("impaint: error: nothing to crop") and err.count("\n") == 1
+    with pytest.raises(DataError, match="image folder not found"):
+        build_crop_set(out, 16, photos=tmp_path / "missing")
