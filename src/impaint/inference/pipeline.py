@@ -43,7 +43,7 @@ class Pyramid:
     band: float = 4.0  # px: at finer levels, the model re-fills missing pixels this near known
     min_side: int = 32  # no level's short side below this (the model's training size)
     upsample: str = "bicubic"  # how a coarse fill is carried up: "bicubic" or "bilinear"
-    tile: int = 256  # px: levels larger than this are refined in tiles around the band
+    tile: int = 128  # px: levels larger than this are refined in tiles around the band
     margin: int = 32  # px of context around a tile (the encoder sees ~30 px each way)
 
 

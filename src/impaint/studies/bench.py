@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..data.masks import MixtureMask, mask_batch
@@ -96,6 +97,68 @@ def inference_fn(model, batch: int, size: int, fast: bool, every_pixel: bool = F
     return run
 
 
+def large_photo(side: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-image's astronaut (512 px) resized to side x side, with a centred box hole
+    covering a quarter of it (half the side each way)."""
+    from skimage import data
+
+    img = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].float() / 255
+    img = F.interpolate(img, size=(side, side), mode="bicubic", antialias=True).clamp(0, 1)
+    mask = torch.ones(1, 1, side, side)
+    mask[..., side // 4:side // 4 + side // 2, side // 4:side // 4 + side // 2] = 0
+    return img, mask
+
+
+def _large_run(side: int, bf16: bool) -> dict:
+    """In a fresh process: the shipped model through the pipeline on `large_photo(side)`;
+    wall time, the time and pixels of each level's model passes, peak memory (RSS)."""
+    import resource
+
+    from ..inference.pipeline import Pyramid, inpaint_pyramid, model_single
+    from ..model import load_model
+
+    model = load_model().eval()
+    img, mask = large_photo(side)
+    single, passes = model_single(model), []  # (pixels, seconds) of each model pass
+
+    def timed(image, m):
+        t = time.perf_counter()
+        out = single(image, m)
+        passes.append((image.shape[-2] * image.shape[-1], time.perf_counter() - t))
+        return out
+
+    inpaint_pyramid(single, *large_photo(64))  # warm-up
+    t = time.perf_counter()
+    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        inpaint_pyramid(timed, img, mask)
+    seconds = time.perf_counter() - t
+    t = time.perf_counter()
+    BASELINES["telea"](img[0].permute(1, 2, 0).numpy(), mask[0, 0].numpy())
+    return {"seconds": seconds, "telea_seconds": time.perf_counter() - t,
+            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+            "passes": len(passes), "model_mpx": sum(p for p, _ in passes) / 1e6,
+            "model_seconds": sum(s for _, s in passes)}
+
+
+def large_image_bench(sides=(512, 2048)) -> dict:
+    """`_large_run` for each side, fp32 and bf16, each in its own process (clean peak RSS)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    results = {}
+    for side in sides:
+        for bf16 in (False, True):
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as p:
+                r = p.submit(_large_run, side, bf16).result()
+            name = f"{side}px {'bf16' if bf16 else 'fp32'}"
+            print(f"  {name}: {r['seconds']:6.2f} s, peak {r['peak_gb']:.2f} GB "
+                  f"(Telea {r['telea_seconds']:.2f} s); {r['passes']} model passes on "
+                  f"{r['model_mpx']:.2f} Mpx took {r['model_seconds']:.2f} s, the pyramid "
+                  f"(distances, pooling, upsampling) the rest")
+            results[name] = r
+    return results
+
+
 def run_bench(quick: bool = False, size: int = 32) -> dict:
     reps = 3 if quick else 10
     print(f"impaint bench: {torch.get_num_threads()} threads, torch {torch.__version__}, "
@@ -137,6 +200,9 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
         sec = _timeit(lambda: [fn(i, m) for i, m in zip(imgs, masks)], 1, warmup=1)
         print(f"  OpenCV {method:14s} (one image at a time): {64 / sec:7.1f} img/s")
         results[f"opencv_{method}"] = 64 / sec
+    print("  large photos through the multi-scale pipeline (a quarter missing, one centred box;"
+          " end to end, one process each):")
+    results["large"] = large_image_bench((512,) if quick else (512, 2048))
     return results
 
 
