@@ -107,7 +107,7 @@ def cmd_serve(args) -> None:
     if min(limits.max_upload_mb, limits.max_side, limits.workers) <= 0 or limits.queue < 0:
         raise UsageError("--max-upload-mb, --max-side and --workers must be positive, "
                          "--queue at least 0")
-    serve(args.checkpoint, args.host, args.port, limits)
+    serve(args.checkpoint, args.host, args.port, limits, args.backend)
 
 
 def cmd_export(args) -> None:
@@ -259,6 +259,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inferences at once")
     w.add_argument("--queue", type=int, default=Limits.queue,
                    help="requests waiting for a worker; more are answered 503")
+    w.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs x1 fills: auto (default) = onnxruntime where installed")
     w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
