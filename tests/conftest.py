@@ -7,10 +7,18 @@ from impaint.model import ImplicitInpainter, save_checkpoint
 from tests.helpers import TINY, make_images
 
 
+@pytest.fixture(scope="session")
+def onnx_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("onnx")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(monkeypatch, tmp_path_factory):
+def _isolated(monkeypatch, tmp_path_factory, onnx_cache):
     # Tests never read or write the user's decoded-image cache.
     monkeypatch.setenv("IMPAINT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    # ONNX exports are keyed by the checkpoint's bytes, so tests can share them (and the tiny
+    # checkpoint, seeded below, is the same in every test): one export, not one a test.
+    monkeypatch.setattr("impaint.inference.onnx_backend.onnx_cache_dir", lambda: onnx_cache)
     torch.manual_seed(0)
 
 

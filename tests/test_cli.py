@@ -188,6 +188,7 @@ def test_every_command_that_writes_files_takes_o_and_out():
     writers = {name for name, p in commands.items()
                if any("--out" in a.option_strings for a in p._actions)}
     assert writers == {"train", "inpaint", "sample", "resolution", "demo", "reproduce", "ablate",
+                       "crops", "export",
                        "evaluate"}
     for name in writers:
         out = next(a for a in commands[name]._actions if "--out" in a.option_strings)
@@ -207,3 +208,36 @@ def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_pat
     code, _, err = run(capsys, "sample", "2", "-o", tmp_path / "s")
     assert code == 2
     one_line_error(err, "train one with --set model.latent_dim=8")
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+def test_inpaint_backends_write_the_same_image(capsys, files, tmp_path, tiny_checkpoint, backend):
+    pytest.importorskip("onnxruntime")
+    img, mask = files
+    out = tmp_path / f"{backend}.png"
+    code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--checkpoint",
+                     tiny_checkpoint, "--backend", backend)
+    assert code == 0
+    run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "t.png", "--checkpoint",
+        tiny_checkpoint, "--backend", "torch")
+    a, b = (np.asarray(Image.open(p), np.int16) for p in (out, tmp_path / "t.png"))
+    assert np.abs(a - b).max() <= 1  # fp32 on both; 8-bit rounding may differ by one
+
+
+def test_explicit_onnxruntime_without_it_is_one_line(capsys, files, tmp_path, monkeypatch,
+                                                     tiny_checkpoint):
+    monkeypatch.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
+    img, mask = files
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                       "--checkpoint", tiny_checkpoint, "--backend", "onnxruntime")
+    assert code == 2
+    one_line_error(err, "onnxruntime is not installed")
+    code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                     "--checkpoint", tiny_checkpoint)  # auto: PyTorch, no error
+    assert code == 0
+
+
+def test_export_writes_a_graph(capsys, tmp_path, tiny_checkpoint):
+    pytest.importorskip("onnxruntime")
+    code, out, _ = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.onnx")
+    assert code == 0 and "outputs filled;" in out and (tmp_path / "m.onnx").stat().st_size > 0

@@ -80,7 +80,7 @@ def cmd_inpaint(args) -> int:
     written = inpaint_paths(args.image, args.mask, args.output, checkpoint=args.checkpoint,
                             scale=args.scale, invert_mask=args.invert_mask,
                             progress=not args.quiet, uncertainty=args.uncertainty,
-                            samples=args.samples, seed=args.seed)
+                            samples=args.samples, seed=args.seed, backend=args.backend)
     print(f"wrote {', '.join(map(str, written))}")
     return 0
 
@@ -89,12 +89,11 @@ def inpaint_batch(args) -> int:
     """A folder: every pair it can, one line per failure, a summary; 1 if any pair failed."""
     from tqdm import tqdm
 
-    from .inference.files import inpaint_folder
-    from .model import load_model
+    from .inference.files import inpaint_folder, load_model_or_backend
 
     if args.uncertainty or args.samples:
         raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
-    model = load_model(args.checkpoint)
+    model = load_model_or_backend(args.checkpoint, args.backend, args.scale)
     report = inpaint_folder(
         model, Path(args.image), Path(args.mask), Path(args.output), args.scale,
         args.invert_mask, progress=not args.quiet,
@@ -118,7 +117,17 @@ def cmd_serve(args) -> None:
     if min(limits.max_upload_mb, limits.max_side, limits.workers) <= 0 or limits.queue < 0:
         raise UsageError("--max-upload-mb, --max-side and --workers must be positive, "
                          "--queue at least 0")
-    serve(args.checkpoint, args.host, args.port, limits)
+    serve(args.checkpoint, args.host, args.port, limits, args.backend)
+
+
+def cmd_export(args) -> None:
+    from .inference.onnx_backend import export_onnx
+    from .model import load_model
+
+    model = load_model(args.checkpoint)
+    path = export_onnx(model, args.output)
+    print(f"wrote {path} (inputs image, mask; outputs filled"
+          f"{', sigma' if model.cfg.probabilistic else ''}; see README, Export and deployment)")
 
 
 def cmd_demo(args) -> None:
@@ -249,8 +258,17 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
     i.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
+    i.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs the model: auto (default) = onnxruntime where installed "
+                        "(faster; --scale and --samples always use torch), else torch")
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
+
+    x = sub.add_parser("export", help="write the model as an ONNX graph (needs the [onnx] extra)")
+    x.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    x.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="the .onnx file to write")
+    x.set_defaults(func=cmd_export)
 
     from .serve.app import Limits
     w = sub.add_parser("serve", help="a local web page: paint over what should go, inpaint it")
@@ -266,6 +284,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inferences at once")
     w.add_argument("--queue", type=int, default=Limits.queue,
                    help="requests waiting for a worker; more are answered 503")
+    w.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
+                   help="what runs x1 fills: auto (default) = onnxruntime where installed")
     w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")

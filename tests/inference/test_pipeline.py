@@ -108,7 +108,7 @@ def test_the_band_is_refined_and_the_far_hole_follows_the_coarse_fill(model):
 
     h = w = 256
     mask = box_mask(h, w, 64, 64, 128, 128)
-    cfg = Pyramid(reach=8.0, band=4.0)
+    cfg = Pyramid(reach=8.0, band=4.0, tile=256)  # every level in one pass
     inpaint_pyramid(single, smooth_image(h, w), mask, cfg)
     sizes = [tuple(s) for s, _ in calls]
     assert sizes == [(32, 32), (64, 64), (128, 128), (256, 256)]

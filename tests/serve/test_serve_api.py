@@ -203,3 +203,16 @@ def test_serve_prints_its_url_and_serves(tiny_checkpoint):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_an_onnxruntime_fill_serves_x1_and_torch_the_rest(tiny_checkpoint):
+    pytest.importorskip("onnxruntime")
+    from impaint.checkpoint import load_model
+    from impaint.inference.onnx_backend import load_backend
+
+    fill = load_backend("onnxruntime", tiny_checkpoint)
+    with running(create_app(load_model(tiny_checkpoint), fill=fill)) as url:
+        data, hole = encode(noise_image()), box_mask()
+        out = decode(post(url, data, mask_png(hole)).content)
+        assert np.array_equal(out[~hole], decode(data)[~hole])
+        assert decode(post(url, data, mask_png(hole), scale=2).content).shape == (80, 112, 3)

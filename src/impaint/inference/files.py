@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..data import IMAGE_EXTENSIONS
 from ..model import ImplicitInpainter, load_model, sample_completions
-from .pipeline import inpaint_with_std
+from .pipeline import inpaint_pyramid, inpaint_with_std
 from ..plots import sigma_image
 
 
@@ -77,13 +77,20 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
                   scale: int = 1, allow_full: bool = False, return_std: bool = False):
     """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
 
-    With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model."""
+    With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model.
+    `model` may also be a single-scale backend (`onnx_backend.load_backend`), at scale 1."""
     check_pair(image, mask, allow_full=allow_full)
     if scale < 1:
         raise InputError(f"--scale must be a positive integer, got {scale}")
-    if return_std and not model.cfg.probabilistic:
+    is_model = isinstance(model, torch.nn.Module)
+    if return_std and not (model.cfg.probabilistic if is_model else model.probabilistic):
         raise InputError("this checkpoint predicts no uncertainty (train one with "
                          "--set model.probabilistic=true)")
+    if not is_model:
+        if scale != 1:
+            raise InputError(f"the {model.name} backend renders at x1 only: use --backend torch")
+        out, std = inpaint_pyramid(model, image[None], mask[None])  # at any size
+        return (out[0], std[0]) if return_std else out[0]
     device = next(model.parameters()).device
     out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device), scale)
     return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
@@ -178,15 +185,15 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                   checkpoint: str | Path | None = None, scale: int = 1,
                   invert_mask: bool = False, progress: bool = True,
                   uncertainty: str | Path | None = None, samples: int = 0,
-                  seed: int = 0) -> list[Path]:
+                  seed: int = 0, backend: str = "auto") -> list[Path]:
     """One image (or a folder of them) and its mask(s) -> the written output file(s).
 
-    `uncertainty` (single images, probabilistic checkpoints): where to write the σ map."""
-
+    `uncertainty` (single images, probabilistic checkpoints): where to write the σ map.
+    `backend`: see `load_model_or_backend`."""
     image, mask, output = Path(image), Path(mask), Path(output)
     if not image.exists():
         raise InputError(f"image not found: {image}")
-    model = load_model(checkpoint)
+    model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
         if samples:
@@ -203,3 +210,16 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                          f"pairs failed (the others were written): " +
                          "; ".join(f"{p.name}: {why}" for p, why in report.failed))
     return report.written
+
+
+def load_model_or_backend(checkpoint, backend: str = "auto", scale: int = 1, samples: int = 0):
+    """What runs the fill: a single-scale backend (`onnx_backend.load_backend`: "auto" is
+    onnxruntime where installed, else torch) for plain x1 fills; the PyTorch model for
+    --scale > 1 and --samples, which only it can render."""
+    from .onnx_backend import load_backend, resolve_backend
+
+    if scale == 1 and not samples:
+        return load_backend(backend, checkpoint)
+    if resolve_backend(backend) == "onnxruntime" and backend != "auto":
+        raise InputError("--scale and --samples need the PyTorch model: use --backend torch")
+    return load_model(checkpoint)

@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..inference.files import InputError, check_pair, read_image, read_mask, to_uint8
-from ..inference.pipeline import inpaint_with_std
+from ..inference.pipeline import inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 
 STATIC = Path(__file__).parent / "static"
@@ -136,7 +136,7 @@ def check_size(upload: io.BytesIO, what: str, scale: int, max_side: int) -> None
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
-                scale: int, view: str, sample: int) -> bytes:
+                scale: int, view: str, sample: int, fill=None) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
     check_size(image_file, "image", scale, limits.max_side)
     check_size(mask_file, "mask", 1, limits.max_side)
@@ -151,7 +151,10 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         if scale != 1:
             raise InputError("samples are drawn at ×1 only")
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
-    out, std = inpaint_with_std(model, image[None], mask[None], scale)
+    if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
+        out, std = inpaint_pyramid(fill, image[None], mask[None])  # at any size
+    else:
+        out, std = inpaint_with_std(model, image[None], mask[None], scale)
     if view == "sigma":
         from ..plots import sigma_image
         if std is None:
@@ -182,8 +185,10 @@ async def read_upload(form, key: str) -> io.BytesIO:
     return upload
 
 
-def create_app(model, name: str = "model", limits: Limits | None = None) -> Starlette:
-    """The ASGI app around one loaded model."""
+def create_app(model, name: str = "model", limits: Limits | None = None, fill=None
+               ) -> Starlette:
+    """The ASGI app around one loaded model; `fill`, if given, runs its x1 fills
+    (`impaint.inference.onnx_backend.load_backend`)."""
     limits = limits or Limits()
     model.eval()
     pool = InferencePool(limits.workers, limits.queue)
@@ -214,7 +219,8 @@ def create_app(model, name: str = "model", limits: Limits | None = None) -> Star
                 view = form.get("view", "result")
             if view not in ("result", "sigma"):
                 raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
-            png = await pool.run(run_inpaint, model, limits, image, mask, scale, view, sample)
+            png = await pool.run(run_inpaint, model, limits, image, mask, scale, view, sample,
+                                 fill)
             return Response(png, media_type="image/png")
         except ApiError as e:
             return error_response(e.status, str(e), e.headers)

@@ -62,15 +62,18 @@ def is_local(host: str) -> bool:
 
 
 def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
-          limits: Limits | None = None) -> None:
-    """Load the model once, print the page's URL, serve until Ctrl-C."""
+          limits: Limits | None = None, backend: str = "auto") -> None:
+    """Load the model once, print the page's URL, serve until Ctrl-C. `backend`: what runs
+    the x1 fills (see impaint.inference.onnx_backend); the PyTorch model renders the rest."""
     from ..model import load_model
+    from ..inference.onnx_backend import load_backend
 
     model = load_model(checkpoint)
+    fill = load_backend(backend, checkpoint)
     try:
         sock = bind(host, port)
     except OSError as e:
         raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}")
     print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
     name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
-    make_server(create_app(model, name, limits)).run(sockets=[sock])
+    make_server(create_app(model, name, limits, fill)).run(sockets=[sock])

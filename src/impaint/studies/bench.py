@@ -14,19 +14,19 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ..data.masks import MixtureMask, mask_batch
+from ..data.masks import MixtureMask, make_mask, mask_batch
 from ..evaluation.baselines import BASELINES
 from ..model import ImplicitInpainter, compose, inpaint_with_std
 from ..train import TrainConfig
 from ..train.losses import inpainting_loss
 
 
-def _timeit(fn, repeats: int, warmup: int = 2) -> float:
+def _timeit(fn, repeats: int, warmup: int = 2, rounds: int = 3) -> float:
     """Seconds per call, best of a few rounds (the least disturbed one)."""
     for _ in range(warmup):
         fn()
     best = float("inf")
-    for _ in range(3):
+    for _ in range(rounds):
         t = time.perf_counter()
         for _ in range(repeats):
             fn()
@@ -111,7 +111,9 @@ def large_photo(side: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _large_run(side: int, bf16: bool) -> dict:
     """In a fresh process: the shipped model through the pipeline on `large_photo(side)`;
-    wall time, the time and pixels of each level's model passes, peak memory (RSS)."""
+    wall time, peak memory (RSS), and the pixels and time of its model passes. (OpenCV Telea
+    is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at 2048 px it
+    would take minutes.)"""
     import resource
 
     from ..inference.pipeline import Pyramid, inpaint_pyramid, model_single
@@ -132,10 +134,7 @@ def _large_run(side: int, bf16: bool) -> dict:
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
         inpaint_pyramid(timed, img, mask)
     seconds = time.perf_counter() - t
-    t = time.perf_counter()
-    BASELINES["telea"](img[0].permute(1, 2, 0).numpy(), mask[0, 0].numpy())
-    return {"seconds": seconds, "telea_seconds": time.perf_counter() - t,
-            "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    return {"seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
             "passes": len(passes), "model_mpx": sum(p for p, _ in passes) / 1e6,
             "model_seconds": sum(s for _, s in passes)}
 
@@ -152,7 +151,7 @@ def large_image_bench(sides=(512, 2048)) -> dict:
                 r = p.submit(_large_run, side, bf16).result()
             name = f"{side}px {'bf16' if bf16 else 'fp32'}"
             print(f"  {name}: {r['seconds']:6.2f} s, peak {r['peak_gb']:.2f} GB "
-                  f"(Telea {r['telea_seconds']:.2f} s); {r['passes']} model passes on "
+                  f"; {r['passes']} model passes on "
                   f"{r['model_mpx']:.2f} Mpx took {r['model_seconds']:.2f} s, the pyramid "
                   f"(distances, pooling, upsampling) the rest")
             results[name] = r
@@ -193,6 +192,7 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
     print(f"  inference batch 64 {'bf16, every pixel':20s}: {64 / sec:7.1f} img/s "
           "(decoder at every pixel, as for a full mask)")
     results["infer_b64_every_pixel"] = 64 / sec
+    results.update(onnx_rows(size, reps))
     imgs = [i.permute(1, 2, 0).numpy() for i in img]
     masks = [m[0].numpy() for m in mask]
     for method in ("telea", "navier_stokes"):
@@ -200,10 +200,60 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
         sec = _timeit(lambda: [fn(i, m) for i, m in zip(imgs, masks)], 1, warmup=1)
         print(f"  OpenCV {method:14s} (one image at a time): {64 / sec:7.1f} img/s")
         results[f"opencv_{method}"] = 64 / sec
+    results.update(large_rows(512))
     print("  large photos through the multi-scale pipeline (a quarter missing, one centred box;"
           " end to end, one process each):")
     results["large"] = large_image_bench((512,) if quick else (512, 2048))
     return results
+
+
+def onnx_rows(size: int, reps: int) -> dict:
+    """The onnxruntime backend (the exported graph, fp32, every pixel decoded) on the same
+    inputs as the PyTorch rows, with its ratio to PyTorch fp32 measured just before it."""
+    from ..inference.onnx_backend import OnnxInpainter, cached_export, onnxruntime_available
+
+    if not onnxruntime_available():
+        print("  onnxruntime: not installed (pip install 'impaint[onnx]')")
+        return {}
+    ort_fill, model = OnnxInpainter(cached_export()), default_model().eval()
+    results = {}
+    for batch in (1, 64):
+        img, mask = _inputs(batch, size, False)
+        n = max(reps, 20 // batch or 1)
+        base = _timeit(lambda: inpaint_with_std(model, img, mask), n)
+        sec = _timeit(lambda: ort_fill(img, mask), n)
+        print(f"  inference batch {batch:2d} {'onnxruntime fp32':20s}: {batch / sec:7.1f} img/s "
+              f"({base / sec:.2f}x PyTorch fp32 measured beside it)")
+        results[f"infer_b{batch}_onnxruntime"] = batch / sec
+    return results
+
+
+def large_rows(size: int) -> dict:
+    """One size x size image (strokes, ~40 % missing): seconds per image for each backend
+    and OpenCV Telea, the better of two calls after a warm-up (Telea, ~10 s here, needs none)."""
+    from ..inference.onnx_backend import OnnxInpainter, cached_export, onnxruntime_available
+
+    img = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
+    mask = make_mask("strokes", p=0.4)(size, size, torch.Generator().manual_seed(0))[None, None]
+    model = default_model().eval()
+    runs = {"PyTorch fp32": lambda: inpaint_with_std(model, img, mask),
+            "PyTorch bf16": lambda: inference_bf16(model, img, mask)}
+    if onnxruntime_available():
+        ort_fill = OnnxInpainter(cached_export())
+        runs["onnxruntime fp32"] = lambda: ort_fill(img, mask)
+    arr, known = img[0].permute(1, 2, 0).numpy(), mask[0, 0].numpy()
+    runs["OpenCV telea"] = lambda: BASELINES["telea"](arr, known)
+    results = {}
+    for name, fn in runs.items():
+        sec = _timeit(fn, 1, warmup=int(name != "OpenCV telea"), rounds=2)
+        print(f"  {size}x{size} {name:20s}: {sec * 1e3:7.0f} ms per image")
+        results[f"large{size}_{name}"] = sec
+    return results
+
+
+def inference_bf16(model, img, mask):
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        return inpaint_with_std(model, img, mask)
 
 
 if __name__ == "__main__":
