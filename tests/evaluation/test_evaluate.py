@@ -10,6 +10,7 @@ from impaint.model import ImplicitInpainter, ModelConfig, save_checkpoint
 from impaint.cli import main
 from impaint.evaluation.evaluate import evaluate
 from impaint.evaluation.protocol import EVAL_MASKS, evaluation_masks, mask_seed
+from tests.helpers import make_images
 
 
 def tiny_images(n=3, size=32, seed=0):
@@ -124,3 +125,27 @@ def test_bad_input_is_a_one_line_error(tmp_path, image_folder, empty_test_split,
     assert rc == 2
     assert err.startswith("impaint: error:") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_native_size_non_square_and_larger_than_training(tmp_path, image_folder, capsys):
+    """Images as they are on disk (40 x 48 here, not square, not 32 px) through the pipeline."""
+    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    rc = main(["evaluate", "--data", str(image_folder), "--folder", "--native", "--limit", "3",
+               "--families", "box", "strokes", "--methods", "impaint:tiny", "telea",
+               "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
+               "--out", str(tmp_path / "out")])
+    assert rc == 0
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert results["config"]["size"] == "48x40"  # width x height
+    masks = evaluation_masks(3, (40, 48), 0, ["box"])["box", "0.5"]
+    assert masks.shape == (3, 1, 40, 48)
+    assert "3 images of 48x40 px" in capsys.readouterr().out
+
+
+def test_native_size_refuses_mixed_sizes(tmp_path, capsys):
+    make_images(tmp_path / "mixed", 2, size=(40, 48))
+    make_images(tmp_path / "mixed", 1, size=(50, 50), start=2)
+    rc = main(["evaluate", "--data", str(tmp_path / "mixed"), "--folder", "--native", "--quiet",
+               "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "--native needs images of one size" in err and err.count("\n") == 1

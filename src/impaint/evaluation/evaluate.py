@@ -139,14 +139,14 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
              progress: bool = True) -> Results:
     """Run every method on every image x mask; write the outputs to `out` if given.
 
-    dataset_images: (N, 3, S, S) uint8. methods: name -> an ImplicitInpainter (run batched,
+    dataset_images: (N, 3, H, W) uint8. methods: name -> an ImplicitInpainter (run batched,
     under torch.no_grad) or a baseline function `fn(image, mask)` (see baselines.py).
     """
     if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
-            dataset_images.shape[1] != 3 or dataset_images.shape[2] != dataset_images.shape[3]:
-        raise ValueError(f"expected (N, 3, S, S) uint8 images, got "
+            dataset_images.shape[1] != 3:
+        raise ValueError(f"expected (N, 3, H, W) uint8 images, got "
                          f"{tuple(dataset_images.shape)} {dataset_images.dtype}")
-    n, size = dataset_images.shape[0], dataset_images.shape[-1]
+    n, size = dataset_images.shape[0], tuple(dataset_images.shape[-2:])  # (H, W)
     if n == 0:
         raise ValueError("no images to evaluate")
     if not methods:
@@ -156,7 +156,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     for name, m in methods.items():
         if isinstance(m, torch.nn.Module):  # one warm-up call: time the steady state
             _run_model(m.to(device).eval(), dataset_images[:1].float() / 255,
-                       torch.ones(1, 1, size, size), device, bf16)
+                       torch.ones(1, 1, *size), device, bf16)
         elif not callable(m):
             raise ValueError(f"method {name!r} is neither a model nor a function")
     masks = evaluation_masks(n, size, seed, families)
@@ -201,9 +201,10 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
         rows.append(row)
     per_method = {m: sum(v for k, v in seconds.items() if k[0] == m) / (n * len(masks))
                   for m in methods}
-    config = {"seed": seed, "images": n, "size": size, "families": list(dict.fromkeys(
+    config = {"seed": seed, "images": n,
+              "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H "families": list(dict.fromkeys(
         f for f, _ in masks)), "strokes_p": STROKES_P, "device": device, "bf16": bf16,
-        "opencv_radius": opencv_radius(size, size),
+        "opencv_radius": opencv_radius(*size),
         "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
     results = Results(rows, list(methods), config, per_method, samples)
     if out is not None:
@@ -228,6 +229,9 @@ def add_evaluate_arguments(p) -> None:
                    help=f"mask families (default: all): {', '.join(EVAL_MASKS)}")
     p.add_argument("--limit", type=int, help="evaluate the first N images only")
     p.add_argument("--size", type=int, help="image size (default: the checkpoints' size, or 32)")
+    p.add_argument("--native", action="store_true",
+                   help="the images at their own size, uncropped (they must share one size: "
+                        "CelebA's are 178x218)")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.add_argument("--batch", type=int, default=32, help="images per model batch")
     p.add_argument("--device", default="cpu", help="device for the models (cpu or cuda)")
@@ -259,6 +263,27 @@ def _checkpoint_methods(paths) -> dict:
     return models
 
 
+def native_images(root, split: str, folder: bool, limit: int | None):
+    """The first `limit` images of a CelebA split or a folder, as they are on disk (no crop,
+    no resize) -> ImageTensorDataset (N, 3, H, W); they must all have one size."""
+    from PIL import Image
+
+    from ..data import ImageTensorDataset, celeba_files, has_splits
+    from ..data.datasets import DataError, folder_files
+
+    files = (celeba_files(root, split) if not folder and has_splits(root) else
+             folder_files(root))[:limit]
+    arrays = []
+    for f in files:
+        with Image.open(f) as im:
+            arrays.append(np.asarray(im.convert("RGB"), np.uint8))
+        if arrays[-1].shape != arrays[0].shape:
+            raise DataError(f"--native needs images of one size: {files[0].name} is "
+                            f"{arrays[0].shape[1]}x{arrays[0].shape[0]}, {f.name} "
+                            f"{arrays[-1].shape[1]}x{arrays[-1].shape[0]} (use --size)")
+    return ImageTensorDataset(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous())
+
+
 def evaluate_cli(args) -> Results:
     from ..data import ImageFolder, open_dataset
 
@@ -276,8 +301,12 @@ def evaluate_cli(args) -> Results:
     size = args.size or (sizes[0] if sizes else 32)
     if size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
-    data = (ImageFolder(args.data, size, limit=args.limit) if args.folder else
-            open_dataset(args.data, args.split, size, limit=args.limit))
+    if args.native:
+        data = native_images(args.data, args.split, args.folder, args.limit)
+        size = tuple(data.images.shape[-2:])
+    else:
+        data = (ImageFolder(args.data, size, limit=args.limit) if args.folder else
+                open_dataset(args.data, args.split, size, limit=args.limit))
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=args.device, bf16=args.bf16,
                        grid_images=args.grid_images, write_masks=args.save_masks,

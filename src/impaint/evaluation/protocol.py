@@ -40,16 +40,19 @@ def mask_seed(seed: int, index: int, family: str, label: str) -> int:
     return int(np.random.SeedSequence([seed, index, key]).generate_state(1, np.uint64)[0] >> 1)
 
 
-def evaluation_masks(n: int, size: int, seed: int = 0, families=None
+def evaluation_masks(n: int, size: int | tuple[int, int], seed: int = 0, families=None
                      ) -> dict[tuple[str, str], torch.Tensor]:
-    """(family, label) -> (n, 1, size, size) float masks, 1 = known; deterministic per image."""
+    """(family, label) -> (n, 1, H, W) float masks, 1 = known; deterministic per image.
+    `size`: H = W, or (H, W). Boxes cover a fraction of the area and brushes a fraction of
+    the short side, so the masks scale with the image."""
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
+    h, w = (size, size) if isinstance(size, int) else size
     masks = {}
     for family in check_families(families):
         for label, gen in EVAL_MASKS[family].items():
             masks[family, label] = torch.stack([
-                gen(size, size, torch.Generator().manual_seed(mask_seed(seed, i, family, label)))
+                gen(h, w, torch.Generator().manual_seed(mask_seed(seed, i, family, label)))
                 for i in range(n)]).unsqueeze(1)
     return masks
 
