@@ -202,7 +202,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     per_method = {m: sum(v for k, v in seconds.items() if k[0] == m) / (n * len(masks))
                   for m in methods}
     config = {"seed": seed, "images": n,
-              "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H "families": list(dict.fromkeys(
+              "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H
+              "families": list(dict.fromkeys(
         f for f, _ in masks)), "strokes_p": STROKES_P, "device": device, "bf16": bf16,
         "opencv_radius": opencv_radius(*size),
         "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
