@@ -131,8 +131,11 @@ def cmd_export(args) -> None:
 
 
 def cmd_demo(args) -> None:
-    from .inference.demo import run_demo
+    from .inference.demo import run_demo, run_large_demo
 
+    if args.large:
+        print(f"wrote {run_large_demo(args.out, args.checkpoint)}")
+        return
     for path in run_demo(args.out, image=args.image, checkpoint=args.checkpoint):
         print(f"wrote {path}")
 
@@ -312,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("demo", help="inpaint sample faces with every mask family")
     d.add_argument("-o", "--out", default="impaint-demo", help="output folder")
     d.add_argument("--image", help="your own picture instead of the bundled faces")
+    d.add_argument("--large", action="store_true",
+                   help="large pictures at their own size (astronaut, coffee) instead")
     d.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     d.set_defaults(func=cmd_demo)
 

@@ -62,10 +62,11 @@ def masked_for_display(image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def image_grid(rows: list[tuple[str, torch.Tensor]], out_png: str | Path,
-               title: str | None = None) -> Path:
-    """One labelled row per (name, (N, C, H, W) images); columns are the N images."""
+               title: str | None = None, cell: float = 1.3) -> Path:
+    """One labelled row per (name, (N, C, H, W) images); columns are the N images, each
+    `cell` inches wide (rows may differ in image size)."""
     n = rows[0][1].shape[0]
-    fig, axes = plt.subplots(len(rows), n, figsize=(1.3 * n + 1.2, 1.3 * len(rows) + 0.4),
+    fig, axes = plt.subplots(len(rows), n, figsize=(cell * n + 1.2, cell * len(rows) + 0.4),
                              squeeze=False)
     for r, (name, imgs) in enumerate(rows):
         for c in range(n):

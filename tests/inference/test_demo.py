@@ -1,3 +1,4 @@
+import torch
 import numpy as np
 import pytest
 from PIL import Image
@@ -31,3 +32,15 @@ def test_demo_on_a_user_image(tmp_path, tiny_checkpoint, capsys):
 def test_demo_on_a_missing_image_is_a_one_line_error(tmp_path, capsys):
     assert main(["demo", "--image", str(tmp_path / "nope.jpg"), "--out", str(tmp_path)]) == 2
     assert "image not found" in capsys.readouterr().err
+
+
+def test_large_demo_writes_one_row_per_picture_and_mask(tmp_path, monkeypatch, capsys,
+                                                        tiny_checkpoint):
+    import impaint.inference.demo as demo
+
+    small = {"wide": torch.rand(1, 3, 40, 72), "tall": torch.rand(1, 3, 80, 48)}
+    monkeypatch.setattr(demo, "large_photos", lambda: small)
+    png = demo.run_large_demo(tmp_path, tiny_checkpoint)
+    assert png == tmp_path / "large.png" and png.stat().st_size > 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4 and lines[0].startswith("wide box 0.25: impaint ")
