@@ -188,7 +188,7 @@ def test_every_command_that_writes_files_takes_o_and_out():
     writers = {name for name, p in commands.items()
                if any("--out" in a.option_strings for a in p._actions)}
     assert writers == {"train", "inpaint", "sample", "resolution", "demo", "reproduce", "ablate",
-                       "crops", "export",
+                       "crops", "export", "scales",
                        "evaluate"}
     for name in writers:
         out = next(a for a in commands[name]._actions if "--out" in a.option_strings)

@@ -60,6 +60,26 @@ def cmd_crops(args) -> None:
           f" crops of {args.size} px (train on it: impaint train --data {args.out})")
 
 
+def cmd_scales(args) -> None:
+    from .data import ImageFolder, open_dataset
+    from .evaluation.evaluate import native_images
+    from .model import load_model
+    from .studies.scales import compare_designs
+
+    models = {"shipped" if p == "shipped" else Path(p).stem: load_model(None if p == "shipped"
+                                                                         else p)
+              for p in args.checkpoint or ["shipped"]}
+    if args.native:
+        data = native_images(args.data, "valid", args.folder, args.limit)
+    else:
+        data = (ImageFolder(args.data, args.size, limit=args.limit) if args.folder else
+                open_dataset(args.data, "valid", args.size, limit=args.limit))
+    table = compare_designs(models, data.images.float() / 255, args.seed)
+    if args.out:
+        Path(args.out).write_text(table + "\n")
+        print(f"wrote {args.out}")
+
+
 def cmd_info(args) -> None:
     from .model import count_parameters, load_model
 
@@ -307,6 +327,18 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--seed", type=int, default=0)
     z.add_argument("-o", "--out", help="also write OUT/resolution.md")
     z.set_defaults(func=cmd_resolution)
+
+    s = sub.add_parser("scales", help="compare multi-scale designs on large images "
+                                      "(PSNR on the hole, next to the best classical method)")
+    s.add_argument("--data", required=True, help="CelebA root (its valid split) or a folder")
+    s.add_argument("--folder", action="store_true", help="read --data as a plain folder")
+    s.add_argument("--size", type=int, default=128, help="images resized to this (default 128)")
+    s.add_argument("--native", action="store_true", help="the images at their own size")
+    s.add_argument("--limit", type=int, default=32, help="images (default 32)")
+    s.add_argument("--checkpoint", nargs="+", help="checkpoints, or 'shipped' (the default)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("-o", "--out", help="also write the Markdown table here")
+    s.set_defaults(func=cmd_scales)
 
     n = sub.add_parser("info", help="describe a checkpoint")
     n.add_argument("checkpoint", nargs="?")
