@@ -1,4 +1,5 @@
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -67,3 +68,14 @@ def test_checkpoints_get_the_umask_permissions_so_others_can_read_them(tmp_path)
         os.umask(old)
     assert (tmp_path / "c.safetensors").stat().st_mode & 0o777 == 0o644
     assert not (tmp_path / "c.safetensors.tmp").exists()
+
+
+def test_shipped_models_load_by_name_and_a_file_of_that_name_wins(tmp_path, monkeypatch):
+    from impaint.model import checkpoint_path, load_model, shipped_weights_path
+
+    assert checkpoint_path("celeba32") == checkpoint_path(None) == shipped_weights_path()
+    by_name, default = load_model("celeba32"), load_model()
+    assert all(torch.equal(a, b) for a, b in zip(by_name.parameters(), default.parameters()))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "celeba32").write_text("not a checkpoint")  # a user's own file of that name
+    assert checkpoint_path("celeba32") == Path("celeba32")

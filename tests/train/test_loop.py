@@ -219,3 +219,14 @@ def test_a_killed_run_resumes_to_the_weights_of_the_uninterrupted_run(image_fold
         assert torch.equal(a[k], b[k]), k
     rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
     assert [r["step"] for r in rows] == [str(s) for s in range(1, 9)]
+
+
+def test_init_fine_tunes_from_a_checkpoints_weights_and_config(image_folder, tmp_path):
+    first = train(tiny_config(image_folder, tmp_path / "a"), progress=False)
+    # lr = 0: the fine-tuned run must end with exactly the weights it started from.
+    cfg = tiny_config(image_folder, tmp_path / "b", init=str(first), lr=0.0)
+    cfg.model = cfg.model.__class__()  # the default config: init must replace it
+    tuned = train(cfg, progress=False)
+    a, b = read_checkpoint(first), read_checkpoint(tuned)
+    assert b[1]["model_config"] == a[1]["model_config"] and b[1]["step"] == 2
+    assert all(torch.equal(v, b[0][k]) for k, v in a[0].items() if k.startswith("model."))

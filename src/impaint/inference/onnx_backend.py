@@ -103,9 +103,9 @@ def cached_export(checkpoint: str | Path | None = None, cache_dir: str | Path | 
                   ) -> Path:
     """The checkpoint's ONNX graph, exported once into `cache_dir` (default `onnx_cache_dir()`)
     under a hash of the checkpoint's bytes, the graph version and torch's."""
-    from ..model import load_model, read_checkpoint, shipped_weights_path
+    from ..model import checkpoint_path, load_model, read_checkpoint
 
-    src = shipped_weights_path() if checkpoint is None else Path(checkpoint)
+    src = checkpoint_path(checkpoint)
     read_checkpoint(src)  # a missing or corrupt checkpoint: its one-line CheckpointError
     key = hashlib.sha256(src.read_bytes())
     key.update(f"{GRAPH_VERSION}/{torch.__version__}".encode())

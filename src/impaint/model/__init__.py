@@ -15,9 +15,9 @@ latent.py     stochastic latent (cVAE)  unet.py      gated-conv U-Net baseline
 checkpoint.py safetensors I/O, load_model
 """
 
-from .checkpoint import (CheckpointError, export_model, load_model, load_optimizer_state,
-                         read_checkpoint, save_checkpoint, shipped_weights_path,
-                         write_safetensors)
+from .checkpoint import (CheckpointError, checkpoint_path, export_model, load_model,
+                         load_optimizer_state, read_checkpoint, save_checkpoint,
+                         shipped_weights_path, write_safetensors)
 from .config import ModelConfig
 from .decoders import ConvDecoder, Decoder, pixel_centres
 from .network import (DECODERS, SIGMA_MIN, Encoder, ImplicitInpainter, ResBlock, build_model,
@@ -28,4 +28,5 @@ __all__ = ["DECODERS", "SIGMA_MIN", "CheckpointError", "ConvDecoder", "Decoder",
            "ImplicitInpainter", "ModelConfig", "ResBlock", "build_model", "compose",
            "count_parameters", "downsample", "export_model", "inpaint", "inpaint_with_std",
            "load_model", "load_optimizer_state", "pixel_centres", "read_checkpoint",
-           "sample_completions", "save_checkpoint", "shipped_weights_path", "write_safetensors"]
+           "sample_completions", "save_checkpoint", "shipped_weights_path", "write_safetensors",
+           "checkpoint_path"]

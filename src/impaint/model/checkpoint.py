@@ -21,6 +21,9 @@ from .network import ImplicitInpainter, build_model
 
 FORMAT_VERSION = 1
 SHIPPED_WEIGHTS = "celeba32.safetensors"  # inside the package's weights/ folder
+# The models that ship in weights/, by the name `--checkpoint NAME` and `load_model(NAME)`
+# take: celeba32 for aligned 32-px faces (the seed's task), general for photos of any size.
+SHIPPED = {"celeba32": SHIPPED_WEIGHTS, "general": "general.safetensors"}
 
 
 class CheckpointError(ValueError):
@@ -77,14 +80,25 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     return tensors, state
 
 
-def shipped_weights_path() -> Path:
-    return Path(str(resources.files("impaint") / "weights" / SHIPPED_WEIGHTS))
+def shipped_weights_path(name: str = "celeba32") -> Path:
+    return Path(str(resources.files("impaint") / "weights" / SHIPPED[name]))
+
+
+def checkpoint_path(path: str | Path | None) -> Path:
+    """None -> the default shipped model; a shipped model's name (when no file of that name
+    exists here) -> its weights in the package; anything else -> that file."""
+    if path is None:
+        return shipped_weights_path()
+    if str(path) in SHIPPED and not Path(path).exists():
+        return shipped_weights_path(str(path))
+    return Path(path)
 
 
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu"
                ) -> ImplicitInpainter:
-    """Rebuild a model from a checkpoint alone (its config is inside); None = shipped model."""
-    path = shipped_weights_path() if path is None else path
+    """Rebuild a model from a checkpoint alone (its config is inside); None = the default
+    shipped model, "celeba32" / "general" = one of the shipped models by name."""
+    path = checkpoint_path(path)
     tensors, state = read_checkpoint(path)
     try:
         model = build_model(ModelConfig.from_dict(state["model_config"]))

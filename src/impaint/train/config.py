@@ -43,7 +43,7 @@ class TrainConfig:
     render_scale: int = 1
     seed: int = 0  # seeds data order, masks, flips and initial weights
     # A checkpoint to start from (fine-tuning): its weights and model config, not its optimiser
-    # or step count. "shipped" = the model that ships with the package.
+    # or step count. "shipped" = the default shipped model; "celeba32" / "general" by name.
     init: str = ""
     valid_every: int = 500  # steps between valid evaluations and checkpoints
     valid_images: int = 500  # valid images used for the curve (fixed masks, seeded)

@@ -25,7 +25,7 @@ from ..data.masks import MixtureMask
 from ..evaluation.metrics import psnr_from_mse
 from ..model import (CheckpointError, ModelConfig, build_model, compose, count_parameters,
                      load_optimizer_state, read_checkpoint, save_checkpoint,
-                     shipped_weights_path)
+                     checkpoint_path)
 from ..plots import training_curve
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
@@ -245,7 +245,7 @@ def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
     its model config replaces `cfg.model`, so the run's checkpoints describe what they hold."""
     if not cfg.init or start_step:
         return build_model(cfg.model)
-    tensors, state = read_checkpoint(shipped_weights_path() if cfg.init == "shipped" else cfg.init)
+    tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
     cfg.model = ModelConfig.from_dict(state["model_config"])
     model = build_model(cfg.model)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
