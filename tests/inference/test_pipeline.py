@@ -141,3 +141,33 @@ def test_a_batch_mixes_images_of_different_depths(model):
     out, _ = inpaint_with_std(model, image, mask)
     alone = [inpaint_with_std(model, image[i:i + 1], mask[i:i + 1])[0] for i in range(2)]
     assert torch.allclose(out, torch.cat(alone), atol=1e-5)
+
+
+def test_a_coarse_model_fills_only_the_coarsest_level(model):
+    from impaint.model import with_coarse
+
+    calls = []
+
+    def coarse(image, mask):
+        calls.append(tuple(image.shape[-2:]))
+        return model_single(model)(image, mask)
+
+    twin = with_coarse(ImplicitInpainter(model.cfg).eval(), coarse)
+    assert sum(p.numel() for p in twin.parameters()) == sum(p.numel() for p in model.parameters())
+    image, mask = smooth_image(128, 128), box_mask(128, 128, 20, 20, 80, 80)
+    out = inpaint(twin, image, mask)
+    assert calls == [(32, 32)]
+    assert torch.equal(out[mask.bool().expand_as(out)], image[mask.bool().expand_as(image)])
+    small = box_mask(128, 128, 60, 60, 3, 3)  # within reach: one pass, no coarse level
+    inpaint(twin, image, small)
+    assert calls == [(32, 32)]
+
+
+def test_the_shipped_faces_pair_loads_without_a_download():
+    from impaint.model import load_model
+
+    faces = load_model("faces")
+    assert faces.coarse.cfg == load_model("celeba32").cfg
+    assert "coarse" not in dict(faces.named_children())
+    out = inpaint(faces, smooth_image(96, 96), box_mask(96, 96, 10, 10, 70, 60))
+    assert out.shape == (1, 3, 96, 96)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..data import IMAGE_EXTENSIONS
 from ..model import ImplicitInpainter, load_model, sample_completions
-from .pipeline import inpaint_pyramid, inpaint_with_std
+from .pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..plots import sigma_image
 
 
@@ -89,7 +89,7 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
     if not is_model:
         if scale != 1:
             raise InputError(f"the {model.name} backend renders at x1 only: use --backend torch")
-        out, std = inpaint_pyramid(model, image[None], mask[None])  # at any size
+        out, std = inpaint_pyramid(model, image[None], mask[None], coarse=coarse_of(model))
         return (out[0], std[0]) if return_std else out[0]
     device = next(model.parameters()).device
     out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device), scale)

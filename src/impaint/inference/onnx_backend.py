@@ -176,8 +176,14 @@ def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
     """A single-scale fill for `checkpoint` (None = the shipped model): a callable
     (image, mask) -> (filled, σ or None) with the semantics of `inpaint_with_std`."""
     from ..model import load_model
+    from ..model.checkpoint import PAIRS
 
     name = resolve_backend(name)
+    if str(checkpoint) in PAIRS and not Path(str(checkpoint)).exists():  # e.g. "faces"
+        fine, coarse = PAIRS[str(checkpoint)]
+        backend = load_backend(name, fine)
+        backend.coarse = load_backend(name, coarse)
+        return backend
     if name == "torch":
         return TorchInpainter(load_model(checkpoint))
     if not onnxruntime_available():  # before exporting: that alone takes seconds

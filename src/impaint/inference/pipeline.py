@@ -123,26 +123,28 @@ def _tiled(single: SingleScale, image, mask, cfg: Pyramid):
 
 
 def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor,
-                    cfg: Pyramid = Pyramid()) -> tuple[torch.Tensor, torch.Tensor | None]:
+                    cfg: Pyramid = Pyramid(), coarse: SingleScale | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Fill (B, C, H, W) `image` where `mask` (B, 1, H, W) is 0, at the scales its holes need.
-    -> (filled, σ or None); known pixels bit-exact."""
+    -> (filled, σ or None); known pixels bit-exact. `coarse`, if given, fills the coarsest
+    level of a pyramid instead of `single` (a model that knows whole faces at 32 px, say)."""
     depth = [levels_for(m, cfg) for m in mask]
     if not any(depth):
         return single(image, mask)  # every hole within reach: one pass (all 32-px inputs)
-    results = [_one_image(single, image[i:i + 1], mask[i:i + 1], k, cfg)
+    results = [_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg)
                for i, k in enumerate(depth)]
     filled = torch.cat([r[0] for r in results])
     sigmas = [r[1] for r in results]
     return filled, None if sigmas[0] is None else torch.cat(sigmas)
 
 
-def _one_image(single: SingleScale, image, mask, levels: int, cfg: Pyramid):
+def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid):
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
         images.append(coarse_image)
         masks.append(coarse_mask)
-    filled, sigma = single(images[-1], masks[-1])
+    filled, sigma = coarse(images[-1], masks[-1])
     for k in range(levels - 1, -1, -1):
         size = images[k].shape[-2:]
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
@@ -151,6 +153,13 @@ def _one_image(single: SingleScale, image, mask, levels: int, cfg: Pyramid):
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
+
+
+def coarse_of(model) -> SingleScale | None:
+    """The single-scale fill for a pyramid's coarsest level that `model` (or a backend) was
+    paired with (`model.with_coarse`, the shipped `faces` pair), or None: itself."""
+    coarse = getattr(model, "coarse", None)
+    return model_single(coarse) if isinstance(coarse, torch.nn.Module) else coarse
 
 
 def model_single(model) -> SingleScale:
@@ -164,11 +173,12 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     """`inpaint`, plus σ (B, C, H·scale, W·scale), 0 on known pixels; None if the model is
     deterministic."""
     model.eval()
+    coarse = coarse_of(model)
     if scale == 1 or not any(levels_for(m, cfg) for m in mask):
         if scale == 1:
-            return inpaint_pyramid(model_single(model), image, mask, cfg)
+            return inpaint_pyramid(model_single(model), image, mask, cfg, coarse)
         return one_pass(model, image, mask, scale)  # within reach: render the one pass
-    filled, sigma = inpaint_pyramid(model_single(model), image, mask, cfg)
+    filled, sigma = inpaint_pyramid(model_single(model), image, mask, cfg, coarse)
     # The decoder renders the filled image at scale x; known pixels (nearest) are pasted back.
     h, w = image.shape[-2:]
     z = model.encode(filled, torch.ones_like(mask))

@@ -17,7 +17,7 @@ checkpoint.py safetensors I/O, load_model
 
 from .checkpoint import (CheckpointError, checkpoint_path, export_model, load_model,
                          load_optimizer_state, read_checkpoint, save_checkpoint,
-                         shipped_weights_path, write_safetensors)
+                         shipped_weights_path, with_coarse, write_safetensors)
 from .config import ModelConfig
 from .decoders import ConvDecoder, Decoder, pixel_centres
 from .network import (DECODERS, SIGMA_MIN, Encoder, ImplicitInpainter, ResBlock, build_model,
@@ -29,4 +29,4 @@ __all__ = ["DECODERS", "SIGMA_MIN", "CheckpointError", "ConvDecoder", "Decoder",
            "count_parameters", "downsample", "export_model", "inpaint", "inpaint_with_std",
            "load_model", "load_optimizer_state", "pixel_centres", "read_checkpoint",
            "sample_completions", "save_checkpoint", "shipped_weights_path", "write_safetensors",
-           "checkpoint_path"]
+           "checkpoint_path", "with_coarse"]

@@ -24,6 +24,9 @@ SHIPPED_WEIGHTS = "celeba32.safetensors"  # inside the package's weights/ folder
 # The models that ship in weights/, by the name `--checkpoint NAME` and `load_model(NAME)`
 # take: celeba32 for aligned 32-px faces (the seed's task), general for photos of any size.
 SHIPPED = {"celeba32": SHIPPED_WEIGHTS, "general": "general.safetensors"}
+# A pairing, not a file: `general` everywhere but at a pyramid's coarsest level, where
+# `celeba32`, which knows whole 32-px faces, fills it (the multi-scale pipeline's `coarse`).
+PAIRS = {"faces": ("general", "celeba32")}
 
 
 class CheckpointError(ValueError):
@@ -94,10 +97,21 @@ def checkpoint_path(path: str | Path | None) -> Path:
     return Path(path)
 
 
+def with_coarse(model: torch.nn.Module, coarse) -> torch.nn.Module:
+    """`model`, with `coarse` (a model or a single-scale backend) for the coarsest level of
+    the multi-scale pipeline. Kept out of the module tree on purpose (not a submodule): the
+    model's parameters, state_dict and export stay its own."""
+    model.__dict__["coarse"] = coarse
+    return model
+
+
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu"
                ) -> ImplicitInpainter:
     """Rebuild a model from a checkpoint alone (its config is inside); None = the default
     shipped model, "celeba32" / "general" = one of the shipped models by name."""
+    if str(path) in PAIRS and not Path(path).exists():
+        fine, coarse = PAIRS[str(path)]
+        return with_coarse(load_model(fine, device), load_model(coarse, device))
     path = checkpoint_path(path)
     tensors, state = read_checkpoint(path)
     try:

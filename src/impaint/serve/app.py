@@ -29,7 +29,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..inference.files import InputError, check_pair, read_image, read_mask, to_uint8
-from ..inference.pipeline import inpaint_pyramid, inpaint_with_std
+from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 
 STATIC = Path(__file__).parent / "static"
@@ -152,7 +152,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
             raise InputError("samples are drawn at ×1 only")
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
-        out, std = inpaint_pyramid(fill, image[None], mask[None])  # at any size
+        out, std = inpaint_pyramid(fill, image[None], mask[None], coarse=coarse_of(fill))
     else:
         out, std = inpaint_with_std(model, image[None], mask[None], scale)
     if view == "sigma":
