@@ -163,9 +163,16 @@ def test_a_coarse_model_fills_only_the_coarsest_level(model):
     assert calls == [(32, 32)]
 
 
-def test_the_shipped_faces_pair_loads_without_a_download():
+def test_the_shipped_faces_pair_loads_and_fills_without_a_download(monkeypatch):
+    import socket
+
     from impaint.model import load_model
 
+    def no_network(*args, **kwargs):
+        raise AssertionError("impaint tried to open a network connection")
+
+    monkeypatch.setattr(socket, "socket", no_network)
+    monkeypatch.setattr(socket, "create_connection", no_network)
     faces = load_model("faces")
     assert faces.coarse.cfg == load_model("celeba32").cfg
     assert "coarse" not in dict(faces.named_children())
