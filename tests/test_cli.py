@@ -233,7 +233,7 @@ def test_explicit_onnxruntime_without_it_is_one_line(capsys, files, tmp_path, mo
     assert code == 2
     one_line_error(err, "onnxruntime is not installed")
     code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
-                     "--checkpoint", tiny_checkpoint)  # auto: PyTorch, no error
+                     "--checkpoint", tiny_checkpoint, "--backend", "auto")  # PyTorch, no error
     assert code == 0
 
 

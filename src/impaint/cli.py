@@ -281,9 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
     i.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
-    i.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
-                   help="what runs the model: auto (default) = onnxruntime where installed "
-                        "(faster; --scale and --samples always use torch), else torch")
+    i.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
+                   help="what runs the model: torch (default: the fastest end to end on large "
+                        "images, docs/speed.md), onnxruntime (the exported graph; --scale and "
+                        "--samples still use torch), auto = onnxruntime where installed")
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
 
@@ -307,8 +308,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inferences at once")
     w.add_argument("--queue", type=int, default=Limits.queue,
                    help="requests waiting for a worker; more are answered 503")
-    w.add_argument("--backend", default="auto", choices=["auto", "torch", "onnxruntime"],
-                   help="what runs x1 fills: auto (default) = onnxruntime where installed")
+    w.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
+                   help="what runs x1 fills: torch (default), onnxruntime, auto = onnxruntime "
+                        "where installed")
     w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")

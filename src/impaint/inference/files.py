@@ -185,7 +185,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                   checkpoint: str | Path | None = None, scale: int = 1,
                   invert_mask: bool = False, progress: bool = True,
                   uncertainty: str | Path | None = None, samples: int = 0,
-                  seed: int = 0, backend: str = "auto") -> list[Path]:
+                  seed: int = 0, backend: str = "torch") -> list[Path]:
     """One image (or a folder of them) and its mask(s) -> the written output file(s).
 
     `uncertainty` (single images, probabilistic checkpoints): where to write the σ map.
@@ -212,7 +212,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     return report.written
 
 
-def load_model_or_backend(checkpoint, backend: str = "auto", scale: int = 1, samples: int = 0):
+def load_model_or_backend(checkpoint, backend: str = "torch", scale: int = 1, samples: int = 0):
     """What runs the fill: a single-scale backend (`onnx_backend.load_backend`: "auto" is
     onnxruntime where installed, else torch) for plain x1 fills; the PyTorch model for
     --scale > 1 and --samples, which only it can render."""

@@ -62,7 +62,7 @@ def is_local(host: str) -> bool:
 
 
 def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
-          limits: Limits | None = None, backend: str = "auto") -> None:
+          limits: Limits | None = None, backend: str = "torch") -> None:
     """Load the model once, print the page's URL, serve until Ctrl-C. `backend`: what runs
     the x1 fills (see impaint.inference.onnx_backend); the PyTorch model renders the rest."""
     from ..model import load_model
