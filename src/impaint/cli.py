@@ -154,7 +154,7 @@ def cmd_demo(args) -> None:
     from .inference.demo import run_demo, run_large_demo
 
     if args.large:
-        print(f"wrote {run_large_demo(args.out, args.checkpoint)}")
+        print(f"wrote {run_large_demo(args.out, args.checkpoint or 'general')}")
         return
     for path in run_demo(args.out, image=args.image, checkpoint=args.checkpoint):
         print(f"wrote {path}")
@@ -273,7 +273,9 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
     i.add_argument("-o", "--out", "--output", dest="output", required=True,
                    help="output file, or folder")
-    i.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    i.add_argument("--checkpoint", default="general",
+                   help="a checkpoint file, or a shipped model: general (the default: photos "
+                        "and faces of any size), faces, celeba32 (aligned 32-px faces)")
     i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     i.add_argument("--samples", type=int, default=0, metavar="K",
@@ -296,7 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .serve.app import Limits
     w = sub.add_parser("serve", help="a local web page: paint over what should go, inpaint it")
-    w.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    w.add_argument("--checkpoint", default="general",
+                   help="a checkpoint file, or a shipped model: general (the default), faces, "
+                        "celeba32")
     w.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     w.add_argument("--port", type=int, default=8000, help="0 picks a free port")

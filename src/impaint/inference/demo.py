@@ -71,7 +71,7 @@ def large_photos() -> dict[str, torch.Tensor]:
             for name in ("astronaut", "coffee")}  # 512x512 (a face), 600x400 (a photo)
 
 
-def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | None = None,
+def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | None = "general",
                    seed: int = 0) -> Path:
     """Large pictures at their own size through the multi-scale pipeline, against OpenCV
     Telea: large.png (masked / impaint / Telea / truth, one row per picture and mask)."""
