@@ -61,19 +61,13 @@ def cmd_crops(args) -> None:
 
 
 def cmd_scales(args) -> None:
-    from .data import ImageFolder, open_dataset
-    from .evaluation.evaluate import native_images
+    from .evaluation.evaluate import evaluation_images
     from .model import load_model
     from .studies.scales import compare_designs
 
-    models = {"shipped" if p == "shipped" else Path(p).stem: load_model(None if p == "shipped"
-                                                                         else p)
+    models = {Path(p).stem: load_model(None if p == "shipped" else p)
               for p in args.checkpoint or ["shipped"]}
-    if args.native:
-        data = native_images(args.data, "valid", args.folder, args.limit)
-    else:
-        data = (ImageFolder(args.data, args.size, limit=args.limit) if args.folder else
-                open_dataset(args.data, "valid", args.size, limit=args.limit))
+    data = evaluation_images(args.data, "valid", args.size, args.folder, args.native, args.limit)
     table = compare_designs(models, data.images.float() / 255, args.seed)
     if args.out:
         Path(args.out).write_text(table + "\n")

@@ -160,7 +160,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
         elif not callable(m):
             raise ValueError(f"method {name!r} is neither a model nor a function")
     masks = evaluation_masks(n, size, seed, families)
-    images = dataset_images.float() / 255  # (N, 3, S, S)
+    images = dataset_images.float() / 255  # (N, 3, H, W)
     empty_fill = images.mean(dim=(0, 2, 3))  # (3,) mean colour, for classical full masks
     scores = {(m, *k): {name: [] for name in METRICS} for m in methods for k in masks}
     seconds = {key: 0.0 for key in scores}
@@ -203,10 +203,9 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
                   for m in methods}
     config = {"seed": seed, "images": n,
               "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H
-              "families": list(dict.fromkeys(
-        f for f, _ in masks)), "strokes_p": STROKES_P, "device": device, "bf16": bf16,
-        "opencv_radius": opencv_radius(*size),
-        "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
+              "families": list(dict.fromkeys(f for f, _ in masks)), "strokes_p": STROKES_P,
+              "device": device, "bf16": bf16, "opencv_radius": opencv_radius(*size),
+              "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
     results = Results(rows, list(methods), config, per_method, samples)
     if out is not None:
         results.write(out)
@@ -285,9 +284,20 @@ def native_images(root, split: str, folder: bool, limit: int | None):
     return ImageTensorDataset(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous())
 
 
-def evaluate_cli(args) -> Results:
+def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
+                      limit: int | None):
+    """The images `evaluate` and `scales` score: at their own size (`native`), else
+    square-cropped and resized to `size`; a CelebA split, or a folder (`folder`, or no
+    partition file)."""
     from ..data import ImageFolder, open_dataset
 
+    if native:
+        return native_images(root, split, folder, limit)
+    return (ImageFolder(root, size, limit=limit) if folder else
+            open_dataset(root, split, size, limit=limit))
+
+
+def evaluate_cli(args) -> Results:
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
@@ -302,12 +312,8 @@ def evaluate_cli(args) -> Results:
     size = args.size or (sizes[0] if sizes else 32)
     if size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
-    if args.native:
-        data = native_images(args.data, args.split, args.folder, args.limit)
-        size = tuple(data.images.shape[-2:])
-    else:
-        data = (ImageFolder(args.data, size, limit=args.limit) if args.folder else
-                open_dataset(args.data, args.split, size, limit=args.limit))
+    data = evaluation_images(args.data, args.split, size, args.folder, args.native, args.limit)
+    size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=args.device, bf16=args.bf16,
                        grid_images=args.grid_images, write_masks=args.save_masks,

@@ -134,7 +134,8 @@ def _large_run(side: int, bf16: bool) -> dict:
     with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
         inpaint_pyramid(timed, img, mask)
     seconds = time.perf_counter() - t
-    return {"seconds": seconds, "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # ru_maxrss: KiB
+    return {"seconds": seconds, "peak_gb": peak_gb,
             "passes": len(passes), "model_mpx": sum(p for p, _ in passes) / 1e6,
             "model_seconds": sum(s for _, s in passes)}
 
