@@ -55,7 +55,8 @@ def cmd_crops(args) -> None:
     from .data.crops import build_crop_set
 
     counts = build_crop_set(args.out, args.size, args.celeba, args.photos, args.face_crops,
-                            args.photo_crops, args.seed)
+                            args.photo_crops, args.seed, args.max_zoom, args.min_side,
+                            args.include)
     print(f"wrote {args.out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()) +
           f" crops of {args.size} px (train on it: impaint train --data {args.out})")
 
@@ -259,6 +260,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--size", type=int, default=32, help="crop side after resizing (default 32)")
     c.add_argument("--face-crops", type=int, default=2, help="crops per face (default 2)")
     c.add_argument("--photo-crops", type=int, default=64, help="crops per photo (default 64)")
+    c.add_argument("--max-zoom", type=float, help="crop sides at most this many times --size: "
+                   "close-ups near native resolution (default: up to the whole image)")
+    c.add_argument("--min-side", type=int, default=0,
+                   help="skip images with a shorter side than this (px)")
+    c.add_argument("--include", nargs="+", default=[], metavar="SET",
+                   help="earlier crop sets (.safetensors) to mix into this one")
     c.add_argument("--seed", type=int, default=0)
     c.set_defaults(func=cmd_crops)
 

@@ -45,3 +45,48 @@ def test_crops_cli_and_its_errors(tmp_path, capsys):
     assert err.startswith("impaint: error: nothing to crop") and err.count("\n") == 1
     with pytest.raises(DataError, match="image folder not found"):
         build_crop_set(out, 16, photos=tmp_path / "missing")
+
+
+def test_close_ups_from_large_images_mixed_with_an_earlier_set(tmp_path, capsys):
+    make_images(tmp_path / "small", 3, size=(40, 40), seed=1)
+    first = tmp_path / "first.safetensors"
+    assert main(["crops", "--photos", str(tmp_path / "small"), "-o", str(first),
+                 "--size", "16", "--photo-crops", "3"]) == 0
+    mixed_folder = tmp_path / "mixed"
+    make_images(mixed_folder, 2, size=(96, 96))
+    make_images(mixed_folder / "x", 3, size=(40, 40), seed=2)
+    for f in (mixed_folder / "x").iterdir():
+        f.rename(mixed_folder / f"small_{f.name}")
+    (mixed_folder / "x").rmdir()
+    out = tmp_path / "mixed.safetensors"
+    # Only the two 96-px images are cropped (--min-side 64), and the first set comes along.
+    assert main(["crops", "--photos", str(mixed_folder), "-o", str(out), "--size", "16",
+                 "--photo-crops", "5", "--max-zoom", "2", "--min-side", "64",
+                 "--include", str(first)]) == 0
+    assert "19 train crops" in capsys.readouterr().out
+    mixed = {bytes(c) for c in load_file(out)["train"].numpy()}
+    assert {bytes(c) for c in load_file(first)["train"].numpy()} <= mixed
+
+
+def test_max_zoom_keeps_crops_near_native_resolution():
+    ramp = np.tile(np.linspace(0, 255, 200).astype(np.uint8)[None, :, None], (120, 1, 3))
+    crops = random_crops(Image.fromarray(ramp), 50, 16, np.random.default_rng(0), max_zoom=2)
+    spans = crops[:, 8, -1, 0].astype(int) - crops[:, 8, 0, 0].astype(int)
+    # A 32-px-wide crop of a 200-px ramp over 255 levels spans at most ~41 levels.
+    assert spans.max() <= 42 and spans.min() >= 15
+
+
+def test_crop_options_errors(tmp_path, capsys):
+    make_images(tmp_path / "pics", 2, size=(40, 40))
+    out = tmp_path / "c.safetensors"
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
+                 "--size", "16", "--min-side", "64"]) == 2
+    assert "is 64 px a side" in capsys.readouterr().err
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
+                 "--max-zoom", "0.5"]) == 2
+    assert "--max-zoom must be at least 1" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(b"not a crop set")
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out), "--size", "16",
+                 "--include", str(tmp_path / "junk.safetensors")]) == 2
+    assert "is not a crop set" in capsys.readouterr().err
+    assert not out.exists()

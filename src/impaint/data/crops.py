@@ -7,6 +7,11 @@ whose side is log-uniform between `size` (native pixels) and the whole short sid
 anywhere in the image, each resized to `size` x `size` with antialiasing. Faces come out
 unaligned and at every zoom; photos give texture at every scale.
 
+A scale can be favoured: `max_zoom` caps the side at `max_zoom` x `size` (close-ups near native
+resolution, what the pipeline's finest level and scattered holes see), `min_side` keeps only
+images that large (CelebA's full-size images, not its half-size ones, whose pixels are already
+twice as coarse), and `include` mixes an earlier set in, so one file holds both.
+
 The crops are drawn once into a safetensors file of uint8 (N, 3, size, size) tensors, one per
 split (`train`, `valid`): `impaint train --data crops.safetensors` reads it like any decoded
 data set, and the training loop adds its flips and masks.
@@ -22,17 +27,21 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+from safetensors import safe_open
 from tqdm import tqdm
 
 from ..model.checkpoint import write_safetensors
-from .datasets import DataError, celeba_files, folder_files
+from .datasets import DataError, celeba_files, folder_files, tensor_file_dataset
 
 
-def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator) -> np.ndarray:
-    """`n` crops of `image`, side log-uniform in [size, short side], resized. -> (n, size, size, 3)"""
+def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator,
+                 max_zoom: float | None = None) -> np.ndarray:
+    """`n` crops of `image`, side log-uniform in [size, short side] (at most `max_zoom` x size),
+    resized. -> (n, size, size, 3)"""
     w, h = image.size
     short = min(w, h)
-    lo, hi = math.log(min(size, short)), math.log(short)
+    top_side = short if max_zoom is None else min(short, max_zoom * size)
+    lo, hi = math.log(min(size, short)), math.log(max(min(size, short), top_side))
     out = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
         side = math.exp(rng.uniform(lo, hi))
@@ -45,19 +54,25 @@ def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator
 
 
 def _crops_of_file(job) -> np.ndarray | None:
-    path, n, size, seed = job
+    path, n, size, seed, max_zoom, min_side = job
     try:
         with Image.open(path) as im:
-            return random_crops(im.convert("RGB"), n, size, np.random.default_rng(seed))
+            if min(im.size) < min_side:
+                return np.empty((0, size, size, 3), np.uint8)  # too small: skipped, not failed
+            return random_crops(im.convert("RGB"), n, size, np.random.default_rng(seed),
+                                max_zoom)
     except (UnidentifiedImageError, OSError, ValueError):
         return None
 
 
 def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
-             workers: int | None = None) -> torch.Tensor:
-    """`per_image` crops of every readable file -> (N, 3, size, size) uint8; a pure function of
-    (files, per_image, size, seed): each file draws from its own seed, in any process."""
-    jobs = [(f, per_image, size, seed * 1_000_003 + i) for i, f in enumerate(files)]
+             workers: int | None = None, max_zoom: float | None = None,
+             min_side: int = 0) -> torch.Tensor:
+    """`per_image` crops of every readable file of at least `min_side` px a side -> (N, 3,
+    size, size) uint8; a pure function of its arguments: each file draws from its own seed,
+    in any process."""
+    jobs = [(f, per_image, size, seed * 1_000_003 + i, max_zoom, min_side)
+            for i, f in enumerate(files)]
     workers = workers or min(os.cpu_count() or 1, 4)
     with ProcessPoolExecutor(workers) as pool:
         parts = list(tqdm(pool.map(_crops_of_file, jobs, chunksize=32), total=len(jobs),
@@ -65,24 +80,35 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
     kept = [p for p in parts if p is not None]
     if not kept:
         raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")
+    if not sum(len(p) for p in kept):
+        raise DataError(f"none of the {len(files)} image(s) for {desc} is {min_side} px a side")
     return torch.from_numpy(np.concatenate(kept)).permute(0, 3, 1, 2).contiguous()
 
 
 def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = None,
                    photos: str | Path | None = None, face_crops: int = 2, photo_crops: int = 64,
-                   seed: int = 0) -> dict[str, int]:
+                   seed: int = 0, max_zoom: float | None = None, min_side: int = 0,
+                   include: list[str | Path] = ()) -> dict[str, int]:
     """Write out (.safetensors) with shuffled `train` and `valid` crops of CelebA's train/valid
     splits (`face_crops` per image) and of photos/train, photos/valid (`photo_crops` per
-    image; a folder without those subfolders goes to train). -> images per split."""
+    image; a folder without those subfolders goes to train), plus every crop of the `include`
+    sets. -> images per split."""
     if celeba is None and photos is None:
         raise DataError("nothing to crop: give --celeba and/or --photos")
     if size < 8 or face_crops < 1 or photo_crops < 1:
         raise DataError("crop size must be at least 8 px, and crops per image at least 1")
+    if max_zoom is not None and max_zoom < 1:
+        raise DataError(f"--max-zoom must be at least 1 (a crop is at least {size} px), "
+                        f"got {max_zoom}")
+    earlier = [_read_crop_set(p, size) for p in include]  # before any work: fail fast
     splits: dict[str, list[torch.Tensor]] = {"train": [], "valid": []}
+    scale = {"max_zoom": max_zoom, "min_side": min_side}
     for split in splits:
+        splits[split] += [e[split] for e in earlier if split in e]
         if celeba is not None:
             splits[split].append(crops_of(celeba_files(celeba, split), face_crops, size,
-                                          seed + 17 * (split == "valid"), f"celeba {split}"))
+                                          seed + 17 * (split == "valid"), f"celeba {split}",
+                                          **scale))
         if photos is not None:
             # photos/train and photos/valid if it has them, else the whole folder is train.
             has_splits = (Path(photos) / "train").is_dir()
@@ -90,7 +116,7 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
             if has_splits and root.is_dir() or not has_splits and split == "train":
                 splits[split].append(crops_of(folder_files(root), photo_crops, size,
                                               seed + 1 + 17 * (split == "valid"),
-                                              f"photos {split}"))
+                                              f"photos {split}", **scale))
     tensors = {}
     for split, parts in splits.items():
         if parts:
@@ -102,3 +128,17 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     write_safetensors(Path(out), tensors)
     return {k: len(v) for k, v in tensors.items()}
+
+
+def _read_crop_set(path: str | Path, size: int) -> dict[str, torch.Tensor]:
+    """An earlier crop set to include: its train and valid crops, which must be of `size` px."""
+    if not Path(path).is_file():
+        raise DataError(f"crop set to include not found: {path}")
+    try:
+        with safe_open(path, "pt") as f:
+            splits = [k for k in f.keys() if k in ("train", "valid")]
+    except Exception as e:  # safetensors raises its own error types for corrupt files
+        raise DataError(f"{path} is not a crop set (.safetensors): {e}") from None
+    if "train" not in splits:
+        raise DataError(f"{path} holds no train crops: not a crop set")
+    return {split: tensor_file_dataset(path, split, size).images for split in splits}
