@@ -1,5 +1,8 @@
 """The CLI's exit codes and one-line messages; the library behind it is tested elsewhere."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -241,3 +244,13 @@ def test_export_writes_a_graph(capsys, tmp_path, tiny_checkpoint):
     pytest.importorskip("onnxruntime")
     code, out, _ = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.onnx")
     assert code == 0 and "outputs filled;" in out and (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_the_cli_starts_without_loading_what_only_some_commands_need():
+    # The web stack, plotting and SSIM cost ~0.35 s together: `impaint --help` and the
+    # commands that do not use them must not pay for them.
+    code = ("import sys; from impaint.cli import build_parser; build_parser(); print(sorted(m "
+            "for m in ('starlette', 'uvicorn', 'matplotlib', 'skimage') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

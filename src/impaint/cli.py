@@ -120,7 +120,7 @@ def inpaint_batch(args) -> int:
 
 
 def cmd_serve(args) -> None:
-    from .serve.app import Limits
+    from .serve import Limits
     from .serve.server import is_local, serve
 
     if not is_local(args.host):
@@ -297,7 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the .onnx file to write")
     x.set_defaults(func=cmd_export)
 
-    from .serve.app import Limits
+    from .serve import Limits
     w = sub.add_parser("serve", help="a local web page: paint over what should go, inpaint it")
     w.add_argument("--checkpoint", default="general",
                    help="a checkpoint file, or a shipped model: general (the default), faces, "
@@ -373,7 +373,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
     r.set_defaults(func=cmd_reproduce)
 
-    from .studies.ablate import DEFAULT_STEPS, VARIANTS
+    from .studies.variants import DEFAULT_STEPS, VARIANTS
     a = sub.add_parser("ablate", help="train and evaluate every design variant")
     a.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
     a.add_argument("-o", "--out", required=True,

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from impaint.checkpoint import load_model
-from impaint.serve import create_app, running
+from impaint.serve.app import create_app
+from impaint.serve.server import running
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,9 @@ import impaint.serve.app as serve_app
 import impaint.serve.server as serve_server
 from impaint.cli import main
 from impaint.model import ImplicitInpainter, ModelConfig
-from impaint.serve import Limits, create_app, running
+from impaint.serve import Limits
+from impaint.serve.app import create_app
+from impaint.serve.server import running
 
 from .conftest import decode, encode, noise_image
 

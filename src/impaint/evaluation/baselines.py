@@ -7,13 +7,14 @@
 `BASELINES` maps a method name to its function. With no known pixel at all (a full mask) the
 propagating methods have nothing to work from and return `EMPTY_FILL` grey; `evaluate`
 replaces that by the mean colour of the evaluated images (see its docstring).
+
+OpenCV and scikit-image are imported where they are called: this module sits under the CLI,
+the bench and the demo, whose start-up should not pay a quarter of a second for them.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
-from skimage.restoration import inpaint_biharmonic
 
 EMPTY_FILL = 0.5  # grey, for a mask with no known pixel
 # OpenCV's neighbourhood radius: 3 px on a 32-px image, scaled with the image side so that
@@ -35,7 +36,9 @@ def opencv_radius(height: int, width: int) -> int:
     return max(1, round(RADIUS_PER_PIXEL * min(height, width)))
 
 
-def _opencv(image: np.ndarray, mask: np.ndarray, flag: int) -> np.ndarray:
+def _opencv(image: np.ndarray, mask: np.ndarray, method: str) -> np.ndarray:
+    import cv2
+
     known = np.asarray(mask).astype(bool)
     if not known.any():
         return _empty(image)
@@ -44,18 +47,19 @@ def _opencv(image: np.ndarray, mask: np.ndarray, flag: int) -> np.ndarray:
     # back from the float input, exactly.
     u8 = (np.clip(image, 0, 1) * 255).round().astype(np.uint8)
     holes = (~known).astype(np.uint8)  # OpenCV: non-zero = fill this pixel
-    out = cv2.inpaint(u8, holes, opencv_radius(*known.shape), flag)
+    out = cv2.inpaint(u8, holes, opencv_radius(*known.shape),
+                      getattr(cv2, method))
     return compose(image, known, out.astype(np.float32) / 255)
 
 
 def telea(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """OpenCV's fast-marching method (Telea 2004), radius `opencv_radius` (3 px at 32 px)."""
-    return _opencv(image, mask, cv2.INPAINT_TELEA)
+    return _opencv(image, mask, "INPAINT_TELEA")
 
 
 def navier_stokes(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """OpenCV's Navier-Stokes method (Bertalmio et al. 2001), same radius as Telea."""
-    return _opencv(image, mask, cv2.INPAINT_NS)
+    return _opencv(image, mask, "INPAINT_NS")
 
 
 def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -64,6 +68,8 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     split_into_regions=False: measured at 32-128 px it never helps by more than ~15 % (thick
     strokes at 128 px) and costs 5-8x on random masks, whose every hole pixel is a region.
     """
+    from skimage.restoration import inpaint_biharmonic
+
     known = np.asarray(mask).astype(bool)
     if not known.any():
         return _empty(image)

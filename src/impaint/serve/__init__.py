@@ -1,7 +1,11 @@
 """`impaint serve`: a local web page to paint over what should go and fill it, and the
-JSON/HTTP API under it (app.py); the page is plain HTML, CSS and JS in static/."""
+JSON/HTTP API under it (app.py, server.py); the page is plain HTML, CSS and JS in static/.
 
-from .app import Limits, create_app
-from .server import running, serve
+Import `create_app` from `impaint.serve.app` and `serve` / `running` from
+`impaint.serve.server`: this package imports only its light `Limits`, so that the CLI starts
+without loading the web stack.
+"""
 
-__all__ = ["Limits", "create_app", "running", "serve"]
+from .limits import Limits
+
+__all__ = ["Limits"]

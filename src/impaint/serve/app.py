@@ -15,7 +15,7 @@ import logging
 import math
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -31,6 +31,7 @@ from starlette.staticfiles import StaticFiles
 from ..inference.files import InputError, check_pair, read_image, read_mask, to_uint8
 from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
+from .limits import Limits
 
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)
@@ -38,17 +39,6 @@ log = logging.getLogger("impaint.serve")
 # Everything the page loads comes from this server: the browser refuses anything else.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:",
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
-
-
-@dataclass
-class Limits:
-    max_upload_mb: float = 20.0  # a whole request (image + mask + fields); more is 413
-    # Longest side of the input, and of the output (input side × scale); more is 413. On the
-    # 2-core, 23 GB machine, 2048 px takes 23 s and peaks at 3.4 GB (×1; 6 GB rendered ×4).
-    max_side: int = 2048
-    workers: int = 1  # inferences at once (each one already uses all of torch's threads)
-    queue: int = 16  # requests waiting for a worker; one more is 503 with Retry-After
-    max_samples: int = 8  # the page's "K samples" (each is one request)
 
 
 class ApiError(Exception):

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import uvicorn
 
-from .app import Limits, create_app
+from .app import create_app
+from .limits import Limits
 
 
 def bind(host: str, port: int) -> socket.socket:
