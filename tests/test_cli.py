@@ -139,6 +139,30 @@ def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint
     assert code == 0 and "written 1, failed 0, skipped 0" in out
 
 
+def test_batch_never_writes_two_results_to_one_name(capsys, tmp_path, tiny_checkpoint):
+    # a.jpg and a.png would both write out/a.png; b has two masks: neither is guessed.
+    imgs, masks, out_dir = tmp_path / "imgs", tmp_path / "masks", tmp_path / "out"
+    imgs.mkdir()
+    masks.mkdir()
+    hole = np.zeros((16, 16), np.uint8)
+    hole[4:9, 4:9] = 255
+    for name, grey in [("a.jpg", 50), ("a.png", 200), ("b.png", 90), ("c.png", 120)]:
+        Image.fromarray(np.full((16, 16, 3), grey, np.uint8)).save(imgs / name)
+    for name in ["a.png", "b.png", "b.jpg", "c.png"]:
+        Image.fromarray(hole).save(masks / name)
+    code, out, err = run(capsys, "inpaint", imgs, "--mask", masks, "-o", out_dir,
+                         "--checkpoint", tiny_checkpoint, "--quiet")
+    assert code == 1
+    failed = sorted(line for line in err.splitlines() if line.startswith("impaint: failed:"))
+    assert len(failed) == 2
+    assert "a.png" in failed[0] and "a.jpg has the same name and writes a.png" in failed[0]
+    assert "b.png" in failed[1] and "more than one mask of that name: b.jpg, b.png" in failed[1]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["a.png", "c.png"]
+    # out/a.png is a.jpg's fill (grey 50 where known), not overwritten by a.png's (200).
+    assert abs(int(np.asarray(Image.open(out_dir / "a.png"))[0, 0, 0]) - 50) <= 2
+    assert out.strip() == f"{out_dir}: written 2, failed 2, skipped 0 (no mask of the same name)"
+
+
 def tiny_train(data, out, *extra):
     return ["train", "--data", data, "--out", out, "--steps", "2", "--batch", "8", "--size",
             "16", "--quiet", "--fp32", "--set", "valid_every=2", "--set", "valid_images=8",

@@ -134,17 +134,34 @@ class BatchReport:
                 f"skipped {len(self.skipped)} (no mask of the same name)")
 
 
-def _pairs(image_dir: Path, mask_dir: Path) -> tuple[list[tuple[Path, Path]], list[Path]]:
-    """Images and masks matched by file stem (photo.jpg <-> photo.png); and the images with
-    no mask."""
+def _pairs(image_dir: Path, mask_dir: Path
+           ) -> tuple[list[tuple[Path, Path]], list[Path], list[tuple[Path, str]]]:
+    """Images and masks matched by file stem (photo.jpg <-> photo.png); the images with no
+    mask; and the images that cannot be paired unambiguously, with the reason: two masks of
+    one name, or an earlier image of the same stem (both would write OUT/stem.png)."""
     if not mask_dir.is_dir():
         raise InputError(f"IMAGE is a folder, so --mask must be a folder too: {mask_dir}")
-    masks = {p.stem: p for p in mask_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS}
+    masks: dict[str, list[Path]] = {}
+    for p in sorted(mask_dir.iterdir()):
+        if p.suffix.lower() in IMAGE_EXTENSIONS:
+            masks.setdefault(p.stem, []).append(p)
     images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    pairs = [(p, masks[p.stem]) for p in images if p.stem in masks]
-    if not pairs:
+    pairs, clashes, first_of = [], [], {}
+    for p in images:
+        if p.stem not in masks:
+            continue
+        if p.stem in first_of:
+            clashes.append((p, f"{first_of[p.stem].name} has the same name and writes "
+                               f"{p.stem}.png: rename one"))
+        elif len(masks[p.stem]) > 1:
+            clashes.append((p, "more than one mask of that name: " +
+                               ", ".join(m.name for m in masks[p.stem])))
+        else:
+            pairs.append((p, masks[p.stem][0]))
+        first_of.setdefault(p.stem, p)
+    if not pairs and not clashes:
         raise InputError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
-    return pairs, [p for p in images if p.stem not in masks]
+    return pairs, [p for p in images if p.stem not in masks], clashes
 
 
 def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale: int = 1,
@@ -155,8 +172,12 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     `on_failure` as it happens; the run goes on with the next pair."""
     if scale < 1:
         raise InputError(f"--scale must be a positive integer, got {scale}")
-    pairs, skipped = _pairs(image_dir, mask_dir)
+    pairs, skipped, clashes = _pairs(image_dir, mask_dir)
     report = BatchReport(skipped=skipped)
+    for img_path, reason in clashes:
+        report.failed.append((img_path, reason))
+        if on_failure:
+            on_failure(img_path, reason)
     for img_path, mask_path in tqdm(pairs, desc="inpainting", disable=not progress):
         try:
             result = inpaint_image(model, read_image(img_path),
