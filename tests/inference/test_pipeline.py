@@ -5,8 +5,9 @@ import torch
 
 from tests.helpers import TINY
 from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
-from impaint.inference.pipeline import (Pyramid, hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
-                              levels_for, model_single, pull)
+from impaint.inference.pipeline import (Pyramid, detail_variance, hole_distance, inpaint,
+                                        inpaint_pyramid, inpaint_with_std, levels_for,
+                                        model_single, pull)
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +125,42 @@ def test_large_levels_are_refined_in_tiles_with_the_same_known_pixels(model):
     known = mask.bool().expand_as(image)
     assert torch.equal(out[known], image[known])
     assert (sigma[~known] > 0).all() and (sigma[known] == 0).all()
+
+
+def test_detail_variance_is_measured_on_known_pixels_away_from_holes():
+    cfg = Pyramid(band=4.0)
+    flat = torch.full((1, 3, 64, 64), 0.3)
+    assert torch.equal(detail_variance(flat, torch.ones(1, 1, 64, 64), cfg), torch.zeros(1, 3, 1, 1))
+    # Columns alternating 0 / 1 in the red channel: every 2x2 block averages 0.5, so each
+    # pixel strays by 0.5 from the coarse level carried up (variance 0.25).
+    stripes = flat.clone()
+    stripes[:, 0, :, 1::2], stripes[:, 0, :, ::2] = 1.0, 0.0
+    mask = box_mask(64, 64, 8, 8, 16, 16)
+    stripes[..., 8:24, 8:24] = torch.rand(1, 3, 16, 16)  # what is in a hole does not count
+    v = detail_variance(stripes, mask, cfg)
+    assert v.shape == (1, 3, 1, 1)
+    assert 0.22 < float(v[0, 0]) < 0.28 and float(v[0, 1:].max()) < 1e-6
+
+
+def test_sigma_grows_with_what_the_pyramid_cannot_know():
+    """The hint's σ grows by the level's detail, and a band pixel takes its distance's share
+    of the hint's variance: a stub model sure of everything (σ 0.01) is not believed."""
+    def sure(image, mask):
+        return image, torch.full_like(image, 0.01)
+
+    h = w = 128
+    image = smooth_image(h, w)
+    image[:, 0, :, 1::2] += 0.2  # fine detail the coarse levels cannot carry up
+    mask = box_mask(h, w, 32, 32, 64, 64)
+    _, sigma = inpaint_pyramid(sure, image, mask, Pyramid(tile=256))
+    dist = hole_distance(mask)
+    one, far = (dist == 1).expand_as(sigma), (dist > 4).expand_as(sigma)
+    red = torch.zeros_like(sigma, dtype=torch.bool)
+    red[:, 0] = True
+    # Next to known pixels: barely above the model's own σ; deep in the hole: the detail's.
+    assert (sigma[one & ~red] < 0.02).all()
+    assert (sigma[far & red] > 0.09).all() and (sigma[far & ~red] < 0.05).all()
+    assert sigma[one & red].mean() < sigma[(dist == 4).expand_as(sigma) & red].mean()
 
 
 def test_scale_renders_the_pyramid_fill_larger(model):
