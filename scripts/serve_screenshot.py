@@ -2,9 +2,9 @@
 
     python scripts/serve_screenshot.py [--out docs/serve.png]
 
-Serves the shipped model on a free port of 127.0.0.1, opens a face that scikit-image ships
-(the astronaut, 64 px), paints a stroke across the face with the mouse, presses Inpaint, and
-captures the window.
+Serves `impaint serve`'s default model (`general`) on a free port of 127.0.0.1, opens a photo
+that scikit-image ships (the astronaut, 256 px), paints a thick stroke across it with the
+mouse, presses Inpaint, and captures the window.
 """
 
 import argparse
@@ -16,7 +16,8 @@ from playwright.sync_api import sync_playwright
 from skimage import data
 
 from impaint.checkpoint import load_model
-from impaint.serve import create_app, running
+from impaint.serve.app import create_app
+from impaint.serve.server import running
 
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]
@@ -27,12 +28,12 @@ def main() -> None:
     ap.add_argument("--out", default="docs/serve.png")
     ap.add_argument("--chromium", default="/usr/bin/chromium")
     args = ap.parse_args()
-    face = Image.fromarray(data.astronaut()[20:240, 150:370]).resize((64, 64), Image.LANCZOS)
+    photo_pixels = Image.fromarray(data.astronaut()).resize((256, 256), Image.LANCZOS)
     with tempfile.TemporaryDirectory() as tmp, \
-            running(create_app(load_model(), "shipped CelebA-32 model")) as url, \
+            running(create_app(load_model("general"), "general")) as url, \
             sync_playwright() as p:
         photo = Path(tmp) / "astronaut.png"
-        face.save(photo)
+        photo_pixels.save(photo)
         browser = p.chromium.launch(executable_path=args.chromium, args=ARGS)
         page = browser.new_page(viewport={"width": 1200, "height": 720})
         page.goto(url)
