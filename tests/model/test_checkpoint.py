@@ -3,10 +3,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 from impaint.model import (CheckpointError, ImplicitInpainter, load_model, read_checkpoint,
                           save_checkpoint)
+from impaint.model.checkpoint import write_safetensors
 from tests.helpers import TINY
 
 
@@ -79,3 +80,25 @@ def test_shipped_models_load_by_name_and_a_file_of_that_name_wins(tmp_path, monk
     monkeypatch.chdir(tmp_path)
     (tmp_path / "celeba32").write_text("not a checkpoint")  # a user's own file of that name
     assert checkpoint_path("celeba32") == Path("celeba32")
+
+
+def _write_many(path: str, n: int) -> None:
+    for i in range(n):
+        write_safetensors(Path(path), {"x": torch.full((64, 64), float(i))})
+
+
+def test_processes_writing_one_file_at_once_all_succeed(tmp_path):
+    # Two evaluations started together fill the same decode cache: each writer must rename its
+    # own temporary file (one shared name failed with "No such file" in the slower process).
+    import multiprocessing
+
+    path = tmp_path / "cache.safetensors"
+    ctx = multiprocessing.get_context("fork")
+    procs = [ctx.Process(target=_write_many, args=(str(path), 50)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    assert load_file(path)["x"].shape == (64, 64)
+    assert not list(tmp_path.glob("*.tmp"))

@@ -68,7 +68,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     dims = {0: batch, 2: height, 3: width}
     example = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.5).float()
     outputs = ["filled", "sigma"] if model.cfg.probabilistic else ["filled"]
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: see write_safetensors
     path.parent.mkdir(parents=True, exist_ok=True)
     # The exporter narrates each step on stdout and warns about axis names: keep it quiet.
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():

@@ -57,8 +57,10 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
     """Write a safetensors file atomically: to a temporary file, then renamed into place.
 
     Written with `open`, so the file gets the usual permissions (the umask's): safetensors'
-    own `save_file` makes files only their owner can read, and shared checkpoints failed."""
-    tmp = path.with_name(path.name + ".tmp")
+    own `save_file` makes files only their owner can read, and shared checkpoints failed.
+    The temporary name carries the process id: two processes filling the same decode cache at
+    once (two evaluations started together) each rename their own file, and the last wins."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         f.write(save(tensors, metadata))
     os.replace(tmp, path)
