@@ -10,7 +10,8 @@ from dataclasses import dataclass
 class Limits:
     max_upload_mb: float = 20.0  # a whole request (image + mask + fields); more is 413
     # Longest side of the input, and of the output (input side × scale); more is 413. On the
-    # 2-core, 23 GB machine, 2048 px takes 23 s and peaks at 3.4 GB (×1; 6 GB rendered ×4).
+    # 2-core machine a 2048-px photo with a quarter missing takes 2-3 s through the pipeline
+    # and peaks at 1.2 GB (docs/any-size.md); rendering ×4 decodes the whole 2048-px output.
     max_side: int = 2048
     workers: int = 1  # inferences at once (each one already uses all of torch's threads)
     queue: int = 16  # requests waiting for a worker; one more is 503 with Retry-After
