@@ -238,15 +238,17 @@ def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_pat
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
-def test_inpaint_backends_write_the_same_image(capsys, files, tmp_path, tiny_checkpoint, backend):
+def test_inpaint_backends_write_the_same_image(capsys, files, tmp_path, tiny_checkpoint, backend,
+                                              monkeypatch):
     pytest.importorskip("onnxruntime")
+    monkeypatch.setenv("IMPAINT_FP32", "0")  # --fp32 sets it to 1; restored after the test
     img, mask = files
     out = tmp_path / f"{backend}.png"
     code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--checkpoint",
                      tiny_checkpoint, "--backend", backend)
     assert code == 0
     run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "t.png", "--checkpoint",
-        tiny_checkpoint, "--backend", "torch")
+        tiny_checkpoint, "--backend", "torch", "--fp32")
     a, b = (np.asarray(Image.open(p), np.int16) for p in (out, tmp_path / "t.png"))
     assert np.abs(a - b).max() <= 1  # fp32 on both; 8-bit rounding may differ by one
 

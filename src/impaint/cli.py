@@ -10,6 +10,7 @@ library inside each command, so `impaint --help` does not load what a command do
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -87,8 +88,16 @@ def cmd_info(args) -> None:
     print(f"model config: {state['model_config']}")
 
 
+def fp32_if_asked(args) -> None:
+    """--fp32: the model in fp32 where it would run under bf16 (inference.pipeline.bf16_is_fast)."""
+    if getattr(args, "fp32", False):
+        os.environ["IMPAINT_FP32"] = "1"
+
+
 def cmd_inpaint(args) -> int:
     from .inference.files import inpaint_paths
+
+    fp32_if_asked(args)
 
     if Path(args.image).is_dir():
         return inpaint_batch(args)
@@ -132,6 +141,7 @@ def cmd_serve(args) -> None:
     if min(limits.max_upload_mb, limits.max_side, limits.workers) <= 0 or limits.queue < 0:
         raise UsageError("--max-upload-mb, --max-side and --workers must be positive, "
                          "--queue at least 0")
+    fp32_if_asked(args)
     serve(args.checkpoint, args.host, args.port, limits, args.backend)
 
 
@@ -288,6 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what runs the model: torch (default: the fastest end to end on large "
                         "images, docs/speed.md), onnxruntime (the exported graph; --scale and "
                         "--samples still use torch), auto = onnxruntime where installed")
+    i.add_argument("--fp32", action="store_true",
+                   help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
+                        "2.4x faster, within 0.01 dB)")
     i.add_argument("--quiet", action="store_true")
     i.set_defaults(func=cmd_inpaint)
 
@@ -316,6 +329,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
                    help="what runs x1 fills: torch (default), onnxruntime, auto = onnxruntime "
                         "where installed")
+    w.add_argument("--fp32", action="store_true",
+                   help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
+                        "2.4x faster, within 0.01 dB)")
     w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")

@@ -5,7 +5,7 @@ import torch
 
 from tests.helpers import TINY
 from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
-from impaint.inference.pipeline import (Pyramid, detail_variance, hole_distance, inpaint,
+from impaint.inference.pipeline import (Pyramid, bf16_is_fast, detail_variance, hole_distance, inpaint,
                                         inpaint_pyramid, inpaint_with_std, levels_for,
                                         model_single, pull)
 
@@ -76,8 +76,29 @@ def test_known_pixels_are_exact_at_any_size_and_aspect(model, h, w):
 def test_small_holes_take_exactly_the_single_pass(model):
     image, mask = smooth_image(32, 32), box_mask(32, 32, 4, 4, 20, 20)
     ref, ref_sigma = one_pass(model, image, mask)
-    out, sigma = inpaint_with_std(model, image, mask)
+    out, sigma = inpaint_with_std(model, image, mask, bf16=False)
     assert torch.equal(out, ref) and torch.equal(sigma, ref_sigma)
+
+
+@pytest.mark.parametrize("h, w", [(32, 32), (96, 160)])
+def test_bf16_passes_keep_known_pixels_and_stay_near_fp32(model, h, w):
+    image, mask = smooth_image(h, w), box_mask(h, w, h // 4, w // 4, h // 2, w // 2)
+    ref, ref_sigma = inpaint_with_std(model, image, mask, bf16=False)
+    out, sigma = inpaint_with_std(model, image, mask, bf16=True)
+    known = mask.bool().expand_as(image)
+    assert out.dtype == sigma.dtype == torch.float32
+    assert torch.equal(out[known], image[known]) and not sigma[known].any()
+    assert not torch.equal(out, ref)  # it did run in bf16
+    assert (out - ref).abs().max() < 0.05 and (sigma - ref_sigma).abs().max() < 0.05
+
+
+def test_bf16_is_never_chosen_off_the_cpu_or_when_fp32_is_asked(monkeypatch):
+    assert not bf16_is_fast("meta")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)
+    monkeypatch.delenv("IMPAINT_FP32", raising=False)
+    assert bf16_is_fast("cpu")
+    monkeypatch.setenv("IMPAINT_FP32", "1")
+    assert not bf16_is_fast("cpu")
 
 
 @pytest.mark.parametrize("case", ["one_px_line", "border", "one_known_pixel"])

