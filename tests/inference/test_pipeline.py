@@ -92,6 +92,16 @@ def test_bf16_passes_keep_known_pixels_and_stay_near_fp32(model, h, w):
     assert (out - ref).abs().max() < 0.05 and (sigma - ref_sigma).abs().max() < 0.05
 
 
+def test_without_bf16_the_callers_autocast_holds(model):
+    # evaluate --bf16 and the bench wrap the pipeline in their own autocast: bf16=False must
+    # leave it on, not switch it off inside the model passes.
+    image, mask = smooth_image(96, 160), box_mask(96, 160, 24, 40, 48, 80)
+    ref = inpaint(model, image, mask, bf16=True)
+    with torch.autocast("cpu", torch.bfloat16):
+        out = inpaint(model, image, mask, bf16=False)
+    assert torch.equal(out, ref) and not torch.equal(out, inpaint(model, image, mask, bf16=False))
+
+
 def test_bf16_is_never_chosen_off_the_cpu_or_when_fp32_is_asked(monkeypatch):
     assert not bf16_is_fast("meta")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True, raising=False)

@@ -33,10 +33,10 @@ METRICS = ("psnr_hole", "psnr_full", "ssim", "l1_hole")
 
 def _run_model(model, images, masks, device, bf16) -> torch.Tensor:
     dev = torch.device(device)
-    # Precision as asked (fp32 unless --bf16), not the product's per-machine default: tables
-    # that do not depend on the CPU they were measured on.
+    # Precision as asked, by this autocast (fp32 unless --bf16), not the product's per-machine
+    # default (bf16=None): tables that do not depend on the CPU they were measured on.
     with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-        out = inpaint(model, images.to(dev), masks.to(dev), bf16=bf16 and dev.type == "cpu")
+        out = inpaint(model, images.to(dev), masks.to(dev), bf16=False)
     if dev.type == "cuda":
         torch.cuda.synchronize()  # honest wall time: wait for the kernels
     return out.float().cpu()

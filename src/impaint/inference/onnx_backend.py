@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..model import compose, inpaint_with_std
+from ..model import compose
 from .pipeline import bf16_is_fast, model_single
 
 GRAPH_VERSION = 1  # bump when the exported graph changes: cached exports are then rebuilt

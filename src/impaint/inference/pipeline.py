@@ -25,6 +25,7 @@ PyTorch's `model.inpaint_with_std`, or another backend with the same contract.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from typing import Callable
@@ -198,9 +199,10 @@ def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
 
 def model_single(model, bf16: bool = False) -> SingleScale:
     """The PyTorch model as a single-scale fill (holes decoded only), under CPU bf16 autocast
-    if `bf16`: the known pixels are still copied from the fp32 input, σ comes back fp32."""
+    if `bf16`: the known pixels are still copied from the fp32 input, σ comes back fp32.
+    Without `bf16` the caller's own precision holds (an autocast around the call included)."""
     def single(image, mask):
-        with torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+        with torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext():
             filled, sigma = one_pass(model, image, mask)
         return filled, None if sigma is None else sigma.float()
     return single
