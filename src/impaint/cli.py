@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
                    help="what runs the model: torch (default: the fastest end to end on large "
                         "images, docs/speed.md), onnxruntime (the exported graph; --scale and "
-                        "--samples still use torch), auto = onnxruntime where installed")
+                        "--samples still use torch), auto = torch on CPUs with native bf16, "
+                        "else onnxruntime where installed")
     i.add_argument("--fp32", action="store_true",
                    help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
                         "2.4x faster, within 0.01 dB)")
@@ -327,8 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--queue", type=int, default=Limits.queue,
                    help="requests waiting for a worker; more are answered 503")
     w.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
-                   help="what runs x1 fills: torch (default), onnxruntime, auto = onnxruntime "
-                        "where installed")
+                   help="what runs x1 fills: torch (default), onnxruntime, auto = torch on CPUs "
+                        "with native bf16, else onnxruntime where installed")
     w.add_argument("--fp32", action="store_true",
                    help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
                         "2.4x faster, within 0.01 dB)")

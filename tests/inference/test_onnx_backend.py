@@ -51,8 +51,18 @@ def test_backends_agree(tiny_checkpoint, monkeypatch):
     image, mask = _pair(2, 32, 32)
     torch_out, _ = load_backend("torch", tiny_checkpoint)(image, mask)
     onnx_out, _ = load_backend("onnxruntime", tiny_checkpoint)(image, mask)
-    assert isinstance(load_backend("auto", tiny_checkpoint), OnnxInpainter)
     assert (torch_out - onnx_out).abs().max() <= 1e-4
+
+
+def test_auto_is_torch_with_native_bf16_else_onnxruntime(monkeypatch, tiny_checkpoint):
+    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
+    assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
+    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
+    assert resolve_backend("auto") == "onnxruntime"
+    assert isinstance(load_backend("auto", tiny_checkpoint), OnnxInpainter)
+    monkeypatch.undo()
+    monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32: PyTorch would run fp32, so the graph
+    assert resolve_backend("auto") == "onnxruntime"
 
 
 def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch, tiny_checkpoint):

@@ -235,7 +235,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
 
 def load_model_or_backend(checkpoint, backend: str = "torch", scale: int = 1, samples: int = 0):
     """What runs the fill: a single-scale backend (`onnx_backend.load_backend`: "auto" is
-    onnxruntime where installed, else torch) for plain x1 fills; the PyTorch model for
+    the faster one here, `resolve_backend`) for plain x1 fills; the PyTorch model for
     --scale > 1 and --samples, which only it can render."""
     from .onnx_backend import load_backend, resolve_backend
 

@@ -8,7 +8,7 @@ B, H and W are dynamic. The graph decodes every pixel: the PyTorch path's hole-o
 has data-dependent shapes, and onnxruntime's whole-grid decode is already the faster one.
 
 `onnx` and `onnxruntime` are optional (`pip install 'impaint[onnx]'`): `load_backend("auto")`
-falls back to PyTorch without them.
+picks the faster backend that is there (`resolve_backend`).
 """
 
 from __future__ import annotations
@@ -166,13 +166,16 @@ class TorchInpainter:
 
 
 def resolve_backend(name: str = "auto") -> str:
-    """'auto' -> onnxruntime where it is installed, else torch. (The CLI's default is torch:
-    through the multi-scale pipeline a 2048-px photo took 4.7 s with it, 5.8-6.2 s with
-    onnxruntime, whose many small tile calls cost more than its faster 32-px batches gain.)"""
+    """'auto' -> the faster backend here: PyTorch where the CPU has native bf16 (2.3-2.5x the
+    fp32 graph at 32 px and batch 64, and faster through the pipeline); elsewhere onnxruntime
+    where it is installed (1.9-2.5x PyTorch fp32 at batch 1, equal at batch 64), else PyTorch.
+    (The CLI's default is torch: without bf16, a 2048-px photo through the pipeline took 4.7 s
+    with PyTorch fp32 and 5.8-6.2 s with onnxruntime, whose many small tile calls cost more
+    than its faster 32-px calls gain; docs/speed.md.)"""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if name == "auto":
-        return "onnxruntime" if onnxruntime_available() else "torch"
+        return "torch" if bf16_is_fast() or not onnxruntime_available() else "onnxruntime"
     return name
 
 
