@@ -73,6 +73,14 @@ def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch, tiny_checkpoi
         load_backend("onnxruntime", tiny_checkpoint)
 
 
+def test_fourier_models_are_refused_in_one_line(tmp_path):
+    from dataclasses import replace
+
+    with pytest.raises(BackendError, match="Fourier blocks"):
+        export_onnx(ImplicitInpainter(replace(TINY, fourier=True)), tmp_path / "f.onnx")
+    assert not list(tmp_path.iterdir())
+
+
 def test_unknown_backend():
     with pytest.raises(BackendError, match="unknown backend 'tensorrt'"):
         resolve_backend("tensorrt")

@@ -44,6 +44,25 @@ def test_odd_sizes_work_through_the_half_resolution_blocks():
     assert model(torch.rand(1, 3, 15, 21), torch.ones(1, 1, 15, 21)).shape == (1, 3, 15, 21)
 
 
+def test_fourier_blocks_see_the_whole_image_and_keep_every_size():
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    plain, spectral = (ImplicitInpainter(replace(TINY, fourier=f)) for f in (False, True))
+    assert [b.spectral is not None for b in spectral.encoder.blocks] == [False, True, True]
+    assert plain.state_dict().keys() < spectral.state_dict().keys()  # old checkpoints load
+    mask = torch.ones(1, 1, 96, 96)
+    image = torch.rand(1, 3, 96, 96)
+    far = image.clone()
+    far[..., 90:, 90:] = 1 - far[..., 90:, 90:]  # a change 80 px away from pixel (4, 4)
+    for model, sees in ((plain, False), (spectral, True)):
+        z, z_far = model.encode(image, mask), model.encode(far, mask)
+        assert bool((z[..., :8, :8] != z_far[..., :8, :8]).any()) is sees
+    with torch.autocast("cpu", torch.bfloat16):  # the FFT itself runs in fp32
+        out = spectral(torch.rand(2, 3, 15, 21), torch.ones(2, 1, 15, 21))
+    assert out.shape == (2, 3, 15, 21) and torch.isfinite(out).all()
+
+
 def test_fast_path_equals_sampling_at_pixel_centres():
     model = ImplicitInpainter(TINY)
     img, mask = torch.rand(2, 3, 12, 10), (torch.rand(2, 1, 12, 10) > 0.5).float()

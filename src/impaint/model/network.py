@@ -22,16 +22,39 @@ from .liif import LocalDecoder
 from .unet import GatedUNet
 
 
-class ResBlock(nn.Module):
-    """Two 3x3 convolutions with a skip; padding keeps the full resolution."""
+class FourierUnit(nn.Module):
+    """LaMa's spectral branch: a 1x1 convolution (then ReLU) on the 2-D spectrum of the feature
+    map mixes every position with every other, a receptive field as wide as the image.
+    (B, W, H, W_) -> the same shape. The FFT runs in fp32: there is no bf16 FFT on CPU."""
 
-    def __init__(self, width: int, dilation: int):
+    def __init__(self, width: int):
+        super().__init__()
+        self.conv = nn.Conv2d(2 * width, 2 * width, 1)  # real and imaginary parts, stacked
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        with torch.autocast(x.device.type, enabled=False):
+            f = torch.fft.rfft2(x.float(), norm="ortho")  # (B, W, H, W_ // 2 + 1) complex
+            f = F.relu(self.conv(torch.cat([f.real, f.imag], dim=1)))
+            real, imag = f.chunk(2, dim=1)
+            y = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")
+        return y.to(x.dtype)
+
+
+class ResBlock(nn.Module):
+    """Two 3x3 convolutions with a skip; padding keeps the full resolution. With `fourier`, a
+    FourierUnit beside them sees the whole image."""
+
+    def __init__(self, width: int, dilation: int, fourier: bool = False):
         super().__init__()
         self.conv1 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
         self.conv2 = nn.Conv2d(width, width, 3, padding=dilation, dilation=dilation)
+        self.spectral = FourierUnit(width) if fourier else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.conv2(F.relu(self.conv1(F.relu(x)), inplace=True))
+        a = F.relu(x)
+        out = x + self.conv2(F.relu(self.conv1(a), inplace=True))
+        return out if self.spectral is None else out + self.spectral(a)
 
 
 class Encoder(nn.Module):
@@ -44,7 +67,8 @@ class Encoder(nn.Module):
         self.strides = cfg.strides
         coarse = cfg.coarse_width or cfg.width
         self.stem = nn.Conv2d(cfg.channels + 1, cfg.width, 3, padding=1)
-        self.blocks = nn.ModuleList(ResBlock(cfg.width if s == 1 else coarse, d)
+        self.blocks = nn.ModuleList(ResBlock(cfg.width if s == 1 else coarse, d,
+                                             cfg.fourier and s != 1)
                                     for d, s in zip(cfg.dilations, cfg.strides))
         same = coarse == cfg.width or all(s == 1 for s in cfg.strides)
         self.down = nn.Identity() if same else nn.Conv2d(cfg.width, coarse, 1)
