@@ -25,7 +25,7 @@ from .unet import GatedUNet
 class FourierUnit(nn.Module):
     """LaMa's spectral branch: a 1x1 convolution (then ReLU) on the 2-D spectrum of the feature
     map mixes every position with every other, a receptive field as wide as the image.
-    (B, W, H, W_) -> the same shape. The FFT runs in fp32: there is no bf16 FFT on CPU."""
+    (B, C, H, W) -> the same shape. The FFT runs in fp32: there is no bf16 FFT on CPU."""
 
     def __init__(self, width: int):
         super().__init__()
@@ -34,7 +34,7 @@ class FourierUnit(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
         with torch.autocast(x.device.type, enabled=False):
-            f = torch.fft.rfft2(x.float(), norm="ortho")  # (B, W, H, W_ // 2 + 1) complex
+            f = torch.fft.rfft2(x.float(), norm="ortho")  # (B, C, H, W // 2 + 1) complex
             f = F.relu(self.conv(torch.cat([f.real, f.imag], dim=1)))
             real, imag = f.chunk(2, dim=1)
             y = torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho")
