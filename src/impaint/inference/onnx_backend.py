@@ -58,7 +58,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     """Write `model` as an ONNX graph (see the module docstring), atomically."""
     if getattr(model, "cfg", None) is None or model.cfg.arch != "implicit":
         raise BackendError("only the implicit model (arch 'implicit') exports to ONNX")
-    if getattr(model.cfg, "fourier", False):  # the graph exports, but fails in onnxruntime:
+    if model.cfg.fourier:  # the graph exports, but fails in onnxruntime:
         # its inverse DFT reuses a buffer of the wrong shape (onnxruntime 1.32)
         raise BackendError("models with Fourier blocks (model.fourier) do not export to ONNX; "
                            "use --backend torch")
