@@ -237,10 +237,11 @@ def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_pat
     one_line_error(err, "train one with --set model.latent_dim=8")
 
 
-@pytest.mark.parametrize("backend", ["torch", "onnxruntime"])
+@pytest.mark.parametrize("backend", ["auto", "onnxruntime", "openvino"])
 def test_inpaint_backends_write_the_same_image(capsys, files, tmp_path, tiny_checkpoint, backend,
                                               monkeypatch):
     pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
     monkeypatch.setenv("IMPAINT_FP32", "0")  # --fp32 sets it to 1; restored after the test
     img, mask = files
     out = tmp_path / f"{backend}.png"
@@ -253,16 +254,31 @@ def test_inpaint_backends_write_the_same_image(capsys, files, tmp_path, tiny_che
     assert np.abs(a - b).max() <= 1  # fp32 on both; 8-bit rounding may differ by one
 
 
-def test_explicit_onnxruntime_without_it_is_one_line(capsys, files, tmp_path, monkeypatch,
-                                                     tiny_checkpoint):
+def test_explicit_runtime_without_it_is_one_line(capsys, files, tmp_path, monkeypatch,
+                                                 tiny_checkpoint):
     monkeypatch.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
+    monkeypatch.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
     img, mask = files
-    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
-                       "--checkpoint", tiny_checkpoint, "--backend", "onnxruntime")
-    assert code == 2
-    one_line_error(err, "onnxruntime is not installed")
+    for backend, message in (("onnxruntime", "onnxruntime is not installed"),
+                             ("openvino", "OpenVINO is not installed")):
+        code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                           "--checkpoint", tiny_checkpoint, "--backend", backend)
+        assert code == 2
+        one_line_error(err, message)
+    assert not (tmp_path / "o.png").exists()
     code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
                      "--checkpoint", tiny_checkpoint, "--backend", "auto")  # PyTorch, no error
+    assert code == 0 and (tmp_path / "o.png").exists()
+
+
+def test_scale_with_a_graph_backend_is_one_line(capsys, files, tmp_path, tiny_checkpoint):
+    img, mask = files
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                       "--checkpoint", tiny_checkpoint, "--backend", "openvino", "--scale", "2")
+    assert code == 2
+    one_line_error(err, "--scale and --samples need the PyTorch model")
+    code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                     "--checkpoint", tiny_checkpoint, "--scale", "2", "--backend", "auto")
     assert code == 0
 
 

@@ -88,6 +88,16 @@ def cmd_info(args) -> None:
     print(f"model config: {state['model_config']}")
 
 
+def add_backend_argument(p) -> None:
+    from .inference.onnx_backend import BACKENDS
+
+    p.add_argument("--backend", default="torch", choices=BACKENDS,
+                   help="what runs the model's x1 passes: torch (default: the fastest end to end "
+                        "on large photos), openvino (the fastest on small images and batches; "
+                        "pip install 'impaint[openvino]'), onnxruntime, auto = openvino where "
+                        "installed, else torch; docs/speed.md. --scale and --samples use torch")
+
+
 def fp32_if_asked(args) -> None:
     """--fp32: the model in fp32 where it would run under bf16 (inference.pipeline.bf16_is_fast)."""
     if getattr(args, "fp32", False):
@@ -294,11 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
     i.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
-    i.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
-                   help="what runs the model: torch (default: the fastest end to end on large "
-                        "images, docs/speed.md), onnxruntime (the exported graph; --scale and "
-                        "--samples still use torch), auto = torch on CPUs with native bf16, "
-                        "else onnxruntime where installed")
+    add_backend_argument(i)
     i.add_argument("--fp32", action="store_true",
                    help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
                         "2.4x faster, within 0.01 dB)")
@@ -327,9 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="inferences at once")
     w.add_argument("--queue", type=int, default=Limits.queue,
                    help="requests waiting for a worker; more are answered 503")
-    w.add_argument("--backend", default="torch", choices=["torch", "onnxruntime", "auto"],
-                   help="what runs x1 fills: torch (default), onnxruntime, auto = torch on CPUs "
-                        "with native bf16, else onnxruntime where installed")
+    add_backend_argument(w)
     w.add_argument("--fp32", action="store_true",
                    help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
                         "2.4x faster, within 0.01 dB)")

@@ -149,3 +149,20 @@ def test_native_size_refuses_mixed_sizes(tmp_path, capsys):
                "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
     assert rc == 2 and "--native needs images of one size" in err and err.count("\n") == 1
+
+
+def test_a_backend_is_scored_beside_pytorch_on_the_same_masks(tmp_path, image_folder, capsys):
+    """--backend onnxruntime: the exported graph (fp32) scores what PyTorch fp32 scores."""
+    pytest.importorskip("onnxruntime")
+    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    rc = main(["evaluate", "--data", str(image_folder), "--folder", "--native", "--limit", "3",
+               "--families", "random", "box", "--methods", "impaint:tiny",
+               "impaint:tiny [onnxruntime]", "--backend", "onnxruntime", "--checkpoint",
+               str(ckpt), "--quiet", "--grid-images", "0", "--out", str(tmp_path / "out")])
+    assert rc == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    by = {(r["method"], r["family"], r["label"]): r["psnr_hole"] for r in rows}
+    pairs = [(v, by[("impaint:tiny [onnxruntime]", f, l)])
+             for (m, f, l), v in by.items() if m == "impaint:tiny"]
+    assert len(pairs) == 8 and all(abs(a - b) < 0.01 for a, b in pairs)
+    assert "impaint:tiny [onnxruntime]" in capsys.readouterr().out

@@ -4,8 +4,9 @@ import torch
 from tests.helpers import TINY
 from impaint.model import load_model
 from impaint.model import ImplicitInpainter, inpaint_with_std
-from impaint.inference.onnx_backend import (BackendError, OnnxInpainter, TorchInpainter, cached_export,
-                                  export_onnx, load_backend, resolve_backend)
+from impaint.inference.onnx_backend import (BackendError, OnnxInpainter, OpenVinoInpainter,
+                                           TorchInpainter, cached_export, export_onnx,
+                                           load_backend, resolve_backend)
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the [onnx] extra)")
 
@@ -17,11 +18,19 @@ def _pair(b, h, w, seed=0):
     return torch.rand(b, 3, h, w, generator=g), (torch.rand(b, 1, h, w, generator=g) > 0.5).float()
 
 
+def _runner(runtime, path):
+    if runtime == "openvino":
+        pytest.importorskip("openvino", reason="OpenVINO is not installed (the [openvino] extra)")
+        return OpenVinoInpainter(path, bf16=False)  # fp32: comparable with PyTorch fp32
+    return OnnxInpainter(path)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
 @pytest.mark.parametrize("which", ["shipped", "tiny"])
-def test_export_matches_pytorch(tmp_path, which):
+def test_export_matches_pytorch(tmp_path, which, runtime):
     """One graph, every size: the hole within 1e-4 of PyTorch fp32, known pixels exact."""
     model = load_model() if which == "shipped" else ImplicitInpainter(TINY).eval()
-    run = OnnxInpainter(export_onnx(model, tmp_path / "m.onnx"))
+    run = _runner(runtime, export_onnx(model, tmp_path / "m.onnx"))
     assert run.probabilistic == bool(model.cfg.probabilistic)
     for b, h, w in SIZES:
         image, mask = _pair(b, h, w)
@@ -36,6 +45,45 @@ def test_export_matches_pytorch(tmp_path, which):
         else:
             assert (sigma - ref_sigma).abs().max() <= 1e-4
             assert torch.all(sigma[known] == 0) and torch.all(sigma[~known] > 0)
+
+
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_no_hole_and_all_holes(tiny_checkpoint, runtime):
+    """The hole-only decode at its edges: nothing to decode, and every pixel."""
+    run = _runner(runtime, cached_export(tiny_checkpoint))
+    model = load_model(tiny_checkpoint)
+    image = _pair(2, 32, 32)[0]
+    out, _ = run(image, torch.ones(2, 1, 32, 32))
+    assert torch.equal(out, image)
+    out, _ = run(image, torch.zeros(2, 1, 32, 32))
+    ref, _ = inpaint_with_std(model, image, torch.zeros(2, 1, 32, 32))
+    assert (out - ref).abs().max() <= 1e-4
+
+
+def test_openvino_in_bf16_keeps_known_pixels_and_stays_close(tiny_checkpoint, monkeypatch):
+    pytest.importorskip("openvino")
+    path = cached_export(tiny_checkpoint)
+    image, mask = _pair(2, 40, 24)
+    fp32, _ = OpenVinoInpainter(path, bf16=False)(image, mask)
+    out, _ = OpenVinoInpainter(path, bf16=True)(image, mask)
+    known = mask.bool().expand_as(image)
+    assert torch.equal(out[known], image[known])
+    assert 0 < (out - fp32)[~known].abs().max() <= 0.05  # bf16 rounding, not another model
+    monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32 reaches OpenVINO too
+    assert OpenVinoInpainter(path).bf16 is False
+
+
+def test_openvino_serves_several_threads(tiny_checkpoint):
+    """`impaint serve` calls one backend from its worker threads: one request per thread."""
+    pytest.importorskip("openvino")
+    from concurrent.futures import ThreadPoolExecutor
+
+    run = OpenVinoInpainter(cached_export(tiny_checkpoint), bf16=False)
+    pairs = [_pair(1, 32 + 8 * i, 32, seed=i) for i in range(6)]
+    alone = [run(*p)[0] for p in pairs]
+    with ThreadPoolExecutor(3) as pool:
+        together = list(pool.map(lambda p: run(*p)[0], pairs))
+    assert all(torch.equal(a, b) for a, b in zip(alone, together))
 
 
 def test_cached_export_is_reused(tiny_checkpoint, tmp_path):
@@ -54,21 +102,16 @@ def test_backends_agree(tiny_checkpoint, monkeypatch):
     assert (torch_out - onnx_out).abs().max() <= 1e-4
 
 
-def test_auto_is_torch_with_native_bf16_else_onnxruntime(monkeypatch, tiny_checkpoint):
-    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
+def test_auto_is_openvino_where_installed_else_torch(monkeypatch, tiny_checkpoint):
+    pytest.importorskip("openvino")
+    assert resolve_backend("auto") == "openvino"
+    assert isinstance(load_backend("auto", tiny_checkpoint), OpenVinoInpainter)
+    monkeypatch.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
+    assert resolve_backend("auto") == "torch"  # never onnxruntime: slower on large photos
     assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
-    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
-    assert resolve_backend("auto") == "onnxruntime"
-    assert isinstance(load_backend("auto", tiny_checkpoint), OnnxInpainter)
-    monkeypatch.undo()
-    monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32: PyTorch would run fp32, so the graph
-    assert resolve_backend("auto") == "onnxruntime"
-
-
-def test_auto_falls_back_to_torch_without_onnxruntime(monkeypatch, tiny_checkpoint):
+    with pytest.raises(BackendError, match="pip install 'impaint\\[openvino\\]'"):
+        load_backend("openvino", tiny_checkpoint)
     monkeypatch.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
-    assert resolve_backend("auto") == "torch"
-    assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
     with pytest.raises(BackendError, match="pip install 'impaint\\[onnx\\]'"):
         load_backend("onnxruntime", tiny_checkpoint)
 

@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
-from ..inference.pipeline import inpaint
+from ..inference.pipeline import coarse_of, inpaint, inpaint_pyramid
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
 
@@ -40,6 +40,16 @@ def _run_model(model, images, masks, device, bf16) -> torch.Tensor:
     if dev.type == "cuda":
         torch.cuda.synchronize()  # honest wall time: wait for the kernels
     return out.float().cpu()
+
+
+def _run_fill(fill, images, masks) -> torch.Tensor:
+    """A single-scale backend (inference/onnx_backend.py) through the multi-scale pipeline, in
+    its own precision (what `impaint inpaint --backend` runs)."""
+    return inpaint_pyramid(fill, images, masks, coarse=coarse_of(fill))[0].float()
+
+
+def is_fill(method) -> bool:
+    return not isinstance(method, torch.nn.Module) and hasattr(method, "probabilistic")
 
 
 def _run_baseline(fn, images, masks, empty_fill) -> torch.Tensor:
@@ -142,7 +152,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     """Run every method on every image x mask; write the outputs to `out` if given.
 
     dataset_images: (N, 3, H, W) uint8. methods: name -> an ImplicitInpainter (run batched,
-    under torch.no_grad) or a baseline function `fn(image, mask)` (see baselines.py).
+    under torch.no_grad), a single-scale backend (`onnx_backend.load_backend`; batched) or a
+    baseline function `fn(image, mask)` (see baselines.py).
     """
     if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
             dataset_images.shape[1] != 3:
@@ -159,6 +170,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
         if isinstance(m, torch.nn.Module):  # one warm-up call: time the steady state
             _run_model(m.to(device).eval(), dataset_images[:1].float() / 255,
                        torch.ones(1, 1, *size), device, bf16)
+        elif is_fill(m):
+            _run_fill(m, dataset_images[:1].float() / 255, torch.ones(1, 1, *size))
         elif not callable(m):
             raise ValueError(f"method {name!r} is neither a model nor a function")
     masks = evaluation_masks(n, size, seed, families)
@@ -177,6 +190,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
                 t0 = time.perf_counter()
                 if isinstance(method, torch.nn.Module):
                     outp = _run_model(method, img, mk, device, bf16)
+                elif is_fill(method):
+                    outp = _run_fill(method, img, mk)
                 else:
                     outp = _run_baseline(method, img, mk, empty_fill)
                 seconds[(name, *key)] += time.perf_counter() - t0
@@ -238,6 +253,10 @@ def add_evaluate_arguments(p) -> None:
     p.add_argument("--batch", type=int, default=32, help="images per model batch")
     p.add_argument("--device", default="cpu", help="device for the models (cpu or cuda)")
     p.add_argument("--bf16", action="store_true", help="run the models under bf16 autocast")
+    p.add_argument("--backend", choices=("onnxruntime", "openvino"),
+                   help="also score each checkpoint through this backend's exported graph, in "
+                        "its own precision (OpenVINO: bf16 on CPUs with native bf16), beside "
+                        "PyTorch, as impaint:<stem> [<backend>]")
     p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
     p.add_argument("--save-masks", action="store_true",
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
@@ -250,18 +269,22 @@ def add_evaluate_arguments(p) -> None:
                    help="probabilistic checkpoints: neural-process log-likelihood (loglik.py)")
 
 
-def _checkpoint_methods(paths) -> dict:
-    """Checkpoints by name; none given means the shipped model, named plain `impaint`."""
+def _checkpoint_methods(paths, backend: str | None = None) -> dict:
+    """Checkpoints by name; none given means the shipped model, named plain `impaint`. With
+    `backend`, each one also through it, as `<name> [<backend>]`."""
+    from ..inference.onnx_backend import load_backend
     from ..model import load_model
 
-    if not paths:
-        return {"impaint": load_model()}
-    models = {}
-    for path in map(Path, paths):
-        name = f"impaint:{path.stem}"
-        if name in models:  # two best.safetensors from different runs: add the run folder
+    named = {}
+    for path in map(Path, paths) if paths else [None]:
+        name = "impaint" if path is None else f"impaint:{path.stem}"
+        if name in named:  # two best.safetensors from different runs: add the run folder
             name = f"impaint:{path.parent.name}/{path.stem}"
-        models[name] = load_model(path)
+        named[name] = path
+    models = {name: load_model(path) for name, path in named.items()}
+    if backend:
+        models.update({f"{name} [{backend}]": load_backend(backend, path)
+                       for name, path in named.items()})
     return models
 
 
@@ -303,7 +326,7 @@ def evaluate_cli(args) -> Results:
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
-    available = {**_checkpoint_methods(args.checkpoint), **BASELINES}
+    available = {**_checkpoint_methods(args.checkpoint, args.backend), **BASELINES}
     chosen = args.methods or list(available)
     for name in chosen:
         if name not in available:

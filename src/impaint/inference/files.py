@@ -241,6 +241,6 @@ def load_model_or_backend(checkpoint, backend: str = "torch", scale: int = 1, sa
 
     if scale == 1 and not samples:
         return load_backend(backend, checkpoint)
-    if resolve_backend(backend) == "onnxruntime" and backend != "auto":
+    if resolve_backend(backend) != "torch" and backend != "auto":  # auto: PyTorch, then
         raise InputError("--scale and --samples need the PyTorch model: use --backend torch")
     return load_model(checkpoint)

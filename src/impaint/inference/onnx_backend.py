@@ -1,34 +1,39 @@
-"""ONNX export, and the backends that run a single-scale fill: PyTorch or onnxruntime.
+"""ONNX export, and the backends that run a single-scale fill: PyTorch, onnxruntime or OpenVINO.
 
 The exported graph is `inpaint_with_std(model, image, mask)` at scale 1, composition included:
   inputs   image (B, 3, H, W) float32 in [0, 1];  mask (B, 1, H, W) float32, 1 = known, 0 = hole
   outputs  filled (B, 3, H, W), known pixels copied bit-exactly from `image`;
            sigma (B, 3, H, W), 0 on known pixels (probabilistic models only)
-B, H and W are dynamic. The graph decodes every pixel: the PyTorch path's hole-only decode
-has data-dependent shapes, and onnxruntime's whole-grid decode is already the faster one.
+B, H and W are dynamic. Like the PyTorch path, the graph decodes the missing pixels only
+(NonZero, Gather, ScatterND): at the bench's masks (half missing) that was 1.1x the
+every-pixel graph in onnxruntime and 1.2x in OpenVINO (docs/speed.md).
 
-`onnx` and `onnxruntime` are optional (`pip install 'impaint[onnx]'`): `load_backend("auto")`
-picks the faster backend that is there (`resolve_backend`).
+`onnx` and `onnxruntime` are optional (`pip install 'impaint[onnx]'`), and so is OpenVINO
+(`'impaint[openvino]'`): `load_backend("auto")` picks the fastest backend that is there
+(`resolve_backend`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import io
 import json
+import logging
 import os
+import threading
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..model import compose
+from ..model import Decoder, compose, pixel_centres
 from .pipeline import bf16_is_fast, model_single
 
-GRAPH_VERSION = 1  # bump when the exported graph changes: cached exports are then rebuilt
-BACKENDS = ("auto", "torch", "onnxruntime")
+GRAPH_VERSION = 2  # bump when the exported graph changes: cached exports are then rebuilt
+BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 # Above this many pixels a call runs without onnxruntime's memory arena: 1024^2 peaked at
 # 1.5 GB without it and 3.6 GB with it; at 32 px the arena is worth ~30 % (docs/speed.md).
 LARGE_PIXELS = 512 * 512
@@ -47,11 +52,48 @@ class InpaintGraph(nn.Module):
 
     def forward(self, image: torch.Tensor, mask: torch.Tensor):
         z = self.model.encode(image, mask)  # (B, C_z, H, W)
-        mean, sigma = self.model.split(self.model.decode_grid(z))  # (B, 3, H, W) each
-        filled = compose(image, mask, mean.clamp(0, 1))
-        if sigma is None:
-            return filled
-        return filled, torch.where(mask.bool().expand_as(sigma), torch.zeros_like(sigma), sigma)
+        if type(self.model.decoder) is not Decoder:  # convolutional decoders need the grid
+            mean, sigma = self.model.split(self.model.decode_grid(z))  # (B, 3, H, W) each
+            filled = compose(image, mask, mean.clamp(0, 1))
+            if sigma is None:
+                return filled
+            return filled, torch.where(mask.bool().expand_as(sigma), torch.zeros_like(sigma),
+                                       sigma)
+        return self.holes_only(image, mask, z)
+
+    def holes_only(self, image: torch.Tensor, mask: torch.Tensor, z: torch.Tensor):
+        """`model.decode_holes` in export-friendly form: pixels are rows of (B·H·W, C), the
+        holes' rows are gathered, decoded, and written over the image's (known rows kept)."""
+        model, (b, c_z, h, w) = self.model, z.shape
+        holes = (mask.reshape(-1) == 0).nonzero().squeeze(1)  # (N,) row-major (b, y, x)
+        feats = z.permute(0, 2, 3, 1).reshape(-1, c_z).index_select(0, holes)  # (N, C_z)
+        if model.decoder.use_coords:  # each image's grid repeated: (B·H·W, 2), then gathered
+            # (not `holes % (H·W)`: the exporter cannot take a remainder by a dynamic size)
+            xy = pixel_centres(h, w, z.device).reshape(1, h * w, 2).expand(b, h * w, 2)
+            feats = torch.cat([xy.reshape(-1, 2).index_select(0, holes), feats], dim=-1)
+        mean, sigma = model.split(model.decoder(feats))  # (N, C) each
+
+        def scatter(base, rows):  # base (B, C, H, W); rows (N, C) written at the holes
+            c = base.shape[1]
+            flat = base.permute(0, 2, 3, 1).reshape(-1, c).index_put((holes,), rows)
+            return flat.reshape(b, h, w, c).permute(0, 3, 1, 2)
+        filled = scatter(image, mean.clamp(0, 1))
+        return filled if sigma is None else (filled, scatter(torch.zeros_like(image), sigma))
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """The exporter narrates each step on stdout, warns about axis names, and logs that
+    torchvision (which impaint does not use) is missing: none of it is for our users."""
+    log = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        log.setLevel(level)
 
 
 def export_onnx(model: nn.Module, path: str | Path) -> Path:
@@ -75,9 +117,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     outputs = ["filled", "sigma"] if model.cfg.probabilistic else ["filled"]
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: see write_safetensors
     path.parent.mkdir(parents=True, exist_ok=True)
-    # The exporter narrates each step on stdout and warns about axis names: keep it quiet.
-    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with _quiet_exporter():
         program = torch.onnx.export(graph, example, dynamo=True, input_names=["image", "mask"],
                                     output_names=outputs, verbose=False,
                                     dynamic_shapes={"image": dims, "mask": dims})
@@ -96,6 +136,23 @@ def onnxruntime_available() -> bool:
     except ImportError:
         return False
     return True
+
+
+def require(name: str) -> None:
+    """A one-line BackendError if backend `name`'s runtime is not installed."""
+    if name == "onnxruntime" and not onnxruntime_available():
+        raise BackendError("onnxruntime is not installed: pip install 'impaint[onnx]', "
+                           "or use --backend torch")
+    if name == "openvino" and not openvino_available():
+        raise BackendError("OpenVINO is not installed: pip install 'impaint[openvino]', "
+                           "or use --backend torch")
+
+
+def openvino_available() -> bool:
+    """OpenVINO and the exporter are installed (found, not imported: onnxscript alone takes
+    half a second to import, which a CLI call that finds the graph in its cache never needs)."""
+    return all(importlib.util.find_spec(name) is not None
+               for name in ("openvino", "onnx", "onnxscript"))
 
 
 def onnx_cache_dir() -> Path:
@@ -127,9 +184,7 @@ class OnnxInpainter:
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, threads: int | None = None):
-        if not onnxruntime_available():
-            raise BackendError("onnxruntime is not installed: pip install 'impaint[onnx]', "
-                               "or use --backend torch")
+        require(self.name)
         self.path, self.threads = str(path), threads or torch.get_num_threads()
         self.session = self._session(arena=True)
         self.large = None  # the session for large inputs, made when one comes
@@ -155,6 +210,38 @@ class OnnxInpainter:
         return outs[0], (outs[1] if self.probabilistic else None)
 
 
+class OpenVinoInpainter:
+    """The exported graph in OpenVINO's CPU runtime, called as `OnnxInpainter` is. OpenVINO
+    runs it in bf16 on CPUs with native bf16 (as PyTorch's autocast does here, and for the
+    same reason: `bf16_is_fast`), else in fp32; its fused bf16 convolutions made it the
+    fastest backend on this CPU for small images and batches (docs/speed.md)."""
+
+    name = "openvino"
+
+    def __init__(self, path: str | Path, threads: int | None = None, bf16: bool | None = None):
+        require(self.name)
+        import openvino as ov
+
+        self.bf16 = bf16_is_fast() if bf16 is None else bf16
+        config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
+                  "PERFORMANCE_HINT": "LATENCY",
+                  "INFERENCE_PRECISION_HINT": "bf16" if self.bf16 else "f32"}
+        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+        self.probabilistic = len(self.compiled.outputs) == 2
+        self._local = threading.local()  # an infer request per thread: `serve` calls from several
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor):
+        request = getattr(self._local, "request", None)
+        if request is None:
+            request = self._local.request = self.compiled.create_infer_request()
+        feeds = {"image": image.detach().float().cpu().contiguous().numpy(),
+                 "mask": mask.detach().float().cpu().contiguous().numpy()}
+        result = request.infer(feeds)
+        # copies: the request reuses its output buffers on the next call
+        outs = [torch.from_numpy(result[i].copy()).to(image.device) for i in range(len(result))]
+        return outs[0], (outs[1] if self.probabilistic else None)
+
+
 class TorchInpainter:
     """The same call on the PyTorch model itself (`inpaint_with_std` at scale 1), under bf16
     autocast where `pipeline.bf16_is_fast` (2.4x fp32 here, within 0.01 dB)."""
@@ -170,16 +257,15 @@ class TorchInpainter:
 
 
 def resolve_backend(name: str = "auto") -> str:
-    """'auto' -> the faster backend here: PyTorch where the CPU has native bf16 (2.3-2.5x the
-    fp32 graph at 32 px and batch 64, and faster through the pipeline); elsewhere onnxruntime
-    where it is installed (1.9-2.5x PyTorch fp32 at batch 1, equal at batch 64), else PyTorch.
-    (The CLI's default is torch: without bf16, a 2048-px photo through the pipeline took 4.7 s
-    with PyTorch fp32 and 5.8-6.2 s with onnxruntime, whose many small tile calls cost more
-    than its faster 32-px calls gain; docs/speed.md.)"""
+    """'auto' -> OpenVINO where it is installed (at 32 px 1.1x PyTorch bf16 at batch 64 and 2x
+    at batch 1, and 1.6x on one 512-px pass), else PyTorch. The CLI's default stays PyTorch:
+    through the pipeline on large photos, whose many small passes alternate with PyTorch's
+    own work, OpenVINO was no faster end to end (docs/speed.md). onnxruntime is never picked
+    for you: it led PyTorch only in fp32 at batch 1."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if name == "auto":
-        return "torch" if bf16_is_fast() or not onnxruntime_available() else "onnxruntime"
+        return "openvino" if openvino_available() else "torch"
     return name
 
 
@@ -197,7 +283,6 @@ def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
         return backend
     if name == "torch":
         return TorchInpainter(load_model(checkpoint))
-    if not onnxruntime_available():  # before exporting: that alone takes seconds
-        raise BackendError("onnxruntime is not installed: pip install 'impaint[onnx]', "
-                           "or use --backend torch")
-    return OnnxInpainter(cached_export(checkpoint))
+    require(name)  # before exporting: that alone takes seconds
+    runner = OnnxInpainter if name == "onnxruntime" else OpenVinoInpainter
+    return runner(cached_export(checkpoint))

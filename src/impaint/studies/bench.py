@@ -124,17 +124,25 @@ def _peak_rss_gb() -> float:
     return kib / 2**20
 
 
-def _large_run(side: int, bf16: bool) -> dict:
+LARGE_BACKENDS = ("fp32", "bf16", "openvino")  # PyTorch fp32, PyTorch bf16 autocast, OpenVINO
+
+
+def _large_run(side: int, backend: str) -> dict:
     """In a fresh process: the shipped model through the pipeline on `large_photo(side)`;
-    wall time, peak memory (RSS), and the pixels and time of its model passes. (OpenCV Telea
-    is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at 2048 px it
-    would take minutes.)"""
+    wall time, peak memory (RSS), and the pixels and time of its model passes. `backend`: one
+    of LARGE_BACKENDS (OpenVINO in its own precision: bf16 where the CPU has it). (OpenCV
+    Telea is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at
+    2048 px it would take minutes.)"""
+    from ..inference.onnx_backend import OpenVinoInpainter, cached_export
     from ..inference.pipeline import inpaint_pyramid, model_single
     from ..model import load_model
 
-    model = load_model().eval()
+    if backend == "openvino":
+        single = OpenVinoInpainter(cached_export())
+    else:
+        single = model_single(load_model().eval(), bf16=backend == "bf16")
     img, mask = large_photo(side)
-    single, passes = model_single(model), []  # (pixels, seconds) of each model pass
+    passes = []  # (pixels, seconds) of each model pass
 
     def timed(image, m):
         t = time.perf_counter()
@@ -144,7 +152,7 @@ def _large_run(side: int, bf16: bool) -> dict:
 
     inpaint_pyramid(single, *large_photo(64))  # warm-up
     t = time.perf_counter()
-    with torch.no_grad(), torch.autocast("cpu", torch.bfloat16, enabled=bf16):
+    with torch.no_grad():
         inpaint_pyramid(timed, img, mask)
     seconds = time.perf_counter() - t
     peak_gb = _peak_rss_gb()
@@ -154,16 +162,20 @@ def _large_run(side: int, bf16: bool) -> dict:
 
 
 def large_image_bench(sides=(512, 2048)) -> dict:
-    """`_large_run` for each side, fp32 and bf16, each in its own process (clean peak RSS)."""
+    """`_large_run` for each side and backend, each in its own process (clean peak RSS)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from ..inference.onnx_backend import openvino_available
+
     results = {}
     for side in sides:
-        for bf16 in (False, True):
+        for backend in LARGE_BACKENDS:
+            if backend == "openvino" and not openvino_available():
+                continue
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as p:
-                r = p.submit(_large_run, side, bf16).result()
-            name = f"{side}px {'bf16' if bf16 else 'fp32'}"
+                r = p.submit(_large_run, side, backend).result()
+            name = f"{side}px {backend}"
             print(f"  {name}: {r['seconds']:6.2f} s, peak {r['peak_gb']:.2f} GB "
                   f"; {r['passes']} model passes on "
                   f"{r['model_mpx']:.2f} Mpx took {r['model_seconds']:.2f} s, the pyramid "
@@ -255,7 +267,7 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
     print(f"  inference batch 64 {'bf16, every pixel':20s}: {64 / sec:7.1f} img/s "
           "(decoder at every pixel, as for a full mask)")
     results["infer_b64_every_pixel"] = 64 / sec
-    results.update(onnx_rows(size, reps))
+    results.update(graph_rows(size, reps))
     imgs = [i.permute(1, 2, 0).numpy() for i in img]
     masks = [m[0].numpy() for m in mask]
     for method in ("telea", "navier_stokes"):
@@ -263,6 +275,9 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
         sec = _timeit(lambda: [fn(i, m) for i, m in zip(imgs, masks)], 1, warmup=1)
         print(f"  OpenCV {method:14s} (one image at a time): {64 / sec:7.1f} img/s")
         results[f"opencv_{method}"] = 64 / sec
+    fastest = {k: v for k, v in results.items() if k.startswith("infer_b64_") and "every" not in k}
+    print("  batch 64 / OpenCV Telea: " + ", ".join(
+        f"{k[len('infer_b64_'):]} {v / results['opencv_telea']:.2f}x" for k, v in fastest.items()))
     results.update(process_rows(size, 5 if quick else 20))
     results.update(large_rows(512))
     print("  large photos through the multi-scale pipeline (a quarter missing, one centred box;"
@@ -271,31 +286,45 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
     return results
 
 
-def onnx_rows(size: int, reps: int) -> dict:
-    """The onnxruntime backend (the exported graph, fp32, every pixel decoded) on the same
-    inputs as the PyTorch rows, with its ratio to PyTorch fp32 measured just before it."""
-    from ..inference.onnx_backend import OnnxInpainter, cached_export, onnxruntime_available
+def graph_rows(size: int, reps: int) -> dict:
+    """The exported graph (holes decoded only, as PyTorch does) on the same inputs as the
+    PyTorch rows: onnxruntime (fp32) with its ratio to PyTorch fp32 measured just before it,
+    OpenVINO (bf16 where the CPU has it, as PyTorch's default) with its ratio to PyTorch bf16."""
+    from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
+                                          onnxruntime_available, openvino_available)
+    from ..inference.pipeline import bf16_is_fast
 
-    if not onnxruntime_available():
+    runtimes = {}
+    if onnxruntime_available():
+        runtimes["onnxruntime fp32"] = (OnnxInpainter, False)
+    else:
         print("  onnxruntime: not installed (pip install 'impaint[onnx]')")
-        return {}
-    ort_fill, model = OnnxInpainter(cached_export()), default_model().eval()
+    if openvino_available():
+        fast = bf16_is_fast()
+        runtimes[f"openvino {'bf16' if fast else 'fp32'}"] = (OpenVinoInpainter, fast)
+    else:
+        print("  OpenVINO: not installed (pip install 'impaint[openvino]')")
+    model = default_model().eval()
+    fast_model = default_model().eval().to(memory_format=torch.channels_last)
     results = {}
-    for batch in (1, 64):
-        img, mask = _inputs(batch, size, False)
-        n = max(reps, 20 // batch or 1)
-        base = _timeit(lambda: inpaint_with_std(model, img, mask), n)
-        sec = _timeit(lambda: ort_fill(img, mask), n)
-        print(f"  inference batch {batch:2d} {'onnxruntime fp32':20s}: {batch / sec:7.1f} img/s "
-              f"({base / sec:.2f}x PyTorch fp32 measured beside it)")
-        results[f"infer_b{batch}_onnxruntime"] = batch / sec
+    for name, (runner, bf16) in runtimes.items():
+        fill = runner(cached_export())
+        for batch in (1, 64):
+            img, mask = _inputs(batch, size, False)
+            n = max(reps, 20 // batch or 1)
+            base = _timeit(inference_fn(fast_model if bf16 else model, batch, size, bf16), n)
+            sec = _timeit(lambda: fill(img, mask), n)
+            print(f"  inference batch {batch:2d} {name:20s}: {batch / sec:7.1f} img/s "
+                  f"({base / sec:.2f}x PyTorch {'bf16' if bf16 else 'fp32'} measured beside it)")
+            results[f"infer_b{batch}_{name.split()[0]}"] = batch / sec
     return results
 
 
 def large_rows(size: int) -> dict:
     """One size x size image (strokes, ~40 % missing): seconds per image for each backend
     and OpenCV Telea, the better of two calls after a warm-up (Telea, ~10 s here, needs none)."""
-    from ..inference.onnx_backend import OnnxInpainter, cached_export, onnxruntime_available
+    from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
+                                          onnxruntime_available, openvino_available)
 
     img = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     mask = make_mask("strokes", p=0.4)(size, size, torch.Generator().manual_seed(0))[None, None]
@@ -305,6 +334,9 @@ def large_rows(size: int) -> dict:
     if onnxruntime_available():
         ort_fill = OnnxInpainter(cached_export())
         runs["onnxruntime fp32"] = lambda: ort_fill(img, mask)
+    if openvino_available():
+        ov_fill = OpenVinoInpainter(cached_export())
+        runs["OpenVINO"] = lambda: ov_fill(img, mask)
     arr, known = img[0].permute(1, 2, 0).numpy(), mask[0, 0].numpy()
     runs["OpenCV telea"] = lambda: BASELINES["telea"](arr, known)
     results = {}
