@@ -207,12 +207,13 @@ def test_serve_prints_its_url_and_serves(tiny_checkpoint):
         proc.wait(10)
 
 
-def test_an_onnxruntime_fill_serves_x1_and_torch_the_rest(tiny_checkpoint):
-    pytest.importorskip("onnxruntime")
+@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
+def test_a_graph_fill_serves_x1_and_torch_the_rest(tiny_checkpoint, runtime):
+    pytest.importorskip(runtime)
     from impaint.checkpoint import load_model
     from impaint.inference.onnx_backend import load_backend
 
-    fill = load_backend("onnxruntime", tiny_checkpoint)
+    fill = load_backend(runtime, tiny_checkpoint)
     with running(create_app(load_model(tiny_checkpoint), fill=fill)) as url:
         data, hole = encode(noise_image()), box_mask()
         out = decode(post(url, data, mask_png(hole)).content)
