@@ -29,10 +29,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..model import Decoder, compose
+from ..model import Decoder, compose, pixel_centres
 from .pipeline import bf16_is_fast, model_single
 
-GRAPH_VERSION = 3  # bump when the exported graph changes: cached exports are then rebuilt
+GRAPH_VERSION = 2  # bump when the exported graph changes: cached exports are then rebuilt
 BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 # Above this many pixels a call runs without onnxruntime's memory arena: 1024^2 peaked at
 # 1.5 GB without it and 3.6 GB with it; at 32 px the arena is worth ~30 % (docs/speed.md).
@@ -62,24 +62,23 @@ class InpaintGraph(nn.Module):
         return self.holes_only(image, mask, z)
 
     def holes_only(self, image: torch.Tensor, mask: torch.Tensor, z: torch.Tensor):
-        """`model.decode_holes` in export-friendly form: each hole's (b, y, x) from a NonZero,
-        its code read from Z and its coordinate computed (`pixel_centres`' formula), decoded,
-        and written over the image (known pixels kept). Reading Z by (b, y, x) rather than
-        as rows of a transposed (B·H·W, C) copy was 1-2 % faster in OpenVINO."""
-        model, (_, _, h, w) = self.model, z.shape
-        b, y, x = (mask[:, 0] == 0).nonzero().unbind(1)  # (N,) each, row-major order
-        feats = z[b, :, y, x]  # (N, C_z)
-        if model.decoder.use_coords:
-            xy = torch.stack([(x.float() * 2 + 1) / w - 1, (y.float() * 2 + 1) / h - 1], -1)
-            feats = torch.cat([xy, feats], dim=-1)
+        """`model.decode_holes` in export-friendly form: pixels are rows of (B·H·W, C), the
+        holes' rows are gathered, decoded, and written over the image's (known rows kept)."""
+        model, (b, c_z, h, w) = self.model, z.shape
+        holes = (mask.reshape(-1) == 0).nonzero().squeeze(1)  # (N,) row-major (b, y, x)
+        feats = z.permute(0, 2, 3, 1).reshape(-1, c_z).index_select(0, holes)  # (N, C_z)
+        if model.decoder.use_coords:  # each image's grid repeated: (B·H·W, 2), then gathered
+            # (not `holes % (H·W)`: the exporter cannot take a remainder by a dynamic size)
+            xy = pixel_centres(h, w, z.device).reshape(1, h * w, 2).expand(b, h * w, 2)
+            feats = torch.cat([xy.reshape(-1, 2).index_select(0, holes), feats], dim=-1)
         mean, sigma = model.split(model.decoder(feats))  # (N, C) each
-        filled = image.clone()
-        filled[b, :, y, x] = mean.clamp(0, 1)
-        if sigma is None:
-            return filled
-        sigmas = torch.zeros_like(image)
-        sigmas[b, :, y, x] = sigma
-        return filled, sigmas
+
+        def scatter(base, rows):  # base (B, C, H, W); rows (N, C) written at the holes
+            c = base.shape[1]
+            flat = base.permute(0, 2, 3, 1).reshape(-1, c).index_put((holes,), rows)
+            return flat.reshape(b, h, w, c).permute(0, 3, 1, 2)
+        filled = scatter(image, mean.clamp(0, 1))
+        return filled if sigma is None else (filled, scatter(torch.zeros_like(image), sigma))
 
 
 @contextlib.contextmanager
