@@ -92,10 +92,11 @@ def add_backend_argument(p) -> None:
     from .inference.onnx_backend import BACKENDS
 
     p.add_argument("--backend", default="torch", choices=BACKENDS,
-                   help="what runs the model's x1 passes: torch (default: the fastest end to end "
-                        "on large photos), openvino (the fastest on small images and batches; "
-                        "pip install 'impaint[openvino]'), onnxruntime, auto = openvino where "
-                        "installed, else torch; docs/speed.md. --scale and --samples use torch")
+                   help="what runs the model's x1 passes: torch (default), openvino (the "
+                        "fastest on small images and batches; pip install "
+                        "'impaint[openvino]'), onnxruntime, or auto = torch on CPUs with native "
+                        "bf16, else openvino where installed; docs/speed.md. --scale and "
+                        "--samples use torch")
 
 
 def fp32_if_asked(args) -> None:

@@ -102,18 +102,22 @@ def test_backends_agree(tiny_checkpoint, monkeypatch):
     assert (torch_out - onnx_out).abs().max() <= 1e-4
 
 
-def test_auto_is_openvino_where_installed_else_torch(monkeypatch, tiny_checkpoint):
+def test_auto_is_torch_with_native_bf16_else_openvino(monkeypatch, tiny_checkpoint):
     pytest.importorskip("openvino")
-    assert resolve_backend("auto") == "openvino"
+    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
+    assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
+    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
     assert isinstance(load_backend("auto", tiny_checkpoint), OpenVinoInpainter)
     monkeypatch.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
     assert resolve_backend("auto") == "torch"  # never onnxruntime: slower on large photos
-    assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
     with pytest.raises(BackendError, match="pip install 'impaint\\[openvino\\]'"):
         load_backend("openvino", tiny_checkpoint)
     monkeypatch.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
     with pytest.raises(BackendError, match="pip install 'impaint\\[onnx\\]'"):
         load_backend("onnxruntime", tiny_checkpoint)
+    monkeypatch.undo()
+    monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32: PyTorch would run fp32, so OpenVINO
+    assert resolve_backend("auto") == "openvino"
 
 
 def test_fourier_models_are_refused_in_one_line(tmp_path):

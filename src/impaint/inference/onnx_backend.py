@@ -257,15 +257,16 @@ class TorchInpainter:
 
 
 def resolve_backend(name: str = "auto") -> str:
-    """'auto' -> OpenVINO where it is installed (at 32 px 1.1x PyTorch bf16 at batch 64 and 2x
-    at batch 1, and 1.6x on one 512-px pass), else PyTorch. The CLI's default stays PyTorch:
-    through the pipeline on large photos, whose many small passes alternate with PyTorch's
-    own work, OpenVINO was no faster end to end (docs/speed.md). onnxruntime is never picked
-    for you: it led PyTorch only in fp32 at batch 1."""
+    """'auto' -> PyTorch where the CPU has native bf16, else OpenVINO where it is installed,
+    else PyTorch. With bf16, OpenVINO is 1.1x PyTorch at 32 px and batch 64, 2x at batch 1 and
+    1.6-2x on one 512-px pass, but through the pipeline, whose many small passes alternate
+    with PyTorch's own work, it was no faster end to end and took up to 2.3x the memory. In
+    fp32 it was as fast or faster everywhere (docs/speed.md). onnxruntime is never picked for
+    you: it led PyTorch only in fp32 at batch 1."""
     if name not in BACKENDS:
         raise BackendError(f"unknown backend {name!r}; choose from {', '.join(BACKENDS)}")
     if name == "auto":
-        return "openvino" if openvino_available() else "torch"
+        return "openvino" if not bf16_is_fast() and openvino_available() else "torch"
     return name
 
 
