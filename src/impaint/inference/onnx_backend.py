@@ -9,8 +9,8 @@ B, H and W are dynamic. Like the PyTorch path, the graph decodes the missing pix
 every-pixel graph in onnxruntime and 1.2x in OpenVINO (docs/speed.md).
 
 `onnx` and `onnxruntime` are optional (`pip install 'impaint[onnx]'`), and so is OpenVINO
-(`'impaint[openvino]'`): `load_backend("auto")` picks the fastest backend that is there
-(`resolve_backend`).
+(`'impaint[openvino]'`): `load_backend("auto")` picks PyTorch on CPUs with native bf16, else
+OpenVINO where it is installed (`resolve_backend` says why).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ LARGE_PIXELS = 512 * 512
 
 
 class BackendError(ValueError):
-    """A backend that cannot run here (onnxruntime missing, a model it cannot export)."""
+    """A backend that cannot run here (its runtime missing, a model it cannot export)."""
 
 
 class InpaintGraph(nn.Module):
