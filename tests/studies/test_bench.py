@@ -1,6 +1,26 @@
-from impaint.studies.bench import process_rates
+import pytest
+
+from impaint.studies.bench import LARGE_BACKENDS, _large_run, graph_rows, process_rates
 
 
 def test_process_rates_runs_one_thread_workers_side_by_side():
     rates = process_rates("infer", 16, 2, seconds=0.3)
     assert len(rates) == 2 and all(r > 0 for r in rates)
+
+
+def test_graph_rows_time_each_installed_runtime(capsys):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("openvino")
+    rows = graph_rows(16, reps=1)
+    assert set(rows) == {"infer_b1_onnxruntime", "infer_b64_onnxruntime",
+                         "infer_b1_openvino", "infer_b64_openvino"}
+    assert all(v > 0 for v in rows.values())
+    assert "x PyTorch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("backend", LARGE_BACKENDS)
+def test_large_run_goes_through_the_pipeline(backend):
+    if backend == "openvino":
+        pytest.importorskip("openvino")
+    r = _large_run(128, backend)  # a 64-px box: two levels, so several passes
+    assert r["passes"] >= 2 and 0 < r["model_seconds"] <= r["seconds"] and r["peak_gb"] > 0
