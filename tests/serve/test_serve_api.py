@@ -45,6 +45,7 @@ def assert_one_line_error(r: httpx.Response, status: int, fragment: str) -> None
 def test_info_describes_the_model(shipped_url):
     info = httpx.get(f"{shipped_url}/api/info").json()
     assert info["parameters"] == 441_702 and info["probabilistic"] and not info["stochastic"]
+    assert info["backend"] == "torch"
     assert info["scales"] == [1, 2, 4]
     assert info["limits"]["max_upload_bytes"] == 20_000_000
 
@@ -215,6 +216,7 @@ def test_a_graph_fill_serves_x1_and_torch_the_rest(tiny_checkpoint, runtime):
 
     fill = load_backend(runtime, tiny_checkpoint)
     with running(create_app(load_model(tiny_checkpoint), fill=fill)) as url:
+        assert httpx.get(f"{url}/api/info").json()["backend"] == runtime
         data, hole = encode(noise_image()), box_mask()
         out = decode(post(url, data, mask_png(hole)).content)
         assert np.array_equal(out[~hole], decode(data)[~hole])

@@ -92,9 +92,9 @@ def limited_receive(receive, max_bytes: int):
     return wrapped
 
 
-def describe(model, name: str, limits: Limits) -> dict:
+def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
     cfg = model.cfg
-    return {"model": name, "parameters": count_parameters(model),
+    return {"model": name, "backend": backend, "parameters": count_parameters(model),
             "image_size": getattr(model, "checkpoint_state", {}).get("image_size"),
             "probabilistic": bool(cfg.probabilistic), "stochastic": model.latent is not None,
             "config": cfg.to_dict(), "scales": list(SCALES),
@@ -182,7 +182,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
     limits = limits or Limits()
     model.eval()
     pool = InferencePool(limits.workers, limits.queue)
-    info = describe(model, name, limits)
+    info = describe(model, name, limits, getattr(fill, "name", "torch"))  # what runs x1 fills
     max_bytes = int(limits.max_upload_mb * 1e6)
 
     async def index(request: Request) -> Response:
