@@ -160,6 +160,17 @@ def cmd_export(args) -> None:
     from .inference.onnx_backend import export_onnx
     from .model import load_model
 
+    if args.int8 or args.calibration:
+        if not (args.int8 and args.calibration):
+            raise ValueError("--int8 needs --calibration DIR (images to calibrate on), and "
+                             "--calibration needs --int8")
+        from .inference.quantize import quantize_int8
+
+        path, drop = quantize_int8(args.checkpoint, args.calibration, args.output)
+        print(f"wrote {path} and {path.with_suffix('.bin').name}: int8, the worst held-out "
+              f"row {-drop:+.3f} dB against fp32; run it with --backend openvino --checkpoint "
+              f"{path}")
+        return
     model = load_model(args.checkpoint)
     path = export_onnx(model, args.output)
     print(f"wrote {path} (inputs image, mask; outputs filled"
@@ -179,7 +190,9 @@ def cmd_demo(args) -> None:
 def cmd_bench(args) -> None:
     from .studies.bench import run_bench
 
-    run_bench(quick=args.quick)
+    if args.int8 and not Path(args.int8).is_file():
+        raise ValueError(f"no such int8 graph: {args.int8} (impaint export --int8 writes one)")
+    run_bench(quick=args.quick, int8=args.int8)
 
 
 def cmd_evaluate(args) -> None:
@@ -315,7 +328,13 @@ def build_parser() -> argparse.ArgumentParser:
     x = sub.add_parser("export", help="write the model as an ONNX graph (needs the [onnx] extra)")
     x.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
     x.add_argument("-o", "--out", "--output", dest="output", required=True,
-                   help="the .onnx file to write")
+                   help="the .onnx file to write (.xml with --int8)")
+    x.add_argument("--int8", action="store_true",
+                   help="write an int8 OpenVINO graph instead, calibrated on --calibration "
+                        "(the [int8] extra; minutes): faster at 32 px, within 0.05 dB")
+    x.add_argument("--calibration", metavar="DIR",
+                   help="images to calibrate --int8 on: a CelebA root (its train split) or any "
+                        "folder, at least 48 images (768 are used)")
     x.set_defaults(func=cmd_export)
 
     from .serve import Limits
@@ -383,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     b = sub.add_parser("bench", help="measure training and inference speed on this machine")
     b.add_argument("--quick", action="store_true", help="fewer repetitions")
+    b.add_argument("--int8", metavar="GRAPH.xml",
+                   help="also time this int8 graph (impaint export --int8) at 32 px")
     b.set_defaults(func=cmd_bench)
 
     r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")

@@ -24,3 +24,14 @@ def test_large_run_goes_through_the_pipeline(backend):
         pytest.importorskip("openvino")
     r = _large_run(128, backend)  # a 64-px box: two levels, so several passes
     assert r["passes"] >= 2 and 0 < r["model_seconds"] <= r["seconds"] and r["peak_gb"] > 0
+
+
+def test_graph_rows_time_an_int8_graph_if_given(tmp_path, tiny_checkpoint, capsys):
+    pytest.importorskip("nncf")
+    from impaint.inference.quantize import quantize_int8
+    from tests.helpers import make_images
+
+    make_images(tmp_path / "cal", 60, size=(32, 32))
+    path, _ = quantize_int8(tiny_checkpoint, tmp_path / "cal", tmp_path / "m.xml")
+    rows = graph_rows(16, reps=1, int8=str(path))
+    assert rows["infer_b64_openvino_int8"] > 0 and "openvino int8" in capsys.readouterr().out

@@ -271,7 +271,8 @@ def add_evaluate_arguments(p) -> None:
 
 def _checkpoint_methods(paths, backend: str | None = None) -> dict:
     """Checkpoints by name; none given means the shipped model, named plain `impaint`. With
-    `backend`, each one also through it, as `<name> [<backend>]`."""
+    `backend`, each one also through it, as `<name> [<backend>]`. An OpenVINO graph (.xml)
+    is scored as it is."""
     from ..inference.onnx_backend import load_backend
     from ..model import load_model
 
@@ -281,10 +282,13 @@ def _checkpoint_methods(paths, backend: str | None = None) -> dict:
         if name in named:  # two best.safetensors from different runs: add the run folder
             name = f"impaint:{path.parent.name}/{path.stem}"
         named[name] = path
-    models = {name: load_model(path) for name, path in named.items()}
+    graphs = {name for name, path in named.items() if str(path).endswith(".xml")}
+    # an OpenVINO graph (`impaint export --int8`) runs as itself, through the pipeline
+    models = {name: load_backend("openvino", path) if name in graphs else load_model(path)
+              for name, path in named.items()}
     if backend:
         models.update({f"{name} [{backend}]": load_backend(backend, path)
-                       for name, path in named.items()})
+                       for name, path in named.items() if name not in graphs})
     return models
 
 

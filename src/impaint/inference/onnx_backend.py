@@ -276,6 +276,14 @@ def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
     from ..model import load_model
     from ..model.checkpoint import PAIRS
 
+    if str(checkpoint).endswith(".xml"):  # an OpenVINO graph, e.g. `impaint export --int8`
+        if name not in ("auto", "openvino"):
+            raise BackendError(f"{checkpoint} is an OpenVINO graph: run it with --backend "
+                               "openvino")
+        require("openvino")
+        if not Path(checkpoint).is_file():
+            raise BackendError(f"no such OpenVINO graph: {checkpoint}")
+        return OpenVinoInpainter(checkpoint)
     name = resolve_backend(name)
     if str(checkpoint) in PAIRS and not Path(str(checkpoint)).exists():  # e.g. "faces"
         fine, coarse = PAIRS[str(checkpoint)]

@@ -233,7 +233,7 @@ def process_rows(size: int, seconds: float) -> dict:
     return results
 
 
-def run_bench(quick: bool = False, size: int = 32) -> dict:
+def run_bench(quick: bool = False, size: int = 32, int8: str | None = None) -> dict:
     reps = 3 if quick else 10
     print(f"impaint bench: {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"{size}x{size} images")
@@ -267,7 +267,7 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
     print(f"  inference batch 64 {'bf16, every pixel':20s}: {64 / sec:7.1f} img/s "
           "(decoder at every pixel, as for a full mask)")
     results["infer_b64_every_pixel"] = 64 / sec
-    results.update(graph_rows(size, reps))
+    results.update(graph_rows(size, reps, int8))
     imgs = [i.permute(1, 2, 0).numpy() for i in img]
     masks = [m[0].numpy() for m in mask]
     for method in ("telea", "navier_stokes"):
@@ -286,37 +286,42 @@ def run_bench(quick: bool = False, size: int = 32) -> dict:
     return results
 
 
-def graph_rows(size: int, reps: int) -> dict:
+def graph_rows(size: int, reps: int, int8: str | None = None) -> dict:
     """The exported graph (holes decoded only, as PyTorch does) on the same inputs as the
     PyTorch rows: onnxruntime (fp32) with its ratio to PyTorch fp32 measured just before it,
-    OpenVINO (bf16 where the CPU has it, as PyTorch's default) with its ratio to PyTorch bf16."""
+    OpenVINO (bf16 where the CPU has it, as PyTorch's default) with its ratio to PyTorch bf16,
+    and an int8 graph (`impaint export --int8`) if one is given."""
     from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
                                           onnxruntime_available, openvino_available)
     from ..inference.pipeline import bf16_is_fast
 
-    runtimes = {}
+    runtimes = {}  # key -> (label, the fill's constructor, compared with PyTorch bf16?)
     if onnxruntime_available():
-        runtimes["onnxruntime fp32"] = (OnnxInpainter, False)
+        runtimes["onnxruntime"] = ("onnxruntime fp32", lambda: OnnxInpainter(cached_export()),
+                                   False)
     else:
         print("  onnxruntime: not installed (pip install 'impaint[onnx]')")
+    fast = bf16_is_fast()
     if openvino_available():
-        fast = bf16_is_fast()
-        runtimes[f"openvino {'bf16' if fast else 'fp32'}"] = (OpenVinoInpainter, fast)
+        runtimes["openvino"] = (f"openvino {'bf16' if fast else 'fp32'}",
+                                lambda: OpenVinoInpainter(cached_export()), fast)
+        if int8:
+            runtimes["openvino_int8"] = ("openvino int8", lambda: OpenVinoInpainter(int8), fast)
     else:
         print("  OpenVINO: not installed (pip install 'impaint[openvino]')")
     model = default_model().eval()
     fast_model = default_model().eval().to(memory_format=torch.channels_last)
     results = {}
-    for name, (runner, bf16) in runtimes.items():
-        fill = runner(cached_export())
+    for key, (label, make, bf16) in runtimes.items():
+        fill = make()
         for batch in (1, 64):
             img, mask = _inputs(batch, size, False)
             n = max(reps, 20 // batch or 1)
             base = _timeit(inference_fn(fast_model if bf16 else model, batch, size, bf16), n)
             sec = _timeit(lambda: fill(img, mask), n)
-            print(f"  inference batch {batch:2d} {name:20s}: {batch / sec:7.1f} img/s "
+            print(f"  inference batch {batch:2d} {label:20s}: {batch / sec:7.1f} img/s "
                   f"({base / sec:.2f}x PyTorch {'bf16' if bf16 else 'fp32'} measured beside it)")
-            results[f"infer_b{batch}_{name.split()[0]}"] = batch / sec
+            results[f"infer_b{batch}_{key}"] = batch / sec
     return results
 
 

@@ -1,0 +1,105 @@
+"""int8 graphs for OpenVINO: the exported graph quantized after training, with accuracy control.
+
+NNCF (OpenVINO's compression library) calibrates int8 convolutions on the user's images with
+training-like masks, then puts back into bf16/fp32 the layers that cost the most PSNR until the
+worst of a few mask rows, on held-out images of the same folder, is within `max_drop` dB of the
+fp32 graph. The decoder's matmuls stay in floating point: quantizing them cost the most quality
+for the least speed (docs/speed.md). At 32 px on this CPU the result ran 1.12-1.31x OpenCV
+Telea's rate with every row of the 32-px table within 0.05 dB.
+
+Needs the images to calibrate on (a CelebA root or any folder: nothing ships with impaint) and
+`pip install 'impaint[int8]'`. The output is OpenVINO's IR: `NAME.xml` and `NAME.bin`, run with
+`--backend openvino --checkpoint NAME.xml`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data import DataError, open_dataset
+from ..data.masks import BoxMask, MixtureMask, RandomMask, StrokesMask, mask_batch
+from ..evaluation.metrics import psnr
+from .onnx_backend import BackendError, cached_export, require
+
+MAX_DROP = 0.05  # dB on the worst validation row: the 32-px table moved at most 0.05 dB
+MIN_IMAGES = 48  # fewer cannot both calibrate and hold some out
+# The rows the quantized graph must keep: scattered holes (most sensitive), a box, strokes.
+VALIDATION_MASKS = {"random 0.1": RandomMask(0.1), "random 0.5": RandomMask(0.5),
+                    "random 0.9": RandomMask(0.9), "box 0.5": BoxMask(0.5),
+                    "strokes medium": StrokesMask(0.4, "medium")}
+
+
+def nncf_available() -> bool:
+    return importlib.util.find_spec("nncf") is not None
+
+
+def _row_psnrs(run, images: torch.Tensor, rows: list[tuple[str, np.ndarray]]) -> np.ndarray:
+    """Mean hole PSNR of each validation row; `run(feeds)` returns the graph's outputs."""
+    out = []
+    for _, feeds in rows:
+        filled = torch.from_numpy(np.asarray(run(feeds)[0]))
+        masks = torch.from_numpy(feeds["mask"])
+        out.append(np.mean([psnr(f, t, 1 - m) for f, t, m in zip(filled, images, masks)]))
+    return np.array(out)
+
+
+def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: int = 768,
+                  max_drop: float = MAX_DROP) -> tuple[Path, float]:
+    """Write the int8 graph of `checkpoint` (None = the shipped model) to `out` (.xml, plus its
+    .bin), calibrated on the first `images` images of `calibration` (two thirds calibrate,
+    one third validates). -> (the .xml path, the worst validation row's drop in dB)."""
+    require("openvino")
+    if not nncf_available():
+        raise BackendError("int8 quantization needs NNCF: pip install 'impaint[int8]'")
+    out = Path(out)
+    if out.suffix != ".xml":
+        raise BackendError(f"an int8 graph is OpenVINO IR: name it NAME.xml, not {out.name}")
+    import logging
+
+    import nncf
+    import openvino as ov
+
+    from ..model import load_model
+
+    nncf.set_log_level(logging.WARNING)  # its per-step INFO lines; the caller prints a summary
+    size = (getattr(load_model(checkpoint), "checkpoint_state", {}).get("image_size") or 32)
+    data = open_dataset(calibration, "train", size, limit=images).images.float() / 255
+    if data.shape[0] < MIN_IMAGES:
+        raise DataError(f"{calibration} has {data.shape[0]} images; int8 calibration needs at "
+                        f"least {MIN_IMAGES}")
+    n_cal = data.shape[0] * 2 // 3
+    cal, val = data[:n_cal], data[n_cal:]
+    gen = torch.Generator().manual_seed(0)
+    cal_masks = mask_batch(MixtureMask(), n_cal, size, size, gen)
+    batches = [{"image": cal[i:i + 16].numpy(), "mask": cal_masks[i:i + 16].numpy()}
+               for i in range(0, n_cal, 16)]
+    rows = [(name, {"image": val.numpy(),
+                    "mask": mask_batch(m, val.shape[0], size, size, gen).numpy()})
+            for name, m in VALIDATION_MASKS.items()]
+
+    core = ov.Core()
+    model = core.read_model(str(cached_export(checkpoint)))
+    fp32 = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    reference = _row_psnrs(fp32, val, rows)
+
+    def validate(compiled, data_rows) -> float:
+        # 100 = the fp32 graph; the drop is that of the worst row, in dB
+        return 100.0 + float(np.min(_row_psnrs(compiled, val, list(data_rows)) - reference))
+
+    quantized = nncf.quantize_with_accuracy_control(
+        model, nncf.Dataset(batches), nncf.Dataset(rows), validation_fn=validate,
+        max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
+        preset=nncf.QuantizationPreset.MIXED, subset_size=n_cal,
+        ignored_scope=nncf.IgnoredScope(types=["MatMul"]))
+    drop = 100.0 - validate(core.compile_model(quantized, "CPU"), rows)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.xml")  # then renamed: no half graph
+    ov.save_model(quantized, tmp, compress_to_fp16=False)
+    os.replace(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
+    os.replace(tmp, out)
+    return out, drop

@@ -1,0 +1,49 @@
+import pytest
+import torch
+
+from impaint.cli import main
+from impaint.inference.onnx_backend import BackendError, load_backend
+from impaint.inference.quantize import MAX_DROP, quantize_int8
+from impaint.model import inpaint_with_std, load_model
+from tests.helpers import make_images
+
+pytest.importorskip("openvino", reason="OpenVINO is not installed (the [int8] extra)")
+pytest.importorskip("nncf", reason="NNCF is not installed (the [int8] extra)")
+
+
+def test_an_int8_graph_keeps_known_pixels_and_stays_near_fp32(tmp_path, tiny_checkpoint):
+    make_images(tmp_path / "cal", 60, size=(32, 32))
+    path, drop = quantize_int8(tiny_checkpoint, tmp_path / "cal", tmp_path / "g" / "m.xml")
+    assert path.is_file() and path.with_suffix(".bin").is_file()
+    assert sorted(p.name for p in path.parent.iterdir()) == ["m.bin", "m.xml"]  # no temporary
+    assert drop <= MAX_DROP + 1e-6  # accuracy control: the worst held-out row
+    fill = load_backend("openvino", path)
+    g = torch.Generator().manual_seed(1)
+    image = torch.rand(2, 3, 32, 40, generator=g)
+    mask = (torch.rand(2, 1, 32, 40, generator=g) > 0.5).float()
+    out, _ = fill(image, mask)
+    known = mask.bool().expand_as(image)
+    assert torch.equal(out[known], image[known])
+    ref, _ = inpaint_with_std(load_model(tiny_checkpoint), image, mask)
+    assert (out - ref)[~known].abs().mean() < 0.02
+
+
+def test_a_graph_file_runs_only_in_openvino(tmp_path):
+    with pytest.raises(BackendError, match="run it with --backend openvino"):
+        load_backend("torch", tmp_path / "m.xml")
+    with pytest.raises(BackendError, match="no such OpenVINO graph"):
+        load_backend("openvino", tmp_path / "m.xml")
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--int8"], "--int8 needs --calibration DIR"),
+    (["--int8", "--calibration", "FEW"], "int8 calibration needs at least 48"),
+])
+def test_export_int8_errors_are_one_line(tmp_path, tiny_checkpoint, capsys, extra, message):
+    make_images(tmp_path / "few", 10, size=(32, 32))
+    extra = [str(tmp_path / "few") if a == "FEW" else a for a in extra]
+    code = main(["export", "--checkpoint", str(tiny_checkpoint), "-o", str(tmp_path / "o.xml"),
+                 *extra])
+    errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("impaint: error:")]
+    assert code == 2 and len(errors) == 1 and message in errors[0]  # (after a progress bar)
+    assert not (tmp_path / "o.xml").exists()
