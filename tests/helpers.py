@@ -1,5 +1,9 @@
 """What tests share: tiny configs and made-up images (imported as `tests.helpers`)."""
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import torch
 from PIL import Image
@@ -45,3 +49,11 @@ def stochastic_model():
     model = ImplicitInpainter(STOCHASTIC)
     torch.nn.init.normal_(model.latent.inject.weight, std=1.0)  # make the latent matter
     return model
+
+
+def run_python(code: str, **env) -> str:
+    """`code` in a fresh interpreter (conftest's `int8_graph` says why); its stdout."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, **env}, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -1,31 +1,38 @@
+import json
+
 import pytest
-import torch
 
 from impaint.cli import main
 from impaint.inference.onnx_backend import BackendError, load_backend
-from impaint.inference.quantize import MAX_DROP, quantize_int8
-from impaint.model import inpaint_with_std, load_model
-from tests.helpers import make_images
+from impaint.inference.quantize import MAX_DROP
+from tests.helpers import make_images, run_python
 
 pytest.importorskip("openvino", reason="OpenVINO is not installed (the [int8] extra)")
 pytest.importorskip("nncf", reason="NNCF is not installed (the [int8] extra)")
 
 
-def test_an_int8_graph_keeps_known_pixels_and_stays_near_fp32(tmp_path, tiny_checkpoint):
-    make_images(tmp_path / "cal", 60, size=(32, 32))
-    path, drop = quantize_int8(tiny_checkpoint, tmp_path / "cal", tmp_path / "g" / "m.xml")
+def test_an_int8_graph_keeps_known_pixels_and_stays_near_fp32(int8_graph):
+    path, checkpoint, printed = int8_graph
     assert path.is_file() and path.with_suffix(".bin").is_file()
     assert sorted(p.name for p in path.parent.iterdir()) == ["m.bin", "m.xml"]  # no temporary
-    assert drop <= MAX_DROP + 1e-6  # accuracy control: the worst held-out row
-    fill = load_backend("openvino", path)
-    g = torch.Generator().manual_seed(1)
-    image = torch.rand(2, 3, 32, 40, generator=g)
-    mask = (torch.rand(2, 1, 32, 40, generator=g) > 0.5).float()
-    out, _ = fill(image, mask)
-    known = mask.bool().expand_as(image)
-    assert torch.equal(out[known], image[known])
-    ref, _ = inpaint_with_std(load_model(tiny_checkpoint), image, mask)
-    assert (out - ref)[~known].abs().mean() < 0.02
+    drop = float(printed.split("held-out row ")[1].split(" dB")[0])
+    assert -MAX_DROP - 1e-6 <= drop <= 0.05  # accuracy control: the worst held-out row
+    # In a child process: see the int8_graph fixture.
+    out = run_python(f"""
+import json, torch
+from impaint.inference.onnx_backend import load_backend
+from impaint.model import inpaint_with_std, load_model
+g = torch.Generator().manual_seed(1)
+image = torch.rand(2, 3, 32, 40, generator=g)
+mask = (torch.rand(2, 1, 32, 40, generator=g) > 0.5).float()
+out, _ = load_backend("openvino", {str(path)!r})(image, mask)
+known = mask.bool().expand_as(image)
+ref, _ = inpaint_with_std(load_model({str(checkpoint)!r}), image, mask)
+print(json.dumps({{"known_exact": torch.equal(out[known], image[known]),
+                  "hole_error": float((out - ref)[~known].abs().mean())}}))
+""")
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["known_exact"] and result["hole_error"] < 0.02
 
 
 def test_a_graph_file_runs_only_in_openvino(tmp_path):

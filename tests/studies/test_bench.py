@@ -1,6 +1,7 @@
 import pytest
 
 from impaint.studies.bench import LARGE_BACKENDS, _large_run, graph_rows, process_rates
+from tests.helpers import run_python
 
 
 def test_process_rates_runs_one_thread_workers_side_by_side():
@@ -26,12 +27,9 @@ def test_large_run_goes_through_the_pipeline(backend):
     assert r["passes"] >= 2 and 0 < r["model_seconds"] <= r["seconds"] and r["peak_gb"] > 0
 
 
-def test_graph_rows_time_an_int8_graph_if_given(tmp_path, tiny_checkpoint, capsys):
-    pytest.importorskip("nncf")
-    from impaint.inference.quantize import quantize_int8
-    from tests.helpers import make_images
-
-    make_images(tmp_path / "cal", 60, size=(32, 32))
-    path, _ = quantize_int8(tiny_checkpoint, tmp_path / "cal", tmp_path / "m.xml")
-    rows = graph_rows(16, reps=1, int8=str(path))
-    assert rows["infer_b64_openvino_int8"] > 0 and "openvino int8" in capsys.readouterr().out
+def test_graph_rows_time_an_int8_graph_if_given(int8_graph):
+    out = run_python(f"""
+from impaint.studies.bench import graph_rows
+print(graph_rows(16, reps=1, int8={str(int8_graph[0])!r})["infer_b64_openvino_int8"])
+""")  # in a child process: see the int8_graph fixture
+    assert "openvino int8" in out and float(out.strip().splitlines()[-1]) > 0

@@ -59,19 +59,19 @@ def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: 
     out = Path(out)
     if out.suffix != ".xml":
         raise BackendError(f"an int8 graph is OpenVINO IR: name it NAME.xml, not {out.name}")
-    import logging
-
-    import nncf
-    import openvino as ov
-
     from ..model import load_model
 
-    nncf.set_log_level(logging.WARNING)  # its per-step INFO lines; the caller prints a summary
     size = (getattr(load_model(checkpoint), "checkpoint_state", {}).get("image_size") or 32)
     data = open_dataset(calibration, "train", size, limit=images).images.float() / 255
     if data.shape[0] < MIN_IMAGES:
         raise DataError(f"{calibration} has {data.shape[0]} images; int8 calibration needs at "
                         f"least {MIN_IMAGES}")
+    import logging
+
+    import nncf
+    import openvino as ov
+
+    nncf.set_log_level(logging.WARNING)  # its per-step INFO lines; the caller prints a summary
     n_cal = data.shape[0] * 2 // 3
     cal, val = data[:n_cal], data[n_cal:]
     gen = torch.Generator().manual_seed(0)
