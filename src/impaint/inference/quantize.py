@@ -28,10 +28,10 @@ from .onnx_backend import BackendError, cached_export, require
 
 MAX_DROP = 0.05  # dB on the worst validation row: the 32-px table moved at most 0.05 dB
 MIN_IMAGES = 48  # fewer cannot both calibrate and hold some out
-# The rows the quantized graph must keep: scattered holes (most sensitive), a box, strokes.
-VALIDATION_MASKS = {"random 0.1": RandomMask(0.1), "random 0.5": RandomMask(0.5),
-                    "random 0.9": RandomMask(0.9), "box 0.5": BoxMask(0.5),
-                    "strokes medium": StrokesMask(0.4, "medium")}
+# The rows the quantized graph must keep: those of the results tables (evaluation/protocol.py)
+VALIDATION_MASKS = {**{f"random {p}": RandomMask(p) for p in (0.1, 0.3, 0.5, 0.7, 0.9)},
+                    **{f"box {p}": BoxMask(p) for p in (0.25, 0.5, 0.75)},
+                    **{f"strokes {w}": StrokesMask(0.4, w) for w in ("thin", "medium", "thick")}}
 
 
 def nncf_available() -> bool:
@@ -48,7 +48,7 @@ def _row_psnrs(run, images: torch.Tensor, rows: list[tuple[str, np.ndarray]]) ->
     return np.array(out)
 
 
-def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: int = 768,
+def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: int = 1024,
                   max_drop: float = MAX_DROP) -> tuple[Path, float]:
     """Write the int8 graph of `checkpoint` (None = the shipped model) to `out` (.xml, plus its
     .bin), calibrated on the first `images` images of `calibration` (two thirds calibrate,
