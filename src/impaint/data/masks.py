@@ -160,6 +160,15 @@ MASKS = {"random": RandomMask, "box": BoxMask, "strokes": StrokesMask, "full": F
          "mixture": MixtureMask}
 
 
+STROKES_P = 0.4  # table strokes are drawn until this fraction is missing (then overshoot)
+TABLE_MASKS = {  # family -> label -> generator: the rows of every results table
+    "random": {str(p): RandomMask(p) for p in (0.1, 0.3, 0.5, 0.7, 0.9)},
+    "box": {str(p): BoxMask(p) for p in (0.25, 0.5, 0.75)},
+    "strokes": {w: StrokesMask(STROKES_P, w) for w in ("thin", "medium", "thick")},
+    "full": {"all": FullMask()},
+}
+
+
 def make_mask(family: str, **knobs) -> object:
     """Build a generator by family name, with a clear error for an unknown one."""
     if family not in MASKS:

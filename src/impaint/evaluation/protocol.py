@@ -15,15 +15,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data.masks import BoxMask, FullMask, RandomMask, StrokesMask
+from ..data.masks import STROKES_P, TABLE_MASKS  # noqa: F401  (STROKES_P: evaluate's)
 
-STROKES_P = 0.4  # strokes are drawn until this fraction is missing (then overshoot a little)
-EVAL_MASKS = {  # family -> label -> generator; the rows of every results table
-    "random": {str(p): RandomMask(p) for p in (0.1, 0.3, 0.5, 0.7, 0.9)},
-    "box": {str(p): BoxMask(p) for p in (0.25, 0.5, 0.75)},
-    "strokes": {w: StrokesMask(STROKES_P, w) for w in ("thin", "medium", "thick")},
-    "full": {"all": FullMask()},
-}
+EVAL_MASKS = TABLE_MASKS  # family -> label -> generator; the rows of every results table
 
 
 def check_families(families) -> list[str]:

@@ -25,16 +25,15 @@ import numpy as np
 import torch
 
 from ..data import DataError, open_dataset
-from ..data.masks import BoxMask, MixtureMask, RandomMask, StrokesMask, mask_batch
+from ..data.masks import TABLE_MASKS, MixtureMask, mask_batch
 from ..evaluation.metrics import psnr
 from .onnx_backend import BackendError, cached_export, require
 
 MAX_DROP = 0.05  # dB on the worst validation row: the 32-px table moved at most 0.05 dB
 MIN_IMAGES = 48  # fewer cannot both calibrate and hold some out
-# The rows the quantized graph must keep: those of the results tables (evaluation/protocol.py)
-VALIDATION_MASKS = {**{f"random {p}": RandomMask(p) for p in (0.1, 0.3, 0.5, 0.7, 0.9)},
-                    **{f"box {p}": BoxMask(p) for p in (0.25, 0.5, 0.75)},
-                    **{f"strokes {w}": StrokesMask(0.4, w) for w in ("thin", "medium", "thick")}}
+# The rows the quantized graph must keep: those of the results tables, bar the full mask
+VALIDATION_MASKS = {f"{family} {label}": gen for family, rows in TABLE_MASKS.items()
+                    if family != "full" for label, gen in rows.items()}
 
 
 def nncf_available() -> bool:
