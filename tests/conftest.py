@@ -53,9 +53,13 @@ def celeba_tree(tmp_path):
 
 @pytest.fixture
 def tiny_checkpoint(tmp_path):
-    model = ImplicitInpainter(TINY)
-    path = tmp_path / "tiny.safetensors"
-    save_checkpoint(path, model, {"model_config": TINY.to_dict(), "image_size": 32, "step": 0})
+    return save_tiny_checkpoint(tmp_path / "tiny.safetensors")
+
+
+def save_tiny_checkpoint(path):
+    """An untrained TINY model at `path`, as a 32-px checkpoint."""
+    save_checkpoint(path, ImplicitInpainter(TINY), {"model_config": TINY.to_dict(),
+                                                    "image_size": 32, "step": 0})
     return path
 
 
@@ -69,9 +73,7 @@ def int8_graph(tmp_path_factory):
     pytest.importorskip("openvino", reason="OpenVINO is not installed (the [int8] extra)")
     pytest.importorskip("nncf", reason="NNCF is not installed (the [int8] extra)")
     root = tmp_path_factory.mktemp("int8")
-    ckpt = root / "tiny.safetensors"
-    save_checkpoint(ckpt, ImplicitInpainter(TINY), {"model_config": TINY.to_dict(),
-                                                    "image_size": 32, "step": 0})
+    ckpt = save_tiny_checkpoint(root / "tiny.safetensors")
     make_images(root / "cal", 60, size=(32, 32))
     done = subprocess.run([sys.executable, "-m", "impaint", "export", "--int8", "--calibration",
                            str(root / "cal"), "--checkpoint", str(ckpt), "-o",
