@@ -29,6 +29,22 @@ def test_mask_files_are_white_equals_hole(pair):
     assert torch.equal(read_mask(mask_path, invert=True)[0] == 1, torch.from_numpy(hole))
 
 
+def test_masks_with_transparency_are_read_by_their_alpha(pair, tmp_path):
+    """Red strokes on a transparent layer (a painting tool's export): painted = hole."""
+    _, _, hole = pair
+    layer = np.zeros(hole.shape + (4,), np.uint8)
+    layer[hole] = (255, 0, 0, 255)
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    assert torch.equal(read_mask(tmp_path / "layer.png")[0] == 0, torch.from_numpy(hole))
+    assert torch.equal(read_mask(tmp_path / "layer.png", invert=True)[0] == 1,
+                       torch.from_numpy(hole))
+    # Opaque everywhere: the alpha says nothing, white = hole as for any mask.
+    opaque = np.dstack([np.repeat((hole * 255).astype(np.uint8)[..., None], 3, -1),
+                        np.full(hole.shape, 255, np.uint8)])
+    Image.fromarray(opaque).save(tmp_path / "opaque.png")
+    assert torch.equal(read_mask(tmp_path / "opaque.png")[0] == 0, torch.from_numpy(hole))
+
+
 def test_inpaint_file_keeps_known_pixels(pair, tmp_path, tiny_checkpoint):
     image, mask, hole = pair
     out = inpaint_paths(image, mask, tmp_path / "out.png", checkpoint=tiny_checkpoint)[0]

@@ -52,8 +52,14 @@ def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
 
 
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
-    """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known."""
-    white = _decode(source, "mask", "L") >= 128  # anti-aliased or JPEG masks still work
+    """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known.
+
+    A mask with transparency is read by its alpha instead: painted (opaque) = hole, whatever
+    the paint's colour. Painting tools export strokes on a transparent layer that way, and
+    their red or black strokes would otherwise read as "no hole"."""
+    grey, alpha = np.moveaxis(_decode(source, "mask", "LA"), -1, 0)
+    # >= 128: anti-aliased or JPEG masks still work
+    white = alpha >= 128 if (alpha < 255).any() else grey >= 128
     known = white if invert else ~white
     return torch.from_numpy(known.astype(np.float32))[None]
 
