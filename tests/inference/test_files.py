@@ -53,6 +53,29 @@ def test_inpaint_file_keeps_known_pixels(pair, tmp_path, tiny_checkpoint):
     assert np.array_equal(a[~hole], b[~hole])
 
 
+def test_transparency_is_kept(pair, tmp_path, tiny_checkpoint):
+    """An RGBA input comes back RGBA with its own alpha (repeated at --scale); colour is what
+    is filled. A JPEG output cannot hold alpha and is written without it."""
+    image, mask, hole = pair
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    alpha = np.random.default_rng(0).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+    Image.fromarray(np.dstack([rgb, alpha])).save(tmp_path / "cutout.png")
+    out = inpaint_paths(tmp_path / "cutout.png", mask, tmp_path / "o.png",
+                        checkpoint=tiny_checkpoint)[0]
+    a = np.asarray(Image.open(out))
+    assert a.shape == rgb.shape[:2] + (4,) and np.array_equal(a[..., 3], alpha)
+    assert np.array_equal(a[..., :3][~hole], rgb[~hole])
+    big = inpaint_paths(tmp_path / "cutout.png", mask, tmp_path / "big.png",
+                        checkpoint=tiny_checkpoint, scale=2)[0]
+    assert np.array_equal(np.asarray(Image.open(big))[::2, ::2, 3], alpha)
+    jpeg = inpaint_paths(tmp_path / "cutout.png", mask, tmp_path / "o.jpg",
+                         checkpoint=tiny_checkpoint)[0]
+    assert Image.open(jpeg).mode == "RGB"
+    # An opaque image stays RGB.
+    assert Image.open(inpaint_paths(image, mask, tmp_path / "rgb.png",
+                                    checkpoint=tiny_checkpoint)[0]).mode == "RGB"
+
+
 def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):
     image, mask, _ = pair
     out = inpaint_paths(image, mask, tmp_path / "big.png", checkpoint=tiny_checkpoint, scale=2)[0]

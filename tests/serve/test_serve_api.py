@@ -1,12 +1,14 @@
 """The HTTP API under the page: results, one-line errors, caps, a full queue; the server
 survives every bad request."""
 
+import io
 import threading
 import time
 
 import httpx
 import numpy as np
 import pytest
+from PIL import Image
 
 import impaint.serve.app as serve_app
 import impaint.serve.server as serve_server
@@ -70,6 +72,17 @@ def test_known_pixels_are_the_inputs(shipped_url, fmt):
     assert out.shape == original.shape
     assert np.array_equal(out[~hole], original[~hole])
     assert (out[hole] != original[hole]).any(-1).mean() > 0.9
+
+
+def test_transparency_comes_back(shipped_url):
+    rgb = noise_image()
+    alpha = np.random.default_rng(1).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+    hole = box_mask()
+    r = post(shipped_url, encode(np.dstack([rgb, alpha])), mask_png(hole))
+    with Image.open(io.BytesIO(r.content)) as im:
+        out = np.asarray(im)
+    assert out.shape == (40, 56, 4) and np.array_equal(out[..., 3], alpha)
+    assert np.array_equal(out[..., :3][~hole], rgb[~hole])
 
 
 @pytest.mark.parametrize("scale", [2, 4])

@@ -51,6 +51,20 @@ def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
     return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
 
 
+def read_alpha(source: str | Path | BinaryIO) -> np.ndarray | None:
+    """The image's transparency, (H, W) uint8 upright as `read_image` gives the image, or None
+    where it has none or is opaque everywhere. The model fills colour only; the output keeps
+    the input's alpha, so a cut-out stays cut out. (Read after `read_image`, which has already
+    turned an unreadable file into its one-line error.)"""
+    if not isinstance(source, (str, Path)):
+        source.seek(0)
+    with Image.open(source) as im:
+        if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
+            return None
+        alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
+    return None if (alpha == 255).all() else alpha
+
+
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
     """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known.
 
@@ -114,11 +128,25 @@ def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
     return [path, raw]
 
 
-def write_image(image: torch.Tensor, path: str | Path) -> Path:
-    """(3, H, W) float in [0, 1] -> an 8-bit image file (format from the suffix)."""
+ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # formats that keep transparency
+
+
+def to_pil(image: torch.Tensor, alpha: np.ndarray | None = None) -> Image.Image:
+    """(3, H, W) float in [0, 1], and the input's alpha (h, w) or None -> an RGB(A) image; at
+    --scale K (H = K·h) each alpha value covers its K x K block, as the known pixels do."""
+    rgb = to_uint8(image)
+    if alpha is None:
+        return Image.fromarray(rgb)
+    k = rgb.shape[0] // alpha.shape[0]
+    return Image.fromarray(np.dstack([rgb, alpha.repeat(k, 0).repeat(k, 1)]))
+
+
+def write_image(image: torch.Tensor, path: str | Path, alpha: np.ndarray | None = None) -> Path:
+    """(3, H, W) float in [0, 1] -> an 8-bit image file (format from the suffix), with `alpha`
+    where the format holds one (not JPEG)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(to_uint8(image)).save(path)
+    to_pil(image, alpha if path.suffix.lower() in ALPHA_SUFFIXES else None).save(path)
     return path
 
 
@@ -188,7 +216,8 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
         try:
             result = inpaint_image(model, read_image(img_path),
                                    read_mask(mask_path, invert_mask), scale)
-            report.written.append(write_image(result, out_dir / (img_path.stem + ".png")))
+            report.written.append(write_image(result, out_dir / (img_path.stem + ".png"),
+                                              read_alpha(img_path)))
         except (InputError, OSError, RuntimeError) as e:  # RuntimeError: torch, e.g. memory
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             report.failed.append((img_path, reason))
@@ -227,8 +256,9 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
             return write_samples(model, *pair, output, samples, seed)
         if uncertainty:
             result, std = inpaint_image(model, *pair, scale, return_std=True)
-            return [write_image(result, output), *write_uncertainty(std, uncertainty)]
-        return [write_image(inpaint_image(model, *pair, scale), output)]
+            return [write_image(result, output, read_alpha(image)),
+                    *write_uncertainty(std, uncertainty)]
+        return [write_image(inpaint_image(model, *pair, scale), output, read_alpha(image))]
     if uncertainty or samples:
         raise InputError("--uncertainty and --samples work on one image at a time, not folders")
     report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress)

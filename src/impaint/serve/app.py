@@ -28,7 +28,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import InputError, check_pair, read_image, read_mask, to_uint8
+from ..inference.files import InputError, check_pair, read_alpha, read_image, read_mask, to_pil
 from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 from .limits import Limits
@@ -101,10 +101,11 @@ def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
             "limits": {**asdict(limits), "max_upload_bytes": int(limits.max_upload_mb * 1e6)}}
 
 
-def png_bytes(image: torch.Tensor) -> bytes:
-    """(3, H, W) in [0, 1] -> PNG: lossless, so the known pixels arrive exactly."""
+def png_bytes(image: torch.Tensor, alpha=None) -> bytes:
+    """(3, H, W) in [0, 1] (and the input's alpha, or None) -> PNG: lossless, so the known
+    pixels arrive exactly."""
     buf = io.BytesIO()
-    Image.fromarray(to_uint8(image)).save(buf, format="PNG")
+    to_pil(image, alpha).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -150,7 +151,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         if std is None:
             raise InputError("this model predicts no σ: there is no heat map to show")
         return png_bytes(sigma_image(std[0]))
-    return png_bytes(out[0])
+    return png_bytes(out[0], read_alpha(image_file))
 
 
 def form_int(form, key: str, default: int, allowed) -> int:
