@@ -141,11 +141,32 @@ def test_the_band_is_refined_and_the_far_hole_follows_the_coarse_fill(model):
     h = w = 256
     mask = box_mask(h, w, 64, 64, 128, 128)
     cfg = Pyramid(reach=8.0, band=4.0, tile=256)  # every level in one pass
-    inpaint_pyramid(single, smooth_image(h, w), mask, cfg)
+    noise = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(1))
+    detailed = smooth_image(h, w) + 0.5 * noise  # detail at every level: each is re-filled
+    inpaint_pyramid(single, detailed, mask, cfg)
     sizes = [tuple(s) for s, _ in calls]
     assert sizes == [(32, 32), (64, 64), (128, 128), (256, 256)]
     # At full size only the band 4 px deep inside the box is missing for the model.
     assert calls[-1][1] == 128 * 128 - 120 * 120
+
+
+def test_a_flat_level_takes_the_carried_up_fill(model):
+    """Levels no sharper than the level below carried up (an upscaled picture) are not
+    re-filled: the model runs at the coarsest level only; the holes above hold its fill carried
+    up, and σ the hint's; known pixels stay exact."""
+    calls = []
+
+    def single(image, mask):
+        calls.append(tuple(image.shape[-2:]))
+        return model_single(model)(image, mask)
+
+    h = w = 256
+    image, mask = smooth_image(h, w), box_mask(h, w, 64, 64, 128, 128)
+    out, sigma = inpaint_pyramid(single, image, mask, Pyramid(tile=256))
+    assert calls == [(32, 32)]
+    known = mask.bool().expand_as(image)
+    assert torch.equal(out[known], image[known])
+    assert (sigma[~known] > 0).all() and (sigma[known] == 0).all()
 
 
 def test_large_levels_are_refined_in_tiles_with_the_same_known_pixels(model):

@@ -13,7 +13,9 @@ On a 2048-px photo a box hole is hundreds of pixels wide, far beyond the encoder
 3. At the coarsest level the model fills everything. At each finer level, the coarse fill is
    upsampled and used as a hint: the missing pixels more than `band` pixels from a known one
    take the hint and are marked known for the model, which re-fills only the band of missing
-   pixels near real ones, with real detail on one side and the coarse fill on the other.
+   pixels near real ones, with real detail on one side and the coarse fill on the other. A
+   level no sharper than the one below carried up (`Pyramid.flat`: an upscaled picture's
+   finest levels) takes the hint everywhere, without the model.
 
 Known pixels are copied bit-exactly at every level and in the output; σ (probabilistic
 models) follows the same path, and grows with what each step cannot know (`_refine`): a
@@ -48,6 +50,11 @@ class Pyramid:
     upsample: str = "bicubic"  # how a coarse fill is carried up: "bicubic" or "bilinear"
     tile: int = 128  # px: levels larger than this are refined in tiles around the band
     margin: int = 32  # px of context around a tile (the encoder sees ~30 px each way)
+    # A level with less detail than this (RMS, in [0, 1] units: 2 grey levels) is no sharper
+    # than the level below carried up (an upscaled picture's finest levels: 0.4-1.6 grey
+    # levels; native ones measured 5-19): it takes the carried-up fill, with no re-fill,
+    # where the model's band overshot by up to 7 grey levels (a light seam along a box's edge).
+    flat: float = 2 / 255
 
 
 def hole_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -85,16 +92,18 @@ def carry_up(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
-def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid) -> torch.Tensor:
+def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid
+                    ) -> torch.Tensor | None:
     """How far this level's pixels stray from the level below carried back up: the mean
     squared difference per channel over known pixels more than `band` px from a hole (whose
-    coarse view is complete). -> (1, C, 1, 1). A fill carried up from below is smooth; the
-    truth has this much more detail, so a hint's σ² grows by it."""
+    coarse view is complete). -> (1, C, 1, 1), or None where fewer than 16 such pixels leave
+    nothing to measure. A fill carried up from below is smooth; the truth has this much more
+    detail, so a hint's σ² grows by it."""
     coarse, _ = pull(image, mask)
     detail = image - carry_up(coarse, image.shape[-2:], cfg.upsample)
     inner = (hole_distance(1 - mask) > cfg.band).to(image.device)  # known, away from holes
-    if int(inner.sum()) < 16:  # too little to measure: no detail term
-        return torch.zeros(1, image.shape[1], 1, 1, device=image.device)
+    if int(inner.sum()) < 16:
+        return None
     return (detail[inner.expand_as(detail)].view(image.shape[1], -1) ** 2).mean(1).view(
         1, -1, 1, 1)
 
@@ -103,17 +112,22 @@ def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid):
     """One finer level: far holes take the hint, the model re-fills the band near known pixels.
     -> (filled, σ or None), each (1, C, H, W)."""
     dist = hole_distance(mask).to(image.device)  # (1, 1, H, W) px to the nearest known pixel
-    far = dist > cfg.band
+    detail = detail_variance(image, mask, cfg)  # (1, C, 1, 1), None: nothing to measure on
+    flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
+    far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
     seeded = torch.where(far, hint, image)
     seeded_mask = torch.where(far, torch.ones_like(mask), mask)
-    filled, sigma = _tiled(single, seeded, seeded_mask, cfg)
+    if flat:
+        filled, sigma = seeded, None if hint_sigma is None else torch.zeros_like(hint_sigma)
+    else:
+        filled, sigma = _tiled(single, seeded, seeded_mask, cfg)
     filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
     if sigma is not None:
         # The model takes the hint for truth, so its σ alone is overconfident (measured: the
         # 95 % interval held 63-68 % of the band's values, 74-90 % of the far ones). The hint
         # misses this level's detail; a band pixel d px from real ones is d/band of the way
         # to the hint and takes that share of its variance.
-        hint_var = hint_sigma ** 2 + detail_variance(image, mask, cfg)
+        hint_var = hint_sigma ** 2 + (0.0 if detail is None else detail)
         share = dist.clamp(max=cfg.band) / cfg.band
         sigma = torch.where(far, hint_var, sigma ** 2 + share * hint_var).sqrt()
     return filled, sigma

@@ -99,12 +99,19 @@ def inference_fn(model, batch: int, size: int, fast: bool, every_pixel: bool = F
 
 
 def large_photo(side: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-image's astronaut (512 px) resized to side x side, with a centred box hole
-    covering a quarter of it (half the side each way)."""
+    """scikit-image's astronaut (512 px) at side x side, with a centred box hole covering a
+    quarter of it (half the side each way). Larger sides mirror-tile it rather than upscale
+    it: a photo's own detail at every level, which the pipeline re-fills (an upscaled
+    picture's finest levels are flat, and the pipeline skips them)."""
     from skimage import data
 
     img = torch.from_numpy(data.astronaut()).permute(2, 0, 1)[None].float() / 255
-    img = F.interpolate(img, size=(side, side), mode="bicubic", antialias=True).clamp(0, 1)
+    if side <= img.shape[-1]:
+        img = F.interpolate(img, size=(side, side), mode="bicubic", antialias=True).clamp(0, 1)
+    else:
+        row = torch.cat([img, img.flip(-1)] * (side // (2 * img.shape[-1]) + 1), dim=-1)
+        img = torch.cat([row, row.flip(-2)] * (side // (2 * img.shape[-2]) + 1), dim=-2)
+        img = img[..., :side, :side].contiguous()
     mask = torch.ones(1, 1, side, side)
     mask[..., side // 4:side // 4 + side // 2, side // 4:side // 4 + side // 2] = 0
     return img, mask
