@@ -148,10 +148,11 @@ def cmd_serve(args) -> None:
               "has no authentication, so anyone who can reach this port can use it",
               file=sys.stderr)
     limits = Limits(max_upload_mb=args.max_upload_mb, max_side=args.max_side,
-                    workers=args.workers, queue=args.queue)
-    if min(limits.max_upload_mb, limits.max_side, limits.workers) <= 0 or limits.queue < 0:
-        raise UsageError("--max-upload-mb, --max-side and --workers must be positive, "
-                         "--queue at least 0")
+                    max_render=args.max_render, workers=args.workers, queue=args.queue)
+    if min(limits.max_upload_mb, limits.max_side, limits.max_render, limits.workers) <= 0 \
+            or limits.queue < 0:
+        raise UsageError("--max-upload-mb, --max-side, --max-render and --workers must be "
+                         "positive, --queue at least 0")
     fp32_if_asked(args)
     serve(args.checkpoint, args.host, args.port, limits, args.backend)
 
@@ -348,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
                    help="largest request (image + mask); more is answered 413")
     w.add_argument("--max-side", type=int, default=Limits.max_side,
-                   help="largest side in pixels of the input and of the output; more is 413")
+                   help="largest side in pixels of the input; more is 413")
+    w.add_argument("--max-render", type=int, default=Limits.max_render,
+                   help="largest side in pixels of an output rendered at x2 or x4; more is 413")
     w.add_argument("--workers", type=int, default=Limits.workers,
                    help="inferences at once")
     w.add_argument("--queue", type=int, default=Limits.queue,

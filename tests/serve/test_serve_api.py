@@ -157,7 +157,8 @@ def test_missing_fields_and_unknown_paths(shipped_url):
 
 def test_caps_answer_413():
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
-    with running(create_app(model, limits=Limits(max_upload_mb=0.2, max_side=64))) as url:
+    limits = Limits(max_upload_mb=0.2, max_side=64, max_render=48)
+    with running(create_app(model, limits=limits)) as url:
         big = encode(noise_image(200, 200))  # 120 KB of noise + 40 KB: over 0.2 MB
         assert_one_line_error(post(url, big, big), 413, "larger than 0.2 MB")
         wide = encode(noise_image(10, 80))
@@ -165,6 +166,11 @@ def test_caps_answer_413():
         small, hole = encode(noise_image(20, 20)), box_mask(20, 20)
         assert_one_line_error(post(url, small, mask_png(hole), scale=4), 413, "at ×4")
         assert post(url, small, mask_png(hole), scale=2).status_code == 200
+        # Renders at x2 / x4 have their own, lower cap; x1 goes up to max_side.
+        assert_one_line_error(post(url, encode(noise_image(30, 30)), mask_png(box_mask(30, 30)),
+                                   scale=2), 413, "at most 48 px per side at ×2 and ×4")
+        large, hole = encode(noise_image(60, 60)), box_mask(60, 60)
+        assert post(url, large, mask_png(hole)).status_code == 200
 
 
 def test_a_full_queue_answers_503_with_retry_after(monkeypatch):

@@ -86,11 +86,11 @@ def test_errors_are_shown_to_the_user(page, tmp_path):
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
     page.click("#inpaint")  # nothing painted yet
     assert "Paint over what should go" in page.locator("#message.error").inner_text()
-    open_image(page, _save(tmp_path / "wide.png", noise_image(4, 2100)))  # over --max-side
+    open_image(page, _save(tmp_path / "wide.png", noise_image(4, 4100)))  # over --max-side
     stroke(page, [(0.4, 0.5), (0.6, 0.5)])
     page.click("#inpaint")
     page.wait_for_selector("#message.error")
-    assert "at most 2048 px per side" in page.locator("#message").inner_text()
+    assert "at most 4096 px per side" in page.locator("#message").inner_text()
     assert page.problems == []
 
 

@@ -7,7 +7,8 @@ On a 2048-px photo a box hole is hundreds of pixels wide, far beyond the encoder
 1. `levels_for`: how far the farthest missing pixel is from a known one (a distance transform)
    gives the number of 2x reductions K that brings it within `reach` pixels of the model,
    stopping before the short side goes under `min_side` (the model's training size). Images
-   whose holes are already within reach (every 32-px input) take K = 0: one pass, as before.
+   whose holes are already within reach (every 32-px input) take K = 0: one pass, as before
+   (over `pass_tile` px, in tiles, so that memory stays bounded).
 2. `pull`: each reduction averages the known pixels of every 2x2 block; a coarse pixel is known
    if any of its four is, so small scattered holes vanish at coarse levels instead of growing.
 3. At the coarsest level the model fills everything. At each finer level, the coarse fill is
@@ -29,7 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 import cv2
@@ -50,6 +51,11 @@ class Pyramid:
     upsample: str = "bicubic"  # how a coarse fill is carried up: "bicubic" or "bilinear"
     tile: int = 128  # px: levels larger than this are refined in tiles around the band
     margin: int = 32  # px of context around a tile (the encoder sees ~30 px each way)
+    # A single pass (every hole within reach: scattered holes) over an image larger than this
+    # runs in tiles of this side (with `margin`), so that memory stays bounded: on a 2048-px
+    # image with half its pixels missing, one pass took 8.9 s and 2.3 GB, 512-px tiles 4.7 s
+    # and 0.96 GB (smaller working sets), the same hole PSNR to 0.001 dB.
+    pass_tile: int = 512
     # A level with less detail than this (RMS, in [0, 1] units: 2 grey levels) is no sharper
     # than the level below carried up (an upscaled picture's finest levels: 0.4-1.6 grey
     # levels; native ones measured 5-19): it takes the carried-up fill, with no re-fill,
@@ -167,8 +173,15 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     -> (filled, σ or None); known pixels bit-exact. `coarse`, if given, fills the coarsest
     level of a pyramid instead of `single` (a model that knows whole faces at 32 px, say)."""
     depth = [levels_for(m, cfg) for m in mask]
-    if not any(depth):
-        return single(image, mask)  # every hole within reach: one pass (all 32-px inputs)
+    if not any(depth):  # every hole within reach: one pass (all 32-px inputs)
+        if max(image.shape[-2:]) <= cfg.pass_tile:
+            return single(image, mask)
+        tiled = replace(cfg, tile=cfg.pass_tile)
+        results = [_tiled(single, image[i:i + 1], mask[i:i + 1], tiled)
+                   for i in range(image.shape[0])]
+        sigmas = [r[1] for r in results]
+        return (torch.cat([r[0] for r in results]),
+                None if sigmas[0] is None else torch.cat(sigmas))
     results = [_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg)
                for i, k in enumerate(depth)]
     filled = torch.cat([r[0] for r in results])

@@ -109,7 +109,7 @@ def png_bytes(image: torch.Tensor, alpha=None) -> bytes:
     return buf.getvalue()
 
 
-def check_size(upload: io.BytesIO, what: str, scale: int, max_side: int) -> None:
+def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> None:
     """413 before decoding when the image (or its output at `scale`) is too large."""
     try:
         with Image.open(upload) as im:  # reads the header only
@@ -118,19 +118,20 @@ def check_size(upload: io.BytesIO, what: str, scale: int, max_side: int) -> None
         raise ApiError(413, f"the {what} has too many pixels")
     except Exception:
         return  # not an image: read_image says so, with the reason
-    if max(w, h) > max_side:
-        raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most {max_side} px "
-                            "per side (impaint serve --max-side)")
-    if max(w, h) * scale > max_side:
+    if max(w, h) > limits.max_side:
+        raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most "
+                            f"{limits.max_side} px per side (impaint serve --max-side)")
+    if scale > 1 and max(w, h) * scale > limits.max_render:
         raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
-                            f"renders at most {max_side} px per side: choose a smaller scale")
+                            f"renders at most {limits.max_render} px per side at ×2 and ×4 "
+                            "(impaint serve --max-render): choose a smaller scale")
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
                 scale: int, view: str, sample: int, fill=None) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
-    check_size(image_file, "image", scale, limits.max_side)
-    check_size(mask_file, "mask", 1, limits.max_side)
+    check_size(image_file, "image", scale, limits)
+    check_size(mask_file, "mask", 1, limits)
     image_file.seek(0)
     mask_file.seek(0)
     image, mask = read_image(image_file), read_mask(mask_file)

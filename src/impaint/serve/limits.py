@@ -9,10 +9,14 @@ from dataclasses import dataclass
 @dataclass
 class Limits:
     max_upload_mb: float = 20.0  # a whole request (image + mask + fields); more is 413
-    # Longest side of the input, and of the output (input side × scale); more is 413. On the
-    # 2-core machine a 2048-px photo with a quarter missing takes 2-3 s through the pipeline
-    # and peaks at 1.2 GB (docs/any-size.md); rendering ×4 decodes the whole 2048-px output.
-    max_side: int = 2048
+    # Longest side of the input (and of the output at x1); more is 413. A phone's photo
+    # (4032 x 3024) fits. On the 2-core machine a 4096-px picture took 9.8 s and 2.9 GB with a
+    # quarter of it in one box, 21 s and 2.2 GB with half its pixels missing everywhere (the
+    # pipeline's tiles bound the memory of both).
+    max_side: int = 4096
+    # Longest side of an output rendered at x2 or x4: the decoder renders the whole image at
+    # once (512 px at x4, a 2048-px render, peaked at 6.1 GB), so this stays lower.
+    max_render: int = 2048
     workers: int = 1  # inferences at once (each one already uses all of torch's threads)
     queue: int = 16  # requests waiting for a worker; one more is 503 with Retry-After
     max_samples: int = 8  # the page's "K samples" (each is one request)
