@@ -1,5 +1,6 @@
 import torch
 
+import impaint.model.network as network
 from impaint.model import (ImplicitInpainter, ModelConfig, compose, count_parameters, inpaint,
                            pixel_centres)
 from tests.helpers import TINY
@@ -37,6 +38,18 @@ def test_shapes_and_any_resolution():
     assert model(img, mask).shape == (2, 3, 16, 16)
     assert model.query(z, torch.rand(2, 7, 2) * 2 - 1).shape == (2, 7, 3)
     assert model.render(z, 40, 24).shape == (2, 3, 40, 24)
+
+
+def test_render_in_chunks_gives_the_same_pixels(monkeypatch):
+    torch.manual_seed(0)
+    model = ImplicitInpainter(TINY).eval()
+    z = model.encode(torch.rand(2, 3, 12, 10), torch.ones(2, 1, 12, 10))
+    with torch.no_grad():
+        whole = model.render(z, 37, 29)
+        monkeypatch.setattr(network, "RENDER_CHUNK", 100)  # 11 chunks, the last one short
+        chunked = model.render(z, 37, 29)
+    assert chunked.shape == (2, 3, 37, 29)
+    assert torch.allclose(chunked, whole, atol=1e-6)
 
 
 def test_odd_sizes_work_through_the_half_resolution_blocks():

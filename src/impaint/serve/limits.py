@@ -14,8 +14,8 @@ class Limits:
     # quarter of it in one box, 21 s and 2.2 GB with half its pixels missing everywhere (the
     # pipeline's tiles bound the memory of both).
     max_side: int = 4096
-    # Longest side of an output rendered at x2 or x4: the decoder renders the whole image at
-    # once (512 px at x4, a 2048-px render, peaked at 6.1 GB), so this stays lower.
+    # Longest side of an output rendered at x2 or x4: every output pixel is a decoder query
+    # (a 512-px photo at x4 took 8.1 s and 0.89 GB through the CLI), so this stays lower.
     max_render: int = 2048
     workers: int = 1  # inferences at once (each one already uses all of torch's threads)
     queue: int = 16  # requests waiting for a worker; one more is 503 with Retry-After
