@@ -98,14 +98,15 @@ def carry_up(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
 
 
-def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid
-                    ) -> torch.Tensor | None:
+def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid,
+                    coarse: torch.Tensor | None = None) -> torch.Tensor | None:
     """How far this level's pixels stray from the level below carried back up: the mean
     squared difference per channel over known pixels more than `band` px from a hole (whose
     coarse view is complete). -> (1, C, 1, 1), or None where fewer than 16 such pixels leave
     nothing to measure. A fill carried up from below is smooth; the truth has this much more
-    detail, so a hint's σ² grows by it."""
-    coarse, _ = pull(image, mask)
+    detail, so a hint's σ² grows by it. `coarse`: `pull(image, mask)`'s image, if the caller
+    has it already (the pyramid's next level)."""
+    coarse = pull(image, mask)[0] if coarse is None else coarse
     detail = image - carry_up(coarse, image.shape[-2:], cfg.upsample)
     inner = (hole_distance(1 - mask) > cfg.band).to(image.device)  # known, away from holes
     if int(inner.sum()) < 16:
@@ -114,11 +115,12 @@ def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid
         1, -1, 1, 1)
 
 
-def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid):
-    """One finer level: far holes take the hint, the model re-fills the band near known pixels.
+def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyramid):
+    """One finer level (`coarse`: the level below, `pull(image, mask)`'s image): far holes
+    take the hint, the model re-fills the band near known pixels.
     -> (filled, σ or None), each (1, C, H, W)."""
     dist = hole_distance(mask).to(image.device)  # (1, 1, H, W) px to the nearest known pixel
-    detail = detail_variance(image, mask, cfg)  # (1, C, 1, 1), None: nothing to measure on
+    detail = detail_variance(image, mask, cfg, coarse)  # (1, C, 1, 1); None: nothing to measure
     flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
     far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
     seeded = torch.where(far, hint, image)
@@ -177,16 +179,16 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
         if max(image.shape[-2:]) <= cfg.pass_tile:
             return single(image, mask)
         tiled = replace(cfg, tile=cfg.pass_tile)
-        results = [_tiled(single, image[i:i + 1], mask[i:i + 1], tiled)
-                   for i in range(image.shape[0])]
-        sigmas = [r[1] for r in results]
-        return (torch.cat([r[0] for r in results]),
-                None if sigmas[0] is None else torch.cat(sigmas))
-    results = [_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg)
-               for i, k in enumerate(depth)]
-    filled = torch.cat([r[0] for r in results])
+        return _stack([_tiled(single, image[i:i + 1], mask[i:i + 1], tiled)
+                       for i in range(image.shape[0])])
+    return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg)
+                   for i, k in enumerate(depth)])
+
+
+def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-image (filled, σ or None) pairs -> the batch's (filled, σ or None)."""
     sigmas = [r[1] for r in results]
-    return filled, None if sigmas[0] is None else torch.cat(sigmas)
+    return torch.cat([r[0] for r in results]), None if sigmas[0] is None else torch.cat(sigmas)
 
 
 def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid):
@@ -200,7 +202,8 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         size = images[k].shape[-2:]
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
-        filled, sigma = _refine(single, images[k], masks[k], hint, hint_sigma, cfg)
+        filled, sigma = _refine(single, images[k], masks[k], images[k + 1], hint, hint_sigma,
+                                cfg)
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
