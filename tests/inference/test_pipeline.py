@@ -275,8 +275,13 @@ def test_a_coarse_model_fills_only_the_coarsest_level(model):
     assert calls == [(32, 32)]
     assert torch.equal(out[mask.bool().expand_as(out)], image[mask.bool().expand_as(image)])
     small = box_mask(128, 128, 60, 60, 3, 3)  # within reach: one pass, no coarse level
-    inpaint(twin, image, small)
+    alone = inpaint(twin, image, small)
     assert calls == [(32, 32)]
+    # In a batch beside an image that needs the pyramid, the same one pass: an image's fill
+    # does not depend on its batch-mates (it once went to the coarse model at full size).
+    both = inpaint(twin, torch.cat([image, image]), torch.cat([mask, small]))
+    assert calls == [(32, 32)] * 2
+    assert torch.allclose(both[1:], alone, atol=1e-6) and torch.allclose(both[:1], out, atol=1e-6)
 
 
 def test_the_shipped_faces_pair_loads_and_fills_without_a_download(monkeypatch):

@@ -175,12 +175,9 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     -> (filled, σ or None); known pixels bit-exact. `coarse`, if given, fills the coarsest
     level of a pyramid instead of `single` (a model that knows whole faces at 32 px, say)."""
     depth = [levels_for(m, cfg) for m in mask]
-    if not any(depth):  # every hole within reach: one pass (all 32-px inputs)
-        if max(image.shape[-2:]) <= cfg.pass_tile:
-            return single(image, mask)
-        tiled = replace(cfg, tile=cfg.pass_tile)
-        return _stack([_tiled(single, image[i:i + 1], mask[i:i + 1], tiled)
-                       for i in range(image.shape[0])])
+    if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
+        return single(image, mask)  # every hole within reach: one batched pass (all 32 px)
+    # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
     return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg)
                    for i, k in enumerate(depth)])
 
@@ -192,6 +189,9 @@ def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid):
+    """One (1, C, H, W) image through `levels` reductions -> (filled, σ or None)."""
+    if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
+        return _tiled(single, image, mask, replace(cfg, tile=cfg.pass_tile))
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
