@@ -251,6 +251,23 @@ def test_scale_renders_the_pyramid_fill_larger(model):
     assert torch.equal(out[big_known], big_image[big_known])
 
 
+def test_on_pass_ticks_once_per_model_pass(model):
+    """What a progress bar counts: every pass, the coarsest level's and each tile's."""
+    noise = torch.rand(1, 3, 300, 260, generator=torch.Generator().manual_seed(1))
+    image = smooth_image(300, 260) * 0.7 + noise * 0.3
+    mask = box_mask(300, 260, 20, 30, 200, 150)
+    calls = []
+
+    def single(im, mk):
+        calls.append(tuple(im.shape[-2:]))
+        return model_single(model, bf16=False)(im, mk)
+
+    inpaint_pyramid(single, image, mask)
+    ticks = []
+    inpaint_with_std(model, image, mask, bf16=False, on_pass=lambda: ticks.append(1))
+    assert len(calls) > 3 and len(ticks) == len(calls)
+
+
 def test_a_batch_mixes_images_of_different_depths(model):
     image = torch.cat([smooth_image(128, 128, s) for s in range(2)])
     mask = torch.cat([box_mask(128, 128, 60, 60, 4, 4), box_mask(128, 128, 10, 10, 100, 100)])

@@ -47,8 +47,9 @@ def test_render_in_chunks_gives_the_same_pixels(monkeypatch):
     with torch.no_grad():
         whole = model.render(z, 37, 29)
         monkeypatch.setattr(network, "RENDER_CHUNK", 100)  # 11 chunks, the last one short
-        chunked = model.render(z, 37, 29)
-    assert chunked.shape == (2, 3, 37, 29)
+        ticks = []
+        chunked = model.render(z, 37, 29, on_chunk=lambda: ticks.append(1))
+    assert chunked.shape == (2, 3, 37, 29) and len(ticks) == 11
     assert torch.allclose(chunked, whole, atol=1e-6)
 
 

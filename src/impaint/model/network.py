@@ -11,6 +11,8 @@ query coordinates (B, N, 2) in [-1, 1]^2 as (x, y) = (column, row), pixel centre
 
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -180,8 +182,10 @@ class ImplicitInpainter(nn.Module):
         out = pred.new_zeros(b * h * w, pred.shape[-1]).index_copy_(0, holes, pred)
         return out.view(b, h, w, -1).permute(0, 3, 1, 2)
 
-    def render(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
-        """Decode Z on a height x width grid of pixel centres (any resolution). -> (B, C, h, w)."""
+    def render(self, z: torch.Tensor, height: int, width: int,
+               on_chunk: Callable[[], None] | None = None) -> torch.Tensor:
+        """Decode Z on a height x width grid of pixel centres (any resolution). -> (B, C, h, w).
+        `on_chunk` is called after each chunk of queries (a progress bar's tick)."""
         if (height, width) == tuple(z.shape[-2:]):
             return self.decode_grid(z)
         if isinstance(self.decoder, ConvDecoder):  # no coordinates: resample Z, then decode
@@ -191,8 +195,15 @@ class ImplicitInpainter(nn.Module):
         # Each query is decoded on its own, so rendering in chunks gives the same pixels while
         # the MLP's activations (128 floats a query and layer) stay bounded: a 512-px photo
         # rendered at x4 through the CLI peaked at 6.3 GB in one go, 0.89 GB in chunks.
-        out = torch.cat([self.query(z, coords[:, i:i + RENDER_CHUNK])  # (B, h*w, C)
-                         for i in range(0, coords.shape[1], RENDER_CHUNK)], dim=1)
+        # The chunks go straight into one output (a list of them, then a cat, held it twice).
+        out = None  # (B, h*w, C)
+        for i in range(0, coords.shape[1], RENDER_CHUNK):
+            part = self.query(z, coords[:, i:i + RENDER_CHUNK])
+            if out is None:
+                out = part.new_empty(part.shape[0], coords.shape[1], part.shape[2])
+            out[:, i:i + part.shape[1]] = part
+            if on_chunk is not None:
+                on_chunk()
         return out.transpose(1, 2).reshape(z.shape[0], -1, height, width)
 
     def split(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
