@@ -312,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoint", default="general",
                    help="a checkpoint file, or a shipped model: general (the default: photos "
                         "and faces of any size), faces, celeba32 (aligned 32-px faces)")
-    i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution")
+    i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution (at most 67 Mpx out)")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     i.add_argument("--samples", type=int, default=0, metavar="K",
                    help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")

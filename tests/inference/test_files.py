@@ -76,6 +76,35 @@ def test_transparency_is_kept(pair, tmp_path, tiny_checkpoint):
                                     checkpoint=tiny_checkpoint)[0]).mode == "RGB"
 
 
+def test_greyscale_files_come_back_greyscale_at_their_bit_depth(pair, tmp_path,
+                                                                  tiny_checkpoint):
+    """A grey scan comes back grey (L), with its known pixels exact; a 16-bit one is read at
+    its 16 bits (not clipped to white) and written back 16-bit where the format holds it."""
+    image, mask, hole = pair
+    grey = np.asarray(Image.open(image).convert("L"))
+    Image.fromarray(grey).save(tmp_path / "scan.png")
+    out = Image.open(inpaint_paths(tmp_path / "scan.png", mask, tmp_path / "o.png",
+                                   checkpoint=tiny_checkpoint)[0])
+    a = np.asarray(out)
+    assert out.mode == "L" and np.array_equal(a[~hole], grey[~hole])
+    assert not np.array_equal(a[hole], grey[hole])
+    wide = grey.astype(np.uint16) * 257 + np.arange(grey.size, dtype=np.uint16).reshape(
+        grey.shape) % 200  # values that 8 bits cannot hold
+    Image.fromarray(wide).save(tmp_path / "scan16.png")
+    assert read_image(tmp_path / "scan16.png").max() < 1  # not clipped at 255/65535
+    assert torch.allclose(read_image(tmp_path / "scan16.png")[0],
+                          torch.from_numpy(wide / 65535).float())
+    out = Image.open(inpaint_paths(tmp_path / "scan16.png", mask, tmp_path / "o16.png",
+                                   checkpoint=tiny_checkpoint)[0])
+    a = np.asarray(out)
+    assert out.mode.startswith("I;16") and np.array_equal(a[~hole], wide[~hole])
+    jpeg = Image.open(inpaint_paths(tmp_path / "scan16.png", mask, tmp_path / "o.jpg",
+                                    checkpoint=tiny_checkpoint)[0])
+    assert jpeg.mode == "L"  # JPEG holds 8 bits
+    Image.fromarray(hole.astype(np.uint16) * 65535).save(tmp_path / "mask16.png")
+    assert torch.equal(read_mask(tmp_path / "mask16.png")[0] == 0, torch.from_numpy(hole))
+
+
 def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):
     image, mask, _ = pair
     out = inpaint_paths(image, mask, tmp_path / "big.png", checkpoint=tiny_checkpoint, scale=2)[0]
@@ -117,6 +146,8 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
     save_mask(full, np.ones_like(hole))
     with pytest.raises(InputError, match="hides every pixel"):
         run(image, full)
+    with pytest.raises(InputError, match=r"--scale renders at most 67 Mpx"):
+        inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint, scale=512)
     assert not (tmp_path / "o.png").exists()
 
 

@@ -85,6 +85,16 @@ def test_transparency_comes_back(shipped_url):
     assert np.array_equal(out[..., :3][~hole], rgb[~hole])
 
 
+def test_a_greyscale_image_comes_back_greyscale(shipped_url):
+    grey = noise_image()[..., 1]
+    hole = box_mask()
+    r = post(shipped_url, encode(grey), mask_png(hole))
+    with Image.open(io.BytesIO(r.content)) as im:
+        assert im.mode == "L"
+        out = np.asarray(im)
+    assert np.array_equal(out[~hole], grey[~hole]) and not np.array_equal(out[hole], grey[hole])
+
+
 @pytest.mark.parametrize("scale", [2, 4])
 def test_output_scale(shipped_url, scale):
     r = post(shipped_url, encode(noise_image()), mask_png(box_mask()), scale=scale)

@@ -3,9 +3,9 @@
 Mask *files* follow the common convention (LaMa, IOPaint, diffusers): white = hole, black =
 known; `invert_mask=True` reads white = known. Inside the library 1 = known (see model.py).
 
-Other sizes: the encoder is fully convolutional, so an image of any size is inpainted at its
-own resolution. Quality is best on what the model was trained on (CelebA-32: a 32-px face
-filling the frame); larger images get the same local filling, not a larger view.
+Any size goes through the multi-scale pipeline (`pipeline.py`). What the model does not fill,
+the output keeps from the input file (`Original`): its transparency, and its greyscale, at 16
+bits where the file had them (a scan of an old photo comes back as the same kind of file).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from ..data import IMAGE_EXTENSIONS
 from ..model import ImplicitInpainter, load_model, sample_completions
-from .pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
+from .pipeline import coarse_of, counted, inpaint_pyramid, inpaint_with_std
 from ..plots import sigma_image
 
 
@@ -29,40 +29,76 @@ class InputError(ValueError):
     """A bad input file (missing, not an image, wrong size, unusable mask)."""
 
 
-def _decode(source: str | Path | BinaryIO, kind: str, mode: str) -> np.ndarray:
-    """An image file (a path, or an open binary file such as an upload) -> a `mode` array,
-    turned upright by its EXIF orientation, as browsers and image editors show it (a mask
+# Pillow's modes for greyscale files, and those with 16 bits per sample (PNG, TIFF).
+GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
+WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+
+
+def _decode(source: str | Path | BinaryIO, kind: str,
+            read: Callable[[Image.Image], np.ndarray]) -> np.ndarray:
+    """An image file (a path, or an open binary file such as an upload) -> `read`'s array of
+    it, turned upright by its EXIF orientation, as browsers and image editors show it (a mask
     painted over the shown photo then fits it)."""
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise InputError(f"{kind} not found: {source}")
     name = source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
     try:
         with Image.open(source) as im:
-            return np.asarray(ImageOps.exif_transpose(im).convert(mode))
+            if im.mode == "F":  # 32-bit float TIFFs: no range to read them in
+                raise InputError(f"not a supported {kind}: {name} (32-bit floating point; "
+                                 "save it with 8 or 16 bits)")
+            return read(ImageOps.exif_transpose(im))
     except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
             Image.DecompressionBombError) as e:
         raise InputError(f"not a readable {'mask ' if kind == 'mask' else ''}image: {name} "
                          f"({type(e).__name__})")
 
 
+def _unit(im: Image.Image) -> np.ndarray:
+    """-> (H, W, 3) float32 in [0, 1]. 16-bit greyscale is read at its 16 bits (Pillow's own
+    conversion clips it at 255: a 16-bit scan would read as white)."""
+    if im.mode in WIDE_MODES:
+        grey = np.asarray(im).astype(np.float32).clip(0, 65535) / 65535
+        return np.repeat(grey[..., None], 3, axis=-1)
+    return np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+
+
 def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
     """-> (3, H, W) float in [0, 1]."""
-    arr = _decode(source, "image", "RGB").astype(np.float32) / 255.0
-    return torch.from_numpy(arr).permute(2, 0, 1).contiguous()
+    return torch.from_numpy(_decode(source, "image", _unit)).permute(2, 0, 1).contiguous()
 
 
-def read_alpha(source: str | Path | BinaryIO) -> np.ndarray | None:
-    """The image's transparency, (H, W) uint8 upright as `read_image` gives the image, or None
-    where it has none or is opaque everywhere. The model fills colour only; the output keeps
-    the input's alpha, so a cut-out stays cut out. (Read after `read_image`, which has already
-    turned an unreadable file into its one-line error.)"""
+@dataclass(frozen=True)
+class Original:
+    """What an output keeps of its input file beyond the colour the model fills: a cut-out
+    stays cut out, a greyscale scan comes back greyscale (without the colour cast a model
+    trained on colour photos may give its fill), at 16 bits if it had them."""
+    alpha: np.ndarray | None = None  # (H, W) uint8, upright as `read_image`; None: opaque
+    grey: bool = False
+    bits: int = 8  # 16: 16-bit greyscale
+
+    def fit(self, suffix: str) -> "Original":
+        """What a file format (by its suffix) can hold of it."""
+        suffix = suffix.lower()
+        return Original(self.alpha if suffix in ALPHA_SUFFIXES else None, self.grey,
+                        self.bits if suffix in WIDE_SUFFIXES and self.alpha is None else 8)
+
+
+ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # formats that keep transparency
+WIDE_SUFFIXES = {".png", ".tif", ".tiff"}  # and 16-bit greyscale
+
+
+def read_original(source: str | Path | BinaryIO) -> Original:
+    """The input's `Original` (read after `read_image`, which has already turned an
+    unreadable file into its one-line error)."""
     if not isinstance(source, (str, Path)):
         source.seek(0)
     with Image.open(source) as im:
-        if im.mode not in ("RGBA", "LA", "PA") and "transparency" not in im.info:
-            return None
-        alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
-    return None if (alpha == 255).all() else alpha
+        alpha = None
+        if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+            alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
+            alpha = None if (alpha == 255).all() else alpha
+        return Original(alpha, im.mode in GREY_MODES, 16 if im.mode in WIDE_MODES else 8)
 
 
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
@@ -71,7 +107,12 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
     A mask with transparency is read by its alpha instead: painted (opaque) = hole, whatever
     the paint's colour. Painting tools export strokes on a transparent layer that way, and
     their red or black strokes would otherwise read as "no hole"."""
-    grey, alpha = np.moveaxis(_decode(source, "mask", "LA"), -1, 0)
+    def grey_alpha(im: Image.Image) -> np.ndarray:  # -> (H, W, 2) uint8
+        if im.mode in WIDE_MODES:  # 16 bits: to 8 (Pillow's conversion clips at 255)
+            im = Image.fromarray((np.asarray(im).clip(0, 65535) / 257).round().astype(np.uint8))
+        return np.asarray(im.convert("LA"))
+
+    grey, alpha = np.moveaxis(_decode(source, "mask", grey_alpha), -1, 0)
     # >= 128: anti-aliased or JPEG masks still work
     white = alpha >= 128 if (alpha < 255).any() else grey >= 128
     known = white if invert else ~white
@@ -93,26 +134,51 @@ def check_pair(image: torch.Tensor, mask: torch.Tensor, name: str = "image",
                          "(is it inverted? --invert-mask reads white = known)")
 
 
+# The most pixels an output at --scale K may have: rendering holds a few float copies of the
+# output (a 2048-px image at x4, 67 Mpx, through the CLI: 4.5 GB and 114 s on the 2-core CPU);
+# beyond, the process would be killed for memory with no word.
+MAX_RENDER_PIXELS = 8192 * 8192
+
+
+def check_scale(size: tuple[int, int], scale: int) -> None:
+    """A one-line error for a --scale that is not a positive integer or whose output would
+    not fit in memory."""
+    if scale < 1:
+        raise InputError(f"--scale must be a positive integer, got {scale}")
+    h, w = size
+    if scale > 1 and h * w * scale ** 2 > MAX_RENDER_PIXELS:
+        raise InputError(f"{w}×{h} at --scale {scale} would be {w * scale}×{h * scale} "
+                         f"({h * w * scale ** 2 / 1e6:.0f} Mpx); --scale renders at most "
+                         f"{MAX_RENDER_PIXELS / 1e6:.0f} Mpx: a smaller scale, or a crop")
+
+
 def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
-                  scale: int = 1, allow_full: bool = False, return_std: bool = False):
+                  scale: int = 1, allow_full: bool = False, return_std: bool = False,
+                  progress: bool = False):
     """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
 
     With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model.
-    `model` may also be a single-scale backend (`onnx_backend.load_backend`), at scale 1."""
+    `model` may also be a single-scale backend (`onnx_backend.load_backend`), at scale 1.
+    `progress`: a bar of the model's passes (and, at --scale, the render's chunks), shown when
+    the work takes over a second (a 12-Mpx photo takes seconds)."""
     check_pair(image, mask, allow_full=allow_full)
-    if scale < 1:
-        raise InputError(f"--scale must be a positive integer, got {scale}")
+    check_scale(image.shape[-2:], scale)
     is_model = isinstance(model, torch.nn.Module)
     if return_std and not (model.cfg.probabilistic if is_model else model.probabilistic):
         raise InputError("this checkpoint predicts no uncertainty (train one with "
                          "--set model.probabilistic=true)")
-    if not is_model:
-        if scale != 1:
-            raise InputError(f"the {model.name} backend renders at x1 only: use --backend torch")
-        out, std = inpaint_pyramid(model, image[None], mask[None], coarse=coarse_of(model))
-        return (out[0], std[0]) if return_std else out[0]
-    device = next(model.parameters()).device
-    out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device), scale)
+    if not is_model and scale != 1:
+        raise InputError(f"the {model.name} backend renders at x1 only: use --backend torch")
+    with tqdm(desc="inpainting", unit=" steps", delay=1.0, leave=False,
+              disable=not progress) as bar:
+        tick = bar.update if progress else None
+        if is_model:
+            device = next(model.parameters()).device
+            out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device),
+                                        scale, on_pass=tick)
+        else:
+            out, std = inpaint_pyramid(counted(model, tick), image[None], mask[None],
+                                       coarse=counted(coarse_of(model), tick))
     return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
 
 
@@ -128,32 +194,38 @@ def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
     return [path, raw]
 
 
-ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # formats that keep transparency
+def to_pil(image: torch.Tensor, original: Original = Original()) -> Image.Image:
+    """(3, H, W) float in [0, 1] -> an image of the input's kind (`original`): RGB, RGBA,
+    L, LA or 16-bit L. At --scale K (H = K·h) each alpha value covers its K x K block, as
+    the known pixels do. A known pixel of a grey file (R = G = B) keeps its exact value."""
+    if original.grey:
+        grey = image.mean(0, keepdim=True)  # (1, H, W)
+        if original.bits == 16:
+            return Image.fromarray((grey[0].clamp(0, 1).numpy() * 65535.0 + 0.5)
+                                   .astype(np.uint16))
+        pixels = to_uint8(grey)[..., 0]  # (H, W)
+    else:
+        pixels = to_uint8(image)  # (H, W, 3)
+    if original.alpha is None:
+        return Image.fromarray(pixels)
+    k = pixels.shape[0] // original.alpha.shape[0]
+    return Image.fromarray(np.dstack([pixels, original.alpha.repeat(k, 0).repeat(k, 1)]))
 
 
-def to_pil(image: torch.Tensor, alpha: np.ndarray | None = None) -> Image.Image:
-    """(3, H, W) float in [0, 1], and the input's alpha (h, w) or None -> an RGB(A) image; at
-    --scale K (H = K·h) each alpha value covers its K x K block, as the known pixels do."""
-    rgb = to_uint8(image)
-    if alpha is None:
-        return Image.fromarray(rgb)
-    k = rgb.shape[0] // alpha.shape[0]
-    return Image.fromarray(np.dstack([rgb, alpha.repeat(k, 0).repeat(k, 1)]))
-
-
-def write_image(image: torch.Tensor, path: str | Path, alpha: np.ndarray | None = None) -> Path:
-    """(3, H, W) float in [0, 1] -> an 8-bit image file (format from the suffix), with `alpha`
-    where the format holds one (not JPEG)."""
+def write_image(image: torch.Tensor, path: str | Path, original: Original = Original()) -> Path:
+    """(3, H, W) float in [0, 1] -> an image file (format from the suffix), of the input's
+    kind as far as the format holds it (JPEG: no alpha, no 16 bits)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(image, alpha if path.suffix.lower() in ALPHA_SUFFIXES else None).save(path)
+    to_pil(image, original.fit(path.suffix)).save(path)
     return path
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
     """(3, H, W) float in [0, 1] -> (H, W, 3) uint8; a pixel read from an 8-bit file comes
     back to its own value exactly."""
-    return (image.clamp(0, 1).permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    scaled = image.clamp(0, 1).mul_(255.0).add_(0.5)  # one float copy (a 67-Mpx render: 0.8 GB)
+    return np.ascontiguousarray(scaled.permute(1, 2, 0).numpy().astype(np.uint8))
 
 
 @dataclass
@@ -204,8 +276,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
     fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
     `on_failure` as it happens; the run goes on with the next pair."""
-    if scale < 1:
-        raise InputError(f"--scale must be a positive integer, got {scale}")
+    check_scale((1, 1), scale)
     pairs, skipped, clashes = _pairs(image_dir, mask_dir)
     report = BatchReport(skipped=skipped)
     for img_path, reason in clashes:
@@ -217,7 +288,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
             result = inpaint_image(model, read_image(img_path),
                                    read_mask(mask_path, invert_mask), scale)
             report.written.append(write_image(result, out_dir / (img_path.stem + ".png"),
-                                              read_alpha(img_path)))
+                                              read_original(img_path)))
         except (InputError, OSError, RuntimeError) as e:  # RuntimeError: torch, e.g. memory
             reason = str(e).splitlines()[0] if str(e) else type(e).__name__
             report.failed.append((img_path, reason))
@@ -255,10 +326,12 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
         if samples:
             return write_samples(model, *pair, output, samples, seed)
         if uncertainty:
-            result, std = inpaint_image(model, *pair, scale, return_std=True)
-            return [write_image(result, output, read_alpha(image)),
+            result, std = inpaint_image(model, *pair, scale, return_std=True,
+                                        progress=progress)
+            return [write_image(result, output, read_original(image)),
                     *write_uncertainty(std, uncertainty)]
-        return [write_image(inpaint_image(model, *pair, scale), output, read_alpha(image))]
+        return [write_image(inpaint_image(model, *pair, scale, progress=progress), output,
+                            read_original(image))]
     if uncertainty or samples:
         raise InputError("--uncertainty and --samples work on one image at a time, not folders")
     report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress)

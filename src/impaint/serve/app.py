@@ -28,7 +28,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import InputError, check_pair, read_alpha, read_image, read_mask, to_pil
+from ..inference.files import (InputError, Original, check_pair, read_image, read_mask,
+                               read_original, to_pil)
 from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 from .limits import Limits
@@ -101,11 +102,11 @@ def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
             "limits": {**asdict(limits), "max_upload_bytes": int(limits.max_upload_mb * 1e6)}}
 
 
-def png_bytes(image: torch.Tensor, alpha=None) -> bytes:
-    """(3, H, W) in [0, 1] (and the input's alpha, or None) -> PNG: lossless, so the known
-    pixels arrive exactly."""
+def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
+    """(3, H, W) in [0, 1] (and what the input file was: its alpha, greyscale) -> PNG:
+    lossless, so the known pixels arrive exactly."""
     buf = io.BytesIO()
-    to_pil(image, alpha).save(buf, format="PNG")
+    to_pil(image, original).save(buf, format="PNG")
     return buf.getvalue()
 
 
@@ -152,7 +153,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         if std is None:
             raise InputError("this model predicts no σ: there is no heat map to show")
         return png_bytes(sigma_image(std[0]))
-    return png_bytes(out[0], read_alpha(image_file))
+    return png_bytes(out[0], read_original(image_file))
 
 
 def form_int(form, key: str, default: int, allowed) -> int:
