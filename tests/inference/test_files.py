@@ -146,6 +146,8 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
     save_mask(full, np.ones_like(hole))
     with pytest.raises(InputError, match="hides every pixel"):
         run(image, full)
+    with pytest.raises(InputError, match=r"cannot write o.xyz: name the output .png"):
+        inpaint_paths(image, mask, tmp_path / "o.xyz", checkpoint=tiny_checkpoint)
     with pytest.raises(InputError, match=r"--scale renders at most 67 Mpx"):
         inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint, scale=512)
     assert not (tmp_path / "o.png").exists()

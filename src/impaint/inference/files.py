@@ -297,6 +297,18 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     return report
 
 
+def check_writable(path: Path) -> None:
+    """A one-line error, before any work, for an output the image writer cannot make: an
+    unknown format, or a folder that cannot be created."""
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise InputError(f"cannot write {path.name}: name the output .png, .jpg, .webp or "
+                         ".tif (PNG is lossless: known pixels exact)")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or type(e).__name__}")
+
+
 def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
                   seed: int = 0) -> list[Path]:
     """K completions of one image: OUTPUT's stem + _1 … _K."""
@@ -320,6 +332,8 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     image, mask, output = Path(image), Path(mask), Path(output)
     if not image.exists():
         raise InputError(f"image not found: {image}")
+    if image.is_file():
+        check_writable(output)  # before the work, not after it
     model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
