@@ -105,6 +105,22 @@ def test_greyscale_files_come_back_greyscale_at_their_bit_depth(pair, tmp_path,
     assert torch.equal(read_mask(tmp_path / "mask16.png")[0] == 0, torch.from_numpy(hole))
 
 
+def test_the_colour_profile_is_kept(pair, tmp_path, tiny_checkpoint):
+    """A photo with an embedded ICC profile (a phone's Display P3, say) keeps it, whatever
+    the output format; one without gets none."""
+    from PIL import ImageCms
+
+    image, mask, _ = pair
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    Image.open(image).save(tmp_path / "p3.jpg", icc_profile=icc, quality=95)
+    for name in ("o.png", "o.jpg", "o.webp"):
+        out = inpaint_paths(tmp_path / "p3.jpg", mask, tmp_path / name,
+                            checkpoint=tiny_checkpoint)[0]
+        assert Image.open(out).info.get("icc_profile") == icc, name
+    plain = inpaint_paths(image, mask, tmp_path / "plain.png", checkpoint=tiny_checkpoint)[0]
+    assert "icc_profile" not in Image.open(plain).info
+
+
 def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):
     image, mask, _ = pair
     out = inpaint_paths(image, mask, tmp_path / "big.png", checkpoint=tiny_checkpoint, scale=2)[0]

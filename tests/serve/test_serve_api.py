@@ -85,12 +85,17 @@ def test_transparency_comes_back(shipped_url):
     assert np.array_equal(out[..., :3][~hole], rgb[~hole])
 
 
-def test_a_greyscale_image_comes_back_greyscale(shipped_url):
+def test_a_greyscale_image_comes_back_greyscale_with_its_colour_profile(shipped_url):
+    from PIL import ImageCms
+
     grey = noise_image()[..., 1]
     hole = box_mask()
-    r = post(shipped_url, encode(grey), mask_png(hole))
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(grey).save(buf, format="PNG", icc_profile=icc)
+    r = post(shipped_url, buf.getvalue(), mask_png(hole))
     with Image.open(io.BytesIO(r.content)) as im:
-        assert im.mode == "L"
+        assert im.mode == "L" and im.info.get("icc_profile") == icc
         out = np.asarray(im)
     assert np.array_equal(out[~hole], grey[~hole]) and not np.array_equal(out[hole], grey[hole])
 

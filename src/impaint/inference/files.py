@@ -10,7 +10,7 @@ bits where the file had them (a scan of an old photo comes back as the same kind
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -72,16 +72,18 @@ def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
 class Original:
     """What an output keeps of its input file beyond the colour the model fills: a cut-out
     stays cut out, a greyscale scan comes back greyscale (without the colour cast a model
-    trained on colour photos may give its fill), at 16 bits if it had them."""
+    trained on colour photos may give its fill), at 16 bits if it had them, and a photo keeps
+    its colour profile (a phone's Display P3 photo would otherwise show duller as sRGB)."""
     alpha: np.ndarray | None = None  # (H, W) uint8, upright as `read_image`; None: opaque
     grey: bool = False
     bits: int = 8  # 16: 16-bit greyscale
+    icc: bytes | None = None  # the embedded ICC profile, as the file had it
 
     def fit(self, suffix: str) -> "Original":
         """What a file format (by its suffix) can hold of it."""
         suffix = suffix.lower()
-        return Original(self.alpha if suffix in ALPHA_SUFFIXES else None, self.grey,
-                        self.bits if suffix in WIDE_SUFFIXES and self.alpha is None else 8)
+        return replace(self, alpha=self.alpha if suffix in ALPHA_SUFFIXES else None,
+                       bits=self.bits if suffix in WIDE_SUFFIXES and self.alpha is None else 8)
 
 
 ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # formats that keep transparency
@@ -98,7 +100,8 @@ def read_original(source: str | Path | BinaryIO) -> Original:
         if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
             alpha = None if (alpha == 255).all() else alpha
-        return Original(alpha, im.mode in GREY_MODES, 16 if im.mode in WIDE_MODES else 8)
+        return Original(alpha, im.mode in GREY_MODES, 16 if im.mode in WIDE_MODES else 8,
+                        im.info.get("icc_profile") or None)
 
 
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
@@ -217,8 +220,14 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
     kind as far as the format holds it (JPEG: no alpha, no 16 bits)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    to_pil(image, original.fit(path.suffix)).save(path)
+    original = original.fit(path.suffix)
+    to_pil(image, original).save(path, **profile(original))
     return path
+
+
+def profile(original: Original) -> dict:
+    """Pillow's `save` arguments that embed the input's colour profile, if it had one."""
+    return {} if original.icc is None else {"icc_profile": original.icc}
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:

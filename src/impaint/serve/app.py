@@ -28,8 +28,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import (InputError, Original, check_pair, read_image, read_mask,
-                               read_original, to_pil)
+from ..inference.files import (InputError, Original, check_pair, profile, read_image,
+                               read_mask, read_original, to_pil)
 from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 from .limits import Limits
@@ -106,7 +106,7 @@ def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
     """(3, H, W) in [0, 1] (and what the input file was: its alpha, greyscale) -> PNG:
     lossless, so the known pixels arrive exactly."""
     buf = io.BytesIO()
-    to_pil(image, original).save(buf, format="PNG")
+    to_pil(image, original).save(buf, format="PNG", **profile(original))
     return buf.getvalue()
 
 
