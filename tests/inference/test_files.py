@@ -121,6 +121,26 @@ def test_the_colour_profile_is_kept(pair, tmp_path, tiny_checkpoint):
     assert "icc_profile" not in Image.open(plain).info
 
 
+def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, monkeypatch):
+    """iPhones' HEIC photos, through the `heic` extra (in the test extra, so CI runs this);
+    without it, one line that says what to install."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    from impaint.inference import files
+
+    image, mask, hole = pair
+    pillow_heif.from_pillow(Image.open(image).convert("RGB")).save(tmp_path / "phone.heic")
+    out = inpaint_paths(tmp_path / "phone.heic", mask, tmp_path / "o.png",
+                        checkpoint=tiny_checkpoint)[0]
+    decoded = np.asarray(Image.open(tmp_path / "phone.heic").convert("RGB"))  # lossy: as read
+    a = np.asarray(Image.open(out))
+    assert a.shape == decoded.shape and np.array_equal(a[~hole], decoded[~hole])
+    monkeypatch.setattr(files, "heif_support", lambda: False)
+    with pytest.raises(InputError, match=r"phone.heic is HEIC/HEIF: reading it needs "
+                                         r"pillow-heif \(pip install 'impaint\[heic\]'\)"):
+        inpaint_paths(tmp_path / "phone.heic", mask, tmp_path / "o2.png",
+                      checkpoint=tiny_checkpoint)
+
+
 def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):
     image, mask, _ = pair
     out = inpaint_paths(image, mask, tmp_path / "big.png", checkpoint=tiny_checkpoint, scale=2)[0]

@@ -10,6 +10,7 @@ bits where the file had them (a scan of an old photo comes back as the same kind
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -34,6 +35,22 @@ GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
 WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
 
 
+HEIF_SUFFIXES = {".heic", ".heif"}  # iPhones' photos: read with the optional pillow-heif
+INPUT_EXTENSIONS = IMAGE_EXTENSIONS | HEIF_SUFFIXES
+
+
+@functools.cache
+def heif_support() -> bool:
+    """Whether HEIC/HEIF files can be read: pillow-heif (`pip install 'impaint[heic]'`) is
+    installed, and its Pillow plugin is now registered."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
+
+
 def _decode(source: str | Path | BinaryIO, kind: str,
             read: Callable[[Image.Image], np.ndarray]) -> np.ndarray:
     """An image file (a path, or an open binary file such as an upload) -> `read`'s array of
@@ -42,6 +59,9 @@ def _decode(source: str | Path | BinaryIO, kind: str,
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise InputError(f"{kind} not found: {source}")
     name = source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
+    if not heif_support() and Path(str(name)).suffix.lower() in HEIF_SUFFIXES:
+        raise InputError(f"{name} is HEIC/HEIF: reading it needs pillow-heif "
+                         "(pip install 'impaint[heic]')")
     try:
         with Image.open(source) as im:
             if im.mode == "F":  # 32-bit float TIFFs: no range to read them in
@@ -258,9 +278,9 @@ def _pairs(image_dir: Path, mask_dir: Path
         raise InputError(f"IMAGE is a folder, so --mask must be a folder too: {mask_dir}")
     masks: dict[str, list[Path]] = {}
     for p in sorted(mask_dir.iterdir()):
-        if p.suffix.lower() in IMAGE_EXTENSIONS:
+        if p.suffix.lower() in INPUT_EXTENSIONS:
             masks.setdefault(p.stem, []).append(p)
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS)
     pairs, clashes, first_of = [], [], {}
     for p in images:
         if p.stem not in masks:
