@@ -15,6 +15,11 @@ from impaint.train import TrainConfig
 TINY = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2)
 
 
+def save_mask(path, hole):
+    """hole: bool (H, W); written white = hole, the file convention."""
+    Image.fromarray((hole * 255).astype(np.uint8)).save(path)
+
+
 def make_images(folder, n, size=(40, 48), seed=0, start=0):
     """Smooth random colour images (gradients + a disc), saved as PNG."""
     rng = np.random.default_rng(seed)

@@ -223,7 +223,7 @@ def cmd_ablate(args) -> None:
 def cmd_sample(args) -> None:
     import torch
 
-    from .inference.files import write_image
+    from .inference.image_files import write_image
     from .model import load_model, sample_completions
     from .plots import image_grid
 

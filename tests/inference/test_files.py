@@ -3,12 +3,8 @@ import pytest
 import torch
 from PIL import Image
 
-from impaint.inference.files import InputError, inpaint_paths, read_image, read_mask
-
-
-def save_mask(path, hole):
-    """hole: bool (H, W); written white = hole, the file convention."""
-    Image.fromarray((hole * 255).astype(np.uint8)).save(path)
+from impaint.inference.files import InputError, inpaint_paths, read_image
+from tests.helpers import save_mask
 
 
 @pytest.fixture
@@ -21,28 +17,6 @@ def pair(tmp_path, image_folder):
     png = tmp_path / "image.png"  # lossless, so known pixels can be compared exactly
     Image.open(image).save(png)
     return png, tmp_path / "mask.png", hole
-
-
-def test_mask_files_are_white_equals_hole(pair):
-    _, mask_path, hole = pair
-    assert torch.equal(read_mask(mask_path)[0] == 0, torch.from_numpy(hole))
-    assert torch.equal(read_mask(mask_path, invert=True)[0] == 1, torch.from_numpy(hole))
-
-
-def test_masks_with_transparency_are_read_by_their_alpha(pair, tmp_path):
-    """Red strokes on a transparent layer (a painting tool's export): painted = hole."""
-    _, _, hole = pair
-    layer = np.zeros(hole.shape + (4,), np.uint8)
-    layer[hole] = (255, 0, 0, 255)
-    Image.fromarray(layer).save(tmp_path / "layer.png")
-    assert torch.equal(read_mask(tmp_path / "layer.png")[0] == 0, torch.from_numpy(hole))
-    assert torch.equal(read_mask(tmp_path / "layer.png", invert=True)[0] == 1,
-                       torch.from_numpy(hole))
-    # Opaque everywhere: the alpha says nothing, white = hole as for any mask.
-    opaque = np.dstack([np.repeat((hole * 255).astype(np.uint8)[..., None], 3, -1),
-                        np.full(hole.shape, 255, np.uint8)])
-    Image.fromarray(opaque).save(tmp_path / "opaque.png")
-    assert torch.equal(read_mask(tmp_path / "opaque.png")[0] == 0, torch.from_numpy(hole))
 
 
 def test_inpaint_file_keeps_known_pixels(pair, tmp_path, tiny_checkpoint):
@@ -101,8 +75,6 @@ def test_greyscale_files_come_back_greyscale_at_their_bit_depth(pair, tmp_path,
     jpeg = Image.open(inpaint_paths(tmp_path / "scan16.png", mask, tmp_path / "o.jpg",
                                     checkpoint=tiny_checkpoint)[0])
     assert jpeg.mode == "L"  # JPEG holds 8 bits
-    Image.fromarray(hole.astype(np.uint16) * 65535).save(tmp_path / "mask16.png")
-    assert torch.equal(read_mask(tmp_path / "mask16.png")[0] == 0, torch.from_numpy(hole))
 
 
 def test_the_colour_profile_is_kept(pair, tmp_path, tiny_checkpoint):
@@ -125,7 +97,7 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
     """iPhones' HEIC photos, through the `heic` extra (in the test extra, so CI runs this);
     without it, one line that says what to install."""
     pillow_heif = pytest.importorskip("pillow_heif")
-    from impaint.inference import files
+    from impaint.inference import image_files
 
     image, mask, hole = pair
     pillow_heif.from_pillow(Image.open(image).convert("RGB")).save(tmp_path / "phone.heic")
@@ -134,7 +106,7 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
     decoded = np.asarray(Image.open(tmp_path / "phone.heic").convert("RGB"))  # lossy: as read
     a = np.asarray(Image.open(out))
     assert a.shape == decoded.shape and np.array_equal(a[~hole], decoded[~hole])
-    monkeypatch.setattr(files, "heif_support", lambda: False)
+    monkeypatch.setattr(image_files, "heif_support", lambda: False)
     with pytest.raises(InputError, match=r"phone.heic is HEIC/HEIF: reading it needs "
                                          r"pillow-heif \(pip install 'impaint\[heic\]'\)"):
         inpaint_paths(tmp_path / "phone.heic", mask, tmp_path / "o2.png",
@@ -225,15 +197,3 @@ def test_a_folder_goes_on_past_a_bad_pair(tmp_path, image_folder, tiny_checkpoin
                       progress=False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
         [p.stem + ".png" for i, p in enumerate(images) if i != 2]
-
-
-def test_exif_orientation_is_applied(tmp_path):
-    """A phone photo is read upright, as a browser shows it (and a mask is painted on it)."""
-    arr = np.zeros((10, 20, 3), np.uint8)
-    arr[:, :5] = 255  # a white band on the left
-    exif = Image.Exif()
-    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
-    Image.fromarray(arr).save(tmp_path / "phone.png", exif=exif)
-    upright = read_image(tmp_path / "phone.png")
-    assert upright.shape == (3, 20, 10)
-    assert bool((upright[:, :5] == 1).all()) and bool((upright[:, 5:] == 0).all())

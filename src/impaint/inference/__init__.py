@@ -5,10 +5,15 @@ follow the common convention, white = hole (`invert_mask` reads white = known); 
 library 1 = known. The demo's comparison with OpenCV Telea uses two leaf modules of
 evaluation/ (baselines, metrics), which import nothing of impaint.
 
-files.py  read / check / write images and masks, inpaint_paths (`impaint inpaint`)
-demo.py   the shipped model on bundled faces (`impaint demo`)
+pipeline.py     any size: the multi-scale pipeline around a single-scale fill
+image_files.py  read and write image and mask files (formats, what an output keeps)
+files.py        inpaint_paths (`impaint inpaint`): a file or a folder through the pipeline
+onnx_backend.py export to ONNX; the onnxruntime and OpenVINO backends
+quantize.py     int8 graphs for OpenVINO (NNCF)
+demo.py         the shipped model on bundled faces (`impaint demo`)
 """
 
-from .files import InputError, inpaint_paths, read_image, read_mask, write_image
+from .files import inpaint_paths
+from .image_files import InputError, read_image, read_mask, write_image
 
 __all__ = ["InputError", "inpaint_paths", "read_image", "read_mask", "write_image"]

@@ -50,7 +50,7 @@ def bundled_faces(size: int = 32, n_lfw: int = 5) -> torch.Tensor:
 
 def user_image(path: str | Path, size: int) -> torch.Tensor:
     """A user's picture, centre-cropped to a square and resized. -> (1, 3, size, size)."""
-    from .files import read_image
+    from .image_files import read_image
 
     img = read_image(path)  # raises InputError for missing or non-image files
     h, w = img.shape[-2:]

@@ -28,8 +28,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import (InputError, Original, check_pair, profile, read_image,
-                               read_mask, read_original, to_pil)
+from ..inference.files import check_pair
+from ..inference.image_files import (InputError, Original, profile, read_image, read_mask,
+                                     read_original, to_pil)
 from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 from .limits import Limits

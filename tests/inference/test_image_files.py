@@ -1,0 +1,73 @@
+"""Decoding and writing image files (inference/image_files.py). What goes through the whole
+`impaint inpaint` (grey, 16-bit, colour profiles, HEIC, alpha kept): test_files.py."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from impaint.inference.image_files import Original, read_image, read_mask, read_original, to_pil
+from tests.helpers import save_mask
+
+
+@pytest.fixture
+def hole():
+    hole = np.zeros((24, 32), bool)
+    hole[5:15, 8:20] = True
+    return hole
+
+
+def test_mask_files_are_white_equals_hole(hole, tmp_path):
+    mask_path = tmp_path / "mask.png"
+    save_mask(mask_path, hole)
+    assert torch.equal(read_mask(mask_path)[0] == 0, torch.from_numpy(hole))
+    assert torch.equal(read_mask(mask_path, invert=True)[0] == 1, torch.from_numpy(hole))
+
+
+def test_a_16_bit_mask_is_read_by_its_16_bits(hole, tmp_path):
+    """Pillow's own conversion clips 16-bit values at 255: a dark grey (known) would read as
+    white (hole)."""
+    mask = np.where(hole, 65535, 20000).astype(np.uint16)  # known: 30 % grey
+    Image.fromarray(mask).save(tmp_path / "mask16.png")
+    assert torch.equal(read_mask(tmp_path / "mask16.png")[0] == 0, torch.from_numpy(hole))
+
+
+def test_masks_with_transparency_are_read_by_their_alpha(hole, tmp_path):
+    """Red strokes on a transparent layer (a painting tool's export): painted = hole."""
+    layer = np.zeros(hole.shape + (4,), np.uint8)
+    layer[hole] = (255, 0, 0, 255)
+    Image.fromarray(layer).save(tmp_path / "layer.png")
+    assert torch.equal(read_mask(tmp_path / "layer.png")[0] == 0, torch.from_numpy(hole))
+    assert torch.equal(read_mask(tmp_path / "layer.png", invert=True)[0] == 1,
+                       torch.from_numpy(hole))
+    # Opaque everywhere: the alpha says nothing, white = hole as for any mask.
+    opaque = np.dstack([np.repeat((hole * 255).astype(np.uint8)[..., None], 3, -1),
+                        np.full(hole.shape, 255, np.uint8)])
+    Image.fromarray(opaque).save(tmp_path / "opaque.png")
+    assert torch.equal(read_mask(tmp_path / "opaque.png")[0] == 0, torch.from_numpy(hole))
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    """A phone photo is read upright, as a browser shows it (and a mask is painted on it)."""
+    arr = np.zeros((10, 20, 3), np.uint8)
+    arr[:, :5] = 255  # a white band on the left
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90° clockwise to display
+    Image.fromarray(arr).save(tmp_path / "phone.png", exif=exif)
+    upright = read_image(tmp_path / "phone.png")
+    assert upright.shape == (3, 20, 10)
+    assert bool((upright[:, :5] == 1).all()) and bool((upright[:, 5:] == 0).all())
+
+
+def test_an_original_keeps_what_the_format_can_hold(tmp_path):
+    """16-bit greyscale round-trips exactly through PNG; JPEG gets 8 bits and no alpha."""
+    wide = np.arange(24 * 32, dtype=np.uint16).reshape(24, 32) * 80  # beyond 8 bits
+    Image.fromarray(wide).save(tmp_path / "scan16.png")
+    original = read_original(tmp_path / "scan16.png")
+    assert original.grey and original.bits == 16 and original.alpha is None
+    image = read_image(tmp_path / "scan16.png")
+    assert np.array_equal(np.asarray(to_pil(image, original)), wide)
+    alpha = np.full((24, 32), 7, np.uint8)
+    assert original.fit(".jpg").bits == 8
+    assert Original(alpha=alpha).fit(".jpg").alpha is None
+    assert Original(alpha=alpha).fit(".webp").alpha is alpha
