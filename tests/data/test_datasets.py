@@ -32,6 +32,17 @@ def test_half_size_copies_give_the_same_field_of_view(celeba_tree, tmp_path):
     assert abs(a - b).mean() < 6  # same crop: only resampling noise differs
 
 
+def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
+    """Pillow's own RGB conversion clips 16-bit values at 255 (a 16-bit scan reads white)."""
+    import numpy as np
+    from PIL import Image
+    from impaint.data.datasets import load_square
+    grey = np.linspace(0, 255, 24 * 24).reshape(24, 24).round().astype(np.uint8)
+    Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "scan16.png")
+    square = load_square(tmp_path / "scan16.png", 24)
+    assert np.array_equal(square, np.repeat(grey[..., None], 3, -1))
+
+
 def test_unreadable_files_are_skipped_and_counted(image_folder, capsys):
     (image_folder / "broken.png").write_bytes(b"not an image")
     ds = ImageFolder(image_folder, size=8)

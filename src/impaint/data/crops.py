@@ -31,7 +31,7 @@ from safetensors import safe_open
 from tqdm import tqdm
 
 from ..model.checkpoint import write_safetensors
-from .datasets import DataError, celeba_files, folder_files, tensor_file_dataset
+from .datasets import DataError, celeba_files, folder_files, rgb, tensor_file_dataset
 
 
 def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator,
@@ -59,7 +59,7 @@ def _crops_of_file(job) -> np.ndarray | None:
         with Image.open(path) as im:
             if min(im.size) < min_side:
                 return np.empty((0, size, size, 3), np.uint8)  # too small: skipped, not failed
-            return random_crops(im.convert("RGB"), n, size, np.random.default_rng(seed),
+            return random_crops(rgb(im), n, size, np.random.default_rng(seed),
                                 max_zoom)
     except (UnidentifiedImageError, OSError, ValueError):
         return None

@@ -35,6 +35,17 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("IMPAINT_CACHE", Path.home() / ".cache" / "impaint"))
 
 
+WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}  # Pillow's 16-bit greyscale modes
+
+
+def rgb(im: Image.Image) -> Image.Image:
+    """Any image Pillow opens -> 8-bit RGB. 16-bit greyscale is scaled to 8 bits first:
+    Pillow's own conversion clips it at 255, and a 16-bit scan would read as white."""
+    if im.mode in WIDE_MODES:
+        im = Image.fromarray((np.asarray(im).clip(0, 65535) / 257).round().astype(np.uint8))
+    return im.convert("RGB")
+
+
 def load_square(path: Path, size: int, crop_fraction: float | None = None) -> np.ndarray:
     """Decode an image, centre-crop a square and resize it to size x size. -> (H, W, 3) uint8.
 
@@ -43,7 +54,7 @@ def load_square(path: Path, size: int, crop_fraction: float | None = None) -> np
     """
     with Image.open(path) as im:
         im.draft("RGB", (size * 2, size * 2))  # JPEG: let the decoder downscale by 2^k, cheaply
-        im = im.convert("RGB")
+        im = rgb(im)
         w, h = im.size
         side = min(w, h) if crop_fraction is None else min(w, h, crop_fraction * w)
         left, top = (w - side) / 2, (h - side) / 2

@@ -298,14 +298,14 @@ def native_images(root, split: str, folder: bool, limit: int | None):
     from PIL import Image
 
     from ..data import ImageTensorDataset, celeba_files, has_splits
-    from ..data.datasets import DataError, folder_files
+    from ..data.datasets import DataError, folder_files, rgb
 
     files = (celeba_files(root, split) if not folder and has_splits(root) else
              folder_files(root))[:limit]
     arrays = []
     for f in files:
         with Image.open(f) as im:
-            arrays.append(np.asarray(im.convert("RGB"), np.uint8))
+            arrays.append(np.asarray(rgb(im), np.uint8))
         if arrays[-1].shape != arrays[0].shape:
             raise DataError(f"--native needs images of one size: {files[0].name} is "
                             f"{arrays[0].shape[1]}x{arrays[0].shape[0]}, {f.name} "

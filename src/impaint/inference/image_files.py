@@ -17,15 +17,14 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..data import IMAGE_EXTENSIONS
+from ..data.datasets import WIDE_MODES, rgb
 
 
 class InputError(ValueError):
     """A bad input file (missing, not an image, wrong size, unusable mask)."""
 
 
-# Pillow's modes for greyscale files, and those with 16 bits per sample (PNG, TIFF).
-GREY_MODES = {"1", "L", "LA", "La", "I", "I;16", "I;16L", "I;16B", "I;16N"}
-WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}
+GREY_MODES = {"1", "L", "LA", "La"} | WIDE_MODES  # Pillow's modes of greyscale files
 
 
 HEIF_SUFFIXES = {".heic", ".heif"}  # iPhones' photos: read with the optional pillow-heif
@@ -124,9 +123,7 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
     the paint's colour. Painting tools export strokes on a transparent layer that way, and
     their red or black strokes would otherwise read as "no hole"."""
     def grey_alpha(im: Image.Image) -> np.ndarray:  # -> (H, W, 2) uint8
-        if im.mode in WIDE_MODES:  # 16 bits: to 8 (Pillow's conversion clips at 255)
-            im = Image.fromarray((np.asarray(im).clip(0, 65535) / 257).round().astype(np.uint8))
-        return np.asarray(im.convert("LA"))
+        return np.asarray((rgb(im) if im.mode in WIDE_MODES else im).convert("LA"))
 
     grey, alpha = np.moveaxis(_decode(source, "mask", grey_alpha), -1, 0)
     # >= 128: anti-aliased or JPEG masks still work
