@@ -94,6 +94,21 @@ def test_cached_export_is_reused(tiny_checkpoint, tmp_path):
     assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary left
 
 
+def test_the_cache_keeps_the_newest_graphs(tiny_checkpoint, tmp_path, monkeypatch):
+    import time
+
+    from impaint.inference import onnx_backend
+
+    monkeypatch.setattr(onnx_backend, "CACHE_KEEP", 2)
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    for i in range(3):  # graphs of earlier checkpoints (or graph versions)
+        (cache / f"old{i}-0000.onnx").write_bytes(b"stale")
+        time.sleep(0.01)
+    fresh = cached_export(tiny_checkpoint, cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted(["old2-0000.onnx", fresh.name])
+
+
 def test_backends_agree(tiny_checkpoint, monkeypatch):
     monkeypatch.setenv("IMPAINT_FP32", "1")  # the graph is fp32; torch's bf16 default is not
     image, mask = _pair(2, 32, 32)

@@ -174,7 +174,19 @@ def cached_export(checkpoint: str | Path | None = None, cache_dir: str | Path | 
     path = Path(cache_dir or onnx_cache_dir()) / f"{src.stem}-{key.hexdigest()[:16]}.onnx"
     if not path.exists():
         export_onnx(load_model(src), path)
+        prune_cache(path.parent)
     return path
+
+
+CACHE_KEEP = 8  # exported graphs kept (1.8 MB each): a retrained checkpoint makes a new one
+
+
+def prune_cache(folder: Path, keep: int | None = None) -> None:
+    """Delete all but the `keep` newest graphs of the cache (an old one is exported again,
+    in a second or two, if it is asked for)."""
+    graphs = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+    for old in graphs[CACHE_KEEP if keep is None else keep:]:
+        old.unlink(missing_ok=True)
 
 
 def graph_feeds(image: torch.Tensor, mask: torch.Tensor) -> dict:
