@@ -130,3 +130,19 @@ def test_drag_and_drop_opens_an_image(page, tmp_path):
     assert page.evaluate("[document.getElementById('image').width, "
                          "document.getElementById('image').height]") == [50, 30]
     assert "dropped.webp: 50×30" in page.locator("#message").inner_text()
+
+
+def test_paste_opens_an_image_and_brackets_size_the_brush(page, tmp_path):
+    data = list(_save(tmp_path / "shot.png", noise_image(30, 50)).read_bytes())
+    page.evaluate("""bytes => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], "shot.png", {type: "image/png"}));
+        document.dispatchEvent(new ClipboardEvent("paste", {clipboardData: dt})); }""", data)
+    page.wait_for_selector("#stage:not(.empty)")
+    assert "shot.png: 50×30" in page.locator("#message").inner_text()
+    assert page.input_value("#size") == "28"
+    page.keyboard.press("]")
+    assert page.input_value("#size") == "34"
+    page.keyboard.press("[")
+    page.keyboard.press("[")
+    assert page.input_value("#size") == "23"  # 34 / 1.2 = 28, 28 / 1.2 = 23
