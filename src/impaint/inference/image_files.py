@@ -80,7 +80,7 @@ def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
     return torch.from_numpy(_decode(source, "image", _unit)).permute(2, 0, 1).contiguous()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # eq would compare the alpha arrays element by element
 class Original:
     """What an output keeps of its input file beyond the colour the model fills: a cut-out
     stays cut out, a greyscale scan comes back greyscale (without the colour cast a model
