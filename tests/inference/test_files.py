@@ -113,6 +113,25 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
                       checkpoint=tiny_checkpoint)
 
 
+def test_samples_come_back_of_the_input_kind(pair, tmp_path):
+    """K completions of a grey scan: K grey files, known pixels exact, fills that differ."""
+    from impaint.model import save_checkpoint
+    from tests.helpers import STOCHASTIC, stochastic_model
+
+    image, mask, hole = pair
+    ckpt = tmp_path / "latent.safetensors"
+    save_checkpoint(ckpt, stochastic_model(),
+                    {"model_config": STOCHASTIC.to_dict(), "image_size": 32, "step": 0})
+    grey = np.asarray(Image.open(image).convert("L"))
+    Image.fromarray(grey).save(tmp_path / "scan.png")
+    outs = inpaint_paths(tmp_path / "scan.png", mask, tmp_path / "s.png", checkpoint=ckpt,
+                         samples=2)
+    assert [p.name for p in outs] == ["s_1.png", "s_2.png"]
+    a, b = (np.asarray(Image.open(p)) for p in outs)
+    assert Image.open(outs[0]).mode == "L" and np.array_equal(a[~hole], grey[~hole])
+    assert not np.array_equal(a[hole], b[hole])
+
+
 def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):
     image, mask, _ = pair
     out = inpaint_paths(image, mask, tmp_path / "big.png", checkpoint=tiny_checkpoint, scale=2)[0]

@@ -171,14 +171,14 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
 
 
 def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
-                  seed: int = 0) -> list[Path]:
-    """K completions of one image: OUTPUT's stem + _1 … _K."""
+                  seed: int = 0, original: Original = Original()) -> list[Path]:
+    """K completions of one image: OUTPUT's stem + _1 … _K, each of the input's kind."""
 
     check_pair(image, mask)
     device = next(model.parameters()).device
     samples = sample_completions(model, image[None].to(device), mask[None].to(device), k, seed)
-    return [write_image(s[0].cpu(), output.with_name(f"{output.stem}_{i + 1}{output.suffix}"))
-            for i, s in enumerate(samples)]
+    return [write_image(s[0].cpu(), output.with_name(f"{output.stem}_{i + 1}{output.suffix}"),
+                        original) for i, s in enumerate(samples)]
 
 
 def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
@@ -199,7 +199,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
         if samples:
-            return write_samples(model, *pair, output, samples, seed)
+            return write_samples(model, *pair, output, samples, seed, read_original(image))
         if uncertainty:
             result, std = inpaint_image(model, *pair, scale, return_std=True,
                                         progress=progress)
