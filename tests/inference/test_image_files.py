@@ -71,3 +71,18 @@ def test_an_original_keeps_what_the_format_can_hold(tmp_path):
     assert original.fit(".jpg").bits == 8
     assert Original(alpha=alpha).fit(".jpg").alpha is None
     assert Original(alpha=alpha).fit(".webp").alpha is alpha
+
+
+def test_lossy_outputs_are_written_at_quality_95(tmp_path):
+    from impaint.inference.image_files import write_image
+
+    from skimage import data
+
+    photo = data.astronaut()[100:228, 150:278]
+    image = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+    jpeg = Image.open(write_image(image, tmp_path / "o.jpg"))
+    assert jpeg.quantization[0][0] <= 2  # quality 95's luminance table; Pillow's 75 has 8
+    Image.fromarray(photo).save(tmp_path / "default.webp")  # Pillow's default quality, 80
+    errors = [np.abs(np.asarray(Image.open(p), np.float32) - photo).mean()
+              for p in (write_image(image, tmp_path / "o.webp"), tmp_path / "default.webp")]
+    assert errors[0] < 0.7 * errors[1]
