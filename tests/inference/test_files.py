@@ -113,6 +113,19 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
                       checkpoint=tiny_checkpoint)
 
 
+def test_exif_is_kept_less_its_orientation(pair, tmp_path, tiny_checkpoint):
+    """Camera and date stay with the photo; the orientation goes, as the output is upright."""
+    image, mask, _ = pair
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0112] = "impaint-test", 3  # maker; orientation: upside down
+    Image.fromarray(rgb[::-1, ::-1]).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    for name in ("o.png", "o.jpg"):
+        out = Image.open(inpaint_paths(tmp_path / "phone.jpg", mask, tmp_path / name,
+                                       checkpoint=tiny_checkpoint)[0])
+        assert out.getexif().get(0x010F) == "impaint-test" and 0x0112 not in out.getexif()
+
+
 def test_samples_come_back_of_the_input_kind(pair, tmp_path):
     """K completions of a grey scan: K grey files, known pixels exact, fills that differ."""
     from impaint.model import save_checkpoint

@@ -85,11 +85,13 @@ class Original:
     """What an output keeps of its input file beyond the colour the model fills: a cut-out
     stays cut out, a greyscale scan comes back greyscale (without the colour cast a model
     trained on colour photos may give its fill), at 16 bits if it had them, and a photo keeps
-    its colour profile (a phone's Display P3 photo would otherwise show duller as sRGB)."""
+    its colour profile (a phone's Display P3 photo would otherwise show duller as sRGB) and
+    its EXIF metadata."""
     alpha: np.ndarray | None = None  # (H, W) uint8, upright as `read_image`; None: opaque
     grey: bool = False
     bits: int = 8  # 16: 16-bit greyscale
     icc: bytes | None = None  # the embedded ICC profile, as the file had it
+    exif: bytes | None = None  # its EXIF (camera, date taken), less the orientation: upright
 
     def fit(self, suffix: str) -> "Original":
         """What a file format (by its suffix) can hold of it."""
@@ -112,8 +114,10 @@ def read_original(source: str | Path | BinaryIO) -> Original:
         if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
             alpha = None if (alpha == 255).all() else alpha
+        exif = im.getexif()
+        exif.pop(0x0112, None)  # the orientation: the output is written upright
         return Original(alpha, im.mode in GREY_MODES, 16 if im.mode in WIDE_MODES else 8,
-                        im.info.get("icc_profile") or None)
+                        im.info.get("icc_profile") or None, exif.tobytes() if exif else None)
 
 
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
@@ -179,8 +183,9 @@ LOSSY_QUALITY = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"q
 
 
 def profile(original: Original) -> dict:
-    """Pillow's `save` arguments that embed the input's colour profile, if it had one."""
-    return {} if original.icc is None else {"icc_profile": original.icc}
+    """Pillow's `save` arguments that embed the input's colour profile and EXIF, if any."""
+    return {key: value for key, value in (("icc_profile", original.icc),
+                                          ("exif", original.exif)) if value is not None}
 
 
 def to_uint8(image: torch.Tensor) -> np.ndarray:
