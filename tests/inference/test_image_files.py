@@ -86,3 +86,24 @@ def test_lossy_outputs_are_written_at_quality_95(tmp_path):
     errors = [np.abs(np.asarray(Image.open(p), np.float32) - photo).mean()
               for p in (write_image(image, tmp_path / "o.webp"), tmp_path / "default.webp")]
     assert errors[0] < 0.7 * errors[1]
+
+
+def test_a_broken_exif_block_is_dropped_quietly(tmp_path, tiny_checkpoint):
+    """Pillow warns of it as it opens the file, then reads the pixels: `impaint inpaint` (a
+    fresh process, Python's own warning filters) prints no library warning, keeps no EXIF."""
+    import io
+    import subprocess
+    import sys
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(
+        buf, format="JPEG", exif=b"Exif\x00\x00MM\x00\x2a\x00\x00\x00\x08\xff\xff\x01\x0f")
+    (tmp_path / "broken.jpg").write_bytes(buf.getvalue())
+    hole = np.zeros((20, 30), bool)
+    hole[5:10, 5:12] = True
+    save_mask(tmp_path / "mask.png", hole)
+    done = subprocess.run([sys.executable, "-m", "impaint", "inpaint", str(tmp_path / "broken.jpg"),
+                           "--mask", str(tmp_path / "mask.png"), "-o", str(tmp_path / "o.png"),
+                           "--checkpoint", str(tiny_checkpoint)], capture_output=True, text=True)
+    assert done.returncode == 0 and "EXIF" not in done.stderr, done.stderr
+    assert read_original(tmp_path / "o.png").exif is None

@@ -8,6 +8,7 @@ Every bad file becomes an `InputError` with a one-line reason, never a traceback
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -26,6 +27,11 @@ class InputError(ValueError):
 
 GREY_MODES = {"1", "L", "LA", "La"} | WIDE_MODES  # Pillow's modes of greyscale files
 
+
+# Pillow warns of a corrupt EXIF block as it opens a file, then reads the pixels fine: a
+# user's photo should not print a library's warning. (A filter, not catch_warnings, which
+# is not thread-safe, and the server decodes in worker threads.)
+warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
 
 HEIF_SUFFIXES = {".heic", ".heif"}  # iPhones' photos: read with the optional pillow-heif
 INPUT_EXTENSIONS = IMAGE_EXTENSIONS | HEIF_SUFFIXES
@@ -114,10 +120,19 @@ def read_original(source: str | Path | BinaryIO) -> Original:
         if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
             alpha = None if (alpha == 255).all() else alpha
-        exif = im.getexif()
-        exif.pop(0x0112, None)  # the orientation: the output is written upright
         return Original(alpha, im.mode in GREY_MODES, 16 if im.mode in WIDE_MODES else 8,
-                        im.info.get("icc_profile") or None, exif.tobytes() if exif else None)
+                        im.info.get("icc_profile") or None, _exif(im))
+
+
+def _exif(im: Image.Image) -> bytes | None:
+    """The file's EXIF less its orientation (the output is written upright); None where it
+    has none, or none that Pillow can read (a broken block is dropped, not reported)."""
+    try:
+        exif = im.getexif()
+        exif.pop(0x0112, None)
+        return exif.tobytes() if exif else None
+    except Exception:  # noqa: BLE001 (metadata only: the pixels were read already)
+        return None
 
 
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
