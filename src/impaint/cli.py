@@ -193,7 +193,10 @@ def cmd_bench(args) -> None:
 
     if args.int8 and not Path(args.int8).is_file():
         raise ValueError(f"no such int8 graph: {args.int8} (impaint export --int8 writes one)")
-    run_bench(quick=args.quick, int8=args.int8)
+    if args.checkpoint:
+        from .model import load_model
+        load_model(args.checkpoint)  # a missing or corrupt file: its one-line error, now
+    run_bench(quick=args.quick, int8=args.int8, checkpoint=args.checkpoint)
 
 
 def cmd_evaluate(args) -> None:
@@ -312,7 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--checkpoint", default="general",
                    help="a checkpoint file, or a shipped model: general (the default: photos "
                         "and faces of any size), faces, celeba32 (aligned 32-px faces)")
-    i.add_argument("--scale", type=int, default=1, help="render at K x the input resolution (at most 67 Mpx out)")
+    i.add_argument("--scale", type=int, default=1,
+                   help="render at K x the input resolution (at most 67 Mpx out)")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     i.add_argument("--samples", type=int, default=0, metavar="K",
                    help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
@@ -407,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--quick", action="store_true", help="fewer repetitions")
     b.add_argument("--int8", metavar="GRAPH.xml",
                    help="also time this int8 graph (impaint export --int8) at 32 px")
+    b.add_argument("--checkpoint", help="time this model's configuration (a file, or a shipped "
+                   "name) instead of the default one: a wider model, say")
     b.set_defaults(func=cmd_bench)
 
     r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")

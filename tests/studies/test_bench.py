@@ -33,3 +33,16 @@ from impaint.studies.bench import graph_rows
 print(graph_rows(16, reps=1, int8={str(int8_graph[0])!r})["infer_b64_openvino_int8"])
 """)  # in a child process: see the int8_graph fixture
     assert "openvino int8" in out and float(out.strip().splitlines()[-1]) > 0
+
+
+def test_a_checkpoint_sets_the_configuration_timed(tiny_checkpoint):
+    """`impaint bench --checkpoint`: a wider model's speed, on every row that builds a model."""
+    from impaint.studies.bench import default_model, large_rows
+    from tests.helpers import TINY
+
+    assert default_model(str(tiny_checkpoint)).cfg == TINY
+    assert default_model().cfg != TINY
+    r = _large_run(96, "bf16", str(tiny_checkpoint))
+    assert r["passes"] >= 1 and r["seconds"] > 0
+    assert set(large_rows(48, str(tiny_checkpoint))) >= {"large48_PyTorch fp32",
+                                                          "large48_OpenCV telea"}

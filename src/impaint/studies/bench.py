@@ -50,9 +50,14 @@ def _inputs(batch: int, size: int, channels_last: bool):
     return img, mask
 
 
-def default_model() -> ImplicitInpainter:
-    """The model `impaint train` trains by default (and the shipped one's configuration)."""
-    return ImplicitInpainter(TrainConfig().model)
+def default_model(checkpoint: str | None = None) -> ImplicitInpainter:
+    """The model `impaint train` trains by default (and the shipped one's configuration), or
+    a fresh copy of `checkpoint` (a file or a shipped name): the speed of its configuration,
+    a wider model's, say (`impaint bench --checkpoint`)."""
+    if checkpoint is None:
+        return ImplicitInpainter(TrainConfig().model)
+    from ..model import load_model
+    return load_model(checkpoint)
 
 
 def train_step_fn(model, batch: int, size: int, fast: bool):
@@ -73,10 +78,10 @@ def train_step_fn(model, batch: int, size: int, fast: bool):
     return step
 
 
-def train_flops_per_image(size: int, batch: int = 64) -> float:
+def train_flops_per_image(size: int, batch: int = 64, checkpoint: str | None = None) -> float:
     """FLOPs of one training step per image, on the same masks as the timed step (the decoder
     runs on their holes only, so the count depends on them)."""
-    model = default_model()
+    model = default_model(checkpoint)
     img, mask = _inputs(batch, size, False)
     with FlopCounterMode(display=False) as counter:
         model(img, mask, holes_of=mask).sum().backward()
@@ -134,7 +139,7 @@ def _peak_rss_gb() -> float:
 LARGE_BACKENDS = ("fp32", "bf16", "openvino")  # PyTorch fp32, PyTorch bf16 autocast, OpenVINO
 
 
-def _large_run(side: int, backend: str) -> dict:
+def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     """In a fresh process: the shipped model through the pipeline on `large_photo(side)`;
     wall time, peak memory (RSS), and the pixels and time of its model passes. `backend`: one
     of LARGE_BACKENDS (OpenVINO in its own precision: bf16 where the CPU has it). (OpenCV
@@ -145,9 +150,9 @@ def _large_run(side: int, backend: str) -> dict:
     from ..model import load_model
 
     if backend == "openvino":
-        single = OpenVinoInpainter(cached_export())
+        single = OpenVinoInpainter(cached_export(checkpoint))
     else:
-        single = model_single(load_model().eval(), bf16=backend == "bf16")
+        single = model_single(load_model(checkpoint).eval(), bf16=backend == "bf16")
     img, mask = large_photo(side)
     passes = []  # (pixels, seconds) of each model pass
 
@@ -168,7 +173,7 @@ def _large_run(side: int, backend: str) -> dict:
             "model_seconds": sum(s for _, s in passes)}
 
 
-def large_image_bench(sides=(512, 2048)) -> dict:
+def large_image_bench(sides=(512, 2048), checkpoint: str | None = None) -> dict:
     """`_large_run` for each side and backend, each in its own process (clean peak RSS)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
@@ -181,7 +186,7 @@ def large_image_bench(sides=(512, 2048)) -> dict:
             if backend == "openvino" and not openvino_available():
                 continue
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as p:
-                r = p.submit(_large_run, side, backend).result()
+                r = p.submit(_large_run, side, backend, checkpoint).result()
             name = f"{side}px {backend}"
             print(f"  {name}: {r['seconds']:6.2f} s, peak {r['peak_gb']:.2f} GB "
                   f"; {r['passes']} model passes on "
@@ -191,11 +196,12 @@ def large_image_bench(sides=(512, 2048)) -> dict:
     return results
 
 
-def _one_thread_worker(kind: str, size: int, seconds: float, barrier, queue) -> None:
+def _one_thread_worker(kind: str, size: int, seconds: float, barrier, queue,
+                       checkpoint: str | None = None) -> None:
     """One process, one thread: bf16 + channels-last training steps or inference at batch 64
     for `seconds` once every worker is ready; puts its images per second on `queue`."""
     torch.set_num_threads(1)
-    model = default_model()
+    model = default_model(checkpoint)
     fn = (train_step_fn(model.train(), 64, size, True) if kind == "train" else
           inference_fn(model.eval().to(memory_format=torch.channels_last), 64, size, True))
     fn(), fn()  # warm-up: oneDNN picks its kernels
@@ -207,7 +213,8 @@ def _one_thread_worker(kind: str, size: int, seconds: float, barrier, queue) -> 
     queue.put(64 * n / (time.perf_counter() - t))
 
 
-def process_rates(kind: str, size: int, processes: int, seconds: float) -> list[float]:
+def process_rates(kind: str, size: int, processes: int, seconds: float,
+                  checkpoint: str | None = None) -> list[float]:
     """Images per second of each of `processes` one-thread processes running `kind` ("train"
     or "infer") side by side: what data parallelism over processes (`impaint train --nproc`,
     one worker process per core) gets from this machine, next to one process's threads."""
@@ -215,7 +222,8 @@ def process_rates(kind: str, size: int, processes: int, seconds: float) -> list[
 
     ctx = multiprocessing.get_context("spawn")
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
-    workers = [ctx.Process(target=_one_thread_worker, args=(kind, size, seconds, barrier, queue))
+    workers = [ctx.Process(target=_one_thread_worker,
+                           args=(kind, size, seconds, barrier, queue, checkpoint))
                for _ in range(processes)]
     for w in workers:
         w.start()
@@ -225,14 +233,14 @@ def process_rates(kind: str, size: int, processes: int, seconds: float) -> list[
     return rates
 
 
-def process_rows(size: int, seconds: float) -> dict:
+def process_rows(size: int, seconds: float, checkpoint: str | None = None) -> dict:
     """Training steps and inference in one one-thread process, then in one per core."""
     cores = os.cpu_count() or 1
     results = {}
     print("  one thread per process, bf16 + channels-last, batch 64 (processes side by side):")
     for kind in ("train", "infer"):
         for procs in sorted({1, cores}):
-            rates = process_rates(kind, size, procs, seconds)
+            rates = process_rates(kind, size, procs, seconds, checkpoint)
             each = ", ".join(f"{r:.0f}" for r in rates)
             print(f"  {kind:5s} {procs} process{'es' if procs > 1 else '  '} x 1 thread: "
                   f"{sum(rates):7.1f} img/s in all ({each})")
@@ -240,18 +248,20 @@ def process_rows(size: int, seconds: float) -> dict:
     return results
 
 
-def run_bench(quick: bool = False, size: int = 32, int8: str | None = None) -> dict:
+def run_bench(quick: bool = False, size: int = 32, int8: str | None = None,
+              checkpoint: str | None = None) -> dict:
+    """Every row, timed on the default configuration or on `checkpoint`'s."""
     reps = 3 if quick else 10
     print(f"impaint bench: {torch.get_num_threads()} threads, torch {torch.__version__}, "
           f"{size}x{size} images")
     peak = {"fp32": matmul_gflops(torch.float32), "bf16": matmul_gflops(torch.bfloat16)}
     for k, v in peak.items():
         print(f"  matmul 2048^2 {k}: {v:7.1f} GFLOP/s")
-    flops = train_flops_per_image(size)
+    flops = train_flops_per_image(size, checkpoint=checkpoint)
     print(f"  training FLOPs per image (forward + backward): {flops / 1e9:.2f} GFLOP")
     results = {"matmul_gflops": peak, "train_gflop_per_image": flops / 1e9}
     for name, fast in (("fp32", False), ("bf16+channels_last", True)):
-        model = default_model().train()
+        model = default_model(checkpoint).train()
         sec = _timeit(train_step_fn(model, 64, size, fast), reps)
         ips = 64 / sec
         achieved = ips * flops / 1e9
@@ -259,8 +269,8 @@ def run_bench(quick: bool = False, size: int = 32, int8: str | None = None) -> d
         print(f"  train {name:20s}: {ips:6.1f} img/s, {achieved:6.1f} GFLOP/s "
               f"= {achieved / ceiling:.0%} of the {'bf16' if fast else 'fp32'} matmul figure")
         results[f"train_{name}"] = ips
-    model = default_model().eval()
-    fast_model = default_model().eval().to(memory_format=torch.channels_last)
+    model = default_model(checkpoint).eval()
+    fast_model = default_model(checkpoint).eval().to(memory_format=torch.channels_last)
     img, mask = _inputs(64, size, False)  # the timed masks; OpenCV gets them below too
     holes = 1 - float(mask.mean())
     print(f"  inference = inpaint_with_std (mean and σ), mixture masks, {holes:.0%} missing")
@@ -274,7 +284,7 @@ def run_bench(quick: bool = False, size: int = 32, int8: str | None = None) -> d
     print(f"  inference batch 64 {'bf16, every pixel':20s}: {64 / sec:7.1f} img/s "
           "(decoder at every pixel, as for a full mask)")
     results["infer_b64_every_pixel"] = 64 / sec
-    results.update(graph_rows(size, reps, int8))
+    results.update(graph_rows(size, reps, int8, checkpoint))
     imgs = [i.permute(1, 2, 0).numpy() for i in img]
     masks = [m[0].numpy() for m in mask]
     for method in ("telea", "navier_stokes"):
@@ -285,15 +295,16 @@ def run_bench(quick: bool = False, size: int = 32, int8: str | None = None) -> d
     fastest = {k: v for k, v in results.items() if k.startswith("infer_b64_") and "every" not in k}
     print("  batch 64 / OpenCV Telea: " + ", ".join(
         f"{k[len('infer_b64_'):]} {v / results['opencv_telea']:.2f}x" for k, v in fastest.items()))
-    results.update(process_rows(size, 5 if quick else 20))
-    results.update(large_rows(512))
+    results.update(process_rows(size, 5 if quick else 20, checkpoint))
+    results.update(large_rows(512, checkpoint))
     print("  large photos through the multi-scale pipeline (a quarter missing, one centred box;"
           " end to end, one process each):")
-    results["large"] = large_image_bench((512,) if quick else (512, 2048))
+    results["large"] = large_image_bench((512,) if quick else (512, 2048), checkpoint)
     return results
 
 
-def graph_rows(size: int, reps: int, int8: str | None = None) -> dict:
+def graph_rows(size: int, reps: int, int8: str | None = None,
+               checkpoint: str | None = None) -> dict:
     """The exported graph (holes decoded only, as PyTorch does) on the same inputs as the
     PyTorch rows: onnxruntime (fp32) with its ratio to PyTorch fp32 measured just before it,
     OpenVINO (bf16 where the CPU has it, as PyTorch's default) with its ratio to PyTorch bf16,
@@ -304,20 +315,20 @@ def graph_rows(size: int, reps: int, int8: str | None = None) -> dict:
 
     runtimes = {}  # key -> (label, the fill's constructor, compared with PyTorch bf16?)
     if onnxruntime_available():
-        runtimes["onnxruntime"] = ("onnxruntime fp32", lambda: OnnxInpainter(cached_export()),
-                                   False)
+        runtimes["onnxruntime"] = ("onnxruntime fp32",
+                                   lambda: OnnxInpainter(cached_export(checkpoint)), False)
     else:
         print("  onnxruntime: not installed (pip install 'impaint[onnx]')")
     fast = bf16_is_fast()
     if openvino_available():
         runtimes["openvino"] = (f"openvino {'bf16' if fast else 'fp32'}",
-                                lambda: OpenVinoInpainter(cached_export()), fast)
+                                lambda: OpenVinoInpainter(cached_export(checkpoint)), fast)
         if int8:
             runtimes["openvino_int8"] = ("openvino int8", lambda: OpenVinoInpainter(int8), fast)
     else:
         print("  OpenVINO: not installed (pip install 'impaint[openvino]')")
-    model = default_model().eval()
-    fast_model = default_model().eval().to(memory_format=torch.channels_last)
+    model = default_model(checkpoint).eval()
+    fast_model = default_model(checkpoint).eval().to(memory_format=torch.channels_last)
     results = {}
     for key, (label, make, bf16) in runtimes.items():
         fill = make()
@@ -332,7 +343,7 @@ def graph_rows(size: int, reps: int, int8: str | None = None) -> dict:
     return results
 
 
-def large_rows(size: int) -> dict:
+def large_rows(size: int, checkpoint: str | None = None) -> dict:
     """One size x size image (strokes, ~40 % missing): seconds per image for each backend
     and OpenCV Telea, the better of two calls after a warm-up (Telea, ~10 s here, needs none)."""
     from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
@@ -340,14 +351,14 @@ def large_rows(size: int) -> dict:
 
     img = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     mask = make_mask("strokes", p=0.4)(size, size, torch.Generator().manual_seed(0))[None, None]
-    model = default_model().eval()
+    model = default_model(checkpoint).eval()
     runs = {"PyTorch fp32": lambda: inpaint_with_std(model, img, mask),
             "PyTorch bf16": lambda: inference_bf16(model, img, mask)}
     if onnxruntime_available():
-        ort_fill = OnnxInpainter(cached_export())
+        ort_fill = OnnxInpainter(cached_export(checkpoint))
         runs["onnxruntime fp32"] = lambda: ort_fill(img, mask)
     if openvino_available():
-        ov_fill = OpenVinoInpainter(cached_export())
+        ov_fill = OpenVinoInpainter(cached_export(checkpoint))
         runs["OpenVINO"] = lambda: ov_fill(img, mask)
     arr, known = img[0].permute(1, 2, 0).numpy(), mask[0, 0].numpy()
     runs["OpenCV telea"] = lambda: BASELINES["telea"](arr, known)
