@@ -280,7 +280,7 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     if scale == 1 or not any(levels_for(m, cfg) for m in mask):
         if scale == 1:
             return inpaint_pyramid(single, image, mask, cfg, coarse)
-        return one_pass(model, image, mask, scale)  # within reach: render the one pass
+        return one_pass(model, image, mask, scale, on_pass)  # within reach: render it
     filled, sigma = inpaint_pyramid(single, image, mask, cfg, coarse)
     # The decoder renders the filled image at scale x; known pixels (nearest) are pasted back.
     # Few copies at the output's size: a 2048-px image at x4 is 67 Mpx, 0.8 GB a copy.

@@ -278,20 +278,25 @@ def inpaint(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
 
 @torch.no_grad()
 def inpaint_with_std(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
-                     scale: int = 1) -> tuple[torch.Tensor, torch.Tensor | None]:
+                     scale: int = 1, on_chunk: Callable[[], None] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`inpaint`, plus the predicted σ (B, C, H·scale, W·scale), 0 on known pixels; σ is None
-    for a deterministic model."""
+    for a deterministic model. `on_chunk`: see `render` (scale > 1)."""
     model.eval()
     z = model.encode(image, mask)
     h, w = image.shape[-2:]
-    raw = model.decode_holes(z, mask) if scale == 1 else model.render(z, h * scale, w * scale)
+    raw = (model.decode_holes(z, mask) if scale == 1
+           else model.render(z, h * scale, w * scale, on_chunk=on_chunk))
+    del z
     mean, sigma = model.split(raw)
-    pred = mean.float().clamp(0, 1)
+    # In place where the tensors are this function's own: at scale x4 of a 2048-px image
+    # each copy is 67 Mpx (0.8 GB a channel triple).
+    pred = mean.float().clamp_(0, 1)
     if scale != 1:
         image = F.interpolate(image, scale_factor=scale, mode="nearest")
         mask = F.interpolate(mask, scale_factor=scale, mode="nearest")
     if sigma is not None:
-        sigma = torch.where(mask.bool().expand_as(sigma), torch.zeros_like(sigma), sigma)
+        sigma = sigma.masked_fill_(mask.bool(), 0.0)
     return compose(image, mask, pred), sigma
 
 

@@ -57,7 +57,8 @@ class GatedUNet(nn.Module):
     def decode_holes(self, z: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return z  # "encode" already decoded every pixel
 
-    def render(self, z: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    def render(self, z: torch.Tensor, height: int, width: int, on_chunk=None) -> torch.Tensor:
+        """The model's interface (`ImplicitInpainter.render`): one bicubic resize, no chunks."""
         if (height, width) == tuple(z.shape[-2:]):
             return z
         return F.interpolate(z, size=(height, width), mode="bicubic", align_corners=False)
