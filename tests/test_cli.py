@@ -40,6 +40,14 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
     assert code == 0 and "wrote" in out and (tmp_path / "o.png").exists()
 
 
+def test_version(capsys):
+    import impaint
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.strip() == f"impaint {impaint.__version__}"
+
+
 def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
     from impaint.model import ImplicitInpainter, count_parameters
     from tests.helpers import TINY

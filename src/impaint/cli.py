@@ -262,7 +262,10 @@ def cmd_resolution(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
+    p.add_argument("--version", action="version", version=f"impaint {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
