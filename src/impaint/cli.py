@@ -261,11 +261,20 @@ def cmd_resolution(args) -> None:
         (Path(args.out) / "resolution.md").write_text(table)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+def installed_version() -> str:
+    """The package's version, from its metadata (the package itself is above the CLI's
+    layer: tests/test_layout.py), or "(not installed)" when run from a source tree."""
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:
+        return version("impaint")
+    except PackageNotFoundError:
+        return "(not installed)"
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
-    p.add_argument("--version", action="version", version=f"impaint {__version__}")
+    p.add_argument("--version", action="version", version=f"impaint {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
