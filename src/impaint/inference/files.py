@@ -198,15 +198,15 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
+        original = read_original(image)
         if samples:
-            return write_samples(model, *pair, output, samples, seed, read_original(image))
+            return write_samples(model, *pair, output, samples, seed, original)
         if uncertainty:
             result, std = inpaint_image(model, *pair, scale, return_std=True,
                                         progress=progress)
-            return [write_image(result, output, read_original(image)),
-                    *write_uncertainty(std, uncertainty)]
+            return [write_image(result, output, original), *write_uncertainty(std, uncertainty)]
         return [write_image(inpaint_image(model, *pair, scale, progress=progress), output,
-                            read_original(image))]
+                            original)]
     if uncertainty or samples:
         raise InputError("--uncertainty and --samples work on one image at a time, not folders")
     report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress)

@@ -181,11 +181,11 @@ def cached_export(checkpoint: str | Path | None = None, cache_dir: str | Path | 
 CACHE_KEEP = 8  # exported graphs kept (1.8 MB each): a retrained checkpoint makes a new one
 
 
-def prune_cache(folder: Path, keep: int | None = None) -> None:
-    """Delete all but the `keep` newest graphs of the cache (an old one is exported again,
-    in a second or two, if it is asked for)."""
+def prune_cache(folder: Path) -> None:
+    """Delete all but the CACHE_KEEP newest graphs of the cache (an old one is exported
+    again, in a second or two, if it is asked for)."""
     graphs = sorted(folder.glob("*.onnx"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
-    for old in graphs[CACHE_KEEP if keep is None else keep:]:
+    for old in graphs[CACHE_KEEP:]:
         old.unlink(missing_ok=True)
 
 

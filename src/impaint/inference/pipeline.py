@@ -38,7 +38,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..model import inpaint_with_std as one_pass
+from ..model import compose, inpaint_with_std as one_pass
 
 SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -288,9 +288,9 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     z = model.encode(filled, torch.ones_like(mask))
     mean, _ = model.split(model.render(z, h * scale, w * scale, on_chunk=on_pass))
     del z
-    big_known = F.interpolate(mask, scale_factor=scale, mode="nearest").bool()  # (B, 1, ...)
-    out = torch.where(big_known, F.interpolate(image, scale_factor=scale, mode="nearest"),
-                      mean.float().clamp_(0, 1))
+    big_image, big_mask = (F.interpolate(t, scale_factor=scale, mode="nearest")
+                           for t in (image, mask))
+    out = compose(big_image, big_mask, mean.float().clamp_(0, 1))
     if sigma is not None:
         sigma = F.interpolate(sigma, scale_factor=scale, mode="nearest")
     return out, sigma
