@@ -28,3 +28,25 @@ def test_gaussian_nll_closed_form_and_loss_switch():
     assert float(loss) == pytest.approx(expected) and "nll" in parts
     loss, parts = inpainting_loss(mean, mean, image, mask, 1.0, 0.0)
     assert float(loss) == pytest.approx(0.5) and "nll" not in parts
+
+
+def test_beta_nll_gives_the_mean_the_mse_gradient():
+    """β = 1: each value's NLL is weighted by σ² (held constant), so the mean's gradient is
+    half the MSE's whatever σ; σ's own gradient still vanishes at σ = |x − μ|."""
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 4, 4, generator=gen)
+    mask = (torch.rand(2, 1, 4, 4, generator=gen) > 0.5).float()
+    mean = torch.rand(2, 3, 4, 4, generator=gen).requires_grad_()
+    sigma = (torch.rand(2, 3, 4, 4, generator=gen) * 0.5 + 0.05).requires_grad_()
+    gaussian_nll_hole(mean, sigma, image, mask, beta=1.0).backward()
+    mse_mean = mean.detach().clone().requires_grad_()
+    hole_mse(mse_mean, image, mask).backward()
+    torch.testing.assert_close(mean.grad, mse_mean.grad / 2)
+    assert float(mean.grad.abs().sum()) > 0
+    # plain NLL scales the same gradient by 1/σ²: not the MSE's
+    plain = mean.detach().clone().requires_grad_()
+    gaussian_nll_hole(plain, sigma.detach(), image, mask).backward()
+    assert not torch.allclose(plain.grad, mse_mean.grad / 2)
+    exact = (image - mean.detach()).abs().clamp_min(1e-3).requires_grad_()
+    gaussian_nll_hole(mean.detach(), exact, image, mask, beta=1.0).backward()
+    torch.testing.assert_close(exact.grad, torch.zeros_like(exact), atol=1e-6, rtol=0)

@@ -29,6 +29,7 @@ class TrainConfig:
     min_lr_ratio: float = 0.02  # final LR as a fraction of the peak
     alpha: float = 1.0  # weight of the MSE on missing pixels
     beta: float = 0.01  # weight of the total variation of the composed image
+    nll_beta: float = 0.0  # > 0: β-NLL for a probabilistic model (losses.gaussian_nll_hole)
     kl_weight: float = 1e-3  # weight of KL(posterior || prior) for a stochastic latent
     adv_weight: float = 0.0  # > 0: add a PatchGAN hinge loss with this weight (gan.py)
     mse_on: str = "hole"  # "hole": the seed's MSE on missing pixels; "all": on every pixel

@@ -335,7 +335,8 @@ def _train_step(run: Run, step: int, batch: tuple, lr: float, elapsed_before: fl
     # the global batch's hole values (not by its own) makes that the one-process gradient.
     composed = compose(img, mask, pred)
     loss, parts = inpainting_loss(pred, composed, img, loss_mask,
-                                  cfg.alpha, cfg.beta, sigma, holes / world)
+                                  cfg.alpha, cfg.beta, sigma, holes / world,
+                                  cfg.nll_beta)
     if kl is not None:
         loss = loss + cfg.kl_weight * kl
     if run.adversary is not None:

@@ -32,8 +32,8 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
 
 def inpainting_loss(prediction: torch.Tensor, composed: torch.Tensor, image: torch.Tensor,
                     mask: torch.Tensor, alpha: float, beta: float,
-                    sigma: torch.Tensor | None = None, hole_count: float | None = None
-                    ) -> tuple[torch.Tensor, dict]:
+                    sigma: torch.Tensor | None = None, hole_count: float | None = None,
+                    nll_beta: float = 0.0) -> tuple[torch.Tensor, dict]:
     """α·MSE(hole) + β·TV(Î), or α·NLL(hole) + β·TV(Î) when a σ is predicted; returns the
     loss and its parts as floats for logging (the MSE is logged either way). `hole_count`:
     see `_hole_count`."""
@@ -42,15 +42,23 @@ def inpainting_loss(prediction: torch.Tensor, composed: torch.Tensor, image: tor
     parts = {"mse": float(mse.detach()), "tv": float(tv.detach())}
     if sigma is None:
         return alpha * mse + beta * tv, parts
-    nll = gaussian_nll_hole(prediction, sigma, image, mask, hole_count)
+    nll = gaussian_nll_hole(prediction, sigma, image, mask, hole_count, nll_beta)
     parts["nll"] = float(nll.detach())
     return alpha * nll + beta * tv, parts
 
 
 def gaussian_nll_hole(mean: torch.Tensor, sigma: torch.Tensor, image: torch.Tensor,
-                      mask: torch.Tensor, count: float | None = None) -> torch.Tensor:
+                      mask: torch.Tensor, count: float | None = None,
+                      beta: float = 0.0) -> torch.Tensor:
     """Per-value Gaussian negative log-likelihood (nats) averaged over missing pixels and
-    channels: log σ + (x − μ)² / 2σ² + ½ log 2π."""
+    channels: log σ + (x − μ)² / 2σ² + ½ log 2π.
+
+    beta > 0: β-NLL (Seitzer et al. 2022), each value's NLL weighted by σ^2β with σ held
+    constant. Plain NLL (β = 0) scales the mean's gradient by 1/σ², so the hard pixels (large
+    σ) teach the mean least; β = 1 gives the mean MSE's gradient, while σ still tends to |x − μ|.
+    """
     hole = 1.0 - mask
     nll = torch.log(sigma) + (image - mean) ** 2 / (2 * sigma**2) + 0.5 * math.log(2 * math.pi)
+    if beta:
+        nll = nll * sigma.detach() ** (2 * beta)
     return (nll * hole).sum() / _hole_count(hole, image, count)
