@@ -1,9 +1,12 @@
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
 from impaint.inference.files import InputError, inpaint_paths, read_image
+from impaint.inference.image_files import read_original, write_image
 from tests.helpers import save_mask
 
 
@@ -75,6 +78,49 @@ def test_greyscale_files_come_back_greyscale_at_their_bit_depth(pair, tmp_path,
     jpeg = Image.open(inpaint_paths(tmp_path / "scan16.png", mask, tmp_path / "o.jpg",
                                     checkpoint=tiny_checkpoint)[0])
     assert jpeg.mode == "L"  # JPEG holds 8 bits
+
+
+def test_16_bit_colour_comes_back_at_16_bits(pair, tmp_path, tiny_checkpoint):
+    """A 16-bit colour PNG or TIFF (a raw developer's export) is read at its 16 bits, and its
+    known pixels come back at their own 16-bit values, with its alpha, colour profile and
+    EXIF in a PNG; a JPEG gets 8 bits."""
+    import cv2
+    from PIL import ImageCms
+
+    image, mask, hole = pair
+    rgb = np.asarray(Image.open(image).convert("RGB")).astype(np.uint16) * 257
+    wide = rgb + np.arange(rgb.size, dtype=np.uint16).reshape(rgb.shape) % 199  # not 8-bit
+    alpha = np.full(hole.shape, 65535, np.uint16)
+    alpha[:3] = 1000
+    cv2.imwrite(str(tmp_path / "raw16.tif"), wide[..., ::-1])
+    cv2.imwrite(str(tmp_path / "cut16.png"), np.dstack([wide, alpha])[..., [2, 1, 0, 3]])
+    for name in ("raw16.tif", "cut16.png"):
+        assert torch.allclose(read_image(tmp_path / name),
+                              torch.from_numpy(wide / 65535).permute(2, 0, 1).float())
+        out = inpaint_paths(tmp_path / name, mask, tmp_path / ("o" + name),
+                            checkpoint=tiny_checkpoint)[0]
+        a = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)
+        assert a.dtype == np.uint16 and a.shape[2] == (4 if "cut" in name else 3), name
+        assert np.array_equal(a[..., 2::-1][~hole], wide[~hole]), name
+        assert not np.array_equal(a[..., 2::-1][hole], wide[hole]), name
+        if "cut" in name:
+            assert np.array_equal(a[..., 3], alpha)
+    # a PNG gets the input's profile and EXIF, which OpenCV's encoder does not write
+    icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    original = replace(read_original(tmp_path / "raw16.tif"), icc=icc,
+                       exif=_exif_with_camera("TestCam"))
+    out = write_image(read_image(tmp_path / "raw16.tif"), tmp_path / "kept.png", original)
+    with Image.open(out) as im:
+        assert im.info["icc_profile"] == icc and im.getexif()[0x010F] == "TestCam"
+    jpeg = inpaint_paths(tmp_path / "raw16.tif", mask, tmp_path / "o.jpg",
+                         checkpoint=tiny_checkpoint)[0]
+    assert Image.open(jpeg).mode == "RGB"
+
+
+def _exif_with_camera(make: str) -> bytes:
+    exif = Image.Exif()
+    exif[0x010F] = make
+    return exif.tobytes()
 
 
 def test_the_colour_profile_is_kept(pair, tmp_path, tiny_checkpoint):

@@ -71,6 +71,38 @@ def test_an_original_keeps_what_the_format_can_hold(tmp_path):
     assert original.fit(".jpg").bits == 8
     assert Original(alpha=alpha).fit(".jpg").alpha is None
     assert Original(alpha=alpha).fit(".webp").alpha is alpha
+    wide_alpha = np.full((24, 32), 65535, np.uint16)
+    wide_alpha[0] = 257 * 7  # a 16-bit colour cut-out written to WebP: 8-bit alpha, exactly
+    webp = Original(alpha=wide_alpha, bits=16).fit(".webp")
+    assert webp.bits == 8 and webp.alpha.dtype == np.uint8 and webp.alpha[0, 0] == 7
+    assert Original(alpha=wide_alpha, bits=16).fit(".png").alpha is wide_alpha
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16_bit_colour_is_turned_upright_as_pillow_turns_8_bit(orientation, tmp_path):
+    """OpenCV decodes 16-bit colour (Pillow cannot), ignoring EXIF orientation: our table of
+    the eight orientations must turn it as Pillow's exif_transpose turns an 8-bit file."""
+    import io
+
+    import cv2
+
+    gen = np.random.default_rng(orientation)
+    wide = (gen.random((5, 7, 3)) * 65535).astype(np.uint16)
+    ok, png = cv2.imencode(".png", wide[..., ::-1])
+    im = Image.open(io.BytesIO(png.tobytes()))
+    exif = im.getexif()
+    exif[0x0112] = orientation
+    small = Image.fromarray((wide >> 8).astype(np.uint8))  # the same picture at 8 bits
+    small.save(tmp_path / "eight.png", exif=exif)
+    from impaint.inference.image_files import _png_with
+
+    (tmp_path / "wide.png").write_bytes(_png_with(png.tobytes(),
+                                                  Original(exif=exif.tobytes())))
+    upright8 = read_image(tmp_path / "eight.png")
+    upright16 = read_image(tmp_path / "wide.png")
+    assert upright16.shape == upright8.shape
+    assert torch.equal((upright16 * 65535).round().to(torch.int64) >> 8,
+                       (upright8 * 255).round().to(torch.int64))
 
 
 def test_lossy_outputs_are_written_at_quality_95(tmp_path):

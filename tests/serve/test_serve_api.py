@@ -100,6 +100,17 @@ def test_a_greyscale_image_comes_back_greyscale_with_its_colour_profile(shipped_
     assert np.array_equal(out[~hole], grey[~hole]) and not np.array_equal(out[hole], grey[hole])
 
 
+def test_16_bit_colour_comes_back_at_16_bits(shipped_url):
+    import cv2
+
+    wide = noise_image().astype(np.uint16) * 257 + 100  # values 8 bits cannot hold
+    hole = box_mask()
+    r = post(shipped_url, cv2.imencode(".png", wide[..., ::-1])[1].tobytes(), mask_png(hole))
+    out = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert out.dtype == np.uint16 and np.array_equal(out[~hole], wide[~hole])
+    assert not np.array_equal(out[hole], wide[hole])
+
+
 @pytest.mark.parametrize("scale", [2, 4])
 def test_output_scale(shipped_url, scale):
     r = post(shipped_url, encode(noise_image()), mask_png(box_mask()), scale=scale)

@@ -1,6 +1,11 @@
-"""Image files in and out: decoding (EXIF orientation, 16-bit greyscale, HEIC with the
-optional pillow-heif), mask files (white = hole, or painted on a transparent layer), and what
-an output keeps of its input file (`Original`: alpha, greyscale, bit depth, colour profile).
+"""Image files in and out: decoding (EXIF orientation, 16-bit greyscale and colour, HEIC with
+the optional pillow-heif), mask files (white = hole, or painted on a transparent layer), and
+what an output keeps of its input file (`Original`: alpha, greyscale, bit depth, colour
+profile).
+
+Pillow reads 16-bit greyscale but turns 16-bit colour into 8 bits as it opens the file, so
+16-bit colour PNG and TIFF files are decoded and encoded by OpenCV: their known pixels come
+back at their own 16-bit values.
 
 Every bad file becomes an `InputError` with a one-line reason, never a traceback.
 """
@@ -8,7 +13,10 @@ Every bad file becomes an `InputError` with a one-line reason, never a traceback
 from __future__ import annotations
 
 import functools
+import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -49,11 +57,51 @@ def heif_support() -> bool:
     return True
 
 
+def wide_colour(im: Image.Image) -> bool:
+    """Whether an opened file holds 16 bits per colour channel (Pillow's mode then says RGB
+    or RGBA: only the decoder's raw mode, e.g. 'RGB;16B', tells)."""
+    if im.mode not in ("RGB", "RGBA") or not im.tile:
+        return False
+    args = im.tile[0].args
+    rawmode = args[0] if isinstance(args, tuple) else args
+    return isinstance(rawmode, str) and ";16" in rawmode
+
+
+# EXIF orientation -> the numpy operation that turns the stored pixels upright, as Pillow's
+# ImageOps.exif_transpose does (tested against it): (H, W, C) -> (H', W', C).
+UPRIGHT = {
+    2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1), 6: lambda a: np.rot90(a, -1),
+    7: lambda a: np.rot90(a, 2).swapaxes(0, 1), 8: lambda a: np.rot90(a, 1),
+}
+
+
+def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image, name) -> np.ndarray:
+    """A 16-bit colour file -> (H, W, 3 or 4) uint16 RGB(A), upright."""
+    import cv2
+
+    if isinstance(source, (str, Path)):
+        data = Path(source).read_bytes()
+    else:
+        source.seek(0)
+        data = source.read()
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
+        raise InputError(f"not a readable image: {name} (16-bit colour that OpenCV cannot "
+                         "decode: a truncated file?)")
+    pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4
+                          else cv2.COLOR_BGR2RGB)
+    turn = UPRIGHT.get(im.getexif().get(0x0112, 1))
+    return np.ascontiguousarray(turn(pixels)) if turn else pixels
+
+
 def _decode(source: str | Path | BinaryIO, kind: str,
-            read: Callable[[Image.Image], np.ndarray]) -> np.ndarray:
+            read: Callable[[Image.Image], np.ndarray],
+            read_wide: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """An image file (a path, or an open binary file such as an upload) -> `read`'s array of
     it, turned upright by its EXIF orientation, as browsers and image editors show it (a mask
-    painted over the shown photo then fits it)."""
+    painted over the shown photo then fits it). A 16-bit colour file goes to `read_wide` as
+    (H, W, 3 or 4) uint16, where one is given (a mask's 8 bits are enough)."""
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise InputError(f"{kind} not found: {source}")
     name = source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
@@ -65,6 +113,8 @@ def _decode(source: str | Path | BinaryIO, kind: str,
             if im.mode == "F":  # 32-bit float TIFFs: no range to read them in
                 raise InputError(f"not a supported {kind}: {name} (32-bit floating point; "
                                  "save it with 8 or 16 bits)")
+            if read_wide is not None and wide_colour(im):
+                return read_wide(_wide_colour_pixels(source, im, name))
             return read(ImageOps.exif_transpose(im))
     except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
             Image.DecompressionBombError) as e:
@@ -81,9 +131,15 @@ def _unit(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
 
 
+def _unit_wide(pixels: np.ndarray) -> np.ndarray:
+    """(H, W, 3 or 4) uint16 -> (H, W, 3) float32 in [0, 1]."""
+    return pixels[..., :3].astype(np.float32) / 65535
+
+
 def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
     """-> (3, H, W) float in [0, 1]."""
-    return torch.from_numpy(_decode(source, "image", _unit)).permute(2, 0, 1).contiguous()
+    pixels = _decode(source, "image", _unit, _unit_wide)
+    return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
 @dataclass(frozen=True, eq=False)  # eq would compare the alpha arrays element by element
@@ -93,21 +149,25 @@ class Original:
     trained on colour photos may give its fill), at 16 bits if it had them, and a photo keeps
     its colour profile (a phone's Display P3 photo would otherwise show duller as sRGB) and
     its EXIF metadata."""
-    alpha: np.ndarray | None = None  # (H, W) uint8, upright as `read_image`; None: opaque
+    alpha: np.ndarray | None = None  # (H, W) uint8 (uint16 at 16 bits), upright; None: opaque
     grey: bool = False
-    bits: int = 8  # 16: 16-bit greyscale
+    bits: int = 8  # 16: 16-bit greyscale or colour
     icc: bytes | None = None  # the embedded ICC profile, as the file had it
     exif: bytes | None = None  # its EXIF (camera, date taken), less the orientation: upright
 
     def fit(self, suffix: str) -> "Original":
         """What a file format (by its suffix) can hold of it."""
         suffix = suffix.lower()
-        return replace(self, alpha=self.alpha if suffix in ALPHA_SUFFIXES else None,
-                       bits=self.bits if suffix in WIDE_SUFFIXES and self.alpha is None else 8)
+        alpha = self.alpha if suffix in ALPHA_SUFFIXES else None
+        # Pillow writes no 16-bit grey with alpha; OpenCV writes 16-bit colour with it
+        wide = suffix in WIDE_SUFFIXES and (alpha is None or not self.grey)
+        if alpha is not None and alpha.dtype == np.uint16 and not wide:
+            alpha = (alpha / 257).round().astype(np.uint8)
+        return replace(self, alpha=alpha, bits=self.bits if wide else 8)
 
 
 ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # formats that keep transparency
-WIDE_SUFFIXES = {".png", ".tif", ".tiff"}  # and 16-bit greyscale
+WIDE_SUFFIXES = {".png", ".tif", ".tiff"}  # and 16 bits
 
 
 def read_original(source: str | Path | BinaryIO) -> Original:
@@ -116,11 +176,15 @@ def read_original(source: str | Path | BinaryIO) -> Original:
     if not isinstance(source, (str, Path)):
         source.seek(0)
     with Image.open(source) as im:
+        wide = im.mode in WIDE_MODES or wide_colour(im)
         alpha = None
-        if im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+        if im.mode == "RGBA" and wide:
+            alpha = _wide_colour_pixels(source, im, "image")[..., 3]
+            alpha = None if (alpha == 65535).all() else alpha
+        elif im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
             alpha = None if (alpha == 255).all() else alpha
-        return Original(alpha, im.mode in GREY_MODES, 16 if im.mode in WIDE_MODES else 8,
+        return Original(alpha, im.mode in GREY_MODES, 16 if wide else 8,
                         im.info.get("icc_profile") or None, _exif(im))
 
 
@@ -187,9 +251,61 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     original = original.fit(path.suffix)
-    to_pil(image, original).save(path, **profile(original),
-                                 **LOSSY_QUALITY.get(path.suffix.lower(), {}))
+    if original.bits == 16 and not original.grey:
+        path.write_bytes(encode_wide_colour(image, original, path.suffix))
+    else:
+        to_pil(image, original).save(path, **profile(original),
+                                     **LOSSY_QUALITY.get(path.suffix.lower(), {}))
     return path
+
+
+def encode_wide_colour(image: torch.Tensor, original: Original, suffix: str) -> bytes:
+    """(3, H, W) float in [0, 1] -> a 16-bit colour PNG or TIFF file's bytes (OpenCV's
+    encoder: Pillow writes no 16-bit colour), with the input's alpha; a PNG also gets its
+    colour profile and EXIF, which OpenCV does not write (a TIFF goes without them)."""
+    import cv2
+
+    pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 65535.0 + 0.5).astype(np.uint16)
+    if original.alpha is None:
+        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
+    else:
+        k = pixels.shape[0] // original.alpha.shape[0]
+        alpha = original.alpha.astype(np.uint16) * (1 if original.alpha.dtype == np.uint16
+                                                     else 257)
+        pixels = cv2.cvtColor(np.dstack([pixels, alpha.repeat(k, 0).repeat(k, 1)]),
+                              cv2.COLOR_RGBA2BGRA)
+    ok, data = cv2.imencode(".png" if suffix.lower() == ".png" else ".tiff", pixels)
+    if not ok:
+        raise InputError(f"cannot encode a 16-bit {suffix} image of {pixels.shape[1]}x"
+                         f"{pixels.shape[0]} px")
+    data = data.tobytes()
+    return _png_with(data, original) if suffix.lower() == ".png" else data
+
+
+def _png_with(png: bytes, original: Original) -> bytes:
+    """A PNG file's bytes with the input's ICC profile (iCCP) and EXIF (eXIf) chunks added
+    after its header chunk (8-byte signature + 25-byte IHDR), where both belong."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    extra = b""
+    if original.icc is not None:  # name, NUL, compression method 0, zlib stream
+        extra += chunk(b"iCCP", b"ICC profile\0\0" + zlib.compress(original.icc))
+    if original.exif is not None:  # raw TIFF-structured EXIF, without Pillow's "Exif\0\0"
+        extra += chunk(b"eXIf", original.exif.removeprefix(b"Exif\x00\x00"))
+    return png[:33] + extra + png[33:]
+
+
+def encode(image: torch.Tensor, original: Original, suffix: str = ".png") -> bytes:
+    """`write_image`, into bytes (the server's responses)."""
+    original = original.fit(suffix)
+    if original.bits == 16 and not original.grey:
+        return encode_wide_colour(image, original, suffix)
+    buf = io.BytesIO()
+    to_pil(image, original).save(buf, format=Image.registered_extensions()[suffix.lower()],
+                                 **profile(original), **LOSSY_QUALITY.get(suffix.lower(), {}))
+    return buf.getvalue()
 
 
 # Pillow's default JPEG quality, 75, visibly blurs a photo's known pixels; 95 keeps them

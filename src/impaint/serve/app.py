@@ -29,8 +29,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..inference.files import check_pair
-from ..inference.image_files import (InputError, Original, profile, read_image, read_mask,
-                                     read_original, to_pil)
+from ..inference.image_files import (InputError, Original, encode, read_image, read_mask,
+                                     read_original)
 from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 from .limits import Limits
@@ -106,9 +106,7 @@ def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
 def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
     """(3, H, W) in [0, 1] (and what the input file was: its alpha, greyscale) -> PNG:
     lossless, so the known pixels arrive exactly."""
-    buf = io.BytesIO()
-    to_pil(image, original).save(buf, format="PNG", **profile(original))
-    return buf.getvalue()
+    return encode(image, original, ".png")
 
 
 def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> None:
