@@ -111,6 +111,21 @@ def test_16_bit_colour_comes_back_at_16_bits(shipped_url):
     assert not np.array_equal(out[hole], wide[hole])
 
 
+def test_preview_shows_what_the_browser_cannot(shipped_url):
+    """TIFF (and HEIC, 16-bit) -> an 8-bit PNG, upright, for the page's canvas."""
+    import cv2
+
+    wide = noise_image().astype(np.uint16) * 257 + 100
+    tiff = cv2.imencode(".tiff", wide[..., ::-1])[1].tobytes()
+    r = httpx.post(f"{shipped_url}/api/preview", files={"image": ("scan.tif", tiff)}, timeout=60)
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    assert np.array_equal(decode(r.content), (wide / 257).round().astype(np.uint8))
+    r = httpx.post(f"{shipped_url}/api/preview", files={"image": ("notes.tif", b"not an image")})
+    assert_one_line_error(r, 400, "not a readable image: notes.tif")
+    r = httpx.post(f"{shipped_url}/api/preview", files={"picture": ("a.png", tiff)})
+    assert_one_line_error(r, 400, "missing the image file")
+
+
 @pytest.mark.parametrize("scale", [2, 4])
 def test_output_scale(shipped_url, scale):
     r = post(shipped_url, encode(noise_image()), mask_png(box_mask()), scale=scale)

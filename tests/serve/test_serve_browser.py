@@ -82,6 +82,32 @@ def test_paint_inpaint_download(page, tmp_path):
     assert page.problems == []
 
 
+def test_a_16_bit_tiff_is_shown_by_the_server_and_inpainted_at_its_16_bits(page, tmp_path):
+    """Chromium shows no TIFF (nor HEIC): the server decodes it for the canvas, and the file
+    itself, all 16 bits, is what gets inpainted."""
+    import cv2
+
+    wide = noise_image(48, 64).astype(np.uint16) * 257 + 77  # values 8 bits cannot hold
+    cv2.imwrite(str(tmp_path / "scan.tif"), wide[..., ::-1])
+    open_image(page, tmp_path / "scan.tif")
+    assert "64×48" in page.locator("#message").inner_text()
+    shown = page.evaluate("Array.from(document.getElementById('image').getContext('2d')"
+                          ".getImageData(0, 0, 64, 48).data)")
+    assert np.array_equal(np.array(shown, np.uint8).reshape(48, 64, 4)[..., :3],
+                          (wide / 257).round().astype(np.uint8))
+    stroke(page, [(0.2, 0.3), (0.5, 0.5), (0.8, 0.6)])
+    page.click("#inpaint")
+    page.wait_for_selector("#download-result:not([hidden])")
+    with page.expect_download() as info:
+        page.click("#download-result")
+    info.value.save_as(tmp_path / "result.png")
+    result = cv2.imread(str(tmp_path / "result.png"), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    hole = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255
+    assert result.dtype == np.uint16 and 0.02 < hole.mean() < 0.6
+    assert np.array_equal(result[~hole], wide[~hole])
+    assert page.problems == []
+
+
 def test_errors_are_shown_to_the_user(page, tmp_path):
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
     page.click("#inpaint")  # nothing painted yet

@@ -155,6 +155,14 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
     return png_bytes(out[0], read_original(image_file))
 
 
+def run_preview(limits: Limits, image_file: io.BytesIO) -> bytes:
+    """An image the browser cannot show (TIFF, HEIC, 16-bit) -> an 8-bit PNG of it, upright,
+    for the page to paint on; the page still sends the original file to be inpainted."""
+    check_size(image_file, "image", 1, limits)
+    image_file.seek(0)
+    return png_bytes(read_image(image_file))
+
+
 def form_int(form, key: str, default: int, allowed) -> int:
     raw = form.get(key, str(default))
     try:
@@ -193,7 +201,10 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
     async def api_info(request: Request) -> Response:
         return JSONResponse(info)
 
-    async def api_inpaint(request: Request) -> Response:
+    async def answer(request: Request, parse, work) -> Response:
+        """One API request: 413 or 503 before reading the body where it must; the form's
+        fields by `parse` (-> `work`'s arguments); `work` in the pool -> a PNG; every failure
+        a one-line JSON error."""
         start = time.perf_counter()
         try:
             length = request.headers.get("content-length", "")
@@ -205,25 +216,36 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         try:
             request = Request(request.scope, limited_receive(request.receive, max_bytes))
             async with request.form(max_files=2, max_fields=8) as form:
-                image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
-                scale = form_int(form, "scale", 1, SCALES)
-                sample = form_int(form, "sample", 0, range(0, 2 ** 31))
-                view = form.get("view", "result")
-            if view not in ("result", "sigma"):
-                raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
-            png = await pool.run(run_inpaint, model, limits, image, mask, scale, view, sample,
-                                 fill)
-            return Response(png, media_type="image/png")
+                args = await parse(form)
+            return Response(await pool.run(work, *args), media_type="image/png")
         except ApiError as e:
             return error_response(e.status, str(e), e.headers)
         except (InputError, HTTPException) as e:  # HTTPException: a malformed multipart body
             return error_response(400, str(getattr(e, "detail", e)))
         except Exception as e:  # a bug or no memory: the user gets one line, the log the rest
-            log.exception("inpaint failed")
-            return error_response(500, f"inference failed ({type(e).__name__}); "
+            log.exception("%s failed", work.__name__)
+            return error_response(500, f"the request failed ({type(e).__name__}); "
                                        "the server is still running")
         finally:
             pool.release(time.perf_counter() - start)
+
+    async def inpaint_fields(form) -> tuple:
+        image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
+        scale = form_int(form, "scale", 1, SCALES)
+        sample = form_int(form, "sample", 0, range(0, 2 ** 31))
+        view = form.get("view", "result")
+        if view not in ("result", "sigma"):
+            raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
+        return model, limits, image, mask, scale, view, sample, fill
+
+    async def preview_fields(form) -> tuple:
+        return limits, await read_upload(form, "image")
+
+    async def api_inpaint(request: Request) -> Response:
+        return await answer(request, inpaint_fields, run_inpaint)
+
+    async def api_preview(request: Request) -> Response:
+        return await answer(request, preview_fields, run_preview)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail))
@@ -237,6 +259,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         Route("/", index),
         Route("/api/info", api_info),
         Route("/api/inpaint", api_inpaint, methods=["POST"]),
+        Route("/api/preview", api_preview, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
     app.state.pool = pool

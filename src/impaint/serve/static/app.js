@@ -54,12 +54,17 @@ async function loadInfo() {
 
 // ---- opening an image ---------------------------------------------------------------------
 
-const TYPES = ["image/png", "image/jpeg", "image/webp"];
+// The browser shows PNG, JPEG, WebP and BMP itself; TIFF and HEIC (and anything else it
+// cannot decode) the server turns into a PNG to paint on (/api/preview), while the original
+// file, all its bits, is what gets inpainted.
+const TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "image/heic",
+               "image/heif"];
+const SUFFIXES = /\.(png|jpe?g|webp|bmp|tiff?|heic|heif)$/i;
 
 async function openFile(file) {
   if (!file) return;
-  if (!TYPES.includes(file.type) && !/\.(png|jpe?g|webp)$/i.test(file.name)) {
-    say(`${file.name} is not a PNG, JPEG or WebP image.`, true);
+  if (!TYPES.includes(file.type) && !SUFFIXES.test(file.name)) {
+    say(`${file.name} is not a PNG, JPEG, WebP, BMP, TIFF or HEIC image.`, true);
     return;
   }
   if (state.info && file.size > state.info.limits.max_upload_bytes) {
@@ -67,12 +72,20 @@ async function openFile(file) {
         true);
     return;
   }
-  let bitmap;
+  let bitmap, shown = file;
   try {
     bitmap = await createImageBitmap(file);  // upright by its EXIF orientation, as the server
   } catch (err) {
-    say(`${file.name} could not be read as an image.`, true);
-    return;
+    try {
+      say(`Decoding ${file.name} on the server…`);
+      const body = new FormData();
+      body.append("image", file, file.name);
+      shown = await post("/api/preview", body);
+      bitmap = await createImageBitmap(shown);
+    } catch (err) {
+      say(err.message, true);
+      return;
+    }
   }
   state.file = file;
   for (const canvas of [imageCanvas, maskCanvas]) {
@@ -83,7 +96,7 @@ async function openFile(file) {
   bitmap.close();
   state.strokes = [];
   redraw();
-  setUrl("input", file);
+  setUrl("input", shown);
   clearResult();
   $("stage").classList.remove("empty");
   $("inpaint").disabled = false;
@@ -206,9 +219,14 @@ async function request(mask, fields) {
   body.append("image", state.file, state.file.name);
   body.append("mask", mask, "mask.png");
   for (const [key, value] of Object.entries(fields)) body.append(key, String(value));
+  return post("/api/inpaint", body);
+}
+
+// POST a form -> the PNG answered, or an Error with the server's one-line message.
+async function post(path, body) {
   let response;
   try {
-    response = await fetch("/api/inpaint", { method: "POST", body });
+    response = await fetch(path, { method: "POST", body });
   } catch (err) {
     throw new Error("the server did not answer (is `impaint serve` still running?)");
   }
