@@ -75,10 +75,12 @@ def hole_distance(mask: torch.Tensor) -> torch.Tensor:
     return torch.from_numpy(out[0][None] if len(out) == 1 else np.stack(out))[:, None]
 
 
-def levels_for(mask: torch.Tensor, cfg: Pyramid = Pyramid()) -> int:
+def levels_for(mask: torch.Tensor, cfg: Pyramid = Pyramid(),
+               dist: torch.Tensor | None = None) -> int:
     """The number of 2x reductions for one (1, H, W) mask: the fewest that bring every missing
-    pixel within `cfg.reach` of a known one, at most what keeps the short side >= min_side."""
-    far = float(hole_distance(mask[None]).max())
+    pixel within `cfg.reach` of a known one, at most what keeps the short side >= min_side.
+    `dist`: its `hole_distance`, if the caller has it."""
+    far = float((hole_distance(mask[None]) if dist is None else dist).max())
     side = min(mask.shape[-2:])
     k = 0
     while far / 2 ** k > cfg.reach and side // 2 ** (k + 1) >= cfg.min_side:
@@ -129,11 +131,12 @@ def away_from_holes(mask: torch.Tensor, band: float) -> torch.Tensor:
     return torch.from_numpy(np.stack(out).astype(np.float32))[:, None]
 
 
-def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyramid):
+def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyramid,
+            dist: torch.Tensor | None = None):
     """One finer level (`coarse`: the level below, `pull(image, mask)`'s image): far holes
-    take the hint, the model re-fills the band near known pixels.
-    -> (filled, σ or None), each (1, C, H, W)."""
-    dist = hole_distance(mask).to(image.device)  # (1, 1, H, W) px to the nearest known pixel
+    take the hint, the model re-fills the band near known pixels. `dist`: the mask's
+    `hole_distance`, if the caller has it. -> (filled, σ or None), each (1, C, H, W)."""
+    dist = (hole_distance(mask) if dist is None else dist).to(image.device)  # (1, 1, H, W) px
     detail = detail_variance(image, mask, cfg, coarse)  # (1, C, 1, 1); None: nothing to measure
     flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
     far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
@@ -188,12 +191,13 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     """Fill (B, C, H, W) `image` where `mask` (B, 1, H, W) is 0, at the scales its holes need.
     -> (filled, σ or None); known pixels bit-exact. `coarse`, if given, fills the coarsest
     level of a pyramid instead of `single` (a model that knows whole faces at 32 px, say)."""
-    depth = [levels_for(m, cfg) for m in mask]
+    dists = [hole_distance(m[None]) for m in mask]  # each (1, 1, H, W): level 0's, kept
+    depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
     if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
         return single(image, mask)  # every hole within reach: one batched pass (all 32 px)
     # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
-    return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg)
-                   for i, k in enumerate(depth)])
+    return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg,
+                              dists[i]) for i, k in enumerate(depth)])
 
 
 def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -202,8 +206,10 @@ def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
     return torch.cat([r[0] for r in results]), None if sigmas[0] is None else torch.cat(sigmas)
 
 
-def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid):
-    """One (1, C, H, W) image through `levels` reductions -> (filled, σ or None)."""
+def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid,
+               dist: torch.Tensor | None = None):
+    """One (1, C, H, W) image through `levels` reductions -> (filled, σ or None). `dist`:
+    the mask's `hole_distance`, if the caller has it (0.3-0.45 s at 4096 px)."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
         return _tiled(single, image, mask, replace(cfg, tile=cfg.pass_tile))
     images, masks = [image], [mask]
@@ -217,7 +223,7 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
         filled, sigma = _refine(single, images[k], masks[k], images[k + 1], hint, hint_sigma,
-                                cfg)
+                                cfg, dist if k == 0 else None)
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
