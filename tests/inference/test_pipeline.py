@@ -254,6 +254,20 @@ def test_sigma_grows_with_what_the_pyramid_cannot_know():
     assert sigma[one & red].mean() < sigma[(dist == 4).expand_as(sigma) & red].mean()
 
 
+@pytest.mark.parametrize("size", [32, 64, 300])
+def test_nothing_known_still_has_a_sigma(size):
+    """A full mask goes through every level with no band pixel to re-fill (no tile holds one
+    over 128 px): σ is the coarsest fill's, carried up, not None."""
+    def unsure(image, mask):
+        return torch.full_like(image, 0.5), torch.full_like(image, 0.2)
+
+    image, mask = smooth_image(size, size), torch.zeros(1, 1, size, size)
+    out, sigma = inpaint_pyramid(unsure, image, mask, Pyramid(tile=128))
+    assert sigma is not None and sigma.shape == image.shape
+    assert torch.isfinite(sigma).all() and (sigma >= 0.2 - 1e-6).all()
+    assert torch.allclose(out, torch.full_like(out, 0.5))
+
+
 def test_scale_renders_the_pyramid_fill_larger(model):
     image, mask = smooth_image(128, 96), box_mask(128, 96, 20, 10, 90, 70)
     out, sigma = inpaint_with_std(model, image, mask, scale=2)

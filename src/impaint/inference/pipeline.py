@@ -146,6 +146,8 @@ def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyr
         filled, sigma = seeded, None if hint_sigma is None else torch.zeros_like(hint_sigma)
     else:
         filled, sigma = _tiled(single, seeded, seeded_mask, cfg)
+        if sigma is None and hint_sigma is not None:  # no band pixel in any tile: nothing known
+            sigma = torch.zeros_like(hint_sigma)
     filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
     if sigma is not None:
         # The model takes the hint for truth, so its σ alone is overconfident (measured: the
