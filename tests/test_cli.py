@@ -58,7 +58,7 @@ def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
 @pytest.mark.parametrize("case,fragment", [
     ("missing", "image not found"),
     ("not_image", "not a readable image"),
-    ("mask_size", "differs from image size"),
+    ("mask_size", "differs from face.png size"),
     ("corrupt_ckpt", "corrupt"),
     ("missing_ckpt", "checkpoint not found"),
 ])
@@ -82,6 +82,86 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     assert code == 2
     one_line_error(err, fragment)
     assert not (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("case,fragment", [
+    ("sigma_is_output", "which -o writes too"),
+    ("output_is_input", "is the input image: the output would overwrite it"),
+    ("output_is_folder", "it is a folder"),
+    ("parent_is_file", "face.png is a file, not a folder"),
+    ("samples_and_scale", "--samples draws completions at x1"),
+    ("negative_samples", "--samples must be a positive number"),
+    ("mask_folder", "is a folder, but the image is one file"),
+    ("zero_one_mask", "holds only 0s and 1s"),
+    ("empty_mask", "the mask of face.png has no hole"),
+    ("run_folder", "is a folder, not a checkpoint file (a run folder"),
+    ("onnx_graph", "is an exported graph, not a checkpoint"),
+])
+def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoint, case,
+                                         fragment):
+    """What cannot go together, or would overwrite the input or another output, is one line
+    before any work, and nothing is written."""
+    img, mask = files
+    out, ckpt, extra = tmp_path / "o.png", tiny_checkpoint, []
+    if case == "sigma_is_output":
+        extra = ["--uncertainty", tmp_path / "o"]  # would write o.png and o.npy
+    elif case == "output_is_input":
+        out = img
+    elif case == "output_is_folder":
+        out = tmp_path
+    elif case == "parent_is_file":
+        out = img / "o.png"
+    elif case == "samples_and_scale":
+        extra = ["--samples", 2, "--scale", 2]
+    elif case == "negative_samples":
+        extra = ["--samples", -1]
+    elif case == "mask_folder":
+        mask = tmp_path
+    elif case in ("zero_one_mask", "empty_mask"):
+        hole = np.zeros((16, 16), np.uint8)
+        hole[4:9, 4:9] = 1 if case == "zero_one_mask" else 0
+        Image.fromarray(hole).save(mask)
+    elif case == "run_folder":
+        ckpt = tmp_path / "run"
+        ckpt.mkdir()
+        (ckpt / "last.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    elif case == "onnx_graph":
+        ckpt = tmp_path / "model.onnx"
+        ckpt.write_bytes(b"onnx")
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", out,
+                       "--checkpoint", ckpt, *extra)
+    assert code == 2
+    one_line_error(err, fragment)
+    assert sorted(tmp_path.rglob("*")) == before
+    assert Image.open(img).getpixel((0, 0)) == (120, 120, 120)
+
+
+@pytest.mark.parametrize("argv,fragment", [
+    (["train", "--steps", "0"], "steps must be a positive integer, got 0"),
+    (["train", "--batch", "0"], "batch must be a positive integer, got 0"),
+    (["train", "--out", "FILE"], "is a file: the run folder must be a folder"),
+    (["demo", "-o", "FILE"], "is a file: the demo writes a folder"),
+])
+def test_bad_numbers_and_files_are_one_line(capsys, image_folder, tmp_path, argv, fragment):
+    afile = tmp_path / "notes.txt"
+    afile.write_text("keep me")
+    argv = [str(afile) if a == "FILE" else a for a in argv]
+    if argv[0] == "train":
+        argv += ["--data", str(image_folder), "--quiet"]
+        if "--out" not in argv:
+            argv += ["--out", str(tmp_path / "r")]
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    one_line_error(err, fragment)
+    assert afile.read_text() == "keep me" and not (tmp_path / "r").exists()
+
+
+def test_serve_port_out_of_range(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["serve", "--port", "99999"])
+    assert done.value.code == 2
+    assert "99999 is not a port (0-65535)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("setting,fragment", [
@@ -130,7 +210,7 @@ def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_c
     failed = [line for line in err.splitlines() if line.startswith("impaint: failed:")]
     assert len(failed) == 2
     assert "p2.png" in failed[0] and "not a readable image" in failed[0]
-    assert "p4.png" in failed[1] and "differs from image size" in failed[1]
+    assert "p4.png" in failed[1] and "differs from p4.png size" in failed[1]
     assert [line for line in err.splitlines() if "skipped" in line] == \
         [f"impaint: skipped: {imgs / 'lonely.png'} (no lonely.* in {masks})"]
     assert out.strip() == f"{out_dir}: written 3, failed 2, skipped 1 (no mask of the same name)"

@@ -99,6 +99,17 @@ def add_backend_argument(p) -> None:
                         "--samples use torch")
 
 
+def port_number(raw: str) -> int:
+    """argparse type: a TCP port, 0-65535 (0: any free one)."""
+    try:
+        port = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}")
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
+
+
 def fp32_if_asked(args) -> None:
     """--fp32: the model in fp32 where it would run under bf16 (inference.pipeline.bf16_is_fast)."""
     if getattr(args, "fp32", False):
@@ -181,6 +192,8 @@ def cmd_export(args) -> None:
 def cmd_demo(args) -> None:
     from .inference.demo import run_demo, run_large_demo
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise UsageError(f"-o {args.out} is a file: the demo writes a folder")
     if args.large:
         print(f"wrote {run_large_demo(args.out, args.checkpoint or 'general')}")
         return
@@ -361,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "celeba32")
     w.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=int, default=8000, help="0 picks a free port")
+    w.add_argument("--port", type=port_number, default=8000,
+                   help="default 8000; 0 picks a free port")
     w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
                    help="largest request (image + mask); more is answered 413")
     w.add_argument("--max-side", type=int, default=Limits.max_side,

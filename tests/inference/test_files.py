@@ -222,7 +222,7 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
         run(text, mask)
     small = tmp_path / "small.png"
     save_mask(small, hole[:10, :10])
-    with pytest.raises(InputError, match="differs from image size"):
+    with pytest.raises(InputError, match=f"differs from {image.name} size"):
         run(image, small)
     empty = tmp_path / "empty.png"
     save_mask(empty, np.zeros_like(hole))
@@ -252,6 +252,10 @@ def test_uncertainty_map_for_a_probabilistic_checkpoint(pair, tmp_path):
     sigma = np.load(tmp_path / "sigma.npy")
     assert sigma.shape == (3, *hole.shape)
     assert (sigma[:, hole] > 0).all() and (sigma[:, ~hole] == 0).all()
+    jpeg = inpaint_paths(image, mask, tmp_path / "o2.png", checkpoint=ckpt,
+                         uncertainty=tmp_path / "map.jpg")  # the format asked for, + .npy
+    assert [p.name for p in jpeg] == ["o2.png", "map.jpg", "map.npy"]
+    assert Image.open(tmp_path / "map.jpg").format == "JPEG"
 
 
 def test_uncertainty_needs_a_probabilistic_checkpoint(pair, tmp_path, tiny_checkpoint):

@@ -177,8 +177,8 @@ def bad_request(case):
 
 @pytest.mark.parametrize("case,fragment", [
     ("not_image", "not a readable image: photo"),
-    ("mask_size", "differs from image size"),
-    ("no_hole", "no hole"),
+    ("mask_size", "differs from photo size"),
+    ("no_hole", "no hole: nothing to inpaint (masks are white = hole"),
     ("no_known", "hides every pixel"),
     ("bad_scale", "scale must be one of 1, 2, 4"),
     ("bad_view", "view must be"),

@@ -26,19 +26,22 @@ from .image_files import (INPUT_EXTENSIONS, InputError, Original, check_writable
 from .pipeline import coarse_of, counted, inpaint_pyramid, inpaint_with_std
 
 
+# Where a mask reads the wrong way round: the CLI has a flag for it, the API does not.
+INVERT_HINT = "mask files are white = hole; --invert-mask for white = known"
+
+
 def check_pair(image: torch.Tensor, mask: torch.Tensor, name: str = "image",
-               allow_full: bool = False) -> None:
+               allow_full: bool = False, hint: str = INVERT_HINT) -> None:
     if image.shape[-2:] != mask.shape[-2:]:
         raise InputError(f"mask size {tuple(mask.shape[-2:][::-1])} differs from {name} size "
                          f"{tuple(image.shape[-2:][::-1])} (width, height)")
     if not torch.isfinite(image).all():
         raise InputError(f"{name} contains NaN or infinite values")
     if bool(mask.all()):
-        raise InputError(f"the mask of {name} has no hole: nothing to inpaint "
-                         "(mask files are white = hole; --invert-mask for white = known)")
+        raise InputError(f"the mask of {name} has no hole: nothing to inpaint ({hint})")
     if not allow_full and not bool(mask.any()):
         raise InputError(f"the mask of {name} hides every pixel: nothing to inpaint from "
-                         "(is it inverted? --invert-mask reads white = known)")
+                         f"(is it inverted? {hint})")
 
 
 # The most pixels an output at --scale K may have: rendering holds a few float copies of the
@@ -61,14 +64,14 @@ def check_scale(size: tuple[int, int], scale: int) -> None:
 
 def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
                   scale: int = 1, allow_full: bool = False, return_std: bool = False,
-                  progress: bool = False):
+                  progress: bool = False, name: str = "image"):
     """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
 
     With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model.
     `model` may also be a single-scale backend (`onnx_backend.load_backend`), at scale 1.
     `progress`: a bar of the model's passes (and, at --scale, the render's chunks), shown when
     the work takes over a second (a 12-Mpx photo takes seconds)."""
-    check_pair(image, mask, allow_full=allow_full)
+    check_pair(image, mask, name, allow_full=allow_full)
     check_scale(image.shape[-2:], scale)
     is_model = isinstance(model, torch.nn.Module)
     if return_std and not (model.cfg.probabilistic if is_model else model.probabilistic):
@@ -89,14 +92,21 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
     return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
 
 
-def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
-    """σ (3, H, W) -> a colour-mapped PNG of the per-pixel mean σ and the raw values (.npy)."""
+def uncertainty_paths(path: str | Path) -> tuple[Path, Path]:
+    """--uncertainty PATH -> (the σ map's image file, its raw values' .npy beside it): PATH
+    itself if it names an image format, else PATH.png."""
+    path = Path(path)
+    if path.suffix.lower() not in Image.registered_extensions():  # "sigma", "sigma.npy"
+        path = path.with_suffix(".png")
+    return path, path.with_suffix(".npy")
 
-    path = Path(path).with_suffix(".png")
+
+def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
+    """σ (3, H, W) -> a colour-mapped image of the per-pixel mean σ and the raw values (.npy)."""
+    path, raw = uncertainty_paths(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rgb = sigma_image(std).permute(1, 2, 0).numpy()
     Image.fromarray((rgb * 255).round().astype(np.uint8)).save(path)
-    raw = path.with_suffix(".npy")
     np.save(raw, std.numpy().astype(np.float32))
     return [path, raw]
 
@@ -159,7 +169,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     for img_path, mask_path in tqdm(pairs, desc="inpainting", disable=not progress):
         try:
             result = inpaint_image(model, read_image(img_path),
-                                   read_mask(mask_path, invert_mask), scale)
+                                   read_mask(mask_path, invert_mask), scale, name=img_path.name)
             report.written.append(write_image(result, out_dir / (img_path.stem + ".png"),
                                               read_original(img_path)))
         except (InputError, OSError, RuntimeError) as e:  # RuntimeError: torch, e.g. memory
@@ -171,10 +181,11 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
 
 
 def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
-                  seed: int = 0, original: Original = Original()) -> list[Path]:
+                  seed: int = 0, original: Original = Original(), name: str = "image"
+                  ) -> list[Path]:
     """K completions of one image: OUTPUT's stem + _1 … _K, each of the input's kind."""
 
-    check_pair(image, mask)
+    check_pair(image, mask, name)
     device = next(model.parameters()).device
     samples = sample_completions(model, image[None].to(device), mask[None].to(device), k, seed)
     return [write_image(s[0].cpu(), output.with_name(f"{output.stem}_{i + 1}{output.suffix}"),
@@ -194,19 +205,19 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if image.is_file():
-        check_writable(output)  # before the work, not after it
+        check_outputs(image, mask, output, uncertainty, samples, scale)  # before the work
     model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
         original = read_original(image)
         if samples:
-            return write_samples(model, *pair, output, samples, seed, original)
+            return write_samples(model, *pair, output, samples, seed, original, image.name)
         if uncertainty:
             result, std = inpaint_image(model, *pair, scale, return_std=True,
-                                        progress=progress)
+                                        progress=progress, name=image.name)
             return [write_image(result, output, original), *write_uncertainty(std, uncertainty)]
-        return [write_image(inpaint_image(model, *pair, scale, progress=progress), output,
-                            original)]
+        return [write_image(inpaint_image(model, *pair, scale, progress=progress,
+                                          name=image.name), output, original)]
     if uncertainty or samples:
         raise InputError("--uncertainty and --samples work on one image at a time, not folders")
     report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress)
@@ -215,6 +226,33 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                          f"pairs failed (the others were written): " +
                          "; ".join(f"{p.name}: {why}" for p, why in report.failed))
     return report.written
+
+
+def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: int,
+                  scale: int) -> None:
+    """One image's arguments, before any work: one line for what cannot go together, and
+    for an output that cannot be written or would overwrite the input or the other output."""
+    if mask.is_dir():
+        raise InputError(f"--mask {mask} is a folder, but the image is one file: give its "
+                         "mask file (or a folder of images)")
+    if samples < 0:
+        raise InputError(f"--samples must be a positive number of completions, got {samples}")
+    if samples and (scale != 1 or uncertainty):
+        raise InputError("--samples draws completions at x1, without σ: leave out --scale "
+                         "and --uncertainty")
+    check_writable(output)
+    outputs = {output.resolve(): "-o"}
+    if uncertainty:
+        sigma_map, raw = uncertainty_paths(uncertainty)
+        check_writable(sigma_map)
+        for path in (sigma_map, raw):
+            if path.resolve() in outputs:
+                raise InputError(f"--uncertainty {uncertainty} would write {path}, which -o "
+                                 "writes too: give them different names")
+            outputs[path.resolve()] = "--uncertainty"
+    if image.resolve() in outputs:
+        raise InputError(f"{outputs[image.resolve()]} {image} is the input image: the output "
+                         "would overwrite it; give another name")
 
 
 def load_model_or_backend(checkpoint, backend: str = "torch", scale: int = 1, samples: int = 0):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import io
 import struct
+import tempfile
 import warnings
 import zlib
 from dataclasses import dataclass, replace
@@ -209,6 +210,10 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
         return np.asarray((rgb(im) if im.mode in WIDE_MODES else im).convert("LA"))
 
     grey, alpha = np.moveaxis(_decode(source, "mask", grey_alpha), -1, 0)
+    if grey.max() == 1 and (alpha == 255).all():  # saved from a 0/1 array: all but black
+        name = source if isinstance(source, (str, Path)) else getattr(source, "name", "mask")
+        raise InputError(f"the mask {name} holds only 0s and 1s, which read as black (no "
+                         "hole): save the hole as white (255)")
     # >= 128: anti-aliased or JPEG masks still work
     white = alpha >= 128 if (alpha < 255).any() else grey >= 128
     known = white if invert else ~white
@@ -216,13 +221,21 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
 
 
 def check_writable(path: Path) -> None:
-    """A one-line error, before any work, for an output the image writer cannot make: an
-    unknown format, or a folder that cannot be created."""
+    """A one-line error, before any work, for an output the image writer cannot make: a
+    folder's name, an unknown format, a folder that cannot be created or written in."""
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder (name a file in it, e.g. "
+                         f"{path / 'filled.png'})")
     if path.suffix.lower() not in Image.registered_extensions():
         raise InputError(f"cannot write {path.name}: name the output .png, .jpg, .webp or "
                          ".tif (PNG is lossless: known pixels exact)")
+    existing = next(p for p in path.absolute().parents if p.exists())
+    if not existing.is_dir():
+        raise InputError(f"cannot write {path}: {existing} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path.parent):  # can a file be made there at all?
+            pass
     except OSError as e:
         raise InputError(f"cannot write {path}: {e.strerror or type(e).__name__}")
 

@@ -69,8 +69,16 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """-> (tensors, state). Raises CheckpointError with a one-line reason."""
     path = Path(path)
+    if path.is_dir():
+        hint = " (a run folder: its last.safetensors or best.safetensors)" if any(
+            (path / f).is_file() for f in ("last.safetensors", "best.safetensors")) else ""
+        raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
+    if path.suffix.lower() in (".onnx", ".xml"):
+        raise CheckpointError(f"{path.name} is an exported graph, not a checkpoint: run it with "
+                              "onnxruntime or OpenVINO (README, Export and deployment), or "
+                              "pass the .safetensors it was exported from")
     try:
         tensors = load_file(path)
         from safetensors import safe_open

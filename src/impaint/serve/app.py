@@ -135,7 +135,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
     image_file.seek(0)
     mask_file.seek(0)
     image, mask = read_image(image_file), read_mask(mask_file)
-    check_pair(image, mask)
+    check_pair(image, mask, image_file.name, hint="masks are white = hole, black = known")
     if sample:
         from ..model import sample_completions
         if model.latent is None:

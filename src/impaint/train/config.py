@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 from ..model import ModelConfig
 
@@ -123,5 +124,12 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
         raise ValueError(f"render_scale must be a positive integer, got {cfg.render_scale!r}")
     if cfg.mse_on not in {"hole", "all"}:
         raise ValueError(f"mse_on must be 'hole' or 'all', got {cfg.mse_on!r}")
+    for key in ("steps", "batch", "size"):
+        if getattr(cfg, key) < 1:
+            raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
+    if not cfg.lr >= 0:  # 0 is a run that only evaluates (tests use it)
+        raise ValueError(f"lr must not be negative, got {cfg.lr}")
+    if cfg.out and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
+        raise TrainingError(f"--out {cfg.out} is a file: the run folder must be a folder")
     if cfg.batch % world:
         raise TrainingError(f"batch {cfg.batch} is not a multiple of the {world} processes")
