@@ -20,6 +20,9 @@ def onnx_cache(tmp_path_factory):
 def _isolated(monkeypatch, tmp_path_factory, onnx_cache):
     # Tests never read or write the user's decoded-image cache.
     monkeypatch.setenv("IMPAINT_CACHE", str(tmp_path_factory.mktemp("cache")))
+    # --quiet and --fp32 set these for the process: restored after each test, not leaked on.
+    monkeypatch.setenv("IMPAINT_QUIET", "0")
+    monkeypatch.setenv("IMPAINT_FP32", "0")
     # ONNX exports are keyed by the checkpoint's bytes, so tests can share them (and the tiny
     # checkpoint, seeded below, is the same in every test): one export, not one a test.
     monkeypatch.setattr("impaint.inference.onnx_backend.onnx_cache_dir", lambda: onnx_cache)

@@ -157,6 +157,14 @@ def test_bad_numbers_and_files_are_one_line(capsys, image_folder, tmp_path, argv
     assert afile.read_text() == "keep me" and not (tmp_path / "r").exists()
 
 
+def test_quiet_silences_the_data_decoding_too(capsys, image_folder, tmp_path):
+    argv = ["train", "--data", image_folder, "--steps", 1, "--batch", 4]
+    code, _, err = run(capsys, *argv, "--size", 16, "--out", tmp_path / "a")
+    assert code == 0 and "decoding folder" in err  # a fresh decode cache each test
+    code, _, err = run(capsys, *argv, "--size", 24, "--out", tmp_path / "b", "--quiet")
+    assert code == 0 and err == ""  # another size: decoded afresh, silently
+
+
 def test_serve_port_out_of_range(capsys):
     with pytest.raises(SystemExit) as done:
         main(["serve", "--port", "99999"])

@@ -88,15 +88,20 @@ def cmd_info(args) -> None:
     print(f"model config: {state['model_config']}")
 
 
-def add_backend_argument(p) -> None:
+def add_backend_argument(p, renders: bool = True) -> None:
     from .inference.onnx_backend import BACKENDS
 
     p.add_argument("--backend", default="torch", choices=BACKENDS,
                    help="what runs the model's x1 passes: torch (default), openvino (the "
                         "fastest on small images and batches; pip install "
                         "'impaint[openvino]'), onnxruntime, or auto = torch on CPUs with native "
-                        "bf16, else openvino where installed; docs/speed.md. --scale and "
-                        "--samples use torch")
+                        "bf16, else openvino where installed; docs/speed.md" +
+                        (". --scale and --samples use torch" if renders else
+                         ". Outputs at x2 / x4 and samples use torch"))
+
+
+FP32_HELP = ("run the model in fp32 (default: bf16 on CPUs with native bf16, 1.3-2.4x faster; "
+             "every table row within 0.04 dB)")
 
 
 def port_number(raw: str) -> int:
@@ -293,13 +298,13 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
     t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
     t.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
-    t.add_argument("--steps", type=int)
+    t.add_argument("--steps", type=int, help="optimizer steps (default 12000)")
     t.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="train for this long; the LR schedule follows the clock")
-    t.add_argument("--batch", type=int)
+    t.add_argument("--batch", type=int, help="images per step (default 64)")
     t.add_argument("--size", type=int, help="image size in pixels (32, 64, 128, ...)")
-    t.add_argument("--lr", type=float)
-    t.add_argument("--seed", type=int)
+    t.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
+    t.add_argument("--seed", type=int, help="seeds data order, masks and weights (default 0)")
     t.add_argument("--limit", type=int, help="use at most N training images")
     t.add_argument("--device", help="auto (default), cpu or cuda")
     t.add_argument("--fp32", action="store_true", help="plain fp32, no bf16 / channels_last")
@@ -341,7 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a checkpoint file, or a shipped model: general (the default: photos "
                         "and faces of any size), faces, celeba32 (aligned 32-px faces)")
     i.add_argument("--scale", type=int, default=1,
-                   help="render at K x the input resolution (at most 67 Mpx out)")
+                   help="render at K x the input resolution (at most 4.2 Mpx in, 67 Mpx out)")
     i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     i.add_argument("--samples", type=int, default=0, metavar="K",
                    help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
@@ -349,14 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
     add_backend_argument(i)
-    i.add_argument("--fp32", action="store_true",
-                   help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
-                        "2.4x faster, within 0.01 dB)")
-    i.add_argument("--quiet", action="store_true")
+    i.add_argument("--fp32", action="store_true", help=FP32_HELP)
+    i.add_argument("--quiet", action="store_true", help="no progress bar")
     i.set_defaults(func=cmd_inpaint)
 
     x = sub.add_parser("export", help="write the model as an ONNX graph (needs the [onnx] extra)")
-    x.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    x.add_argument("--checkpoint", help="a checkpoint file, or a shipped model: celeba32 (the "
+                   "default: aligned 32-px faces, the bench's), general (photos of any size)")
     x.add_argument("-o", "--out", "--output", dest="output", required=True,
                    help="the .onnx file to write (.xml with --int8)")
     x.add_argument("--int8", action="store_true",
@@ -377,31 +381,31 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--port", type=port_number, default=8000,
                    help="default 8000; 0 picks a free port")
     w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
-                   help="largest request (image + mask); more is answered 413")
+                   help="largest request (image + mask; default %(default)g); more is 413")
     w.add_argument("--max-side", type=int, default=Limits.max_side,
-                   help="largest side in pixels of the input; more is 413")
+                   help="largest side in pixels of the input (default %(default)s); more is 413")
     w.add_argument("--max-render", type=int, default=Limits.max_render,
-                   help="largest side in pixels of an output rendered at x2 or x4; more is 413")
+                   help="largest side in pixels of an output rendered at x2 or x4 (default "
+                        "%(default)s); more is 413")
     w.add_argument("--workers", type=int, default=Limits.workers,
-                   help="inferences at once")
+                   help="inferences at once (default %(default)s)")
     w.add_argument("--queue", type=int, default=Limits.queue,
-                   help="requests waiting for a worker; more are answered 503")
-    add_backend_argument(w)
-    w.add_argument("--fp32", action="store_true",
-                   help="run the model in fp32 (default: bf16 on CPUs with native bf16, "
-                        "2.4x faster, within 0.01 dB)")
+                   help="requests waiting for a worker (default %(default)s); more are 503")
+    add_backend_argument(w, renders=False)
+    w.add_argument("--fp32", action="store_true", help=FP32_HELP)
     w.set_defaults(func=cmd_serve)
 
     m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
     m.add_argument("n", type=int, help="how many")
-    m.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    m.add_argument("--checkpoint", help="a checkpoint with a stochastic latent (the shipped "
+                                        "models have none: see README, Your own image)")
     m.add_argument("-o", "--out", default="impaint-samples", help="output folder")
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_sample)
 
     z = sub.add_parser("resolution", help="32-px model rendered at 64 px vs. bicubic vs. 64-px model")
     z.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    z.add_argument("--checkpoint", help="the 32-px model (default: the shipped model)")
+    z.add_argument("--checkpoint", help="the 32-px model (default: celeba32)")
     z.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
     z.add_argument("--split", default="valid", choices=["valid", "test"])
     z.add_argument("--limit", type=int, default=500)
@@ -430,7 +434,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--image", help="your own picture instead of the bundled faces")
     d.add_argument("--large", action="store_true",
                    help="large pictures at their own size (astronaut, coffee) instead")
-    d.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    d.add_argument("--checkpoint", help="a checkpoint file, or a shipped model (default: "
+                                        "celeba32, general with --large)")
     d.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="measure training and inference speed on this machine")
@@ -444,7 +449,7 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")
     r.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
     r.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
-    r.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    r.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the seed's)")
     r.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
     r.add_argument("--split", default="valid", choices=["train", "valid", "test"])
     r.add_argument("--limit", type=int, default=500, help="images of the split to use (0 = all)")
@@ -473,6 +478,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "quiet", False):  # the data decoding's bars too (data.datasets.quiet)
+        os.environ["IMPAINT_QUIET"] = "1"
     from .train import TrainingError
 
     try:

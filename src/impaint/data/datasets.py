@@ -80,6 +80,12 @@ def _inputs_hash(files: list[Path], **params) -> str:
     return h.hexdigest()[:16]
 
 
+def quiet() -> bool:
+    """IMPAINT_QUIET=1 (`--quiet`, for this process and the ones it starts): no progress bars
+    where the data is decoded, deep under the commands that pass no flag down to here."""
+    return os.environ.get("IMPAINT_QUIET", "") not in ("", "0")
+
+
 def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: str,
                cache_dir: Path | None = None, workers: int | None = None) -> torch.Tensor:
     """Decode `files` into (N, 3, size, size) uint8, skipping unreadable ones; cached."""
@@ -91,11 +97,12 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     jobs = [(f, size, crop_fraction) for f in files]
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(files) < 256 or workers == 1:
-        decoded = [_load_or_none(j) for j in tqdm(jobs, desc=f"decoding {desc}", leave=False)]
+        decoded = [_load_or_none(j) for j in tqdm(jobs, desc=f"decoding {desc}", leave=False,
+                                                  disable=quiet())]
     else:
         with ProcessPoolExecutor(workers) as pool:
             decoded = list(tqdm(pool.map(_load_or_none, jobs, chunksize=64), total=len(jobs),
-                                desc=f"decoding {desc}"))
+                                desc=f"decoding {desc}", disable=quiet()))
     skipped = [str(f) for f, d in zip(files, decoded) if d is None]
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")

@@ -48,6 +48,10 @@ def check_pair(image: torch.Tensor, mask: torch.Tensor, name: str = "image",
 # output (a 2048-px image at x4, 67 Mpx, through the CLI: 4.5 GB and 114 s on the 2-core CPU);
 # beyond, the process would be killed for memory with no word.
 MAX_RENDER_PIXELS = 8192 * 8192
+# And the most pixels in: at --scale the encoder reads the whole filled image at once (the x1
+# pipeline works in tiles), about 1 GB a megapixel: 2048x2048 at x2 peaked at 4.5 GB, 3000x2000
+# at 6.4 GB, so a 4096-px photo would have needed some 18 GB.
+MAX_SCALE_INPUT_PIXELS = 2048 * 2048
 
 
 def check_scale(size: tuple[int, int], scale: int) -> None:
@@ -56,6 +60,10 @@ def check_scale(size: tuple[int, int], scale: int) -> None:
     if scale < 1:
         raise InputError(f"--scale must be a positive integer, got {scale}")
     h, w = size
+    if scale > 1 and h * w > MAX_SCALE_INPUT_PIXELS:
+        raise InputError(f"{w}×{h} is {h * w / 1e6:.1f} Mpx; --scale takes at most "
+                         f"{MAX_SCALE_INPUT_PIXELS / 1e6:.1f} Mpx (2048×2048) in: crop or "
+                         "downscale it first")
     if scale > 1 and h * w * scale ** 2 > MAX_RENDER_PIXELS:
         raise InputError(f"{w}×{h} at --scale {scale} would be {w * scale}×{h * scale} "
                          f"({h * w * scale ** 2 / 1e6:.0f} Mpx); --scale renders at most "
