@@ -79,12 +79,18 @@ def cmd_scales(args) -> None:
 def cmd_info(args) -> None:
     from .model import count_parameters, load_model
 
+    from .model.checkpoint import PAIRS
+
     model = load_model(args.checkpoint)
     state = model.checkpoint_state
-    print(f"checkpoint: {args.checkpoint or 'shipped CelebA-32 model'}")
+    print(f"checkpoint: {args.checkpoint or 'celeba32 (shipped: aligned 32-px faces)'}")
+    if args.checkpoint in PAIRS:
+        print("a pair: {} at every level, {} at a pyramid's coarsest; below: {}".format(
+            *PAIRS[args.checkpoint], PAIRS[args.checkpoint][0]))
     print(f"parameters: {count_parameters(model):,}")
+    best = state.get("best_valid_psnr")
     print(f"image size: {state.get('image_size')}  step: {state.get('step')}  "
-          f"best valid PSNR (hole): {state.get('best_valid_psnr')}")
+          f"best valid PSNR (hole): {'-' if best is None else f'{best:.2f} dB'}")
     print(f"model config: {state['model_config']}")
 
 

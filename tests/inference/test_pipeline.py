@@ -268,6 +268,27 @@ def test_nothing_known_still_has_a_sigma(size):
     assert torch.allclose(out, torch.full_like(out, 0.5))
 
 
+@pytest.mark.parametrize("case,fragment", [
+    ("uint8", "must be float, got torch.uint8"),
+    ("0_255", "values must be in [0, 1], got 0 to 255 (a 0-255 image: divide by 255)"),
+    ("no_batch", "image must be (B, C, H, W)"),
+    ("mask_size", "mask must be (B, 1, H, W) = (1, 1, 40, 48)"),
+])
+def test_the_api_names_the_usual_slips(model, case, fragment):
+    image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
+    if case == "uint8":
+        image = (image * 255).to(torch.uint8)
+    elif case == "0_255":
+        image = image * 0 + torch.linspace(0, 255, 48)
+    elif case == "no_batch":
+        image, mask = image[0], mask[0]
+    elif case == "mask_size":
+        mask = mask[..., :20]
+    with pytest.raises(ValueError) as error:
+        inpaint(model, image, mask)
+    assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
 def test_scale_renders_the_pyramid_fill_larger(model):
     image, mask = smooth_image(128, 96), box_mask(128, 96, 20, 10, 90, 70)
     out, sigma = inpaint_with_std(model, image, mask, scale=2)

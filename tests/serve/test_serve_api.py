@@ -205,11 +205,14 @@ def test_caps_answer_413():
         wide = encode(noise_image(10, 80))
         assert_one_line_error(post(url, wide, mask_png(box_mask(10, 80))), 413, "80×10")
         small, hole = encode(noise_image(20, 20)), box_mask(20, 20)
-        assert_one_line_error(post(url, small, mask_png(hole), scale=4), 413, "at ×4")
+        assert_one_line_error(post(url, small, mask_png(hole), scale=4), 413,
+                              "at ×4 would be 80×80")
+        assert "choose ×2 or ×1" in post(url, small, mask_png(hole), scale=4).json()["error"]
         assert post(url, small, mask_png(hole), scale=2).status_code == 200
         # Renders at x2 / x4 have their own, lower cap; x1 goes up to max_side.
         assert_one_line_error(post(url, encode(noise_image(30, 30)), mask_png(box_mask(30, 30)),
-                                   scale=2), 413, "at most 48 px per side at ×2 and ×4")
+                                   scale=2), 413, "at most 48 px per side at ×2 and ×4 "
+                              "(impaint serve --max-render): choose ×1")
         large, hole = encode(noise_image(60, 60)), box_mask(60, 60)
         assert post(url, large, mask_png(hole)).status_code == 200
 

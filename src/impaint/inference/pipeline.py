@@ -273,6 +273,28 @@ def model_single(model, bf16: bool = False) -> SingleScale:
     return single
 
 
+def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
+    """The public API's inputs, with a one-line ValueError for the usual slips (a uint8 or
+    0-255 image, a missing batch dimension, a mask of another size) instead of a wrong fill
+    or a shape error from deep inside the network."""
+    if not (isinstance(image, torch.Tensor) and isinstance(mask, torch.Tensor)):
+        raise ValueError("image and mask must be torch tensors")
+    if image.dim() != 4 or mask.dim() != 4:
+        raise ValueError(f"image must be (B, C, H, W) and mask (B, 1, H, W), got "
+                         f"{tuple(image.shape)} and {tuple(mask.shape)} (one image: image[None])")
+    if not (image.is_floating_point() and mask.is_floating_point()):
+        raise ValueError(f"image and mask must be float, got {image.dtype} and {mask.dtype} "
+                         "(a uint8 image: image.float() / 255)")
+    b, _, h, w = image.shape
+    if tuple(mask.shape) != (b, 1, h, w):
+        raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)} for this image, got "
+                         f"{tuple(mask.shape)}")
+    low, high = torch.aminmax(image)
+    if low < 0 or high > 1:
+        raise ValueError(f"image values must be in [0, 1], got {float(low):g} to {float(high):g}"
+                         + (" (a 0-255 image: divide by 255)" if high > 1 else ""))
+
+
 @torch.no_grad()
 def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int = 1,
                      cfg: Pyramid = Pyramid(), bf16: bool | None = None,
@@ -281,6 +303,7 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     """`inpaint`, plus σ (B, C, H·scale, W·scale), 0 on known pixels; None if the model is
     deterministic. `on_pass` is called after each model pass (a large photo takes dozens) and,
     at `scale` > 1, each chunk the decoder renders."""
+    check_inputs(image, mask)
     model.eval()
     bf16 = bf16_is_fast(image.device) if bf16 is None else bf16
     single = counted(model_single(model, bf16), on_pass)

@@ -67,7 +67,8 @@ class InferencePool:
     def acquire(self) -> None:
         if self.busy >= self.capacity:
             retry = max(1, math.ceil(self.mean_s * self.busy / self.workers))
-            raise ApiError(503, f"the server is busy ({self.busy} requests queued); "
+            raise ApiError(503, f"the server is busy ({self.busy} requests running or "
+                                f"waiting); "
                                 f"try again in {retry} s", {"Retry-After": str(retry)})
         self.busy += 1
 
@@ -124,7 +125,8 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
     if scale > 1 and max(w, h) * scale > limits.max_render:
         raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
                             f"renders at most {limits.max_render} px per side at ×2 and ×4 "
-                            "(impaint serve --max-render): choose a smaller scale")
+                            "(impaint serve --max-render): choose "
+                            f"{'×2 or ' if scale == 4 and max(w, h) * 2 <= limits.max_render else ''}×1")
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
