@@ -157,6 +157,20 @@ def test_bad_numbers_and_files_are_one_line(capsys, image_folder, tmp_path, argv
     assert afile.read_text() == "keep me" and not (tmp_path / "r").exists()
 
 
+def test_a_folder_run_names_what_is_wrong(capsys, tmp_path, image_folder, tiny_checkpoint):
+    empty, masks = tmp_path / "empty", tmp_path / "masks"
+    empty.mkdir()
+    masks.mkdir()
+    code, _, err = run(capsys, "inpaint", empty, "--mask", masks, "-o", tmp_path / "out")
+    assert code == 2
+    one_line_error(err, f"no images in {empty} (.bmp")
+    code, _, err = run(capsys, "inpaint", image_folder, "--mask", masks, "-o",
+                       tmp_path / "o.png", "--checkpoint", tiny_checkpoint)
+    assert code == 2
+    one_line_error(err, "names a file, but IMAGE is a folder")
+    assert not (tmp_path / "o.png").exists()
+
+
 def test_quiet_silences_the_data_decoding_too(capsys, image_folder, tmp_path):
     argv = ["train", "--data", image_folder, "--steps", 1, "--batch", 4]
     code, _, err = run(capsys, *argv, "--size", 16, "--out", tmp_path / "a")

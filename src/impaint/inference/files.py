@@ -156,6 +156,9 @@ def _pairs(image_dir: Path, mask_dir: Path
         else:
             pairs.append((p, masks[p.stem][0]))
         first_of.setdefault(p.stem, p)
+    if not images:
+        raise InputError(f"no images in {image_dir} (" +
+                         ", ".join(sorted(INPUT_EXTENSIONS)) + ")")
     if not pairs and not clashes:
         raise InputError(f"no image in {image_dir} has a mask of the same name in {mask_dir}")
     return pairs, [p for p in images if p.stem not in masks], clashes
@@ -167,7 +170,11 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
     fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
     `on_failure` as it happens; the run goes on with the next pair."""
-    check_scale((1, 1), scale)
+    if scale < 1:  # each image's own size is checked as it is read
+        raise InputError(f"--scale must be a positive integer, got {scale}")
+    if out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir():
+        raise InputError(f"-o {out_dir} names a file, but IMAGE is a folder: -o names the "
+                         "folder to write the results into")
     pairs, skipped, clashes = _pairs(image_dir, mask_dir)
     report = BatchReport(skipped=skipped)
     for img_path, reason in clashes:
