@@ -179,6 +179,12 @@ def test_quiet_silences_the_data_decoding_too(capsys, image_folder, tmp_path):
     assert code == 0 and err == ""  # another size: decoded afresh, silently
 
 
+def test_serve_refuses_a_host_it_cannot_listen_on(capsys):
+    code, _, err = run(capsys, "serve", "--host", "999.1.1.1")
+    assert code == 2 and "warning" not in err
+    one_line_error(err, "--host 999.1.1.1 is not an address to listen on")
+
+
 def test_serve_port_out_of_range(capsys):
     with pytest.raises(SystemExit) as done:
         main(["serve", "--port", "99999"])

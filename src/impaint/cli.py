@@ -165,6 +165,11 @@ def cmd_serve(args) -> None:
     from .serve import Limits
     from .serve.server import is_local, serve
 
+    import socket
+    try:  # an address this machine cannot have fails here, not after the warning below
+        socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as e:
+        raise UsageError(f"--host {args.host} is not an address to listen on ({e})")
     if not is_local(args.host):
         print(f"impaint: warning: listening on {args.host}, not only on this machine: the page "
               "has no authentication, so anyone who can reach this port can use it",
