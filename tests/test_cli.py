@@ -179,6 +179,22 @@ def test_quiet_silences_the_data_decoding_too(capsys, image_folder, tmp_path):
     assert code == 0 and err == ""  # another size: decoded afresh, silently
 
 
+def test_a_truncated_16_bit_png_is_one_line(capfd, files, tmp_path):
+    """OpenCV decodes 16-bit colour; its libpng prints to the C-level stderr on a truncated
+    file, so such a file goes to Pillow, whose error is the one line."""
+    import cv2
+
+    img, mask = files
+    wide = np.full((16, 16, 3), 30000, np.uint16)
+    data = cv2.imencode(".png", wide)[1].tobytes()
+    (tmp_path / "cut.png").write_bytes(data[:len(data) // 2])
+    code = main(["inpaint", str(tmp_path / "cut.png"), "--mask", str(mask),
+                 "-o", str(tmp_path / "o.png")])
+    err = capfd.readouterr().err
+    assert code == 2 and err.strip().splitlines() == [
+        f"impaint: error: not a readable image: {tmp_path / 'cut.png'} (OSError)"]
+
+
 def test_serve_refuses_a_host_it_cannot_listen_on(capsys):
     code, _, err = run(capsys, "serve", "--host", "999.1.1.1")
     assert code == 2 and "warning" not in err

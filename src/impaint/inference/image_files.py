@@ -77,8 +77,9 @@ UPRIGHT = {
 }
 
 
-def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image, name) -> np.ndarray:
-    """A 16-bit colour file -> (H, W, 3 or 4) uint16 RGB(A), upright."""
+def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.ndarray | None:
+    """A 16-bit colour file -> (H, W, 3 or 4) uint16 RGB(A), upright; None where OpenCV cannot
+    decode it (a format it lacks, a truncated file): Pillow's 8 bits, or its error, then."""
     import cv2
 
     if isinstance(source, (str, Path)):
@@ -86,10 +87,12 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image, name) ->
     else:
         source.seek(0)
         data = source.read()
+    if data.startswith(b"\x89PNG") and not data.endswith(b"IEND\xaeB`\x82"):
+        return None  # truncated: Pillow says so in one line, where libpng prints its own
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3:
-        raise InputError(f"not a readable image: {name} (16-bit colour that OpenCV cannot "
-                         "decode: a truncated file?)")
+    if (pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3
+            or pixels.shape[2] not in (3, 4) or (pixels.shape[1], pixels.shape[0]) != im.size):
+        return None
     pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4
                           else cv2.COLOR_BGR2RGB)
     turn = UPRIGHT.get(im.getexif().get(0x0112, 1))
@@ -115,7 +118,9 @@ def _decode(source: str | Path | BinaryIO, kind: str,
                 raise InputError(f"not a supported {kind}: {name} (32-bit floating point; "
                                  "save it with 8 or 16 bits)")
             if read_wide is not None and wide_colour(im):
-                return read_wide(_wide_colour_pixels(source, im, name))
+                wide = _wide_colour_pixels(source, im)
+                if wide is not None:
+                    return read_wide(wide)
             return read(ImageOps.exif_transpose(im))
     except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
             Image.DecompressionBombError) as e:
@@ -179,8 +184,9 @@ def read_original(source: str | Path | BinaryIO) -> Original:
     with Image.open(source) as im:
         wide = im.mode in WIDE_MODES or wide_colour(im)
         alpha = None
-        if im.mode == "RGBA" and wide:
-            alpha = _wide_colour_pixels(source, im, "image")[..., 3]
+        pixels = _wide_colour_pixels(source, im) if wide and im.mode == "RGBA" else None
+        if pixels is not None:  # 16-bit alpha (else, below, Pillow's 8 bits of it)
+            alpha = pixels[..., 3]
             alpha = None if (alpha == 65535).all() else alpha
         elif im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
             alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
