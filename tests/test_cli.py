@@ -90,7 +90,8 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     ("output_is_folder", "it is a folder"),
     ("parent_is_file", "face.png is a file, not a folder"),
     ("samples_and_scale", "--samples draws completions at x1"),
-    ("negative_samples", "--samples must be a positive number"),
+    ("negative_samples", "--samples K draws K completions"),
+    ("output_is_mask", "-o MASK is the mask: the output would overwrite it"),
     ("mask_folder", "is a folder, but the image is one file"),
     ("zero_one_mask", "holds only 0s and 1s"),
     ("empty_mask", "the mask of face.png has no hole"),
@@ -107,6 +108,8 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
         extra = ["--uncertainty", tmp_path / "o"]  # would write o.png and o.npy
     elif case == "output_is_input":
         out = img
+    elif case == "output_is_mask":
+        out = mask
     elif case == "output_is_folder":
         out = tmp_path
     elif case == "parent_is_file":
@@ -132,7 +135,7 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
     code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", out,
                        "--checkpoint", ckpt, *extra)
     assert code == 2
-    one_line_error(err, fragment)
+    one_line_error(err, fragment.replace("MASK", str(mask)))
     assert sorted(tmp_path.rglob("*")) == before
     assert Image.open(img).getpixel((0, 0)) == (120, 120, 120)
 
@@ -169,6 +172,12 @@ def test_a_folder_run_names_what_is_wrong(capsys, tmp_path, image_folder, tiny_c
     assert code == 2
     one_line_error(err, "names a file, but IMAGE is a folder")
     assert not (tmp_path / "o.png").exists()
+    before = sorted(p.stat().st_mtime_ns for p in image_folder.iterdir())
+    for folder, what in ((image_folder, "image"), (masks, "mask")):
+        code, _, err = run(capsys, "inpaint", image_folder, "--mask", masks, "-o", folder)
+        assert code == 2
+        one_line_error(err, f"is the {what} folder: the results would overwrite the {what}s")
+    assert sorted(p.stat().st_mtime_ns for p in image_folder.iterdir()) == before
 
 
 def test_quiet_silences_the_data_decoding_too(capsys, image_folder, tmp_path):

@@ -175,6 +175,10 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     if out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir():
         raise InputError(f"-o {out_dir} names a file, but IMAGE is a folder: -o names the "
                          "folder to write the results into")
+    for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
+        if out_dir.resolve() == folder.resolve():
+            raise InputError(f"-o {out_dir} is the {what} folder: the results would overwrite "
+                             f"the {what}s; give another folder")
     pairs, skipped, clashes = _pairs(image_dir, mask_dir)
     report = BatchReport(skipped=skipped)
     for img_path, reason in clashes:
@@ -251,12 +255,13 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
         raise InputError(f"--mask {mask} is a folder, but the image is one file: give its "
                          "mask file (or a folder of images)")
     if samples < 0:
-        raise InputError(f"--samples must be a positive number of completions, got {samples}")
+        raise InputError(f"--samples K draws K completions (0, the default: one fill), got "
+                         f"{samples}")
     if samples and (scale != 1 or uncertainty):
         raise InputError("--samples draws completions at x1, without σ: leave out --scale "
                          "and --uncertainty")
     check_writable(output)
-    outputs = {output.resolve(): "-o"}
+    outputs = {output.resolve(): ("-o", output)}  # what each written file is asked by
     if uncertainty:
         sigma_map, raw = uncertainty_paths(uncertainty)
         check_writable(sigma_map)
@@ -264,10 +269,12 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
             if path.resolve() in outputs:
                 raise InputError(f"--uncertainty {uncertainty} would write {path}, which -o "
                                  "writes too: give them different names")
-            outputs[path.resolve()] = "--uncertainty"
-    if image.resolve() in outputs:
-        raise InputError(f"{outputs[image.resolve()]} {image} is the input image: the output "
-                         "would overwrite it; give another name")
+            outputs[path.resolve()] = ("--uncertainty", path)
+    for source, what in ((image, "input image"), (mask, "mask")):
+        if source.resolve() in outputs:
+            flag, path = outputs[source.resolve()]
+            raise InputError(f"{flag} {path} is the {what}: the output would overwrite it; "
+                             "give another name")
 
 
 def load_model_or_backend(checkpoint, backend: str = "torch", scale: int = 1, samples: int = 0):
