@@ -85,6 +85,7 @@ def test_16_bit_colour_comes_back_at_16_bits(pair, tmp_path, tiny_checkpoint):
     known pixels come back at their own 16-bit values, with its alpha, colour profile and
     EXIF in a PNG; a JPEG gets 8 bits."""
     import cv2
+    import tifffile
     from PIL import ImageCms
 
     image, mask, hole = pair
@@ -92,9 +93,12 @@ def test_16_bit_colour_comes_back_at_16_bits(pair, tmp_path, tiny_checkpoint):
     wide = rgb + np.arange(rgb.size, dtype=np.uint16).reshape(rgb.shape) % 199  # not 8-bit
     alpha = np.full(hole.shape, 65535, np.uint16)
     alpha[:3] = 1000
-    cv2.imwrite(str(tmp_path / "raw16.tif"), wide[..., ::-1])
+    cv2.imwrite(str(tmp_path / "raw16.tif"), wide[..., ::-1])  # LZW: OpenCV reads it
     cv2.imwrite(str(tmp_path / "cut16.png"), np.dstack([wide, alpha])[..., [2, 1, 0, 3]])
-    for name in ("raw16.tif", "cut16.png"):
+    # planar RGB, which OpenCV and Pillow both garble: tifffile reads it
+    tifffile.imwrite(tmp_path / "planar16.tif", np.moveaxis(wide, -1, 0).copy(),
+                     planarconfig="separate", photometric="rgb", rowsperstrip=8)
+    for name in ("raw16.tif", "cut16.png", "planar16.tif"):
         assert torch.allclose(read_image(tmp_path / name),
                               torch.from_numpy(wide / 65535).permute(2, 0, 1).float())
         out = inpaint_paths(tmp_path / name, mask, tmp_path / ("o" + name),
@@ -112,6 +116,10 @@ def test_16_bit_colour_comes_back_at_16_bits(pair, tmp_path, tiny_checkpoint):
     out = write_image(read_image(tmp_path / "raw16.tif"), tmp_path / "kept.png", original)
     with Image.open(out) as im:
         assert im.info["icc_profile"] == icc and im.getexif()[0x010F] == "TestCam"
+    tiff = write_image(read_image(tmp_path / "raw16.tif"), tmp_path / "kept.tif", original)
+    with Image.open(tiff) as im:  # tifffile writes the profile too
+        assert im.info["icc_profile"] == icc
+    assert tifffile.imread(tiff).dtype == np.uint16
     jpeg = inpaint_paths(tmp_path / "raw16.tif", mask, tmp_path / "o.jpg",
                          checkpoint=tiny_checkpoint)[0]
     assert Image.open(jpeg).mode == "RGB"

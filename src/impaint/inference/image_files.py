@@ -60,9 +60,12 @@ def heif_support() -> bool:
 
 def wide_colour(im: Image.Image) -> bool:
     """Whether an opened file holds 16 bits per colour channel (Pillow's mode then says RGB
-    or RGBA: only the decoder's raw mode, e.g. 'RGB;16B', tells)."""
+    or RGBA: only a TIFF's BitsPerSample tag, or the decoder's raw mode, e.g. 'RGB;16B',
+    tells; a planar TIFF's raw mode does not)."""
     if im.mode not in ("RGB", "RGBA") or not im.tile:
         return False
+    if im.format == "TIFF":
+        return 16 in tuple(im.tag_v2.get(258, ()))
     args = im.tile[0].args
     rawmode = args[0] if isinstance(args, tuple) else args
     return isinstance(rawmode, str) and ";16" in rawmode
@@ -78,8 +81,8 @@ UPRIGHT = {
 
 
 def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.ndarray | None:
-    """A 16-bit colour file -> (H, W, 3 or 4) uint16 RGB(A), upright; None where OpenCV cannot
-    decode it (a format it lacks, a truncated file): Pillow's 8 bits, or its error, then."""
+    """A 16-bit colour file -> (H, W, 3 or 4) uint16 RGB(A), upright; None where it cannot be
+    decoded at 16 bits (a codec missing, a truncated file): Pillow's 8 bits, or its error."""
     import cv2
 
     if isinstance(source, (str, Path)):
@@ -89,14 +92,49 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.nd
         data = source.read()
     if data.startswith(b"\x89PNG") and not data.endswith(b"IEND\xaeB`\x82"):
         return None  # truncated: Pillow says so in one line, where libpng prints its own
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    pixels = _tiff_pixels(data) if im.format == "TIFF" else None
+    if pixels is None and (im.format != "TIFF" or _tiff_contiguous(data)):
+        # OpenCV: PNG, and TIFF in the codecs tifffile lacks (LZW, its own default). Its
+        # warnings (an RGBA TIFF of its own making has a "non-standard" extra sample) are
+        # not the user's business: the pixels are checked below.
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if pixels is not None and pixels.ndim == 3 and pixels.shape[2] in (3, 4):
+            pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4
+                                  else cv2.COLOR_BGR2RGB)
     if (pixels is None or pixels.dtype != np.uint16 or pixels.ndim != 3
             or pixels.shape[2] not in (3, 4) or (pixels.shape[1], pixels.shape[0]) != im.size):
         return None
-    pixels = cv2.cvtColor(pixels, cv2.COLOR_BGRA2RGBA if pixels.shape[2] == 4
-                          else cv2.COLOR_BGR2RGB)
     turn = UPRIGHT.get(im.getexif().get(0x0112, 1))
     return np.ascontiguousarray(turn(pixels)) if turn else pixels
+
+
+def _tiff_pixels(data: bytes) -> np.ndarray | None:
+    """A TIFF's first image by tifffile, the reference reader (OpenCV garbles 16-bit planar
+    RGB), as (H, W, S) in its stored RGB(A) order; None where it needs a codec not installed
+    (LZW needs imagecodecs) or is not RGB."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            page = tif.pages[0]
+            if page.photometric != tifffile.PHOTOMETRIC.RGB:
+                return None
+            pixels = page.asarray()
+            return np.moveaxis(pixels, 0, -1) if page.axes.startswith("S") else pixels
+    except Exception:  # noqa: BLE001 (a missing codec, a damaged file: Pillow's turn)
+        return None
+
+
+def _tiff_contiguous(data: bytes) -> bool:
+    """Whether a TIFF stores its samples interleaved, the layout OpenCV reads correctly."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(io.BytesIO(data)) as tif:
+            return tif.pages[0].planarconfig == tifffile.PLANARCONFIG.CONTIG
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _decode(source: str | Path | BinaryIO, kind: str,
@@ -279,26 +317,30 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
 
 
 def encode_wide_colour(image: torch.Tensor, original: Original, suffix: str) -> bytes:
-    """(3, H, W) float in [0, 1] -> a 16-bit colour PNG or TIFF file's bytes (OpenCV's
-    encoder: Pillow writes no 16-bit colour), with the input's alpha; a PNG also gets its
-    colour profile and EXIF, which OpenCV does not write (a TIFF goes without them)."""
+    """(3, H, W) float in [0, 1] -> a 16-bit colour PNG or TIFF file's bytes, with the input's
+    alpha and colour profile, and its EXIF in a PNG (Pillow writes no 16-bit colour: OpenCV
+    writes the PNG, its chunks added here, and tifffile the TIFF, zlib-compressed)."""
     import cv2
 
     pixels = (image.clamp(0, 1).permute(1, 2, 0).numpy() * 65535.0 + 0.5).astype(np.uint16)
-    if original.alpha is None:
-        pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR)
-    else:
+    if original.alpha is not None:
         k = pixels.shape[0] // original.alpha.shape[0]
         alpha = original.alpha.astype(np.uint16) * (1 if original.alpha.dtype == np.uint16
                                                      else 257)
-        pixels = cv2.cvtColor(np.dstack([pixels, alpha.repeat(k, 0).repeat(k, 1)]),
-                              cv2.COLOR_RGBA2BGRA)
-    ok, data = cv2.imencode(".png" if suffix.lower() == ".png" else ".tiff", pixels)
+        pixels = np.dstack([pixels, alpha.repeat(k, 0).repeat(k, 1)])
+    if suffix.lower() != ".png":
+        import tifffile
+
+        buf = io.BytesIO()
+        tifffile.imwrite(buf, pixels, photometric="rgb", compression="zlib",
+                         extrasamples=["unassalpha"] if pixels.shape[2] == 4 else None,
+                         iccprofile=original.icc)
+        return buf.getvalue()
+    ok, data = cv2.imencode(".png", cv2.cvtColor(pixels, cv2.COLOR_RGBA2BGRA
+                                                 if pixels.shape[2] == 4 else cv2.COLOR_RGB2BGR))
     if not ok:
-        raise InputError(f"cannot encode a 16-bit {suffix} image of {pixels.shape[1]}x"
-                         f"{pixels.shape[0]} px")
-    data = data.tobytes()
-    return _png_with(data, original) if suffix.lower() == ".png" else data
+        raise InputError(f"cannot encode a 16-bit PNG of {pixels.shape[1]}x{pixels.shape[0]} px")
+    return _png_with(data.tobytes(), original)
 
 
 def _png_with(png: bytes, original: Original) -> bytes:
