@@ -211,10 +211,9 @@ def test_serve_refuses_a_host_it_cannot_listen_on(capsys):
 
 
 def test_serve_port_out_of_range(capsys):
-    with pytest.raises(SystemExit) as done:
-        main(["serve", "--port", "99999"])
-    assert done.value.code == 2
-    assert "99999 is not a port (0-65535)" in capsys.readouterr().err
+    code, _, err = run(capsys, "serve", "--port", "99999")
+    assert code == 2
+    one_line_error(err, "--port 99999 is not a port (0-65535)")
 
 
 @pytest.mark.parametrize("setting,fragment", [

@@ -85,11 +85,12 @@ def cmd_info(args) -> None:
     state = model.checkpoint_state
     print(f"checkpoint: {args.checkpoint or 'celeba32 (shipped: aligned 32-px faces)'}")
     if args.checkpoint in PAIRS:
-        print("a pair: {} at every level, {} at a pyramid's coarsest; below: {}".format(
-            *PAIRS[args.checkpoint], PAIRS[args.checkpoint][0]))
+        fine, coarse = PAIRS[args.checkpoint]
+        print(f"a pair of shipped models: {coarse} fills a pyramid's coarsest level, {fine} "
+              f"every other (and every image whose holes need no pyramid); below: {fine}")
     print(f"parameters: {count_parameters(model):,}")
     best = state.get("best_valid_psnr")
-    print(f"image size: {state.get('image_size')}  step: {state.get('step')}  "
+    print(f"trained on {state.get('image_size')}-px images  step: {state.get('step')}  "
           f"best valid PSNR (hole): {'-' if best is None else f'{best:.2f} dB'}")
     print(f"model config: {state['model_config']}")
 
@@ -108,17 +109,6 @@ def add_backend_argument(p, renders: bool = True) -> None:
 
 FP32_HELP = ("run the model in fp32 (default: bf16 on CPUs with native bf16, 1.3-2.4x faster; "
              "every table row within 0.04 dB)")
-
-
-def port_number(raw: str) -> int:
-    """argparse type: a TCP port, 0-65535 (0: any free one)."""
-    try:
-        port = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {raw!r}")
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
-    return port
 
 
 def fp32_if_asked(args) -> None:
@@ -166,6 +156,8 @@ def cmd_serve(args) -> None:
     from .serve.server import is_local, serve
 
     import socket
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port} is not a port (0-65535)")
     try:  # an address this machine cannot have fails here, not after the warning below
         socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
@@ -313,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="train for this long; the LR schedule follows the clock")
     t.add_argument("--batch", type=int, help="images per step (default 64)")
-    t.add_argument("--size", type=int, help="image size in pixels (32, 64, 128, ...)")
+    t.add_argument("--size", type=int, help="image size in pixels (default 32)")
     t.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
     t.add_argument("--seed", type=int, help="seeds data order, masks and weights (default 0)")
     t.add_argument("--limit", type=int, help="use at most N training images")
@@ -389,8 +381,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "celeba32")
     w.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=port_number, default=8000,
-                   help="default 8000; 0 picks a free port")
+    w.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
     w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
                    help="largest request (image + mask; default %(default)g); more is 413")
     w.add_argument("--max-side", type=int, default=Limits.max_side,
@@ -437,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.set_defaults(func=cmd_scales)
 
     n = sub.add_parser("info", help="describe a checkpoint")
-    n.add_argument("checkpoint", nargs="?")
+    n.add_argument("checkpoint", nargs="?",
+                   help="a checkpoint file, or a shipped model (default: celeba32)")
     n.set_defaults(func=cmd_info)
 
     d = sub.add_parser("demo", help="inpaint sample faces with every mask family")

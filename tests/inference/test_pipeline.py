@@ -273,6 +273,10 @@ def test_nothing_known_still_has_a_sigma(size):
     ("0_255", "values must be in [0, 1], got 0 to 255 (a 0-255 image: divide by 255)"),
     ("no_batch", "image must be (B, C, H, W)"),
     ("mask_size", "mask must be (B, 1, H, W) = (1, 1, 40, 48)"),
+    ("float64", "must be float32"),
+    ("grey", "image must have 3 channels (RGB), got 1"),
+    ("nan", "NaN or infinite"),
+    ("mask_255", "mask values must be 1 (known) or 0 (missing)"),
 ])
 def test_the_api_names_the_usual_slips(model, case, fragment):
     image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
@@ -284,6 +288,14 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         image, mask = image[0], mask[0]
     elif case == "mask_size":
         mask = mask[..., :20]
+    elif case == "float64":
+        image = image.double()
+    elif case == "grey":
+        image = image[:, :1]
+    elif case == "nan":
+        image[0, 0, 0, 0] = float("nan")
+    elif case == "mask_255":
+        mask = mask * 255
     with pytest.raises(ValueError) as error:
         inpaint(model, image, mask)
     assert fragment in str(error.value) and "\n" not in str(error.value)

@@ -278,10 +278,14 @@ def check_writable(path: Path) -> None:
         raise InputError(f"cannot write {path}: {existing} is a file, not a folder")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise InputError(f"cannot write {path}: {e.strerror or type(e).__name__}")
+    try:
         with tempfile.TemporaryFile(dir=path.parent):  # can a file be made there at all?
             pass
     except OSError as e:
-        raise InputError(f"cannot write {path}: {e.strerror or type(e).__name__}")
+        raise InputError(f"cannot write in {path.parent}: no file can be made there "
+                         f"({e.strerror or type(e).__name__})")
 
 
 def to_pil(image: torch.Tensor, original: Original = Original()) -> Image.Image:

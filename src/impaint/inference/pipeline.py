@@ -285,14 +285,23 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     if not (image.is_floating_point() and mask.is_floating_point()):
         raise ValueError(f"image and mask must be float, got {image.dtype} and {mask.dtype} "
                          "(a uint8 image: image.float() / 255)")
-    b, _, h, w = image.shape
+    if image.dtype == torch.float64 or mask.dtype == torch.float64:
+        raise ValueError("image and mask must be float32, the model's, not float64 (.float())")
+    b, c, h, w = image.shape
+    if c != 3:
+        raise ValueError(f"image must have 3 channels (RGB), got {c} (a grey one: "
+                         "image.expand(-1, 3, -1, -1))")
     if tuple(mask.shape) != (b, 1, h, w):
         raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)} for this image, got "
                          f"{tuple(mask.shape)}")
+    if not bool(torch.isfinite(image).all()):
+        raise ValueError("image holds NaN or infinite values")
     low, high = torch.aminmax(image)
     if low < 0 or high > 1:
         raise ValueError(f"image values must be in [0, 1], got {float(low):g} to {float(high):g}"
                          + (" (a 0-255 image: divide by 255)" if high > 1 else ""))
+    if not bool(((mask == 0) | (mask == 1)).all()):
+        raise ValueError("mask values must be 1 (known) or 0 (missing)")
 
 
 @torch.no_grad()
