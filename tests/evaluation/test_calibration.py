@@ -57,3 +57,13 @@ def test_evaluate_reports_calibration_for_probabilistic_checkpoints(image_folder
     rows = __import__("json").loads((out / "calibration_impaint_prob.json").read_text())
     assert [r["family"] for r in rows] == ["box", "box", "box", "full", "all"]
     assert all(0 <= r["coverage_95"] <= 1 for r in rows)
+
+
+def test_the_sigma_error_correlation_needs_three_images():
+    """Over two images a correlation is ±1 whatever σ does: reported as n/a."""
+    from impaint.evaluation.calibration import _corr, sigma_error_correlation
+
+    assert math.isnan(sigma_error_correlation([0.1, 0.2], [0.3, 0.1]))
+    assert _corr(sigma_error_correlation([0.1, 0.2], [0.3, 0.1])) == "n/a"
+    assert sigma_error_correlation([0.1, 0.2, 0.3], [0.1, 0.2, 0.35]) > 0.9
+    assert _corr(-0.456) == "-0.46"

@@ -44,9 +44,10 @@ def reliability(errors_over_sigma: np.ndarray, levels: np.ndarray | None = None)
 
 
 def sigma_error_correlation(mean_sigmas, rmse) -> float:
-    """Pearson correlation, over images, of the mean predicted σ and the actual RMSE."""
+    """Pearson correlation, over images, of the mean predicted σ and the actual RMSE; NaN
+    (printed "n/a") under 3 images, where it is ±1 whatever σ does, or with nothing varying."""
     a, b = np.asarray(mean_sigmas, float), np.asarray(rmse, float)
-    if a.size < 2 or a.std() == 0 or b.std() == 0:
+    if a.size < 3 or a.std() == 0 or b.std() == 0:
         return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
@@ -109,5 +110,9 @@ def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | 
              "| mask | NLL (nats/value) | coverage 68 % | coverage 95 % | corr(σ, error) |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['family']} {r['label']} | {r['nll']:.3f} | {r['coverage_68']:.3f} | "
-              f"{r['coverage_95']:.3f} | {r['sigma_error_corr']:.2f} |" for r in rows]
+              f"{r['coverage_95']:.3f} | {_corr(r['sigma_error_corr'])} |" for r in rows]
     return "\n".join(lines) + "\n"
+
+
+def _corr(value: float) -> str:
+    return "n/a" if np.isnan(value) else f"{value:.2f}"
