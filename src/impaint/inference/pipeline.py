@@ -154,9 +154,13 @@ def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyr
         # 95 % interval held 63-68 % of the band's values, 74-90 % of the far ones). The hint
         # misses this level's detail; a band pixel d px from real ones is d/band of the way
         # to the hint and takes that share of its variance.
-        hint_var = hint_sigma ** 2 + (0.0 if detail is None else detail)
-        share = dist.clamp(max=cfg.band) / cfg.band
-        sigma = torch.where(far, hint_var, sigma ** 2 + share * hint_var).sqrt()
+        # In place on this function's own tensors (the carried-up σ is made for it; `single`'s
+        # σ is not touched): fewer copies at the level's size, the same values.
+        hint_var = hint_sigma.square_()
+        if detail is not None:
+            hint_var.add_(detail)
+        share = dist.clamp(max=cfg.band).div_(cfg.band)
+        sigma = torch.where(far, hint_var, sigma.square().add_(share * hint_var)).sqrt_()
     return filled, sigma
 
 
