@@ -20,6 +20,7 @@ BUDGET=${1:-400}  # seconds of training per run
 OUT=${OUT:?the device tool sets OUT; on CPU say OUT=runs/gpu_dry}
 export PYTHONPATH=src
 CROPS=$(mktemp -d)
+trap 'rm -rf "$CROPS"' EXIT  # 2 GB of crops, not wanted back
 mkdir -p "$OUT"
 python -m impaint crops --celeba gpu_data/celeba --photos gpu_data/photos --face-crops 16 \
     --photo-crops 128 -o "$CROPS/whole.safetensors"
