@@ -57,7 +57,7 @@ def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
 
 @pytest.mark.parametrize("case,fragment", [
     ("missing", "image not found"),
-    ("not_image", "not a readable image"),
+    ("not_image", "not a readable image: "),
     ("mask_size", "differs from face.png size"),
     ("corrupt_ckpt", "corrupt"),
     ("missing_ckpt", "checkpoint not found"),
@@ -81,6 +81,8 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
                        "--checkpoint", ckpt)
     assert code == 2
     one_line_error(err, fragment)
+    if case == "not_image":
+        one_line_error(err, "(not an image format this reads)")
     assert not (tmp_path / "o.png").exists()
 
 
@@ -201,7 +203,7 @@ def test_a_truncated_16_bit_png_is_one_line(capfd, files, tmp_path):
                  "-o", str(tmp_path / "o.png")])
     err = capfd.readouterr().err
     assert code == 2 and err.strip().splitlines() == [
-        f"impaint: error: not a readable image: {tmp_path / 'cut.png'} (OSError)"]
+        f"impaint: error: not a readable image: {tmp_path / 'cut.png'} (truncated or damaged)"]
 
 
 def test_serve_refuses_a_host_it_cannot_listen_on(capsys):

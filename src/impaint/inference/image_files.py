@@ -163,7 +163,18 @@ def _decode(source: str | Path | BinaryIO, kind: str,
     except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
             Image.DecompressionBombError) as e:
         raise InputError(f"not a readable {'mask ' if kind == 'mask' else ''}image: {name} "
-                         f"({type(e).__name__})")
+                         f"({_why(e)})")
+
+
+def _why(error: Exception) -> str:
+    """Pillow's exception -> what it means for the file, in a few words."""
+    if isinstance(error, UnidentifiedImageError):
+        return "not an image format this reads"
+    if isinstance(error, Image.DecompressionBombError):
+        return "too many pixels to decode safely"
+    if isinstance(error, SyntaxError):
+        return "damaged"
+    return "truncated or damaged"  # OSError: Pillow's word for a file that ends too soon
 
 
 def _unit(im: Image.Image) -> np.ndarray:
