@@ -46,7 +46,8 @@ async function loadInfo() {
   const kind = [info.probabilistic && "σ per pixel", info.stochastic && "stochastic latent"]
     .filter(Boolean).join(", ");
   $("model").textContent = `${info.model}: ${info.parameters.toLocaleString("en")} parameters` +
-    (info.image_size ? `, trained at ${info.image_size} px` : "") + (kind ? ` (${kind})` : "");
+    (info.image_size ? `, trained on ${info.image_size}-px views` : "") +
+    (kind ? ` (${kind})` : "") + "; any image size";
   $("sigma-option").hidden = !info.probabilistic;
   $("samples-option").hidden = !info.stochastic;
   $("samples").max = info.limits.max_samples;
