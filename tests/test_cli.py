@@ -147,6 +147,7 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
     (["train", "--batch", "0"], "batch must be a positive integer, got 0"),
     (["train", "--out", "FILE"], "is a file: the run folder must be a folder"),
     (["demo", "-o", "FILE"], "is a file: the demo writes a folder"),
+    (["train", "--batch", "500"], "training images for a batch of 500: more images, or --batch"),
 ])
 def test_bad_numbers_and_files_are_one_line(capsys, image_folder, tmp_path, argv, fragment):
     afile = tmp_path / "notes.txt"
@@ -264,6 +265,7 @@ def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_c
     failed = [line for line in err.splitlines() if line.startswith("impaint: failed:")]
     assert len(failed) == 2
     assert "p2.png" in failed[0] and "not a readable image" in failed[0]
+    assert failed[0].count("p2.png") == 1  # named once, not "p2.png: ... p2.png"
     assert "p4.png" in failed[1] and "differs from p4.png size" in failed[1]
     assert [line for line in err.splitlines() if "skipped" in line] == \
         [f"impaint: skipped: {imgs / 'lonely.png'} (no lonely.* in {masks})"]

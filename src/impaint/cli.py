@@ -144,7 +144,9 @@ def inpaint_batch(args) -> int:
     report = inpaint_folder(
         model, Path(args.image), Path(args.mask), Path(args.output), args.scale,
         args.invert_mask, progress=not args.quiet,
-        on_failure=lambda path, why: tqdm.write(f"impaint: failed: {path}: {why}", sys.stderr))
+        # The reason names the file already where it was read ("not a readable image: p.png")
+        on_failure=lambda path, why: tqdm.write(
+            f"impaint: failed: {why if str(path) in why else f'{path}: {why}'}", sys.stderr))
     for path in report.skipped:
         print(f"impaint: skipped: {path} (no {path.stem}.* in {args.mask})", file=sys.stderr)
     print(f"{args.output}: {report.summary()}")

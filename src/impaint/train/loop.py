@@ -265,7 +265,9 @@ def _load_data(cfg: TrainConfig) -> tuple[torch.Tensor, ImageTensorDataset]:
             valid = ImageTensorDataset(train_set.images[-held:])
             images = train_set.images[:-held]
     if images.shape[0] < cfg.batch:
-        raise TrainingError(f"only {images.shape[0]} training images for a batch of {cfg.batch}")
+        n = images.shape[0]
+        raise TrainingError(f"only {n} training image{'s' if n != 1 else ''} for a batch of "
+                            f"{cfg.batch}: more images, or --batch {n} or less")
     return images, valid
 
 
