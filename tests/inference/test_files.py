@@ -246,9 +246,9 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
         inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint, scale=512)
     from impaint.inference.files import check_scale
     with pytest.raises(InputError, match=r"--scale takes at most 4.2 Mpx \(2048×2048\) in"):
-        check_scale((2049, 2048), 2)
-    check_scale((2048, 2048), 2)  # the largest: 4.5 GB at x2
-    check_scale((4096, 4096), 1)  # x1 works in tiles
+        check_scale(2, (2049, 2048))
+    check_scale(2, (2048, 2048))  # the largest: 4.5 GB at x2
+    check_scale(1, (4096, 4096))  # x1 works in tiles
     assert not (tmp_path / "o.png").exists()
 
 

@@ -54,11 +54,13 @@ MAX_RENDER_PIXELS = 8192 * 8192
 MAX_SCALE_INPUT_PIXELS = 2048 * 2048
 
 
-def check_scale(size: tuple[int, int], scale: int) -> None:
-    """A one-line error for a --scale that is not a positive integer or whose output would
-    not fit in memory."""
+def check_scale(scale: int, size: tuple[int, int] | None = None) -> None:
+    """A one-line error for a --scale that is not a positive integer or, given the image's
+    `size` (H, W), whose work would not fit in memory."""
     if scale < 1:
         raise InputError(f"--scale must be a positive integer, got {scale}")
+    if size is None:
+        return
     h, w = size
     if scale > 1 and h * w > MAX_SCALE_INPUT_PIXELS:
         raise InputError(f"{w}×{h} is {h * w / 1e6:.1f} Mpx; --scale takes at most "
@@ -80,7 +82,7 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
     `progress`: a bar of the model's passes (and, at --scale, the render's chunks), shown when
     the work takes over a second (a 12-Mpx photo takes seconds)."""
     check_pair(image, mask, name, allow_full=allow_full)
-    check_scale(image.shape[-2:], scale)
+    check_scale(scale, image.shape[-2:])
     is_model = isinstance(model, torch.nn.Module)
     if return_std and not (model.cfg.probabilistic if is_model else model.probabilistic):
         raise InputError("this checkpoint predicts no uncertainty (train one with "
@@ -170,8 +172,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
     fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
     `on_failure` as it happens; the run goes on with the next pair."""
-    if scale < 1:  # each image's own size is checked as it is read
-        raise InputError(f"--scale must be a positive integer, got {scale}")
+    check_scale(scale)  # each image's own size is checked as it is read
     if out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir():
         raise InputError(f"-o {out_dir} names a file, but IMAGE is a folder: -o names the "
                          "folder to write the results into")

@@ -92,8 +92,8 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.nd
         data = source.read()
     if data.startswith(b"\x89PNG") and not data.endswith(b"IEND\xaeB`\x82"):
         return None  # truncated: Pillow says so in one line, where libpng prints its own
-    pixels = _tiff_pixels(data) if im.format == "TIFF" else None
-    if pixels is None and (im.format != "TIFF" or _tiff_contiguous(data)):
+    pixels, contiguous = _tiff_pixels(data) if im.format == "TIFF" else (None, True)
+    if pixels is None and contiguous:
         # OpenCV: PNG, and TIFF in the codecs tifffile lacks (LZW, its own default). Its
         # warnings (an RGBA TIFF of its own making has a "non-standard" extra sample) are
         # not the user's business: the pixels are checked below.
@@ -109,32 +109,27 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.nd
     return np.ascontiguousarray(turn(pixels)) if turn else pixels
 
 
-def _tiff_pixels(data: bytes) -> np.ndarray | None:
+def _tiff_pixels(data: bytes) -> tuple[np.ndarray | None, bool]:
     """A TIFF's first image by tifffile, the reference reader (OpenCV garbles 16-bit planar
-    RGB), as (H, W, S) in its stored RGB(A) order; None where it needs a codec not installed
-    (LZW needs imagecodecs) or is not RGB."""
+    RGB), as (H, W, S) in its stored RGB(A) order, or None where it needs a codec not
+    installed (LZW needs imagecodecs) or is not RGB; and whether its samples are interleaved,
+    the layout OpenCV reads correctly in its place."""
     import tifffile
 
     try:
         with tifffile.TiffFile(io.BytesIO(data)) as tif:
             page = tif.pages[0]
+            contiguous = page.planarconfig == tifffile.PLANARCONFIG.CONTIG
             if page.photometric != tifffile.PHOTOMETRIC.RGB:
-                return None
-            pixels = page.asarray()
-            return np.moveaxis(pixels, 0, -1) if page.axes.startswith("S") else pixels
-    except Exception:  # noqa: BLE001 (a missing codec, a damaged file: Pillow's turn)
-        return None
-
-
-def _tiff_contiguous(data: bytes) -> bool:
-    """Whether a TIFF stores its samples interleaved, the layout OpenCV reads correctly."""
-    import tifffile
-
-    try:
-        with tifffile.TiffFile(io.BytesIO(data)) as tif:
-            return tif.pages[0].planarconfig == tifffile.PLANARCONFIG.CONTIG
-    except Exception:  # noqa: BLE001
-        return False
+                return None, contiguous
+            try:
+                pixels = page.asarray()
+            except Exception:  # noqa: BLE001 (a missing codec, damaged data: OpenCV's turn)
+                return None, contiguous
+            return (np.moveaxis(pixels, 0, -1) if page.axes.startswith("S") else pixels,
+                    contiguous)
+    except Exception:  # noqa: BLE001 (not a TIFF tifffile can parse: Pillow's turn)
+        return None, False
 
 
 def _decode(source: str | Path | BinaryIO, kind: str,
@@ -146,7 +141,7 @@ def _decode(source: str | Path | BinaryIO, kind: str,
     (H, W, 3 or 4) uint16, where one is given (a mask's 8 bits are enough)."""
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         raise InputError(f"{kind} not found: {source}")
-    name = source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
+    name = _name(source, kind)
     if not heif_support() and Path(str(name)).suffix.lower() in HEIF_SUFFIXES:
         raise InputError(f"{name} is HEIC/HEIF: reading it needs pillow-heif "
                          "(pip install 'impaint[heic]')")
@@ -164,6 +159,11 @@ def _decode(source: str | Path | BinaryIO, kind: str,
             Image.DecompressionBombError) as e:
         raise InputError(f"not a readable {'mask ' if kind == 'mask' else ''}image: {name} "
                          f"({_why(e)})")
+
+
+def _name(source: str | Path | BinaryIO, kind: str):
+    """What to call a file in a message: its path, an upload's file name, else its kind."""
+    return source if isinstance(source, (str, Path)) else getattr(source, "name", kind)
 
 
 def _why(error: Exception) -> str:
@@ -266,8 +266,7 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
 
     grey, alpha = np.moveaxis(_decode(source, "mask", grey_alpha), -1, 0)
     if grey.max() == 1 and (alpha == 255).all():  # saved from a 0/1 array: all but black
-        name = source if isinstance(source, (str, Path)) else getattr(source, "name", "mask")
-        raise InputError(f"the mask {name} holds only 0s and 1s, which read as black (no "
+        raise InputError(f"the mask {_name(source, 'mask')} holds only 0s and 1s, which read as black (no "
                          "hole): save the hole as white (255)")
     # >= 128: anti-aliased or JPEG masks still work
     white = alpha >= 128 if (alpha < 255).any() else grey >= 128
@@ -322,13 +321,30 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
     kind as far as the format holds it (JPEG: no alpha, no 16 bits)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    original = original.fit(path.suffix)
-    if original.bits == 16 and not original.grey:
-        path.write_bytes(encode_wide_colour(image, original, path.suffix))
-    else:
-        to_pil(image, original).save(path, **profile(original),
-                                     **LOSSY_QUALITY.get(path.suffix.lower(), {}))
+    _save(image, original, path, path.suffix)
     return path
+
+
+def encode(image: torch.Tensor, original: Original, suffix: str = ".png") -> bytes:
+    """`write_image`, into bytes (the server's responses)."""
+    buf = io.BytesIO()
+    _save(image, original, buf, suffix)
+    return buf.getvalue()
+
+
+def _save(image: torch.Tensor, original: Original, target: Path | BinaryIO, suffix: str):
+    """`write_image`'s work, into a file or an open binary file: Pillow's writers, or ours
+    for 16-bit colour, which Pillow does not write."""
+    original = original.fit(suffix)
+    if original.bits == 16 and not original.grey:
+        data = encode_wide_colour(image, original, suffix)
+        if isinstance(target, Path):
+            target.write_bytes(data)
+        else:
+            target.write(data)
+        return
+    to_pil(image, original).save(target, format=Image.registered_extensions()[suffix.lower()],
+                                 **profile(original), **LOSSY_QUALITY.get(suffix.lower(), {}))
 
 
 def encode_wide_colour(image: torch.Tensor, original: Original, suffix: str) -> bytes:
@@ -371,17 +387,6 @@ def _png_with(png: bytes, original: Original) -> bytes:
     if original.exif is not None:  # raw TIFF-structured EXIF, without Pillow's "Exif\0\0"
         extra += chunk(b"eXIf", original.exif.removeprefix(b"Exif\x00\x00"))
     return png[:33] + extra + png[33:]
-
-
-def encode(image: torch.Tensor, original: Original, suffix: str = ".png") -> bytes:
-    """`write_image`, into bytes (the server's responses)."""
-    original = original.fit(suffix)
-    if original.bits == 16 and not original.grey:
-        return encode_wide_colour(image, original, suffix)
-    buf = io.BytesIO()
-    to_pil(image, original).save(buf, format=Image.registered_extensions()[suffix.lower()],
-                                 **profile(original), **LOSSY_QUALITY.get(suffix.lower(), {}))
-    return buf.getvalue()
 
 
 # Pillow's default JPEG quality, 75, visibly blurs a photo's known pixels; 95 keeps them
