@@ -78,7 +78,6 @@ def cmd_scales(args) -> None:
 
 def cmd_info(args) -> None:
     from .model import count_parameters, load_model
-
     from .model.checkpoint import PAIRS
 
     model = load_model(args.checkpoint)
@@ -154,10 +153,11 @@ def inpaint_batch(args) -> int:
 
 
 def cmd_serve(args) -> None:
+    import socket
+
     from .serve import Limits
     from .serve.server import is_local, serve
 
-    import socket
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port (0-65535)")
     try:  # an address this machine cannot have fails here, not after the warning below
@@ -296,6 +296,8 @@ def installed_version() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from .train.config import TrainConfig  # its defaults, in the help
+
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
     p.add_argument("--version", action="version", version=f"impaint {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
@@ -303,13 +305,14 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
     t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
     t.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
-    t.add_argument("--steps", type=int, help="optimizer steps (default 12000)")
+    t.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps})")
     t.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="train for this long; the LR schedule follows the clock")
-    t.add_argument("--batch", type=int, help="images per step (default 64)")
-    t.add_argument("--size", type=int, help="image size in pixels (default 32)")
-    t.add_argument("--lr", type=float, help="peak learning rate (default 2e-3)")
-    t.add_argument("--seed", type=int, help="seeds data order, masks and weights (default 0)")
+    t.add_argument("--batch", type=int, help=f"images per step (default {TrainConfig.batch})")
+    t.add_argument("--size", type=int, help=f"image size in pixels (default {TrainConfig.size})")
+    t.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
+    t.add_argument("--seed", type=int,
+                   help=f"seeds data order, masks and weights (default {TrainConfig.seed})")
     t.add_argument("--limit", type=int, help="use at most N training images")
     t.add_argument("--device", help="auto (default), cpu or cuda")
     t.add_argument("--fp32", action="store_true", help="plain fp32, no bf16 / channels_last")
