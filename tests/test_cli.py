@@ -40,6 +40,30 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
     assert code == 0 and "wrote" in out and (tmp_path / "o.png").exists()
 
 
+def test_inpaint_with_flips_keeps_known_pixels_and_changes_the_fill(capsys, tmp_path,
+                                                                    tiny_checkpoint):
+    img, mask = tmp_path / "ramp.png", tmp_path / "mask.png"
+    ramp = np.linspace(0, 255, 24 * 20 * 3).reshape(20, 24, 3).astype(np.uint8)
+    Image.fromarray(ramp).save(img)
+    hole = np.zeros((20, 24), np.uint8)
+    hole[3:9, 2:12] = 255  # off-centre: its mirror images are other holes
+    Image.fromarray(hole).save(mask)
+    outs = {}
+    for flips in (1, 8):
+        out = tmp_path / f"flips{flips}.png"
+        code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--checkpoint",
+                         tiny_checkpoint, "--flips", flips, "--fp32")
+        assert code == 0
+        outs[flips] = np.asarray(Image.open(out))
+    known = hole == 0
+    assert (outs[8][known] == ramp[known]).all()
+    assert (outs[8][~known] != outs[1][~known]).any()
+    with pytest.raises(SystemExit) as exit_:  # argparse's own one line
+        run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "x.png", "--flips", 3)
+    assert exit_.value.code == 2
+    assert "invalid choice: 3 (choose from 1, 2, 4, 8)" in capsys.readouterr().err
+
+
 def test_version(capsys):
     import impaint
     with pytest.raises(SystemExit) as done:
@@ -92,6 +116,7 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     ("output_is_folder", "it is a folder"),
     ("parent_is_file", "face.png is a file, not a folder"),
     ("samples_and_scale", "--samples draws completions at x1"),
+    ("samples_and_flips", "--flips averages one: choose one of them"),
     ("negative_samples", "--samples K draws K completions"),
     ("output_is_mask", "-o MASK is the mask: the output would overwrite it"),
     ("mask_folder", "is a folder, but the image is one file"),
@@ -118,6 +143,8 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
         out = img / "o.png"
     elif case == "samples_and_scale":
         extra = ["--samples", 2, "--scale", 2]
+    elif case == "samples_and_flips":
+        extra = ["--samples", 2, "--flips", 2]
     elif case == "negative_samples":
         extra = ["--samples", -1]
     elif case == "mask_folder":

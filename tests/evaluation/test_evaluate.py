@@ -166,3 +166,22 @@ def test_a_backend_is_scored_beside_pytorch_on_the_same_masks(tmp_path, image_fo
              for (m, f, l), v in by.items() if m == "impaint:tiny"]
     assert len(pairs) == 8 and all(abs(a - b) < 0.01 for a, b in pairs)
     assert "impaint:tiny [onnxruntime]" in capsys.readouterr().out
+
+
+def test_flips_are_scored_beside_the_plain_fill(tmp_path, image_folder, capsys):
+    """--flips 2: each checkpoint also as `<name> [2 flips]`, on the same masks; its fill is
+    the mean of the plain one and the mirror image's, so it differs from the plain one."""
+    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    rc = main(["evaluate", "--data", str(image_folder), "--folder", "--limit", "3",
+               "--families", "random", "--methods", "impaint:tiny", "impaint:tiny [2 flips]",
+               "--flips", "2", "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
+               "--out", str(tmp_path / "out")])
+    assert rc == 0
+    rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
+    by = {(r["method"], r["label"]): r for r in rows}
+    assert {m for m, _ in by} == {"impaint:tiny", "impaint:tiny [2 flips]"}
+    for label in ("0.1", "0.5", "0.9"):
+        plain, flipped = by["impaint:tiny", label], by["impaint:tiny [2 flips]", label]
+        assert plain["hole_ratio"] == flipped["hole_ratio"]
+        assert plain["psnr_hole"] != flipped["psnr_hole"]
+    assert "| impaint:tiny | impaint:tiny [2 flips] |" in capsys.readouterr().out

@@ -5,9 +5,9 @@ import torch
 
 from tests.helpers import TINY
 from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
-from impaint.inference.pipeline import (Pyramid, bf16_is_fast, detail_variance, hole_distance, inpaint,
-                                        inpaint_pyramid, inpaint_with_std, levels_for,
-                                        model_single, pull)
+from impaint.inference.pipeline import (MIRRORS, Pyramid, bf16_is_fast, detail_variance, flipped,
+                                        hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
+                                        levels_for, model_single, pull)
 
 
 @pytest.fixture(scope="module")
@@ -380,3 +380,95 @@ def test_the_shipped_faces_pair_loads_and_fills_without_a_download(monkeypatch):
     assert "coarse" not in dict(faces.named_children())
     out = inpaint(faces, smooth_image(96, 96), box_mask(96, 96, 10, 10, 70, 60))
     assert out.shape == (1, 3, 96, 96)
+
+
+def test_each_mirror_is_undone_by_its_inverse():
+    x = torch.arange(2 * 5 * 7, dtype=torch.float32).view(1, 2, 5, 7)
+    outs = [forward(x) for forward, _ in MIRRORS]
+    assert all(torch.equal(back(forward(x)), x) for forward, back in MIRRORS)
+    assert len({tuple(o.flatten().tolist()) for o in outs}) == 8  # eight different images
+    assert {tuple(o.shape[-2:]) for o in outs} == {(5, 7), (7, 5)}
+
+
+@pytest.mark.parametrize("flips", [2, 4, 8])
+@pytest.mark.parametrize("h, w", [(32, 32), (40, 56), (150, 90)])
+def test_flips_average_the_mirrored_fills_and_keep_known_pixels(model, flips, h, w):
+    image = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(h))
+    mask = (torch.rand(1, 1, h, w, generator=torch.Generator().manual_seed(w)) > 0.6).float()
+    mask[..., h // 4:h // 2, w // 4:w // 2] = 0  # a box too: a pyramid above 64 px
+    single = model_single(model)
+    cfg = Pyramid(flips=flips, upright_below=0)  # every mirror at every level
+    out, sigma = inpaint_pyramid(single, image, mask, cfg)
+    known = mask.bool().expand_as(out)
+    assert torch.equal(out[known], image[known]) and (sigma[known] == 0).all()
+    assert (sigma[~known] > 0).all()
+    if max(h, w) <= 64 and flips == 2:  # one pass: the mean of it and its mirror's, exactly
+        mirror = single(image.flip(-1), mask.flip(-1))[0].flip(-1)
+        assert torch.allclose(out[~known], ((single(image, mask)[0] + mirror) / 2)[~known],
+                              atol=1e-6)
+    # A mirror image of the input gets the mirror image of the fill (the flips are a group),
+    # in one pass; a pyramid's 2x2 blocks start at the top-left corner, which a mirror moves.
+    if flips == 8 and max(h, w) <= 64:
+        for forward, back in MIRRORS[1:]:
+            turned = inpaint_pyramid(single, forward(image), forward(mask), cfg)[0]
+            assert torch.allclose(back(turned), out, atol=1e-5)
+
+
+def test_flips_sigma_adds_the_spread_of_the_fills():
+    """Two fills that disagree by 0.2 with σ 0.1 each: σ² = 0.1² + 0.1² (their spread)."""
+    def lopsided(image, mask):  # 0.4 on the left half, 0.6 on the right: a mirror swaps them
+        fill = torch.full_like(image, 0.4)
+        fill[..., image.shape[-1] // 2:] = 0.6
+        return torch.where(mask.bool(), image, fill), torch.full_like(image, 0.1)
+
+    image, mask = torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 8)
+    mask[..., 0, 0] = 1
+    out, sigma = flipped(lopsided, 2)(image, mask)
+    assert torch.allclose(out[..., 1:, :], torch.tensor(0.5))
+    assert torch.allclose(sigma[..., 1:, :], torch.tensor(0.02).sqrt())
+    assert out[0, 0, 0, 0] == 0 and sigma[0, 0, 0, 0] == 0
+
+
+def test_flips_one_is_the_plain_fill_and_others_are_refused(model):
+    image, mask = smooth_image(64, 48), box_mask(64, 48, 10, 10, 30, 20)
+    plain = inpaint(model, image, mask)
+    assert torch.equal(inpaint(model, image, mask, cfg=Pyramid(flips=1)), plain)
+    with pytest.raises(ValueError, match="flips must be one of 1, 2, 4, 8, got 3"):
+        inpaint(model, image, mask, cfg=Pyramid(flips=3))
+
+
+def test_flips_at_scale_render_the_averaged_fill(model):
+    """Small holes at x2 render the masked image in one pass; with flips the fill is made
+    (averaged) at x1 first, and rendered from it: known pixels still exact."""
+    image, mask = smooth_image(48, 40), box_mask(48, 40, 10, 10, 3, 3)
+    out, sigma = inpaint_with_std(model, image, mask, scale=2, cfg=Pyramid(flips=4))
+    big_known = torch.nn.functional.interpolate(mask, scale_factor=2).bool().expand_as(out)
+    big_image = torch.nn.functional.interpolate(image, scale_factor=2)
+    assert out.shape == (1, 3, 96, 80) and torch.equal(out[big_known], big_image[big_known])
+    assert not torch.equal(out, inpaint_with_std(model, image, mask, scale=2)[0])
+
+
+def test_small_levels_take_only_the_upright_mirrors(model):
+    """Under `upright_below` px (a whole face or scene in the model's view) only the image
+    and its left-right mirror; at 128 px and over (texture) all eight."""
+    seen = []
+
+    def single(image, mask):
+        seen.append((tuple(image.shape[-2:]), tuple(image[0, 0, 0, :2].tolist())))
+        return model_single(model)(image, mask)
+
+    def ramp(h, w):  # different top-left pixels in each of the eight mirror images
+        y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 0.5, w), indexing="ij")
+        return (0.3 * y + x + 0.1 * y * x).expand(1, 3, h, w).contiguous()
+
+    inpaint_pyramid(single, ramp(64, 48), box_mask(64, 48, 10, 10, 3, 3), Pyramid(flips=8))
+    assert len(seen) == 2 and {size for size, _ in seen} == {(64, 48)}
+    seen.clear()
+    inpaint_pyramid(single, ramp(160, 130), box_mask(160, 130, 50, 50, 4, 4), Pyramid(flips=8))
+    assert len(seen) == 8 and len({corner for _, corner in seen}) == 8
+    seen.clear()  # a big box: the coarsest level (40 x 32) upright, the 160-px level all 8
+    detail = torch.rand(1, 3, 160, 128, generator=torch.Generator().manual_seed(0)) * 0.3
+    inpaint_pyramid(single, ramp(160, 128) + detail, box_mask(160, 128, 20, 20, 100, 80),
+                    Pyramid(flips=8, tile=512))  # (not flat: the model re-fills each level)
+    sizes = [size for size, _ in seen]
+    assert sizes.count((40, 32)) == 2 and sizes.count((160, 128)) + sizes.count((128, 160)) == 8

@@ -132,6 +132,15 @@ def test_output_scale(shipped_url, scale):
     assert decode(r.content).shape == (40 * scale, 56 * scale, 3)
 
 
+def test_flips_average_mirror_images_and_keep_known_pixels(shipped_url):
+    data, hole = encode(noise_image()), box_mask()
+    plain, flipped = (decode(post(shipped_url, data, mask_png(hole), flips=n).content)
+                      for n in (1, 8))
+    assert np.array_equal(flipped[~hole], decode(data)[~hole])
+    assert (flipped[hole] != plain[hole]).any()
+    assert httpx.get(f"{shipped_url}/api/info").json()["flips"] == [1, 2, 4, 8]
+
+
 def test_sigma_heat_map(shipped_url):
     hole = box_mask()
     r = post(shipped_url, encode(noise_image()), mask_png(hole), view="sigma")
@@ -153,6 +162,8 @@ def test_samples_of_a_stochastic_model():
         assert not np.array_equal(one[hole], two[hole])
         assert_one_line_error(post(url, data, mask_png(hole), view="sigma"), 400, "no σ")
         assert_one_line_error(post(url, data, mask_png(hole), sample=1, scale=2), 400, "×1")
+        assert_one_line_error(post(url, data, mask_png(hole), sample=1, flips=2), 400,
+                              "without flips")
 
 
 def bad_request(case):
@@ -168,6 +179,8 @@ def bad_request(case):
         mask = mask_png(np.ones((40, 56), bool))
     elif case == "bad_scale":
         fields["scale"] = 3
+    elif case == "bad_flips":
+        fields["flips"] = 3
     elif case == "bad_view":
         fields["view"] = "x-ray"
     elif case == "no_samples":
@@ -181,6 +194,7 @@ def bad_request(case):
     ("no_hole", "no hole: nothing to inpaint (masks are white = hole"),
     ("no_known", "hides every pixel"),
     ("bad_scale", "scale must be one of 1, 2, 4"),
+    ("bad_flips", "flips must be one of 1, 2, 4, 8"),
     ("bad_view", "view must be"),
     ("no_samples", "no stochastic latent"),
 ])

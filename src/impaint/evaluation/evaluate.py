@@ -22,7 +22,7 @@ from tqdm import tqdm
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
-from ..inference.pipeline import coarse_of, inpaint, inpaint_pyramid
+from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint, inpaint_pyramid
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
 
@@ -31,21 +31,40 @@ MIN_SIZE = 16  # px: the smallest evaluation images (the masks' brush and box si
 METRICS = ("psnr_hole", "psnr_full", "ssim", "l1_hole")
 
 
-def _run_model(model, images, masks, device, bf16) -> torch.Tensor:
+@dataclass(frozen=True)
+class Flipped:
+    """A model or backend scored with test-time flips (`Pyramid.flips`): `--flips N`."""
+    method: object
+    flips: int
+
+
+def _run_model(model, images, masks, device, bf16, flips: int = 1) -> torch.Tensor:
     dev = torch.device(device)
     # Precision as asked, by this autocast (fp32 unless --bf16), not the product's per-machine
     # default (bf16=None): tables that do not depend on the CPU they were measured on.
     with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-        out = inpaint(model, images.to(dev), masks.to(dev), bf16=False)
+        out = inpaint(model, images.to(dev), masks.to(dev), cfg=Pyramid(flips=flips),
+                      bf16=False)
     if dev.type == "cuda":
         torch.cuda.synchronize()  # honest wall time: wait for the kernels
     return out.float().cpu()
 
 
-def _run_fill(fill, images, masks) -> torch.Tensor:
+def _run_fill(fill, images, masks, flips: int = 1) -> torch.Tensor:
     """A single-scale backend (inference/onnx_backend.py) through the multi-scale pipeline, in
     its own precision (what `impaint inpaint --backend` runs)."""
-    return inpaint_pyramid(fill, images, masks, coarse=coarse_of(fill))[0].float()
+    return inpaint_pyramid(fill, images, masks, Pyramid(flips=flips),
+                           coarse=coarse_of(fill))[0].float()
+
+
+def _run_method(method, images, masks, device, bf16, empty_fill) -> torch.Tensor:
+    flips = method.flips if isinstance(method, Flipped) else 1
+    method = method.method if isinstance(method, Flipped) else method
+    if isinstance(method, torch.nn.Module):
+        return _run_model(method, images, masks, device, bf16, flips)
+    if is_fill(method):
+        return _run_fill(method, images, masks, flips)
+    return _run_baseline(method, images, masks, empty_fill)
 
 
 def is_fill(method) -> bool:
@@ -152,8 +171,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     """Run every method on every image x mask; write the outputs to `out` if given.
 
     dataset_images: (N, 3, H, W) uint8. methods: name -> an ImplicitInpainter (run batched,
-    under torch.no_grad), a single-scale backend (`onnx_backend.load_backend`; batched) or a
-    baseline function `fn(image, mask)` (see baselines.py).
+    under torch.no_grad), a single-scale backend (`onnx_backend.load_backend`; batched),
+    either as `Flipped(model, n)`, or a baseline function `fn(image, mask)` (baselines.py).
     """
     if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
             dataset_images.shape[1] != 3:
@@ -167,11 +186,12 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     for name, m in methods.items():
-        if isinstance(m, torch.nn.Module):  # one warm-up call: time the steady state
-            _run_model(m.to(device).eval(), dataset_images[:1].float() / 255,
-                       torch.ones(1, 1, *size), device, bf16)
-        elif is_fill(m):
-            _run_fill(m, dataset_images[:1].float() / 255, torch.ones(1, 1, *size))
+        inner = m.method if isinstance(m, Flipped) else m
+        if isinstance(inner, torch.nn.Module) or is_fill(inner):  # warm up: the steady state
+            if isinstance(inner, torch.nn.Module):
+                inner.to(device).eval()
+            _run_method(m, dataset_images[:1].float() / 255, torch.ones(1, 1, *size), device,
+                        bf16, None)
         elif not callable(m):
             raise ValueError(f"method {name!r} is neither a model nor a function")
     masks = evaluation_masks(n, size, seed, families)
@@ -188,12 +208,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
             mk = all_masks[start:start + batch]
             for name, method in methods.items():
                 t0 = time.perf_counter()
-                if isinstance(method, torch.nn.Module):
-                    outp = _run_model(method, img, mk, device, bf16)
-                elif is_fill(method):
-                    outp = _run_fill(method, img, mk)
-                else:
-                    outp = _run_baseline(method, img, mk, empty_fill)
+                outp = _run_method(method, img, mk, device, bf16, empty_fill)
                 seconds[(name, *key)] += time.perf_counter() - t0
                 s = scores[(name, *key)]
                 for o, t, m in zip(outp, img, mk):
@@ -257,6 +272,9 @@ def add_evaluate_arguments(p) -> None:
                    help="also score each checkpoint through this backend's exported graph, in "
                         "its own precision (OpenVINO: bf16 on CPUs with native bf16), beside "
                         "PyTorch, as impaint:<stem> [<backend>]")
+    p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
+                   help="also score each checkpoint with N test-time flips (2, 4 or 8: the "
+                        "mean over N mirror images, N times slower), as <name> [N flips]")
     p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
     p.add_argument("--save-masks", action="store_true",
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
@@ -330,7 +348,11 @@ def evaluate_cli(args) -> Results:
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
-    available = {**_checkpoint_methods(args.checkpoint, args.backend), **BASELINES}
+    models = _checkpoint_methods(args.checkpoint, args.backend)
+    if args.flips and args.flips > 1:
+        models.update({f"{name} [{args.flips} flips]": Flipped(model, args.flips)
+                       for name, model in models.items()})
+    available = {**models, **BASELINES}
     chosen = args.methods or list(available)
     for name in chosen:
         if name not in available:

@@ -31,7 +31,7 @@ from starlette.staticfiles import StaticFiles
 from ..inference.files import check_pair
 from ..inference.image_files import (InputError, Original, encode, read_image, read_mask,
                                      read_original)
-from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
+from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..model import count_parameters
 from .limits import Limits
 
@@ -100,7 +100,7 @@ def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
     return {"model": name, "backend": backend, "parameters": count_parameters(model),
             "image_size": getattr(model, "checkpoint_state", {}).get("image_size"),
             "probabilistic": bool(cfg.probabilistic), "stochastic": model.latent is not None,
-            "config": cfg.to_dict(), "scales": list(SCALES),
+            "config": cfg.to_dict(), "scales": list(SCALES), "flips": list(FLIPS),
             "limits": {**asdict(limits), "max_upload_bytes": int(limits.max_upload_mb * 1e6)}}
 
 
@@ -130,7 +130,7 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
-                scale: int, view: str, sample: int, fill=None) -> bytes:
+                scale: int, view: str, sample: int, fill=None, flips: int = 1) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
     check_size(image_file, "image", scale, limits)
     check_size(mask_file, "mask", 1, limits)
@@ -142,13 +142,14 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         from ..model import sample_completions
         if model.latent is None:
             raise InputError("this model has no stochastic latent: it gives one completion")
-        if scale != 1:
-            raise InputError("samples are drawn at ×1 only")
+        if scale != 1 or flips != 1:
+            raise InputError("samples are drawn at ×1 without flips only")
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
-        out, std = inpaint_pyramid(fill, image[None], mask[None], coarse=coarse_of(fill))
+        out, std = inpaint_pyramid(fill, image[None], mask[None], Pyramid(flips=flips),
+                                   coarse_of(fill))
     else:
-        out, std = inpaint_with_std(model, image[None], mask[None], scale)
+        out, std = inpaint_with_std(model, image[None], mask[None], scale, Pyramid(flips=flips))
     if view == "sigma":
         from ..plots import sigma_image
         if std is None:
@@ -235,10 +236,11 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
         scale = form_int(form, "scale", 1, SCALES)
         sample = form_int(form, "sample", 0, range(0, 2 ** 31))
+        flips = form_int(form, "flips", 1, FLIPS)
         view = form.get("view", "result")
         if view not in ("result", "sigma"):
             raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
-        return model, limits, image, mask, scale, view, sample, fill
+        return model, limits, image, mask, scale, view, sample, fill, flips
 
     async def preview_fields(form) -> tuple:
         return limits, await read_upload(form, "image")

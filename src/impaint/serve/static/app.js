@@ -15,6 +15,7 @@ const state = {
   samples: [],     // object URLs of the K samples
   chosen: null,    // URL of the shown result (the mean, or a chosen sample)
   before: false,   // the before/after toggle shows the input
+  fields: {},      // the shown result's scale and flips (σ asked later matches it)
 };
 
 const imageCanvas = $("image");
@@ -269,19 +270,23 @@ async function inpaint() {
   if (mask.holes === 0) return say("Paint over what should go first.", true);
   if (mask.holes === mask.total) return say("Leave some of the image unpainted: the fill is drawn from it.", true);
   const scale = Number($("scale").value);
+  const flips = $("flips").checked ? 8 : 1;
   const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
   $("inpaint").disabled = true;
   const started = performance.now();
   say("Inpainting…");
   try {
-    const result = await request(mask.blob, { scale });
+    const result = await request(mask.blob, { scale, flips });
     clearResult();
+    state.fields = { scale, flips };  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
     setUrl("mask", mask.blob);
     $("download-result").download = `${stem()}-inpainted.png`;
     $("download-mask").download = `${stem()}-mask.png`;
     $("download-mask").href = state.urls.mask;
-    if ($("sigma").checked) setUrl("sigma", await request(mask.blob, { scale, view: "sigma" }));
+    if ($("sigma").checked) {
+      setUrl("sigma", await request(mask.blob, { ...state.fields, view: "sigma" }));
+    }
     if (k > 1) await drawSamples(mask.blob, k);
     $("output-stage").classList.remove("empty");
     $("download-result").hidden = $("download-mask").hidden = false;
@@ -327,7 +332,7 @@ $("sigma").addEventListener("change", async () => {
   if ($("sigma").checked && state.chosen && !state.urls.sigma && state.urls.mask) {
     try {
       const blob = await fetch(state.urls.mask).then((r) => r.blob());
-      setUrl("sigma", await request(blob, { scale: Number($("scale").value), view: "sigma" }));
+      setUrl("sigma", await request(blob, { ...state.fields, view: "sigma" }));
     } catch (err) {
       say(err.message, true);
     }
