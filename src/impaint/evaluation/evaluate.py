@@ -273,8 +273,9 @@ def add_evaluate_arguments(p) -> None:
                         "its own precision (OpenVINO: bf16 on CPUs with native bf16), beside "
                         "PyTorch, as impaint:<stem> [<backend>]")
     p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
-                   help="also score each checkpoint with N test-time flips (2, 4 or 8: the "
-                        "mean over N mirror images, N times slower), as <name> [N flips]")
+                   help="also score each checkpoint with N test-time flips (2, 4 or 8 mirror "
+                        "images averaged, the upright 2 under 128 px; up to N times slower), "
+                        "as <name> [N flips]")
     p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
     p.add_argument("--save-masks", action="store_true",
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
