@@ -472,3 +472,33 @@ def test_small_levels_take_only_the_upright_mirrors(model):
                     Pyramid(flips=8, tile=512))  # (not flat: the model re-fills each level)
     sizes = [size for size, _ in seen]
     assert sizes.count((40, 32)) == 2 and sizes.count((160, 128)) + sizes.count((128, 160)) == 8
+
+
+@pytest.mark.parametrize("case", ["box", "box_flips", "flat", "small_batch", "mixed_batch",
+                                  "large_scattered"])
+def test_the_plan_counts_every_pass_before_it_runs(model, case):
+    """`on_plan` (a progress bar's total) says how many passes will come, before them."""
+    noise = torch.rand(1, 3, 300, 260, generator=torch.Generator().manual_seed(1))
+    image, mask, cfg = smooth_image(300, 260) * 0.7 + noise * 0.3, None, Pyramid()
+    if case in ("box", "box_flips"):
+        mask = box_mask(300, 260, 20, 30, 200, 150)
+        cfg = Pyramid(flips=8 if case == "box_flips" else 1)
+    elif case == "flat":  # an upscaled picture: its finest level takes the hint, no pass
+        image = torch.nn.functional.interpolate(smooth_image(75, 65), size=(300, 260),
+                                                mode="bicubic")
+        mask = box_mask(300, 260, 20, 30, 200, 150)
+    elif case == "small_batch":
+        image, mask = torch.rand(3, 3, 32, 32), (torch.rand(3, 1, 32, 32) > 0.5).float()
+    elif case == "mixed_batch":
+        image = torch.cat([smooth_image(128, 128, s) for s in range(2)])
+        mask = torch.cat([box_mask(128, 128, 60, 60, 4, 4), box_mask(128, 128, 10, 10, 99, 99)])
+    else:  # scattered holes over a 600-px image: one pass, in 512-px tiles
+        image = torch.rand(1, 3, 600, 600)
+        mask = (torch.rand(1, 1, 600, 600) > 0.3).float()
+    planned, ticks = [], []
+    inpaint_with_std(model, image, mask, cfg=cfg, on_pass=lambda: ticks.append(len(planned)),
+                     on_plan=planned.append)
+    assert sum(planned) == len(ticks) > 0
+    assert all(seen > 0 for seen in ticks)  # each pass after a plan that counted it
+    if case == "flat":
+        assert len(ticks) < 7  # the same mask on a picture with detail: 7

@@ -92,13 +92,19 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
     with tqdm(desc="inpainting", unit=" steps", delay=1.0, leave=False,
               disable=not progress) as bar:
         tick = bar.update if progress else None
+
+        def more(n: int) -> None:  # the pipeline's plan: n more passes (x1 only)
+            bar.total = (bar.total or 0) + n
+            bar.refresh()
+        plan = more if progress else None
         if is_model:
             device = next(model.parameters()).device
             out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device),
-                                        scale, Pyramid(flips=flips), on_pass=tick)
+                                        scale, Pyramid(flips=flips), on_pass=tick, on_plan=plan)
         else:
             out, std = inpaint_pyramid(counted(model, tick), image[None], mask[None],
-                                       Pyramid(flips=flips), counted(coarse_of(model), tick))
+                                       Pyramid(flips=flips), counted(coarse_of(model), tick),
+                                       plan)
     return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
 
 

@@ -125,10 +125,15 @@ def flipped(single: SingleScale | None, flips: int) -> SingleScale | None:
     return fill
 
 
+def mirrors(cfg: Pyramid, size: tuple[int, int]) -> int:
+    """How many mirror images a pass at a level of `size` (H, W) takes: `cfg.flips`, only the
+    upright ones under `cfg.upright_below` px (see `Pyramid.flips`)."""
+    return cfg.flips if min(size) >= cfg.upright_below else min(cfg.flips, 2)
+
+
 def mirrored(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> SingleScale:
-    """`single` with `cfg.flips` mirror images at a level of `size` (H, W): only the upright
-    ones under `cfg.upright_below` px (see `Pyramid.flips`)."""
-    return flipped(single, cfg.flips if min(size) >= cfg.upright_below else min(cfg.flips, 2))
+    """`single` with `mirrors(cfg, size)` mirror images."""
+    return flipped(single, mirrors(cfg, size))
 
 
 def hole_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -199,14 +204,37 @@ def away_from_holes(mask: torch.Tensor, band: float) -> torch.Tensor:
     return torch.from_numpy(np.stack(out).astype(np.float32))[:, None]
 
 
-def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyramid,
-            dist: torch.Tensor | None = None):
-    """One finer level (`coarse`: the level below, `pull(image, mask)`'s image): far holes
-    take the hint, the model re-fills the band near known pixels. `dist`: the mask's
-    `hole_distance`, if the caller has it. -> (filled, σ or None), each (1, C, H, W)."""
-    dist = (hole_distance(mask) if dist is None else dist).to(image.device)  # (1, 1, H, W) px
-    detail = detail_variance(image, mask, cfg, coarse)  # (1, C, 1, 1); None: nothing to measure
-    flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
+@dataclass
+class Level:
+    """What a finer level's refinement needs to know before it runs (`plan`)."""
+    dist: torch.Tensor  # (1, 1, H, W): each missing pixel's distance (px) to a known one
+    detail: torch.Tensor | None  # (1, C, 1, 1) `detail_variance`; None: nothing to measure
+    flat: bool  # no sharper than the level below: every hole takes the hint, no model pass
+    passes: int  # the model passes its refinement makes (mirror images counted)
+
+
+def plan(single_mirrors: Callable[[tuple[int, int]], int], images: list, masks: list,
+         cfg: Pyramid, dist: torch.Tensor | None = None) -> list[Level]:
+    """The finer levels 0 .. K-1 of one image's pyramid (`images`, `masks`: level 0 first,
+    the coarsest last), measured before any fill: their distances, detail, flatness and
+    number of passes (a progress bar's total). `dist`: level 0's `hole_distance`, if known;
+    `single_mirrors(size)`: the mirror images a pass at that size takes."""
+    levels = []
+    for k in range(len(images) - 1):
+        image, mask = images[k], masks[k]
+        d = (hole_distance(mask) if k or dist is None else dist).to(image.device)
+        detail = detail_variance(image, mask, cfg, images[k + 1])
+        flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
+        band = mask.new_ones(mask.shape) if flat else (d > cfg.band).to(mask.dtype).add_(mask)
+        passes = 0 if flat else len(_hole_tiles(band, cfg)) * single_mirrors(image.shape[-2:])
+        levels.append(Level(d, detail, flat, passes))
+    return levels
+
+
+def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, level: Level):
+    """One finer level, as `plan` measured it: far holes take the hint, the model re-fills
+    the band near known pixels. -> (filled, σ or None), each (1, C, H, W)."""
+    dist, detail, flat = level.dist, level.detail, level.flat  # (1, 1, H, W) px, (1, C, 1, 1)
     far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
     seeded = torch.where(far, hint, image)
     seeded_mask = torch.where(far, torch.ones_like(mask), mask)
@@ -232,6 +260,17 @@ def _refine(single: SingleScale, image, mask, coarse, hint, hint_sigma, cfg: Pyr
     return filled, sigma
 
 
+def _hole_tiles(mask: torch.Tensor, cfg: Pyramid) -> list[tuple[int, int]]:
+    """The (top, left) corners of the `cfg.tile`-px tiles of a (1, 1, H, W) mask that hold a
+    hole; one, (0, 0), for a level no larger than a tile (one pass, hole or not)."""
+    h, w = mask.shape[-2:]
+    if max(h, w) <= cfg.tile:
+        return [(0, 0)]
+    holes, t = mask[0, 0] == 0, cfg.tile
+    return [(top, left) for top in range(0, h, t) for left in range(0, w, t)
+            if holes[top:top + t, left:left + t].any()]
+
+
 def _tiled(single: SingleScale, image, mask, cfg: Pyramid):
     """`single` on a large (1, C, H, W) level, only on the tiles that hold a hole, each with
     `margin` px of context; a small level in one pass."""
@@ -239,42 +278,43 @@ def _tiled(single: SingleScale, image, mask, cfg: Pyramid):
     if max(h, w) <= cfg.tile:
         return single(image, mask)
     filled, sigma = image.clone(), None
-    holes = mask[0, 0] == 0
     t, m = cfg.tile, cfg.margin
-    for top in range(0, h, t):
-        for left in range(0, w, t):
-            if not holes[top:top + t, left:left + t].any():
-                continue
-            # Even offsets keep the encoder's 2x pooling grid where a whole-image pass has it.
-            y0, x0 = max(0, top - m) // 2 * 2, max(0, left - m) // 2 * 2
-            y1, x1 = min(h, top + t + m), min(w, left + t + m)
-            out, s = single(image[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1])
-            core = (..., slice(top, min(h, top + t)), slice(left, min(w, left + t)))
-            inner = (..., slice(top - y0, min(h, top + t) - y0),
-                     slice(left - x0, min(w, left + t) - x0))
-            filled[core] = out[inner]
-            if s is not None:
-                sigma = torch.zeros_like(image) if sigma is None else sigma
-                sigma[core] = s[inner]
+    for top, left in _hole_tiles(mask, cfg):
+        # Even offsets keep the encoder's 2x pooling grid where a whole-image pass has it.
+        y0, x0 = max(0, top - m) // 2 * 2, max(0, left - m) // 2 * 2
+        y1, x1 = min(h, top + t + m), min(w, left + t + m)
+        out, s = single(image[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1])
+        core = (..., slice(top, min(h, top + t)), slice(left, min(w, left + t)))
+        inner = (..., slice(top - y0, min(h, top + t) - y0),
+                 slice(left - x0, min(w, left + t) - x0))
+        filled[core] = out[inner]
+        if s is not None:
+            sigma = torch.zeros_like(image) if sigma is None else sigma
+            sigma[core] = s[inner]
     return filled, sigma
 
 
 def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor,
-                    cfg: Pyramid = Pyramid(), coarse: SingleScale | None = None
+                    cfg: Pyramid = Pyramid(), coarse: SingleScale | None = None,
+                    on_plan: Callable[[int], None] | None = None
                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Fill (B, C, H, W) `image` where `mask` (B, 1, H, W) is 0, at the scales its holes need.
     -> (filled, σ or None); known pixels bit-exact. `coarse`, if given, fills the coarsest
     level of a pyramid instead of `single` (a model that knows whole faces at 32 px, say).
-    Every pass of either is the mean over `cfg.flips` mirror images (`mirrored`)."""
+    Every pass of either is the mean over `cfg.flips` mirror images (`mirrored`).
+    `on_plan(n)`: n more calls of `single` or `coarse` to come, told before them (image by
+    image): a progress bar's total."""
     check_flips(cfg.flips)
+    on_plan = on_plan or (lambda n: None)
     dists = [hole_distance(m[None]) for m in mask]  # each (1, 1, H, W): level 0's, kept
     depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
     if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
         # every hole within reach: one batched pass (all 32 px)
+        on_plan(mirrors(cfg, image.shape[-2:]))
         return mirrored(single, cfg, image.shape[-2:])(image, mask)
     # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
     return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg,
-                              dists[i]) for i, k in enumerate(depth)])
+                              dists[i], on_plan) for i, k in enumerate(depth)])
 
 
 def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -284,24 +324,28 @@ def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 
 def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid,
-               dist: torch.Tensor | None = None):
+               dist: torch.Tensor | None, on_plan: Callable[[int], None]):
     """One (1, C, H, W) image through `levels` reductions -> (filled, σ or None). `dist`:
-    the mask's `hole_distance`, if the caller has it (0.3-0.45 s at 4096 px)."""
+    the mask's `hole_distance`, if the caller has it (0.3-0.45 s at 4096 px); `on_plan`:
+    see `inpaint_pyramid`."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
-        return _tiled(mirrored(single, cfg, image.shape[-2:]), image, mask,
-                      replace(cfg, tile=cfg.pass_tile))
+        one = replace(cfg, tile=cfg.pass_tile)
+        on_plan(len(_hole_tiles(mask, one)) * mirrors(cfg, image.shape[-2:]))
+        return _tiled(mirrored(single, cfg, image.shape[-2:]), image, mask, one)
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
         images.append(coarse_image)
         masks.append(coarse_mask)
+    finer = plan(lambda size: mirrors(cfg, size), images, masks, cfg, dist)
+    on_plan(mirrors(cfg, images[-1].shape[-2:]) + sum(level.passes for level in finer))
     filled, sigma = mirrored(coarse, cfg, images[-1].shape[-2:])(images[-1], masks[-1])
     for k in range(levels - 1, -1, -1):
         size = images[k].shape[-2:]
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
-        filled, sigma = _refine(mirrored(single, cfg, size), images[k], masks[k],
-                                images[k + 1], hint, hint_sigma, cfg, dist if k == 0 else None)
+        filled, sigma = _refine(mirrored(single, cfg, size), images[k], masks[k], hint,
+                                hint_sigma, cfg, finer[k])
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
@@ -383,11 +427,13 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
 @torch.no_grad()
 def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int = 1,
                      cfg: Pyramid = Pyramid(), bf16: bool | None = None,
-                     on_pass: Callable[[], None] | None = None
+                     on_pass: Callable[[], None] | None = None,
+                     on_plan: Callable[[int], None] | None = None
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`inpaint`, plus σ (B, C, H·scale, W·scale), 0 on known pixels; None if the model is
     deterministic. `on_pass` is called after each model pass (a large photo takes dozens) and,
-    at `scale` > 1, each chunk the decoder renders."""
+    at `scale` > 1, each chunk the decoder renders; at `scale` 1, `on_plan(n)` first says how
+    many passes are to come (`inpaint_pyramid`)."""
     check_inputs(image, mask)
     model.eval()
     bf16 = bf16_is_fast(image.device) if bf16 is None else bf16
@@ -397,7 +443,7 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     # pass; with flips, the fill is made at x1 (averaged) and rendered from there, as below.
     if scale == 1 or (cfg.flips == 1 and not any(levels_for(m, cfg) for m in mask)):
         if scale == 1:
-            return inpaint_pyramid(single, image, mask, cfg, coarse)
+            return inpaint_pyramid(single, image, mask, cfg, coarse, on_plan)
         return one_pass(model, image, mask, scale, on_pass)  # within reach: render it
     filled, sigma = inpaint_pyramid(single, image, mask, cfg, coarse)
     # The decoder renders the filled image at scale x; known pixels (nearest) are pasted back.
