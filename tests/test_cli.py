@@ -116,7 +116,7 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     ("output_is_folder", "it is a folder"),
     ("parent_is_file", "face.png is a file, not a folder"),
     ("samples_and_scale", "--samples draws completions at x1"),
-    ("samples_and_flips", "--flips averages one: choose one of them"),
+    ("samples_and_flips", "--flips averages the one mean fill: choose one of them"),
     ("negative_samples", "--samples K draws K completions"),
     ("output_is_mask", "-o MASK is the mask: the output would overwrite it"),
     ("mask_folder", "is a folder, but the image is one file"),

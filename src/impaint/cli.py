@@ -102,13 +102,13 @@ def add_backend_argument(p, renders: bool = True) -> None:
                         "fastest on small images and batches; pip install "
                         "'impaint[openvino]'), onnxruntime, or auto = torch on CPUs with native "
                         "bf16, else openvino where installed; docs/speed.md" +
-                        (". --scale and --samples use torch" if renders else
+                        (". --scale and --samples need torch" if renders else
                          ". Outputs at x2 / x4 and samples use torch"))
 
 
 FLIPS_HELP = ("test-time flips: each model pass the mean of the fills of N = 1 (default), 2, 4 "
               "or 8 mirror images of its input, up to N times the time (levels under 128 px: "
-              "only the upright two); 0.1-0.4 dB better, docs/any-size.md")
+              "only the upright two); +0.03-0.39 dB on the tables' masks, docs/any-size.md")
 FP32_HELP = ("run the model in fp32 (default: bf16 on CPUs with native bf16, 1.3-2.4x faster; "
              "every table row within 0.04 dB)")
 

@@ -169,12 +169,13 @@ def test_a_backend_is_scored_beside_pytorch_on_the_same_masks(tmp_path, image_fo
 
 
 def test_flips_are_scored_beside_the_plain_fill(tmp_path, image_folder, capsys):
-    """--flips 2: each checkpoint also as `<name> [2 flips]`, on the same masks; its fill is
-    the mean of the plain one and the mirror image's, so it differs from the plain one."""
+    """--flips 2: each checkpoint also as `<name> [2 flips]` (a checkpoint chosen with
+    --methods too), on the same masks; its fill is the mean of the plain one and the mirror
+    image's, so it differs from the plain one."""
     ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--limit", "3",
-               "--families", "random", "--methods", "impaint:tiny", "impaint:tiny [2 flips]",
-               "--flips", "2", "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
+               "--families", "random", "--methods", "impaint:tiny", "--flips", "2",
+               "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
                "--out", str(tmp_path / "out")])
     assert rc == 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]

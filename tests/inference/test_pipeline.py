@@ -433,8 +433,9 @@ def test_flips_one_is_the_plain_fill_and_others_are_refused(model):
     image, mask = smooth_image(64, 48), box_mask(64, 48, 10, 10, 30, 20)
     plain = inpaint(model, image, mask)
     assert torch.equal(inpaint(model, image, mask, cfg=Pyramid(flips=1)), plain)
-    with pytest.raises(ValueError, match="flips must be one of 1, 2, 4, 8, got 3"):
-        inpaint(model, image, mask, cfg=Pyramid(flips=3))
+    for bad in (3, 8.0, "8", True):  # not silently taken for 8 (or 1)
+        with pytest.raises(ValueError, match=f"flips must be one of 1, 2, 4, 8, got {bad!r}"):
+            inpaint(model, image, mask, cfg=Pyramid(flips=bad))
 
 
 def test_flips_at_scale_render_the_averaged_fill(model):

@@ -358,6 +358,9 @@ def evaluate_cli(args) -> Results:
     for name in chosen:
         if name not in available:
             raise ValueError(f"unknown method {name!r}; choose from {list(available)}")
+    if args.methods and args.flips and args.flips > 1:  # a chosen checkpoint: with flips too
+        chosen = [n for name in chosen for n in (name, f"{name} [{args.flips} flips]")
+                  if n in available]
     methods = {name: available[name] for name in dict.fromkeys(chosen)}
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
     # Any size: models run through the multi-scale pipeline (inference/pipeline.py).

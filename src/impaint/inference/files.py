@@ -271,8 +271,8 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
         raise InputError("--samples draws completions at x1, without σ: leave out --scale "
                          "and --uncertainty")
     if samples and flips > 1:
-        raise InputError("--samples draws several completions, --flips averages one: "
-                         "choose one of them")
+        raise InputError("--samples draws completions from the model's latent, --flips "
+                         "averages the one mean fill: choose one of them")
     check_writable(output)
     outputs = {output.resolve(): ("-o", output)}  # what each written file is asked by
     if uncertainty:

@@ -93,8 +93,8 @@ FLIPS = (1, 2, 4, 8)
 
 
 def check_flips(flips: int) -> None:
-    if flips not in FLIPS:
-        raise ValueError(f"flips must be one of {', '.join(map(str, FLIPS))}, got {flips}")
+    if type(flips) is not int or flips not in FLIPS:  # not 8.0, "8" or True: a slip upstream
+        raise ValueError(f"flips must be one of {', '.join(map(str, FLIPS))}, got {flips!r}")
 
 
 def flipped(single: SingleScale | None, flips: int) -> SingleScale | None:
