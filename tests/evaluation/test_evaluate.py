@@ -172,7 +172,10 @@ def test_flips_are_scored_beside_the_plain_fill(tmp_path, image_folder, capsys):
     """--flips 2: each checkpoint also as `<name> [2 flips]` (a checkpoint chosen with
     --methods too), on the same masks; its fill is the mean of the plain one and the mirror
     image's, so it differs from the plain one."""
-    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    ckpt = tmp_path / "tiny.safetensors"
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1,
+                                          probabilistic=True))
+    save_checkpoint(ckpt, model, {"model_config": model.cfg.to_dict(), "image_size": 32})
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--limit", "3",
                "--families", "random", "--methods", "impaint:tiny", "--flips", "2",
                "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
@@ -185,4 +188,10 @@ def test_flips_are_scored_beside_the_plain_fill(tmp_path, image_folder, capsys):
         plain, flipped = by["impaint:tiny", label], by["impaint:tiny [2 flips]", label]
         assert plain["hole_ratio"] == flipped["hole_ratio"]
         assert plain["psnr_hole"] != flipped["psnr_hole"]
-    assert "| impaint:tiny | impaint:tiny [2 flips] |" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "| impaint:tiny | impaint:tiny [2 flips] |" in out
+    # σ's calibration for each: the flipped σ (the mixture's) is another one
+    assert "Calibration of impaint:tiny [2 flips]" in out
+    plain, flipped = (json.loads((tmp_path / "out" / f"calibration_{n}.json").read_text())
+                      for n in ("impaint_tiny", "impaint_tiny [2 flips]"))
+    assert plain[-1]["nll"] != flipped[-1]["nll"]

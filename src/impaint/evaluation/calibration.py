@@ -77,19 +77,20 @@ def calibration_report(means, sigmas, targets, holes, out_png: str | Path | None
 
 @torch.no_grad()
 def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | None,
-                    name: str = "impaint", batch: int = 64) -> str:
+                    name: str = "impaint", batch: int = 64, flips: int = 1) -> str:
     """Calibration of a probabilistic model on every (family, label) of `masks`
     ((N, 1, H, W) each, as protocol.evaluation_masks gives; the images at any size, through
-    the multi-scale pipeline); returns a Markdown table and,
+    the multi-scale pipeline, with `flips` test-time flips); returns a Markdown table and,
     with `out`, writes calibration_<name>.json and reliability_<name>.png (all masks)."""
     import json
 
-    from ..inference.pipeline import inpaint_with_std  # the σ of the fill users get, any size
+    from ..inference.pipeline import Pyramid, inpaint_with_std  # the σ users get, any size
 
     model.eval()
     rows, pooled = [], {"mean": [], "sigma": [], "target": [], "hole": []}
     for (family, label), all_masks in masks.items():
-        parts = [inpaint_with_std(model, images[i:i + batch], all_masks[i:i + batch])
+        parts = [inpaint_with_std(model, images[i:i + batch], all_masks[i:i + batch],
+                                  cfg=Pyramid(flips=flips))
                  for i in range(0, images.shape[0], batch)]
         mean = torch.cat([p[0] for p in parts]).float()
         sigma = torch.cat([p[1] for p in parts]).float()

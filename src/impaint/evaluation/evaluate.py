@@ -376,11 +376,17 @@ def evaluate_cli(args) -> Results:
     print(results.markdown())
     probabilistic = {k: m for k, m in methods.items()
                      if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
-    if probabilistic:  # is the predicted σ honest? (see calibration.py)
+    calibrated = {**probabilistic, **{k: m for k, m in methods.items() if isinstance(m, Flipped)
+                                      and getattr(m.method, "cfg", None) is not None
+                                      and m.method.cfg.probabilistic}}
+    if calibrated:  # is the predicted σ honest? (see calibration.py)
         from .calibration import calibrate_model
         masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
-        for name, model in probabilistic.items():
-            table = calibrate_model(model, data.images.float() / 255, masks, args.out, name)
+        for name, model in calibrated.items():
+            flips = model.flips if isinstance(model, Flipped) else 1
+            model = model.method if isinstance(model, Flipped) else model
+            table = calibrate_model(model, data.images.float() / 255, masks, args.out, name,
+                                    flips=flips)
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)
