@@ -213,20 +213,20 @@ class Level:
     passes: int  # the model passes its refinement makes (mirror images counted)
 
 
-def plan(single_mirrors: Callable[[tuple[int, int]], int], images: list, masks: list,
-         cfg: Pyramid, dist: torch.Tensor | None = None) -> list[Level]:
+def plan(images: list, masks: list, cfg: Pyramid, dist: torch.Tensor | None = None
+         ) -> list[Level]:
     """The finer levels 0 .. K-1 of one image's pyramid (`images`, `masks`: level 0 first,
     the coarsest last), measured before any fill: their distances, detail, flatness and
-    number of passes (a progress bar's total). `dist`: level 0's `hole_distance`, if known;
-    `single_mirrors(size)`: the mirror images a pass at that size takes."""
+    number of passes (a progress bar's total). `dist`: level 0's `hole_distance`, if known."""
     levels = []
     for k in range(len(images) - 1):
         image, mask = images[k], masks[k]
         d = (hole_distance(mask) if k or dist is None else dist).to(image.device)
         detail = detail_variance(image, mask, cfg, images[k + 1])
         flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
-        band = mask.new_ones(mask.shape) if flat else (d > cfg.band).to(mask.dtype).add_(mask)
-        passes = 0 if flat else len(_hole_tiles(band, cfg)) * single_mirrors(image.shape[-2:])
+        # What the model sees as known (`_refine`): the real pixels and the far holes' hint.
+        seeded = (d > cfg.band).to(mask.dtype).add_(mask)
+        passes = 0 if flat else len(_hole_tiles(seeded, cfg)) * mirrors(cfg, image.shape[-2:])
         levels.append(Level(d, detail, flat, passes))
     return levels
 
@@ -337,7 +337,7 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
         images.append(coarse_image)
         masks.append(coarse_mask)
-    finer = plan(lambda size: mirrors(cfg, size), images, masks, cfg, dist)
+    finer = plan(images, masks, cfg, dist)
     on_plan(mirrors(cfg, images[-1].shape[-2:]) + sum(level.passes for level in finer))
     filled, sigma = mirrored(coarse, cfg, images[-1].shape[-2:])(images[-1], masks[-1])
     for k in range(levels - 1, -1, -1):
