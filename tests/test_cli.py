@@ -459,6 +459,15 @@ def test_export_writes_a_graph(capsys, tmp_path, tiny_checkpoint):
     assert code == 0 and "outputs filled;" in out and (tmp_path / "m.onnx").stat().st_size > 0
 
 
+def test_export_to_a_folder_is_one_line_and_leaves_nothing(capsys, tmp_path, tiny_checkpoint):
+    (tmp_path / "photos").mkdir()
+    code, _, err = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o",
+                       tmp_path / "photos")
+    assert code == 2
+    one_line_error(err, "it is a folder")
+    assert not list((tmp_path / "photos").iterdir()) and not list(tmp_path.glob("*.tmp"))
+
+
 def test_the_cli_starts_without_loading_what_only_some_commands_need():
     # The web stack, plotting and SSIM cost ~0.35 s together: `impaint --help` and the
     # commands that do not use them must not pay for them.

@@ -186,6 +186,9 @@ def cmd_export(args) -> None:
     from .inference.onnx_backend import export_onnx
     from .model import load_model
 
+    if Path(args.output).is_dir():
+        raise UsageError(f"cannot write {args.output}: it is a folder (name a file in it, "
+                         f"e.g. {Path(args.output) / 'impaint.onnx'})")
     if args.int8 or args.calibration:
         if not (args.int8 and args.calibration):
             raise ValueError("--int8 needs --calibration DIR (images to calibrate on), and "

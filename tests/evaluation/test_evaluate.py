@@ -114,6 +114,7 @@ def empty_test_split(tmp_path):
     (["--families", "blob"], "unknown mask family 'blob'"),
     (["--limit", "0"], "--limit must be a positive"),
     (["--size", "8"], "--size must be at least 16 px"),
+    (["--size", "0"], "--size must be at least 16 px, got 0"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, image_folder, empty_test_split, capsys,
@@ -125,6 +126,15 @@ def test_bad_input_is_a_one_line_error(tmp_path, image_folder, empty_test_split,
     assert rc == 2
     assert err.startswith("impaint: error:") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_an_output_that_is_a_file_is_refused_before_the_work(tmp_path, image_folder, capsys):
+    (tmp_path / "face.png").write_bytes(b"not a folder")
+    rc = main(["evaluate", "--data", str(image_folder), "--quiet", "--size", "32",
+               "--methods", "telea", "-o", str(tmp_path / "face.png")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "-o " in err and "is a file" in err and err.count("\n") == 1
+    assert (tmp_path / "face.png").read_bytes() == b"not a folder"
 
 
 def test_native_size_non_square_and_larger_than_training(tmp_path, image_folder, capsys):

@@ -346,6 +346,11 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
 
 
 def evaluate_cli(args) -> Results:
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
+        raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
+                         "into")
+    if args.size is not None and args.size < MIN_SIZE:  # 0 too, not taken for the default
+        raise ValueError(f"--size must be at least {MIN_SIZE} px, got {args.size}")
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
