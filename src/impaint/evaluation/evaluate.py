@@ -57,9 +57,13 @@ def _run_fill(fill, images, masks, flips: int = 1) -> torch.Tensor:
                            coarse=coarse_of(fill))[0].float()
 
 
+def _unflipped(method) -> tuple[object, int]:
+    """A method and its flips: (model, n) for `Flipped(model, n)`, else (method, 1)."""
+    return (method.method, method.flips) if isinstance(method, Flipped) else (method, 1)
+
+
 def _run_method(method, images, masks, device, bf16, empty_fill) -> torch.Tensor:
-    flips = method.flips if isinstance(method, Flipped) else 1
-    method = method.method if isinstance(method, Flipped) else method
+    method, flips = _unflipped(method)
     if isinstance(method, torch.nn.Module):
         return _run_model(method, images, masks, device, bf16, flips)
     if is_fill(method):
@@ -186,7 +190,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     for name, m in methods.items():
-        inner = m.method if isinstance(m, Flipped) else m
+        inner = _unflipped(m)[0]
         if isinstance(inner, torch.nn.Module) or is_fill(inner):  # warm up: the steady state
             if isinstance(inner, torch.nn.Module):
                 inner.to(device).eval()
@@ -349,8 +353,6 @@ def evaluate_cli(args) -> Results:
     if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
         raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
                          "into")
-    if args.size is not None and args.size < MIN_SIZE:  # 0 too, not taken for the default
-        raise ValueError(f"--size must be at least {MIN_SIZE} px, got {args.size}")
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
@@ -369,7 +371,7 @@ def evaluate_cli(args) -> Results:
     methods = {name: available[name] for name in dict.fromkeys(chosen)}
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
     # Any size: models run through the multi-scale pipeline (inference/pipeline.py).
-    size = args.size or (sizes[0] if sizes else 32)
+    size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
     if size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
     data = evaluation_images(args.data, args.split, size, args.folder, args.native, args.limit)
@@ -379,17 +381,14 @@ def evaluate_cli(args) -> Results:
                        grid_images=args.grid_images, write_masks=args.save_masks,
                        progress=not args.quiet)
     print(results.markdown())
-    probabilistic = {k: m for k, m in methods.items()
-                     if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
-    calibrated = {**probabilistic, **{k: m for k, m in methods.items() if isinstance(m, Flipped)
-                                      and getattr(m.method, "cfg", None) is not None
-                                      and m.method.cfg.probabilistic}}
+    calibrated = {k: _unflipped(m) for k, m in methods.items()}  # flipped models' σ too
+    calibrated = {k: (m, flips) for k, (m, flips) in calibrated.items()
+                  if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
+    probabilistic = {k: m for k, (m, flips) in calibrated.items() if flips == 1}
     if calibrated:  # is the predicted σ honest? (see calibration.py)
         from .calibration import calibrate_model
         masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
-        for name, model in calibrated.items():
-            flips = model.flips if isinstance(model, Flipped) else 1
-            model = model.method if isinstance(model, Flipped) else model
+        for name, (model, flips) in calibrated.items():
             table = calibrate_model(model, data.images.float() / 255, masks, args.out, name,
                                     flips=flips)
             print(table)
