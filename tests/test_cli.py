@@ -40,24 +40,35 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
     assert code == 0 and "wrote" in out and (tmp_path / "o.png").exists()
 
 
-def test_inpaint_with_flips_keeps_known_pixels_and_changes_the_fill(capsys, tmp_path,
-                                                                    tiny_checkpoint):
+@pytest.mark.parametrize("option, plain, averaged", [("--flips", 1, 8), ("--rounds", 0, 4)])
+def test_inpaint_averaged_keeps_known_pixels_and_changes_the_fill(capsys, tmp_path,
+                                                                  tiny_checkpoint, option,
+                                                                  plain, averaged):
+    """--flips 8 on an off-centre box (its mirror images are other holes); --rounds 4 on
+    scattered holes (the one pass they take, re-filled in rounds)."""
     img, mask = tmp_path / "ramp.png", tmp_path / "mask.png"
     ramp = np.linspace(0, 255, 24 * 20 * 3).reshape(20, 24, 3).astype(np.uint8)
     Image.fromarray(ramp).save(img)
     hole = np.zeros((20, 24), np.uint8)
-    hole[3:9, 2:12] = 255  # off-centre: its mirror images are other holes
+    if option == "--flips":
+        hole[3:9, 2:12] = 255
+    else:
+        hole[np.random.default_rng(0).random((20, 24)) < 0.6] = 255
     Image.fromarray(hole).save(mask)
     outs = {}
-    for flips in (1, 8):
-        out = tmp_path / f"flips{flips}.png"
+    for n in (plain, averaged):
+        out = tmp_path / f"out{n}.png"
         code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--checkpoint",
-                         tiny_checkpoint, "--flips", flips, "--fp32")
+                         tiny_checkpoint, option, n, "--fp32")
         assert code == 0
-        outs[flips] = np.asarray(Image.open(out))
+        outs[n] = np.asarray(Image.open(out))
     known = hole == 0
-    assert (outs[8][known] == ramp[known]).all()
-    assert (outs[8][~known] != outs[1][~known]).any()
+    assert (outs[averaged][known] == ramp[known]).all()
+    assert (outs[averaged][~known] != outs[plain][~known]).any()
+
+
+def test_inpaint_refuses_flips_it_does_not_know(capsys, tmp_path, files):
+    img, mask = files
     with pytest.raises(SystemExit) as exit_:  # argparse's own one line
         run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "x.png", "--flips", 3)
     assert exit_.value.code == 2
@@ -117,6 +128,8 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     ("parent_is_file", "face.png is a file, not a folder"),
     ("samples_and_scale", "--samples draws completions at x1"),
     ("samples_and_flips", "--flips averages the one mean fill: choose one of them"),
+    ("samples_and_rounds", "--rounds averages the one mean fill: choose one of them"),
+    ("negative_rounds", "rounds must be a whole number >= 0, got -1"),
     ("negative_samples", "--samples K draws K completions"),
     ("output_is_mask", "-o MASK is the mask: the output would overwrite it"),
     ("mask_folder", "is a folder, but the image is one file"),
@@ -145,6 +158,10 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
         extra = ["--samples", 2, "--scale", 2]
     elif case == "samples_and_flips":
         extra = ["--samples", 2, "--flips", 2]
+    elif case == "samples_and_rounds":
+        extra = ["--samples", 2, "--rounds", 2]
+    elif case == "negative_rounds":
+        extra = ["--rounds", -1]
     elif case == "negative_samples":
         extra = ["--samples", -1]
     elif case == "mask_folder":

@@ -178,30 +178,37 @@ def test_a_backend_is_scored_beside_pytorch_on_the_same_masks(tmp_path, image_fo
     assert "impaint:tiny [onnxruntime]" in capsys.readouterr().out
 
 
-def test_flips_are_scored_beside_the_plain_fill(tmp_path, image_folder, capsys):
-    """--flips 2: each checkpoint also as `<name> [2 flips]` (a checkpoint chosen with
-    --methods too), on the same masks; its fill is the mean of the plain one and the mirror
-    image's, so it differs from the plain one."""
+@pytest.mark.parametrize("options, label", [
+    (["--flips", "2"], "[2 flips]"),
+    (["--rounds", "2"], "[2 rounds]"),
+    (["--flips", "2", "--rounds", "2"], "[2 flips, 2 rounds]"),
+])
+def test_flips_and_rounds_are_scored_beside_the_plain_fill(tmp_path, image_folder, capsys,
+                                                           options, label):
+    """--flips 2 / --rounds 2: each checkpoint also as `<name> [2 flips]` (a checkpoint chosen
+    with --methods too), on the same masks; its fill is averaged (over the mirror image, or
+    the rounds' re-fills of the scattered holes), so it differs from the plain one."""
     ckpt = tmp_path / "tiny.safetensors"
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1,
                                           probabilistic=True))
     save_checkpoint(ckpt, model, {"model_config": model.cfg.to_dict(), "image_size": 32})
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--limit", "3",
-               "--families", "random", "--methods", "impaint:tiny", "--flips", "2",
+               "--families", "random", "--methods", "impaint:tiny", *options,
                "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
                "--out", str(tmp_path / "out")])
     assert rc == 0
     rows = json.loads((tmp_path / "out" / "results.json").read_text())["rows"]
     by = {(r["method"], r["label"]): r for r in rows}
-    assert {m for m, _ in by} == {"impaint:tiny", "impaint:tiny [2 flips]"}
-    for label in ("0.1", "0.5", "0.9"):
-        plain, flipped = by["impaint:tiny", label], by["impaint:tiny [2 flips]", label]
-        assert plain["hole_ratio"] == flipped["hole_ratio"]
-        assert plain["psnr_hole"] != flipped["psnr_hole"]
+    averaged = f"impaint:tiny {label}"
+    assert {m for m, _ in by} == {"impaint:tiny", averaged}
+    for ratio in ("0.1", "0.5", "0.9"):
+        plain, other = by["impaint:tiny", ratio], by[averaged, ratio]
+        assert plain["hole_ratio"] == other["hole_ratio"]
+        assert plain["psnr_hole"] != other["psnr_hole"]
     out = capsys.readouterr().out
-    assert "| impaint:tiny | impaint:tiny [2 flips] |" in out
-    # σ's calibration for each: the flipped σ (the mixture's) is another one
-    assert "Calibration of impaint:tiny [2 flips]" in out
-    plain, flipped = (json.loads((tmp_path / "out" / f"calibration_{n}.json").read_text())
-                      for n in ("impaint_tiny", "impaint_tiny [2 flips]"))
-    assert plain[-1]["nll"] != flipped[-1]["nll"]
+    assert f"| impaint:tiny | {averaged} |" in out
+    # σ's calibration for each: another mean (and, with flips, the mixture's σ)
+    assert f"Calibration of {averaged}" in out
+    plain, other = (json.loads((tmp_path / "out" / f"calibration_{n}.json").read_text())
+                    for n in ("impaint_tiny", f"impaint_tiny {label}"))
+    assert plain[-1]["nll"] != other[-1]["nll"]

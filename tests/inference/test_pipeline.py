@@ -438,11 +438,12 @@ def test_flips_one_is_the_plain_fill_and_others_are_refused(model):
             inpaint(model, image, mask, cfg=Pyramid(flips=bad))
 
 
-def test_flips_at_scale_render_the_averaged_fill(model):
-    """Small holes at x2 render the masked image in one pass; with flips the fill is made
-    (averaged) at x1 first, and rendered from it: known pixels still exact."""
+@pytest.mark.parametrize("cfg", [Pyramid(flips=4), Pyramid(rounds=2)])
+def test_flips_and_rounds_at_scale_render_the_averaged_fill(model, cfg):
+    """Small holes at x2 render the masked image in one pass; with flips or rounds the fill is
+    made (averaged) at x1 first, and rendered from it: known pixels still exact."""
     image, mask = smooth_image(48, 40), box_mask(48, 40, 10, 10, 3, 3)
-    out, sigma = inpaint_with_std(model, image, mask, scale=2, cfg=Pyramid(flips=4))
+    out, sigma = inpaint_with_std(model, image, mask, scale=2, cfg=cfg)
     big_known = torch.nn.functional.interpolate(mask, scale_factor=2).bool().expand_as(out)
     big_image = torch.nn.functional.interpolate(image, scale_factor=2)
     assert out.shape == (1, 3, 96, 80) and torch.equal(out[big_known], big_image[big_known])
@@ -476,7 +477,8 @@ def test_small_levels_take_only_the_upright_mirrors(model):
 
 
 @pytest.mark.parametrize("case", ["box", "box_flips", "flat", "small_batch", "mixed_batch",
-                                  "large_scattered"])
+                                  "large_scattered", "small_batch_rounds", "mixed_batch_rounds",
+                                  "large_scattered_rounds"])
 def test_the_plan_counts_every_pass_before_it_runs(model, case):
     """`on_plan` (a progress bar's total) says how many passes will come, before them."""
     noise = torch.rand(1, 3, 300, 260, generator=torch.Generator().manual_seed(1))
@@ -496,6 +498,8 @@ def test_the_plan_counts_every_pass_before_it_runs(model, case):
     else:  # scattered holes over a 600-px image: one pass, in 512-px tiles
         image = torch.rand(1, 3, 600, 600)
         mask = (torch.rand(1, 1, 600, 600) > 0.3).float()
+    if case.endswith("_rounds"):  # 2 passes a round, on the passes over holes within reach
+        cfg = Pyramid(flips=2, rounds=3)
     planned, ticks = [], []
     inpaint_with_std(model, image, mask, cfg=cfg, on_pass=lambda: ticks.append(len(planned)),
                      on_plan=planned.append)
@@ -503,3 +507,61 @@ def test_the_plan_counts_every_pass_before_it_runs(model, case):
     assert all(seen > 0 for seen in ticks)  # each pass after a plan that counted it
     if case == "flat":
         assert len(ticks) < 7  # the same mask on a picture with detail: 7
+
+
+def test_rounds_refill_each_half_of_the_hole_from_the_others_fill():
+    """Each round: two passes, whose missing pixels split the hole in two halves; the pixels
+    shown as known are the real ones and the other half's fill from the round before; the
+    output is the mean of the rounds' fills, σ the first pass's."""
+    calls = []
+
+    def single(image, mask):  # a stand-in model: fills every hole pixel with the known share
+        calls.append((image.clone(), mask.clone()))
+        share = mask.mean((1, 2, 3), keepdim=True).expand_as(image)
+        return torch.where(mask.bool(), image, share), torch.where(mask.bool(), 0.0, 0.5 + share)
+
+    def share(known):
+        return known.mean((1, 2, 3), keepdim=True)
+
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, 20, 24, generator=g)
+    mask = (torch.rand(2, 1, 20, 24, generator=g) > 0.7).float()
+    hole = mask == 0
+    out, sigma = inpaint_pyramid(single, image, mask, Pyramid(rounds=3))
+    assert len(calls) == 1 + 2 * 3 and torch.equal(calls[0][1], mask)
+    fills, before = [], torch.where(hole, share(mask), image)  # the first pass's fill
+    for (seen_a, known_a), (seen_b, known_b) in zip(calls[1::2], calls[2::2]):
+        part_a, part_b = hole & (known_a == 0), hole & (known_b == 0)
+        assert torch.equal(part_a | part_b, hole) and not (part_a & part_b).any()
+        for seen, part in ((seen_a, part_a), (seen_b, part_b)):
+            shown = (~part).expand_as(seen)
+            assert torch.equal(seen[shown], before[shown])
+        before = torch.where(part_a, share(known_a), torch.where(part_b, share(known_b), image))
+        fills.append(before)
+    known = mask.bool().expand_as(out)
+    assert torch.equal(out[known], image[known])
+    assert torch.allclose(out, sum(fills) / 3, atol=1e-6)
+    assert torch.allclose(sigma, torch.where(mask.bool(), 0.0, 0.5 + share(mask)).expand_as(sigma))
+
+
+def test_rounds_change_scattered_fills_only_and_depend_on_no_batch_mate(model):
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(2, 3, 40, 56, generator=g)
+    mask = (torch.rand(2, 1, 40, 56, generator=g) > 0.5).float()
+    plain = inpaint(model, image, mask)
+    out = inpaint(model, image, mask, cfg=Pyramid(rounds=2))
+    known = mask.bool().expand_as(out)
+    assert torch.equal(out[known], image[known]) and not torch.equal(out, plain)
+    assert torch.equal(inpaint(model, image, mask, cfg=Pyramid(rounds=2)), out)  # seeded
+    alone = inpaint(model, image[1:], mask[1:], cfg=Pyramid(rounds=2))
+    assert torch.allclose(alone, out[1:], atol=1e-6)
+    # A box beyond reach goes through the pyramid, whose passes take no rounds.
+    big, box = smooth_image(128, 128), box_mask(128, 128, 20, 20, 80, 80)
+    assert torch.equal(inpaint(model, big, box, cfg=Pyramid(rounds=2)), inpaint(model, big, box))
+
+
+def test_rounds_must_be_a_whole_number_of_zero_or_more(model):
+    image, mask = smooth_image(32, 32), box_mask(32, 32, 10, 10, 5, 5)
+    for bad in (-1, 1.5, "2", True):
+        with pytest.raises(ValueError, match=f"rounds must be a whole number >= 0, got {bad!r}"):
+            inpaint(model, image, mask, cfg=Pyramid(rounds=bad))

@@ -141,6 +141,16 @@ def test_flips_average_mirror_images_and_keep_known_pixels(shipped_url):
     assert httpx.get(f"{shipped_url}/api/info").json()["flips"] == [1, 2, 4, 8]
 
 
+def test_rounds_refill_scattered_holes_and_keep_known_pixels(shipped_url):
+    data = encode(noise_image())
+    hole = np.random.default_rng(0).random((40, 56)) < 0.5  # scattered: one pass, re-filled
+    plain, rounds = (decode(post(shipped_url, data, mask_png(hole), rounds=n).content)
+                     for n in (0, 4))
+    assert np.array_equal(rounds[~hole], decode(data)[~hole])
+    assert (rounds[hole] != plain[hole]).any()
+    assert httpx.get(f"{shipped_url}/api/info").json()["max_rounds"] == 16
+
+
 def test_sigma_heat_map(shipped_url):
     hole = box_mask()
     r = post(shipped_url, encode(noise_image()), mask_png(hole), view="sigma")
@@ -163,7 +173,9 @@ def test_samples_of_a_stochastic_model():
         assert_one_line_error(post(url, data, mask_png(hole), view="sigma"), 400, "no σ")
         assert_one_line_error(post(url, data, mask_png(hole), sample=1, scale=2), 400, "×1")
         assert_one_line_error(post(url, data, mask_png(hole), sample=1, flips=2), 400,
-                              "without flips")
+                              "without flips or rounds")
+        assert_one_line_error(post(url, data, mask_png(hole), sample=1, rounds=2), 400,
+                              "without flips or rounds")
 
 
 def bad_request(case):
@@ -181,6 +193,8 @@ def bad_request(case):
         fields["scale"] = 3
     elif case == "bad_flips":
         fields["flips"] = 3
+    elif case == "bad_rounds":
+        fields["rounds"] = 17
     elif case == "bad_view":
         fields["view"] = "x-ray"
     elif case == "no_samples":
@@ -195,6 +209,7 @@ def bad_request(case):
     ("no_known", "hides every pixel"),
     ("bad_scale", "scale must be one of 1, 2, 4"),
     ("bad_flips", "flips must be one of 1, 2, 4, 8"),
+    ("bad_rounds", "rounds must be 0 to 16; got 17"),
     ("bad_view", "view must be"),
     ("no_samples", "no stochastic latent"),
 ])

@@ -84,7 +84,7 @@ def test_paint_inpaint_download(page, tmp_path):
 
 def test_a_16_bit_tiff_is_shown_by_the_server_and_inpainted_at_its_16_bits(page, tmp_path):
     """Chromium shows no TIFF (nor HEIC): the server decodes it for the canvas, and the file
-    itself, all 16 bits, is what gets inpainted (here with 8 flips ticked)."""
+    itself, all 16 bits, is what gets inpainted (here with Best ticked: 8 flips, 8 rounds)."""
     import cv2
 
     wide = noise_image(48, 64).astype(np.uint16) * 257 + 77  # values 8 bits cannot hold
@@ -96,14 +96,15 @@ def test_a_16_bit_tiff_is_shown_by_the_server_and_inpainted_at_its_16_bits(page,
     assert np.array_equal(np.array(shown, np.uint8).reshape(48, 64, 4)[..., :3],
                           (wide / 257).round().astype(np.uint8))
     stroke(page, [(0.2, 0.3), (0.5, 0.5), (0.8, 0.6)])
-    page.check("#flips")  # the mean over 8 mirror images: the known pixels stay the file's
+    page.check("#best")  # 8 mirror images and 8 rounds averaged: the known pixels stay the file's
     page.evaluate("""() => {  // what the form sends (Chromium does not show multipart bodies)
-        const send = window.fetch; window.sentFlips = [];
-        window.fetch = (url, options) => { window.sentFlips.push(options.body.get("flips"));
-                                           return send(url, options); }; }""")
+        const send = window.fetch; window.sent = [];
+        window.fetch = (url, options) => {
+            window.sent.push([options.body.get("flips"), options.body.get("rounds")]);
+            return send(url, options); }; }""")
     page.click("#inpaint")
     page.wait_for_selector("#download-result:not([hidden])")
-    assert page.evaluate("window.sentFlips") == ["8"]
+    assert page.evaluate("window.sent") == [["8", "8"]]
     with page.expect_download() as info:
         page.click("#download-result")
     info.value.save_as(tmp_path / "result.png")

@@ -77,11 +77,12 @@ def calibration_report(means, sigmas, targets, holes, out_png: str | Path | None
 
 @torch.no_grad()
 def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | None,
-                    name: str = "impaint", batch: int = 64, flips: int = 1) -> str:
+                    name: str = "impaint", batch: int = 64, cfg=None) -> str:
     """Calibration of a probabilistic model on every (family, label) of `masks`
     ((N, 1, H, W) each, as protocol.evaluation_masks gives; the images at any size, through
-    the multi-scale pipeline, with `flips` test-time flips); returns a Markdown table and,
-    with `out`, writes calibration_<name>.json and reliability_<name>.png (all masks)."""
+    the multi-scale pipeline with the settings `cfg`, a `Pyramid`: its flips and rounds);
+    returns a Markdown table and, with `out`, writes calibration_<name>.json and
+    reliability_<name>.png (all masks)."""
     import json
 
     from ..inference.pipeline import Pyramid, inpaint_with_std  # the σ users get, any size
@@ -90,7 +91,7 @@ def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | 
     rows, pooled = [], {"mean": [], "sigma": [], "target": [], "hole": []}
     for (family, label), all_masks in masks.items():
         parts = [inpaint_with_std(model, images[i:i + batch], all_masks[i:i + batch],
-                                  cfg=Pyramid(flips=flips))
+                                  cfg=cfg or Pyramid())
                  for i in range(0, images.shape[0], batch)]
         mean = torch.cat([p[0] for p in parts]).float()
         sigma = torch.cat([p[1] for p in parts]).float()

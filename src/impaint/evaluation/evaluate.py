@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
-from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint, inpaint_pyramid
+from ..inference.pipeline import (FLIPS, Pyramid, check_rounds, coarse_of, inpaint,
+                                  inpaint_pyramid)
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
 
@@ -32,42 +33,48 @@ METRICS = ("psnr_hole", "psnr_full", "ssim", "l1_hole")
 
 
 @dataclass(frozen=True)
-class Flipped:
-    """A model or backend scored with test-time flips (`Pyramid.flips`): `--flips N`."""
+class Averaged:
+    """A model or backend scored with test-time flips and re-fill rounds (`cfg.flips`,
+    `cfg.rounds` of the pipeline's `Pyramid`): `--flips N`, `--rounds R`."""
     method: object
-    flips: int
+    cfg: Pyramid
+
+    def label(self, name: str) -> str:
+        """`name [8 flips]`, `name [8 rounds]`, `name [8 flips, 8 rounds]`."""
+        parts = [f"{self.cfg.flips} flips"] * (self.cfg.flips > 1)
+        parts += [f"{self.cfg.rounds} rounds"] * (self.cfg.rounds > 0)
+        return f"{name} [{', '.join(parts)}]"
 
 
-def _run_model(model, images, masks, device, bf16, flips: int = 1) -> torch.Tensor:
+def _run_model(model, images, masks, device, bf16, cfg: Pyramid = Pyramid()) -> torch.Tensor:
     dev = torch.device(device)
     # Precision as asked, by this autocast (fp32 unless --bf16), not the product's per-machine
     # default (bf16=None): tables that do not depend on the CPU they were measured on.
     with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-        out = inpaint(model, images.to(dev), masks.to(dev), cfg=Pyramid(flips=flips),
-                      bf16=False)
+        out = inpaint(model, images.to(dev), masks.to(dev), cfg=cfg, bf16=False)
     if dev.type == "cuda":
         torch.cuda.synchronize()  # honest wall time: wait for the kernels
     return out.float().cpu()
 
 
-def _run_fill(fill, images, masks, flips: int = 1) -> torch.Tensor:
+def _run_fill(fill, images, masks, cfg: Pyramid = Pyramid()) -> torch.Tensor:
     """A single-scale backend (inference/onnx_backend.py) through the multi-scale pipeline, in
     its own precision (what `impaint inpaint --backend` runs)."""
-    return inpaint_pyramid(fill, images, masks, Pyramid(flips=flips),
-                           coarse=coarse_of(fill))[0].float()
+    return inpaint_pyramid(fill, images, masks, cfg, coarse=coarse_of(fill))[0].float()
 
 
-def _unflipped(method) -> tuple[object, int]:
-    """A method and its flips: (model, n) for `Flipped(model, n)`, else (method, 1)."""
-    return (method.method, method.flips) if isinstance(method, Flipped) else (method, 1)
+def _unaveraged(method) -> tuple[object, Pyramid]:
+    """A method and its pipeline settings: (model, cfg) for `Averaged(model, cfg)`, else
+    (method, the defaults)."""
+    return (method.method, method.cfg) if isinstance(method, Averaged) else (method, Pyramid())
 
 
 def _run_method(method, images, masks, device, bf16, empty_fill) -> torch.Tensor:
-    method, flips = _unflipped(method)
+    method, cfg = _unaveraged(method)
     if isinstance(method, torch.nn.Module):
-        return _run_model(method, images, masks, device, bf16, flips)
+        return _run_model(method, images, masks, device, bf16, cfg)
     if is_fill(method):
-        return _run_fill(method, images, masks, flips)
+        return _run_fill(method, images, masks, cfg)
     return _run_baseline(method, images, masks, empty_fill)
 
 
@@ -176,7 +183,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
 
     dataset_images: (N, 3, H, W) uint8. methods: name -> an ImplicitInpainter (run batched,
     under torch.no_grad), a single-scale backend (`onnx_backend.load_backend`; batched),
-    either as `Flipped(model, n)`, or a baseline function `fn(image, mask)` (baselines.py).
+    either as `Averaged(model, cfg)`, or a baseline function `fn(image, mask)` (baselines.py).
     """
     if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
             dataset_images.shape[1] != 3:
@@ -190,7 +197,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     for name, m in methods.items():
-        inner = _unflipped(m)[0]
+        inner = _unaveraged(m)[0]
         if isinstance(inner, torch.nn.Module) or is_fill(inner):  # warm up: the steady state
             if isinstance(inner, torch.nn.Module):
                 inner.to(device).eval()
@@ -280,6 +287,11 @@ def add_evaluate_arguments(p) -> None:
                    help="also score each checkpoint with N test-time flips (2, 4 or 8 mirror "
                         "images averaged, the upright 2 under 128 px; up to N times slower), "
                         "as <name> [N flips]")
+    p.add_argument("--rounds", type=int, default=0, metavar="R",
+                   help="also score each checkpoint with R re-fill rounds on scattered holes "
+                        "(each half of the hole re-filled from the other's fill, averaged; 2 "
+                        "passes a round; with --flips, one column with both), as "
+                        "<name> [R rounds]")
     p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
     p.add_argument("--save-masks", action="store_true",
                    help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
@@ -356,17 +368,19 @@ def evaluate_cli(args) -> Results:
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
+    check_rounds(args.rounds)
     models = _checkpoint_methods(args.checkpoint, args.backend)
-    if args.flips and args.flips > 1:
-        models.update({f"{name} [{args.flips} flips]": Flipped(model, args.flips)
+    averaged = Pyramid(flips=args.flips or 1, rounds=args.rounds)
+    if averaged != Pyramid():
+        models.update({Averaged(model, averaged).label(name): Averaged(model, averaged)
                        for name, model in models.items()})
     available = {**models, **BASELINES}
     chosen = args.methods or list(available)
     for name in chosen:
         if name not in available:
             raise ValueError(f"unknown method {name!r}; choose from {list(available)}")
-    if args.methods and args.flips and args.flips > 1:  # a chosen checkpoint: with flips too
-        chosen = [n for name in chosen for n in (name, f"{name} [{args.flips} flips]")
+    if args.methods and averaged != Pyramid():  # a chosen checkpoint: averaged too
+        chosen = [n for name in chosen for n in (name, Averaged(None, averaged).label(name))
                   if n in available]
     methods = {name: available[name] for name in dict.fromkeys(chosen)}
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
@@ -381,16 +395,16 @@ def evaluate_cli(args) -> Results:
                        grid_images=args.grid_images, write_masks=args.save_masks,
                        progress=not args.quiet)
     print(results.markdown())
-    calibrated = {k: _unflipped(m) for k, m in methods.items()}  # flipped models' σ too
-    calibrated = {k: (m, flips) for k, (m, flips) in calibrated.items()
+    calibrated = {k: _unaveraged(m) for k, m in methods.items()}  # averaged models' σ too
+    calibrated = {k: (m, cfg) for k, (m, cfg) in calibrated.items()
                   if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
-    probabilistic = {k: m for k, (m, flips) in calibrated.items() if flips == 1}
+    probabilistic = {k: m for k, (m, cfg) in calibrated.items() if cfg == Pyramid()}
     if calibrated:  # is the predicted σ honest? (see calibration.py)
         from .calibration import calibrate_model
         masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
-        for name, (model, flips) in calibrated.items():
+        for name, (model, cfg) in calibrated.items():
             table = calibrate_model(model, data.images.float() / 255, masks, args.out, name,
-                                    flips=flips)
+                                    cfg=cfg)
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)

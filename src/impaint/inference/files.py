@@ -23,7 +23,8 @@ from ..plots import sigma_image
 # The names of image_files.py that were once here stay importable from here.
 from .image_files import (INPUT_EXTENSIONS, InputError, Original, check_writable,  # noqa: F401
                           read_image, read_mask, read_original, to_pil, to_uint8, write_image)
-from .pipeline import Pyramid, coarse_of, counted, inpaint_pyramid, inpaint_with_std
+from .pipeline import (Pyramid, check_flips, check_rounds, coarse_of, counted, inpaint_pyramid,
+                       inpaint_with_std)
 
 
 # Where a mask reads the wrong way round: the CLI has a flag for it, the API does not.
@@ -74,13 +75,14 @@ def check_scale(scale: int, size: tuple[int, int] | None = None) -> None:
 
 def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
                   scale: int = 1, allow_full: bool = False, return_std: bool = False,
-                  progress: bool = False, name: str = "image", flips: int = 1):
+                  progress: bool = False, name: str = "image", cfg: Pyramid = Pyramid()):
     """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
 
     With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model.
     `model` may also be a single-scale backend (`onnx_backend.load_backend`), at scale 1.
     `progress`: a bar of the model's passes (and, at --scale, the render's chunks), shown when
-    the work takes over a second (a 12-Mpx photo takes seconds). `flips`: `Pyramid.flips`."""
+    the work takes over a second (a 12-Mpx photo takes seconds). `cfg`: the pipeline's
+    settings (`Pyramid`: its flips and rounds)."""
     check_pair(image, mask, name, allow_full=allow_full)
     check_scale(scale, image.shape[-2:])
     is_model = isinstance(model, torch.nn.Module)
@@ -100,10 +102,10 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
         if is_model:
             device = next(model.parameters()).device
             out, std = inpaint_with_std(model, image[None].to(device), mask[None].to(device),
-                                        scale, Pyramid(flips=flips), on_pass=tick, on_plan=plan)
+                                        scale, cfg, on_pass=tick, on_plan=plan)
         else:
             out, std = inpaint_pyramid(counted(model, tick), image[None], mask[None],
-                                       Pyramid(flips=flips), counted(coarse_of(model), tick),
+                                       cfg, counted(coarse_of(model), tick),
                                        plan)
     return (out[0].cpu(), std[0].cpu()) if return_std else out[0].cpu()
 
@@ -174,8 +176,8 @@ def _pairs(image_dir: Path, mask_dir: Path
 
 def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale: int = 1,
                    invert_mask: bool = False, progress: bool = True,
-                   on_failure: Callable[[Path, str], None] | None = None, flips: int = 1
-                   ) -> BatchReport:
+                   on_failure: Callable[[Path, str], None] | None = None,
+                   cfg: Pyramid = Pyramid()) -> BatchReport:
     """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
     fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
     `on_failure` as it happens; the run goes on with the next pair."""
@@ -197,7 +199,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
         try:
             result = inpaint_image(model, read_image(img_path),
                                    read_mask(mask_path, invert_mask), scale, name=img_path.name,
-                                   flips=flips)
+                                   cfg=cfg)
             report.written.append(write_image(result, out_dir / (img_path.stem + ".png"),
                                               read_original(img_path)))
         except (InputError, OSError, RuntimeError) as e:  # RuntimeError: torch, e.g. memory
@@ -224,16 +226,21 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                   checkpoint: str | Path | None = None, scale: int = 1,
                   invert_mask: bool = False, progress: bool = True,
                   uncertainty: str | Path | None = None, samples: int = 0,
-                  seed: int = 0, backend: str = "torch", flips: int = 1) -> list[Path]:
+                  seed: int = 0, backend: str = "torch", flips: int = 1, rounds: int = 0
+                  ) -> list[Path]:
     """One image (or a folder of them) and its mask(s) -> the written output file(s).
 
     `uncertainty` (single images, probabilistic checkpoints): where to write the σ map.
-    `backend`: see `load_model_or_backend`. `flips`: test-time flips (`Pyramid.flips`)."""
+    `backend`: see `load_model_or_backend`. `flips`, `rounds`: test-time flips and re-fill
+    rounds (`Pyramid.flips`, `Pyramid.rounds`)."""
     image, mask, output = Path(image), Path(mask), Path(output)
+    check_flips(flips)
+    check_rounds(rounds)
+    cfg = Pyramid(flips=flips, rounds=rounds)
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if image.is_file():
-        check_outputs(image, mask, output, uncertainty, samples, scale, flips)  # first
+        check_outputs(image, mask, output, uncertainty, samples, scale, cfg)  # first
     model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
@@ -242,14 +249,13 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
             return write_samples(model, *pair, output, samples, seed, original, image.name)
         if uncertainty:
             result, std = inpaint_image(model, *pair, scale, return_std=True,
-                                        progress=progress, name=image.name, flips=flips)
+                                        progress=progress, name=image.name, cfg=cfg)
             return [write_image(result, output, original), *write_uncertainty(std, uncertainty)]
         return [write_image(inpaint_image(model, *pair, scale, progress=progress,
-                                          name=image.name, flips=flips), output, original)]
+                                          name=image.name, cfg=cfg), output, original)]
     if uncertainty or samples:
         raise InputError("--uncertainty and --samples work on one image at a time, not folders")
-    report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress,
-                            flips=flips)
+    report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress, cfg=cfg)
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
                          f"pairs failed (the others were written): " +
@@ -258,7 +264,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
 
 
 def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: int,
-                  scale: int, flips: int = 1) -> None:
+                  scale: int, cfg: Pyramid = Pyramid()) -> None:
     """One image's arguments, before any work: one line for what cannot go together, and
     for an output that cannot be written or would overwrite the input or the other output."""
     if mask.is_dir():
@@ -270,8 +276,9 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
     if samples and (scale != 1 or uncertainty):
         raise InputError("--samples draws completions at x1, without σ: leave out --scale "
                          "and --uncertainty")
-    if samples and flips > 1:
-        raise InputError("--samples draws completions from the model's latent, --flips "
+    if samples and (cfg.flips > 1 or cfg.rounds):
+        option = "--flips" if cfg.flips > 1 else "--rounds"
+        raise InputError(f"--samples draws completions from the model's latent, {option} "
                          "averages the one mean fill: choose one of them")
     check_writable(output)
     outputs = {output.resolve(): ("-o", output)}  # what each written file is asked by

@@ -20,7 +20,9 @@ On a 2048-px photo a box hole is hundreds of pixels wide, far beyond the encoder
 
 With `Pyramid.flips`, each model pass is the mean of the fills of the input's mirror images
 (test-time flips; only the upright ones at levels under 128 px, where the model sees whole
-objects).
+objects). With `Pyramid.rounds`, the one pass over holes within reach (scattered holes) is
+re-filled in rounds, each half of the hole from the other's fill, and the rounds averaged
+(`refilled`).
 
 Known pixels are copied bit-exactly at every level and in the output; σ (probabilistic
 models) follows the same path, and grows with what each step cannot know (`_refine`): a
@@ -74,6 +76,11 @@ class Pyramid:
     # photos at 256 px (every row but a full mask's, which moved by at most 0.01).
     flips: int = 1
     upright_below: int = 128
+    # Re-fill rounds for holes within reach (the one full-size pass: scattered holes): each
+    # round splits the hole into two random halves and re-fills each with the other taken as
+    # known, at the round before's fill, under the next mirror image in turn (of `flips`); the
+    # fill is the mean of the rounds. 2 passes a round. See `refilled`.
+    rounds: int = 0
 
 
 # The mirror images of a picture (the symmetries of a square), each with its inverse, in the
@@ -134,6 +141,50 @@ def mirrors(cfg: Pyramid, size: tuple[int, int]) -> int:
 def mirrored(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> SingleScale:
     """`single` with `mirrors(cfg, size)` mirror images."""
     return flipped(single, mirrors(cfg, size))
+
+
+def check_rounds(rounds: int) -> None:
+    if type(rounds) is not int or rounds < 0:
+        raise ValueError(f"rounds must be a whole number >= 0, got {rounds!r}")
+
+
+def refilled(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> SingleScale:
+    """The one full-size pass over holes within reach: `mirrored`, then `cfg.rounds` re-fill
+    rounds. Each round draws a random half of the hole (the same draw for every image of a
+    batch, seeded: a fill depends on neither its batch-mates nor the run) and re-fills each
+    half with the other taken as known, at its fill from the round before; round r runs on
+    `MIRRORS[r % n]` (n = `mirrors(cfg, size)`). The fill is the mean of the rounds; σ the
+    first pass's (a round's σ takes the other half's fill for truth)."""
+    first = mirrored(single, cfg, size)
+    if cfg.rounds == 0:
+        return first
+    n = mirrors(cfg, size)
+
+    def fill(image, mask):
+        out, sigma = first(image, mask)
+        hole = mask == 0  # (B, 1, H, W)
+        g = torch.Generator().manual_seed(0)
+        total = torch.zeros_like(out)
+        for r in range(cfg.rounds):
+            forward, back = MIRRORS[r % n]
+            half = torch.rand((1, 1) + tuple(mask.shape[-2:]), generator=g) < 0.5
+            half = hole & half.to(mask.device)
+            new = out.clone()
+            for part in (half, hole & ~half):
+                known = mask + (hole & ~part).to(mask.dtype)  # (B, 1, H, W): real + the rest
+                seeded = torch.where(known.bool(), out, image)
+                o, _ = single(forward(seeded).contiguous(), forward(known).contiguous())
+                new = torch.where(part, back(o).float(), new)
+            out = compose(image, mask, new)
+            total.add_(out)
+        return compose(image, mask, total.div_(cfg.rounds)), sigma
+    return fill
+
+
+def passes(cfg: Pyramid, size: tuple[int, int], within_reach: bool) -> int:
+    """Model passes one fill at a level of `size` takes: its mirrors, and 2 a re-fill round
+    for the one full-size pass over holes within reach."""
+    return mirrors(cfg, size) + (2 * cfg.rounds if within_reach else 0)
 
 
 def hole_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -305,13 +356,14 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     `on_plan(n)`: n more calls of `single` or `coarse` to come, told before them (image by
     image): a progress bar's total."""
     check_flips(cfg.flips)
+    check_rounds(cfg.rounds)
     on_plan = on_plan or (lambda n: None)
     dists = [hole_distance(m[None]) for m in mask]  # each (1, 1, H, W): level 0's, kept
     depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
     if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
         # every hole within reach: one batched pass (all 32 px)
-        on_plan(mirrors(cfg, image.shape[-2:]))
-        return mirrored(single, cfg, image.shape[-2:])(image, mask)
+        on_plan(passes(cfg, image.shape[-2:], True))
+        return refilled(single, cfg, image.shape[-2:])(image, mask)
     # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
     return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg,
                               dists[i], on_plan) for i, k in enumerate(depth)])
@@ -330,8 +382,8 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
     see `inpaint_pyramid`."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
         one = replace(cfg, tile=cfg.pass_tile)
-        on_plan(len(_hole_tiles(mask, one)) * mirrors(cfg, image.shape[-2:]))
-        return _tiled(mirrored(single, cfg, image.shape[-2:]), image, mask, one)
+        on_plan(len(_hole_tiles(mask, one)) * passes(cfg, image.shape[-2:], True))
+        return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one)
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
@@ -440,8 +492,10 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     single = counted(model_single(model, bf16), on_pass)
     coarse = counted(coarse_of(model, bf16), on_pass)
     # At scale > 1 with every hole within reach the decoder renders the masked image in one
-    # pass; with flips, the fill is made at x1 (averaged) and rendered from there, as below.
-    if scale == 1 or (cfg.flips == 1 and not any(levels_for(m, cfg) for m in mask)):
+    # pass; with flips or rounds, the fill is made at x1 (averaged) and rendered from there,
+    # as below.
+    plain = cfg.flips == 1 and cfg.rounds == 0
+    if scale == 1 or (plain and not any(levels_for(m, cfg) for m in mask)):
         if scale == 1:
             return inpaint_pyramid(single, image, mask, cfg, coarse, on_plan)
         return one_pass(model, image, mask, scale, on_pass)  # within reach: render it

@@ -37,6 +37,7 @@ from .limits import Limits
 
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)
+MAX_ROUNDS = 16  # re-fill rounds a request may ask (2 model passes each; the page asks 8)
 log = logging.getLogger("impaint.serve")
 # Everything the page loads comes from this server: the browser refuses anything else.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:",
@@ -101,6 +102,7 @@ def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
             "image_size": getattr(model, "checkpoint_state", {}).get("image_size"),
             "probabilistic": bool(cfg.probabilistic), "stochastic": model.latent is not None,
             "config": cfg.to_dict(), "scales": list(SCALES), "flips": list(FLIPS),
+            "max_rounds": MAX_ROUNDS,
             "limits": {**asdict(limits), "max_upload_bytes": int(limits.max_upload_mb * 1e6)}}
 
 
@@ -130,7 +132,8 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
-                scale: int, view: str, sample: int, fill=None, flips: int = 1) -> bytes:
+                scale: int, view: str, sample: int, fill=None, flips: int = 1,
+                rounds: int = 0) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
     check_size(image_file, "image", scale, limits)
     check_size(mask_file, "mask", 1, limits)
@@ -142,14 +145,14 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         from ..model import sample_completions
         if model.latent is None:
             raise InputError("this model has no stochastic latent: it gives one completion")
-        if scale != 1 or flips != 1:
-            raise InputError("samples are drawn at ×1 without flips only")
+        if scale != 1 or flips != 1 or rounds:
+            raise InputError("samples are drawn at ×1 without flips or rounds only")
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
+    cfg = Pyramid(flips=flips, rounds=rounds)
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
-        out, std = inpaint_pyramid(fill, image[None], mask[None], Pyramid(flips=flips),
-                                   coarse_of(fill))
+        out, std = inpaint_pyramid(fill, image[None], mask[None], cfg, coarse_of(fill))
     else:
-        out, std = inpaint_with_std(model, image[None], mask[None], scale, Pyramid(flips=flips))
+        out, std = inpaint_with_std(model, image[None], mask[None], scale, cfg)
     if view == "sigma":
         from ..plots import sigma_image
         if std is None:
@@ -174,7 +177,8 @@ def form_int(form, key: str, default: int, allowed) -> int:
         raise ApiError(400, f"{key} must be a whole number, not {str(raw)[:20]!r}")
     if value not in allowed:
         raise ApiError(400, f"{key} must be one of {', '.join(map(str, allowed))}; got {value}"
-                       if len(allowed) < 10 else f"{key} {value} is out of range")
+                       if len(allowed) < 10 else
+                       f"{key} must be {allowed[0]} to {allowed[-1]}; got {value}")
     return value
 
 
@@ -237,10 +241,11 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         scale = form_int(form, "scale", 1, SCALES)
         sample = form_int(form, "sample", 0, range(0, 2 ** 31))
         flips = form_int(form, "flips", 1, FLIPS)
+        rounds = form_int(form, "rounds", 0, range(MAX_ROUNDS + 1))
         view = form.get("view", "result")
         if view not in ("result", "sigma"):
             raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
-        return model, limits, image, mask, scale, view, sample, fill, flips
+        return model, limits, image, mask, scale, view, sample, fill, flips, rounds
 
     async def preview_fields(form) -> tuple:
         return limits, await read_upload(form, "image")

@@ -15,7 +15,7 @@ const state = {
   samples: [],     // object URLs of the K samples
   chosen: null,    // URL of the shown result (the mean, or a chosen sample)
   before: false,   // the before/after toggle shows the input
-  fields: {},      // the shown result's scale and flips (σ asked later matches it)
+  fields: {},      // the shown result's scale, flips, rounds (σ asked later matches it)
 };
 
 const imageCanvas = $("image");
@@ -270,15 +270,16 @@ async function inpaint() {
   if (mask.holes === 0) return say("Paint over what should go first.", true);
   if (mask.holes === mask.total) return say("Leave some of the image unpainted: the fill is drawn from it.", true);
   const scale = Number($("scale").value);
-  const flips = $("flips").checked ? 8 : 1;
+  const best = $("best").checked;  // 8 flips, 8 rounds
+  const flips = best ? 8 : 1, rounds = best ? 8 : 0;
   const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
   $("inpaint").disabled = true;
   const started = performance.now();
   say("Inpainting…");
   try {
-    const result = await request(mask.blob, { scale, flips });
+    const result = await request(mask.blob, { scale, flips, rounds });
     clearResult();
-    state.fields = { scale, flips };  // what the shown result was made with (for σ later)
+    state.fields = { scale, flips, rounds };  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
     setUrl("mask", mask.blob);
     $("download-result").download = `${stem()}-inpainted.png`;
