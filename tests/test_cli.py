@@ -123,6 +123,7 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
 
 @pytest.mark.parametrize("case,fragment", [
     ("sigma_is_output", "which -o writes too"),
+    ("sigma_is_folder", "is a folder: give the σ map's file name"),
     ("output_is_input", "is the input image: the output would overwrite it"),
     ("output_is_folder", "it is a folder"),
     ("parent_is_file", "face.png is a file, not a folder"),
@@ -146,6 +147,8 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
     out, ckpt, extra = tmp_path / "o.png", tiny_checkpoint, []
     if case == "sigma_is_output":
         extra = ["--uncertainty", tmp_path / "o"]  # would write o.png and o.npy
+    elif case == "sigma_is_folder":
+        extra = ["--uncertainty", tmp_path]  # once written as <tmp_path>.png beside it
     elif case == "output_is_input":
         out = img
     elif case == "output_is_mask":
@@ -474,6 +477,13 @@ def test_export_writes_a_graph(capsys, tmp_path, tiny_checkpoint):
     pytest.importorskip("onnxruntime")
     code, out, _ = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.onnx")
     assert code == 0 and "outputs filled;" in out and (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_export_to_an_openvino_name_without_int8_is_one_line(capsys, tmp_path, tiny_checkpoint):
+    code, _, err = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.xml")
+    assert code == 2
+    one_line_error(err, "the fp32 graph is ONNX: -o " + str(tmp_path / "m.onnx"))
+    assert not list(tmp_path.glob("m.*"))
 
 
 def test_export_to_a_folder_is_one_line_and_leaves_nothing(capsys, tmp_path, tiny_checkpoint):

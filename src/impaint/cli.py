@@ -207,10 +207,16 @@ def cmd_export(args) -> None:
               f"row {-drop:+.3f} dB against fp32; run it with --backend openvino --checkpoint "
               f"{path}")
         return
+    if Path(args.output).suffix.lower() in (".xml", ".bin"):
+        raise UsageError(f"-o {args.output} names OpenVINO's int8 files (--int8 --calibration "
+                         f"DIR writes them); the fp32 graph is ONNX: -o "
+                         f"{Path(args.output).with_suffix('.onnx')}")
     model = load_model(args.checkpoint)
     path = export_onnx(model, args.output)
-    print(f"wrote {path} (inputs image, mask; outputs filled"
-          f"{', sigma' if model.cfg.probabilistic else ''}; see README, Export and deployment)")
+    paired = " (its network alone: the coarse model it is paired with is not in the graph)"
+    print(f"wrote {path}{paired if getattr(model, 'coarse', None) is not None else ''} (inputs "
+          f"image, mask; outputs filled{', sigma' if model.cfg.probabilistic else ''}; see "
+          "README, Export and deployment)")
 
 
 def cmd_demo(args) -> None:

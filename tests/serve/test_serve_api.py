@@ -284,6 +284,13 @@ def test_serve_warns_off_this_machine(monkeypatch, capsys):
     assert capsys.readouterr().err == ""
 
 
+def test_on_every_interface_the_url_is_one_a_browser_opens():
+    with running(create_app(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16,
+                                                          depth=1)), "tiny"), "0.0.0.0") as url:
+        assert url.startswith("http://127.0.0.1:")
+        assert httpx.get(f"{url}/api/info").json()["model"] == "tiny"
+
+
 def test_serve_prints_its_url_and_serves(tiny_checkpoint):
     import subprocess
     import sys

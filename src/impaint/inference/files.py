@@ -9,6 +9,7 @@ greyscale, colour profile): `image_files.py`. A folder goes on past a bad pair.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -283,6 +284,9 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
     check_writable(output)
     outputs = {output.resolve(): ("-o", output)}  # what each written file is asked by
     if uncertainty:
+        if Path(uncertainty).is_dir() or str(uncertainty).endswith(("/", os.sep)):
+            raise InputError(f"--uncertainty {uncertainty} is a folder: give the σ map's file "
+                             f"name ({Path(uncertainty) / 'sigma.png'}; its .npy goes beside it)")
         sigma_map, raw = uncertainty_paths(uncertainty)
         check_writable(sigma_map)
         for path in (sigma_map, raw):

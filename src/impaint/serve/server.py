@@ -25,7 +25,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def url_of(sock: socket.socket) -> str:
+    """The page's URL; on every interface (0.0.0.0, ::), this machine's own address, which a
+    browser can open (http://0.0.0.0 is not an address to visit)."""
     host, port = sock.getsockname()[:2]
+    if ipaddress.ip_address(host).is_unspecified:
+        host = "::1" if ":" in host else "127.0.0.1"
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
