@@ -112,7 +112,8 @@ FLIPS_HELP = ("test-time flips: each model pass the mean of the fills of N = 1 (
 ROUNDS_HELP = ("re-fill rounds for scattered holes (every hole within a few px of known ones): "
                "each round re-fills half the hole from the other half's fill, under the next "
                "of the --flips mirror images; the rounds are averaged, 2 passes each (default "
-               "0); with --flips 8, 8 rounds lift random holes 0.1-0.4 dB more, docs/any-size.md")
+               "0); with --flips 8, 8 rounds lift random holes 0.00-0.37 dB more; "
+               "docs/any-size.md")
 FP32_HELP = ("run the model in fp32 (default: bf16 on CPUs with native bf16, 1.3-2.4x faster; "
              "every table row within 0.04 dB)")
 
