@@ -10,6 +10,7 @@ greyscale, colour profile): `image_files.py`. A folder goes on past a bad pair.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -92,6 +93,9 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
                          "--set model.probabilistic=true)")
     if not is_model and scale != 1:
         raise InputError(f"the {model.name} backend renders at x1 only: use --backend torch")
+    # A bar that goes away when done (leave=False) can only go away on a terminal: in a log or
+    # a pipe it stayed behind as a stuck "0%" line, so off there.
+    progress = progress and sys.stderr.isatty()
     with tqdm(desc="inpainting", unit=" steps", delay=1.0, leave=False,
               disable=not progress) as bar:
         tick = bar.update if progress else None

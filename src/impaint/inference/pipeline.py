@@ -172,7 +172,7 @@ def refilled(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> Single
             new = out.clone()
             for part in (half, hole & ~half):
                 known = mask + (hole & ~part).to(mask.dtype)  # (B, 1, H, W): real + the rest
-                seeded = torch.where(known.bool(), out, image)
+                seeded = torch.where(known.bool(), out, image)  # `part`: masked off
                 o, _ = single(forward(seeded).contiguous(), forward(known).contiguous())
                 new = torch.where(part, back(o).float(), new)
             out = compose(image, mask, new)
@@ -181,10 +181,9 @@ def refilled(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> Single
     return fill
 
 
-def passes(cfg: Pyramid, size: tuple[int, int], within_reach: bool) -> int:
-    """Model passes one fill at a level of `size` takes: its mirrors, and 2 a re-fill round
-    for the one full-size pass over holes within reach."""
-    return mirrors(cfg, size) + (2 * cfg.rounds if within_reach else 0)
+def refilled_passes(cfg: Pyramid, size: tuple[int, int]) -> int:
+    """Model passes `refilled` makes on an image of `size`: its mirrors, and 2 a round."""
+    return mirrors(cfg, size) + 2 * cfg.rounds
 
 
 def hole_distance(mask: torch.Tensor) -> torch.Tensor:
@@ -362,7 +361,7 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
     if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
         # every hole within reach: one batched pass (all 32 px)
-        on_plan(passes(cfg, image.shape[-2:], True))
+        on_plan(refilled_passes(cfg, image.shape[-2:]))
         return refilled(single, cfg, image.shape[-2:])(image, mask)
     # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
     return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg,
@@ -382,7 +381,7 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
     see `inpaint_pyramid`."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
         one = replace(cfg, tile=cfg.pass_tile)
-        on_plan(len(_hole_tiles(mask, one)) * passes(cfg, image.shape[-2:], True))
+        on_plan(len(_hole_tiles(mask, one)) * refilled_passes(cfg, image.shape[-2:]))
         return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one)
     images, masks = [image], [mask]
     for _ in range(levels):
