@@ -145,16 +145,15 @@ def inpaint_batch(args) -> int:
     from tqdm import tqdm
 
     from .inference.files import inpaint_folder, load_model_or_backend
-    from .inference.pipeline import Pyramid, check_rounds
+    from .inference.pipeline import Pyramid
 
     if args.uncertainty or args.samples:
         raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
-    check_rounds(args.rounds)
+    cfg = Pyramid(flips=args.flips, rounds=args.rounds)  # checked before the model loads
     model = load_model_or_backend(args.checkpoint, args.backend, args.scale)
     report = inpaint_folder(
         model, Path(args.image), Path(args.mask), Path(args.output), args.scale,
-        args.invert_mask, progress=not args.quiet,
-        cfg=Pyramid(flips=args.flips, rounds=args.rounds),
+        args.invert_mask, progress=not args.quiet, cfg=cfg,
         # The reason names the file already where it was read ("not a readable image: p.png")
         on_failure=lambda path, why: tqdm.write(
             f"impaint: failed: {why if str(path) in why else f'{path}: {why}'}", sys.stderr))

@@ -22,8 +22,7 @@ from tqdm import tqdm
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
-from ..inference.pipeline import (FLIPS, Pyramid, check_rounds, coarse_of, inpaint,
-                                  inpaint_pyramid)
+from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint, inpaint_pyramid
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
 
@@ -368,19 +367,18 @@ def evaluate_cli(args) -> Results:
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
     check_families(args.families)
-    check_rounds(args.rounds)
+    settings = Pyramid(flips=args.flips or 1, rounds=args.rounds)  # checked before the work
     models = _checkpoint_methods(args.checkpoint, args.backend)
-    averaged = Pyramid(flips=args.flips or 1, rounds=args.rounds)
-    if averaged != Pyramid():
-        models.update({Averaged(model, averaged).label(name): Averaged(model, averaged)
+    if settings.averaged:
+        models.update({Averaged(model, settings).label(name): Averaged(model, settings)
                        for name, model in models.items()})
     available = {**models, **BASELINES}
     chosen = args.methods or list(available)
     for name in chosen:
         if name not in available:
             raise ValueError(f"unknown method {name!r}; choose from {list(available)}")
-    if args.methods and averaged != Pyramid():  # a chosen checkpoint: averaged too
-        chosen = [n for name in chosen for n in (name, Averaged(None, averaged).label(name))
+    if args.methods and settings.averaged:  # a chosen checkpoint: averaged too
+        chosen = [n for name in chosen for n in (name, Averaged(None, settings).label(name))
                   if n in available]
     methods = {name: available[name] for name in dict.fromkeys(chosen)}
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
@@ -398,7 +396,7 @@ def evaluate_cli(args) -> Results:
     calibrated = {k: _unaveraged(m) for k, m in methods.items()}  # averaged models' σ too
     calibrated = {k: (m, cfg) for k, (m, cfg) in calibrated.items()
                   if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
-    probabilistic = {k: m for k, (m, cfg) in calibrated.items() if cfg == Pyramid()}
+    probabilistic = {k: m for k, (m, cfg) in calibrated.items() if not cfg.averaged}
     if calibrated:  # is the predicted σ honest? (see calibration.py)
         from .calibration import calibrate_model
         masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)

@@ -25,8 +25,7 @@ from ..plots import sigma_image
 # The names of image_files.py that were once here stay importable from here.
 from .image_files import (INPUT_EXTENSIONS, InputError, Original, check_writable,  # noqa: F401
                           read_image, read_mask, read_original, to_pil, to_uint8, write_image)
-from .pipeline import (Pyramid, check_flips, check_rounds, coarse_of, counted, inpaint_pyramid,
-                       inpaint_with_std)
+from .pipeline import Pyramid, coarse_of, counted, inpaint_pyramid, inpaint_with_std
 
 
 # Where a mask reads the wrong way round: the CLI has a flag for it, the API does not.
@@ -239,9 +238,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     `backend`: see `load_model_or_backend`. `flips`, `rounds`: test-time flips and re-fill
     rounds (`Pyramid.flips`, `Pyramid.rounds`)."""
     image, mask, output = Path(image), Path(mask), Path(output)
-    check_flips(flips)
-    check_rounds(rounds)
-    cfg = Pyramid(flips=flips, rounds=rounds)
+    cfg = Pyramid(flips=flips, rounds=rounds)  # checked: one line before any work
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if image.is_file():
@@ -281,7 +278,7 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
     if samples and (scale != 1 or uncertainty):
         raise InputError("--samples draws completions at x1, without σ: leave out --scale "
                          "and --uncertainty")
-    if samples and (cfg.flips > 1 or cfg.rounds):
+    if samples and cfg.averaged:
         option = "--flips" if cfg.flips > 1 else "--rounds"
         raise InputError(f"--samples draws completions from the model's latent, {option} "
                          "averages the one mean fill: choose one of them")

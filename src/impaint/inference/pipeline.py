@@ -82,6 +82,15 @@ class Pyramid:
     # fill is the mean of the rounds. 2 passes a round. See `refilled`.
     rounds: int = 0
 
+    def __post_init__(self):  # a bad setting is one line where it is made, before any work
+        check_flips(self.flips)
+        check_rounds(self.rounds)
+
+    @property
+    def averaged(self) -> bool:
+        """Whether a fill is a mean (of mirror images, of rounds), not the model's one pass."""
+        return self.flips > 1 or self.rounds > 0
+
 
 # The mirror images of a picture (the symmetries of a square), each with its inverse, in the
 # order `flips` takes them: 2 adds the left-right mirror (a face's own symmetry), 4 the
@@ -169,7 +178,7 @@ def refilled(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> Single
             forward, back = MIRRORS[r % n]
             half = torch.rand((1, 1) + tuple(mask.shape[-2:]), generator=g) < 0.5
             half = hole & half.to(mask.device)
-            new = out.clone()
+            new = out
             for part in (half, hole & ~half):
                 known = mask + (hole & ~part).to(mask.dtype)  # (B, 1, H, W): real + the rest
                 seeded = torch.where(known.bool(), out, image)  # `part`: masked off
@@ -354,8 +363,6 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     Every pass of either is the mean over `cfg.flips` mirror images (`mirrored`).
     `on_plan(n)`: n more calls of `single` or `coarse` to come, told before them (image by
     image): a progress bar's total."""
-    check_flips(cfg.flips)
-    check_rounds(cfg.rounds)
     on_plan = on_plan or (lambda n: None)
     dists = [hole_distance(m[None]) for m in mask]  # each (1, 1, H, W): level 0's, kept
     depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
@@ -493,8 +500,7 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     # At scale > 1 with every hole within reach the decoder renders the masked image in one
     # pass; with flips or rounds, the fill is made at x1 (averaged) and rendered from there,
     # as below.
-    plain = cfg.flips == 1 and cfg.rounds == 0
-    if scale == 1 or (plain and not any(levels_for(m, cfg) for m in mask)):
+    if scale == 1 or (not cfg.averaged and not any(levels_for(m, cfg) for m in mask)):
         if scale == 1:
             return inpaint_pyramid(single, image, mask, cfg, coarse, on_plan)
         return one_pass(model, image, mask, scale, on_pass)  # within reach: render it

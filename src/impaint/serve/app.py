@@ -135,6 +135,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
                 scale: int, view: str, sample: int, fill=None, flips: int = 1,
                 rounds: int = 0) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
+    cfg = Pyramid(flips=flips, rounds=rounds)
     check_size(image_file, "image", scale, limits)
     check_size(mask_file, "mask", 1, limits)
     image_file.seek(0)
@@ -145,10 +146,9 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
         from ..model import sample_completions
         if model.latent is None:
             raise InputError("this model has no stochastic latent: it gives one completion")
-        if scale != 1 or flips != 1 or rounds:
+        if scale != 1 or cfg.averaged:
             raise InputError("samples are drawn at ×1 without flips or rounds only")
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
-    cfg = Pyramid(flips=flips, rounds=rounds)
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
         out, std = inpaint_pyramid(fill, image[None], mask[None], cfg, coarse_of(fill))
     else:
