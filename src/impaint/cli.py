@@ -512,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "quiet", False):  # the data decoding's bars too (data.datasets.quiet)
         os.environ["IMPAINT_QUIET"] = "1"
-    from .train import TrainingError
+    from .train import TrainingError, TrainingStopped
 
     try:
         code = args.func(args)
@@ -520,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
             FileNotFoundError) as e:
         print(f"impaint: error: {e}", file=sys.stderr)
         return 2
+    except TrainingStopped as e:  # a training run saved where it stopped
+        print(f"impaint: {e}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
         print("impaint: interrupted (checkpoints already written are intact)", file=sys.stderr)
         return 130

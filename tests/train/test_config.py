@@ -23,6 +23,12 @@ def test_lr_schedule_warms_up_then_decays():
     assert lr_at(cfg, 99) == pytest.approx(0.1, abs=0.01)
 
 
+def test_a_short_run_warms_up_over_a_tenth_of_it_then_decays():
+    cfg = TrainConfig(steps=300, warmup=300, lr=1.0, min_lr_ratio=0.1)  # the README's tiny run
+    assert lr_at(cfg, 0) == pytest.approx(1 / 30) and lr_at(cfg, 29) == pytest.approx(1.0)
+    assert lr_at(cfg, 299) == pytest.approx(0.1, abs=0.01)  # not still at the peak
+
+
 def test_lr_follows_the_clock_under_a_time_budget():
     cfg = TrainConfig(steps=10**9, warmup=10, lr=1.0, min_lr_ratio=0.1, time_budget=60.0)
     assert lr_at(cfg, 50, elapsed=0.0) == pytest.approx(1.0)

@@ -1,4 +1,5 @@
 import csv
+import dataclasses
 import math
 
 import pytest
@@ -175,8 +176,11 @@ def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
         train(tiny_config(image_folder, tmp_path / "bad", render_scale=0), progress=False)
 
 
-def test_a_killed_run_resumes_to_the_weights_of_the_uninterrupted_run(image_folder, tmp_path):
-    """SIGKILL a training process between two checkpoints, then --resume: the final
+@pytest.mark.parametrize("stop", ["SIGKILL from outside", "Ctrl-C mid-step"])
+def test_a_stopped_run_resumes_to_the_weights_of_the_uninterrupted_run(image_folder, tmp_path,
+                                                                       stop):
+    """SIGKILL a training process between two checkpoints (it keeps the step-3 checkpoint),
+    or Ctrl-C it inside step 5 (it finishes the step and saves it), then --resume: the final
     checkpoint (weights and optimiser moments) equals the uninterrupted run's, bit for bit."""
     import os
     import signal
@@ -192,23 +196,35 @@ def test_a_killed_run_resumes_to_the_weights_of_the_uninterrupted_run(image_fold
     subprocess.run(run + args + ["--out", str(tmp_path / "straight")], check=True, timeout=300)
 
     # The victim parks inside its 5th step (checkpoint at step 3, steps 1-4 logged) and says
-    # so; then it is killed from outside, with no chance to clean up.
+    # so; then it is killed from outside, with no chance to clean up. Or it presses Ctrl-C
+    # (SIGINT to itself) inside that step.
     parked = tmp_path / "parked"
-    victim = ("import sys, time\nimport impaint.train.loop as loop\nfrom impaint.cli import main\n"
-              "real, calls = loop.inpainting_loss, []\n"
+    inside_step_5 = (f"        open({str(parked)!r}, 'w').close()\n        time.sleep(600)\n"
+                     if stop.startswith("SIGKILL") else
+                     "        os.kill(os.getpid(), signal.SIGINT)\n")
+    victim = ("import os, signal, sys, time\nimport impaint.train.loop as loop\n"
+              "from impaint.cli import main\nreal, calls = loop.inpainting_loss, []\n"
               "def parking_loss(*a):\n    calls.append(1)\n    if len(calls) == 5:\n"
-              f"        open({str(parked)!r}, 'w').close()\n        time.sleep(600)\n"
-              "    return real(*a)\n"
+              f"{inside_step_5}    return real(*a)\n"
               "loop.inpainting_loss = parking_loss\n"
               f"sys.exit(main({args + ['--out', str(tmp_path / 'killed')]!r}))\n")
-    proc = subprocess.Popen([sys.executable, "-c", victim])
-    deadline = time.monotonic() + 300
-    while not parked.exists():
-        assert proc.poll() is None and time.monotonic() < deadline, "the victim did not park"
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    assert proc.wait(timeout=60) == -signal.SIGKILL
-    assert read_checkpoint(tmp_path / "killed" / "last.safetensors")[1]["step"] == 3
+    if stop.startswith("SIGKILL"):
+        proc = subprocess.Popen([sys.executable, "-c", victim])
+        deadline = time.monotonic() + 300
+        while not parked.exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "the victim did not park"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL
+        assert read_checkpoint(tmp_path / "killed" / "last.safetensors")[1]["step"] == 3
+    else:
+        done = subprocess.run([sys.executable, "-c", victim], capture_output=True, text=True,
+                              timeout=300)
+        assert done.returncode == 130
+        last = tmp_path / "killed" / "last.safetensors"
+        assert done.stderr.strip().splitlines()[-1] == (
+            f"impaint: stopped at step 5 of 8: {last} is saved, --resume continues the run")
+        assert read_checkpoint(last)[1]["step"] == 5
 
     subprocess.run(run + args + ["--out", str(tmp_path / "killed"), "--resume"], check=True,
                    timeout=300)
@@ -219,6 +235,30 @@ def test_a_killed_run_resumes_to_the_weights_of_the_uninterrupted_run(image_fold
         assert torch.equal(a[k], b[k]), k
     rows = list(csv.DictReader(open(tmp_path / "killed" / "log.csv")))
     assert [r["step"] for r in rows] == [str(s) for s in range(1, 9)]
+
+
+def test_resume_refuses_settings_that_differ_from_the_runs_and_touches_nothing(
+        image_folder, tmp_path):
+    out = tmp_path / "run"
+    train(tiny_config(image_folder, out), progress=False)
+    before = (out / "last.safetensors").read_bytes()
+    changed = dataclasses.replace(tiny_config(image_folder, out, steps=4), batch=4, lr=5e-4)
+    with pytest.raises(TrainingError, match=r"differs in batch 4 \(the run's: 8\), lr 0.0005 "
+                                            r"\(the run's: 0.002\): leave those out, or start "
+                                            r"a new run from its weights \(--set init="):
+        train(changed, resume=True, progress=False)
+    assert (out / "last.safetensors").read_bytes() == before
+    # Longer, elsewhere and on a clock: what a resumed run may change. It trains on.
+    longer = tiny_config(image_folder, out, steps=4, time_budget=600.0, device="cpu")
+    assert read_checkpoint(train(longer, resume=True, progress=False))[1]["step"] == 4
+
+
+def test_a_folder_of_one_image_says_it_needs_two(tmp_path):
+    from tests.helpers import make_images
+
+    make_images(tmp_path / "one", 1)
+    with pytest.raises(TrainingError, match=r"one has 1 image: training needs at least 2"):
+        train(tiny_config(tmp_path / "one", tmp_path / "run"), progress=False)
 
 
 def test_init_fine_tunes_from_a_checkpoints_weights_and_config(image_folder, tmp_path):

@@ -3,7 +3,8 @@
 Above model/ and data/, below inference/. Determinism is the contract here: the batches of a
 step are a pure function of (seed, step) (batches.py), so `--resume` after any stop, even a
 killed process, ends with the weights of the uninterrupted run, and any number of DDP
-processes trains the one-process model (`--batch` is the global batch).
+processes trains the one-process model (`--batch` is the global batch). Ctrl-C or SIGTERM
+stops a run after a whole step and saves it (`TrainingStopped`).
 
 config.py       TrainConfig, --set overrides, the LR schedule   loop.py   train() in named steps
 batches.py      seeded batches, drawn ahead on a GPU            losses.py MSE(hole) + TV, NLL
@@ -15,8 +16,9 @@ distributed.py  DDP glue (gloo / NCCL), `--nproc`               gan.py    PatchG
 from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
 from .config import (TrainConfig, TrainingError, apply_overrides, check_config,
                      config_from_dict, config_to_dict, lr_at)
-from .loop import LOG_FIELDS, pick_device, train, valid_psnr_hole
+from .loop import LOG_FIELDS, TrainingStopped, pick_device, train, valid_psnr_hole
 
-__all__ = ["LOG_FIELDS", "TrainConfig", "TrainingError", "apply_overrides", "check_config",
-           "config_from_dict", "config_to_dict", "epoch_order", "lr_at", "make_batch",
-           "model_input", "pick_device", "prefetched", "train", "valid_psnr_hole", "valid_set"]
+__all__ = ["LOG_FIELDS", "TrainConfig", "TrainingError", "TrainingStopped", "apply_overrides",
+           "check_config", "config_from_dict", "config_to_dict", "epoch_order", "lr_at",
+           "make_batch", "model_input", "pick_device", "prefetched", "train", "valid_psnr_hole",
+           "valid_set"]

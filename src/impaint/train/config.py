@@ -26,7 +26,9 @@ class TrainConfig:
     batch: int = 64  # images per step
     lr: float = 2e-3  # peak AdamW learning rate
     weight_decay: float = 1e-4  # AdamW decoupled weight decay
-    warmup: int = 300  # linear LR warm-up steps, then cosine decay to lr * min_lr_ratio
+    # Linear LR warm-up steps, then cosine decay to lr * min_lr_ratio; at most a tenth of
+    # `steps`, so a short run (300 steps) decays too instead of ending at the peak.
+    warmup: int = 300
     min_lr_ratio: float = 0.02  # final LR as a fraction of the peak
     alpha: float = 1.0  # weight of the MSE on missing pixels
     beta: float = 0.01  # weight of the total variation of the composed image
@@ -104,9 +106,10 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay over the rest of the run: of the
     steps, or with a `time_budget` of whichever runs out first, its seconds or the steps (a
     fast GPU can reach the step cap long before the clock; its LR must have decayed too)."""
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    t = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
+    warmup = min(cfg.warmup, max(1, cfg.steps // 10))
+    if step < warmup:
+        return cfg.lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, cfg.steps - warmup)
     if cfg.time_budget > 0:
         t = min(1.0, max(t, elapsed / cfg.time_budget))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import csv
 import math
 import os
+import signal
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -120,11 +122,31 @@ def _resumed(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict, dict]:
         return cfg, {}, {}
     tensors, state = read_checkpoint(Path(cfg.out) / "last.safetensors")
     saved = config_from_dict(state["train_config"])
+    clashes = _clashes(cfg, saved)
+    if clashes:  # a run goes on as it was set up; a silently ignored --batch misleads
+        raise TrainingError(f"--resume continues {cfg.out} as it was set up, and it differs "
+                            f"in {', '.join(clashes)}: leave those out, or start a new run "
+                            f"from its weights (--set init={Path(cfg.out) / 'last.safetensors'})")
     # Keep the run's own settings, but let the user extend `steps` or change the device.
     saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
     saved.time_budget = cfg.time_budget or saved.time_budget
     saved.data = cfg.data or saved.data
     return saved, tensors, state
+
+
+RESUME_MAY_CHANGE = {"steps", "time_budget", "data", "device", "out"}
+
+
+def _clashes(given: TrainConfig, saved: TrainConfig) -> list[str]:
+    """The settings (`batch 64 (the run's: 32)`) given away from their defaults that differ
+    from the resumed run's: a setting left at its default is taken to be not given."""
+    default = config_to_dict(TrainConfig())
+    given_d, saved_d = config_to_dict(given), config_to_dict(saved)
+    flat = [(k, given_d[k], saved_d.get(k), default[k]) for k in given_d if k != "model"]
+    flat += [(f"model.{k}", v, saved_d["model"].get(k), default["model"][k])
+             for k, v in given_d["model"].items()]
+    return [f"{k} {v} (the run's: {s})" for k, v, s, d in flat
+            if k not in RESUME_MAY_CHANGE and v != d and v != s]
 
 
 @dataclass
@@ -144,6 +166,7 @@ class Run:
     elapsed: float  # training seconds so far, summed over resumes (for time_budget)
     t0: float = 0.0  # perf_counter() when this process's steps began
     seen: int = 0  # images trained on by all ranks since t0
+    stop_asked: bool = False  # Ctrl-C or SIGTERM came: stop after this step (stop_on_signal)
 
     @property
     def main(self) -> bool:  # rank 0 alone validates and writes files
@@ -173,26 +196,29 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
     out_of_time = cfg.time_budget > 0 and run.elapsed >= cfg.time_budget
+    stopped = False
     try:
-        for step in ([] if out_of_time else bar):
-            lr = lr_at(cfg, step, run.elapsed)
-            loss_v, mse_v, tv_v = _train_step(run, step, next(batches), lr, elapsed_before)
-            run.seen += cfg.batch  # the global batch, over all ranks
-            speed = run.seen / (time.perf_counter() - run.t0)
-            bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}")
-            row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
-                   "lr": f"{lr:.3e}", "loss": f"{loss_v:.5f}",
-                   "mse": f"{mse_v:.5f}", "tv": f"{tv_v:.5f}",
-                   "images_per_s": f"{speed:.1f}", "valid_psnr_hole": ""}
-            done = step + 1 == cfg.steps or (cfg.time_budget > 0 and
-                                             run.elapsed >= cfg.time_budget)
-            # Rank 0 validates and saves; the others wait for it in the next all-reduce.
-            if run.main and ((step + 1) % cfg.valid_every == 0 or done):
-                row["valid_psnr_hole"] = _validate_and_save(run, step + 1, bar, loss_v, speed)
-            log.writerow(row)
-            log_file.flush()
-            if done:
-                break
+        with stop_on_signal(run):  # Ctrl-C: stop after a whole step, saved
+            for step in ([] if out_of_time else bar):
+                lr = lr_at(cfg, step, run.elapsed)
+                loss_v, mse_v, tv_v, stopped = _train_step(run, step, next(batches), lr,
+                                                           elapsed_before)
+                run.seen += cfg.batch  # the global batch, over all ranks
+                speed = run.seen / (time.perf_counter() - run.t0)
+                bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}")
+                row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
+                       "lr": f"{lr:.3e}", "loss": f"{loss_v:.5f}",
+                       "mse": f"{mse_v:.5f}", "tv": f"{tv_v:.5f}",
+                       "images_per_s": f"{speed:.1f}", "valid_psnr_hole": ""}
+                done = stopped or step + 1 == cfg.steps or (cfg.time_budget > 0 and
+                                                            run.elapsed >= cfg.time_budget)
+                # Rank 0 validates and saves; the others wait for it in the next all-reduce.
+                if run.main and ((step + 1) % cfg.valid_every == 0 or done):
+                    row["valid_psnr_hole"] = _validate_and_save(run, step + 1, bar, loss_v, speed)
+                log.writerow(row)
+                log_file.flush()
+                if done:
+                    break
     finally:
         del batches  # stops the worker process
         log_file.close()
@@ -200,7 +226,38 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     if run.main:
         training_curve(Path(cfg.out) / "log.csv", Path(cfg.out) / "curve.png")
     distributed.barrier()  # every rank returns once the checkpoint is written
+    if stopped:
+        raise TrainingStopped(f"stopped at step {step + 1:,} of {cfg.steps:,}: "
+                              f"{run.last_ckpt} is saved, --resume continues the run")
     return run.last_ckpt
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run after a whole step, which was saved."""
+
+
+@contextmanager
+def stop_on_signal(run: Run):
+    """Within: SIGINT (Ctrl-C) and SIGTERM (a scheduler's stop) ask the loop to stop after
+    the step in progress, which it validates and saves: interrupted mid-step, the optimiser
+    could leave the weights half updated, and up to `valid_every` steps would be lost. A
+    second Ctrl-C stops at once. Off the main thread signals stay as they were."""
+    def ask(signum, frame):
+        if run.stop_asked and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        run.stop_asked = True
+
+    before = {}
+    try:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            before[sig] = signal.signal(sig, ask)
+    except ValueError:  # not the main thread
+        pass
+    try:
+        yield
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)
 
 
 def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor],
@@ -260,6 +317,9 @@ def _load_data(cfg: TrainConfig) -> tuple[torch.Tensor, ImageTensorDataset]:
         train_set = open_dataset(cfg.data, "train", side, limit=cfg.limit or None)
         if has_splits(cfg.data):
             valid, images = open_dataset(cfg.data, "valid", side), train_set.images
+        elif train_set.images.shape[0] < 2:  # its one image would go to validation
+            raise TrainingError(f"{cfg.data} has 1 image: training needs at least 2 (a "
+                                f"tenth, at least one, is held out for validation)")
         else:
             held = max(1, min(cfg.valid_images, train_set.images.shape[0] // 10))
             valid = ImageTensorDataset(train_set.images[-held:])
@@ -315,9 +375,10 @@ def _batch_drawer(run: Run) -> Callable[[int], tuple]:
 
 
 def _train_step(run: Run, step: int, batch: tuple, lr: float, elapsed_before: float
-                ) -> tuple[float, float, float]:
-    """One optimiser step at learning rate `lr`: -> the global batch's (loss, mse, tv).
-    Updates `run.elapsed`; a non-finite loss stops every rank at this step."""
+                ) -> tuple[float, float, float, bool]:
+    """One optimiser step at learning rate `lr`: -> the global batch's (loss, mse, tv) and
+    whether any rank was asked to stop (all stop after this step). Updates `run.elapsed`; a
+    non-finite loss stops every rank at this step."""
     cfg, device, world = run.cfg, run.device, distributed.world_size()
     img, mask, loss_mask, holes = batch
     img, mask, loss_mask = img.to(device), mask.to(device), loss_mask.to(device)
@@ -345,9 +406,9 @@ def _train_step(run: Run, step: int, batch: tuple, lr: float, elapsed_before: fl
         loss = loss + cfg.adv_weight * run.adversary.generator_loss(composed, mask)
     # The global batch's loss, on every rank: logged, and a NaN stops all ranks at once.
     # Elapsed time is averaged too, so every rank stops a time-budgeted run at one step.
-    loss_v, mse_v, tv_v, run.elapsed = distributed.mean(
+    loss_v, mse_v, tv_v, run.elapsed, stop = distributed.mean(
         [float(loss.detach()), parts["mse"], parts["tv"],
-         elapsed_before + time.perf_counter() - run.t0], device)
+         elapsed_before + time.perf_counter() - run.t0, float(run.stop_asked)], device)
     if not math.isfinite(loss_v):
         raise TrainingError(f"loss became {loss_v} at step {step}; stopped, the "
                             f"last good checkpoint is {run.last_ckpt}")
@@ -356,7 +417,7 @@ def _train_step(run: Run, step: int, batch: tuple, lr: float, elapsed_before: fl
     run.opt.step()
     if run.adversary is not None:
         run.adversary.step(img, composed, mask)
-    return loss_v, mse_v, tv_v
+    return loss_v, mse_v, tv_v, stop > 0
 
 
 def _validate_and_save(run: Run, steps: int, bar, loss_v: float, speed: float) -> str:
