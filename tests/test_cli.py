@@ -67,6 +67,33 @@ def test_inpaint_averaged_keeps_known_pixels_and_changes_the_fill(capsys, tmp_pa
     assert (outs[averaged][~known] != outs[plain][~known]).any()
 
 
+@pytest.mark.parametrize("size, same_as", [((20, 24), ("--flips", 8, "--rounds", 8)),
+                                           ((712, 720), ("--flips", 1))])
+def test_inpaint_averages_by_the_images_size_unless_told(capsys, tmp_path, tiny_checkpoint,
+                                                         size, same_as):
+    """Neither --flips nor --rounds: `auto_averaged`, all of it on a small image, one pass
+    from 708x708 px (a file alone and in a folder)."""
+    rng = np.random.default_rng(0)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / "in/a.png")
+    Image.fromarray(np.where(rng.random(size) < 0.5, 255, 0).astype(np.uint8)).save(
+        tmp_path / "masks/a.png")
+    outs = {}
+    for name, options in (("auto", ()), ("told", same_as), ("other", ("--flips", 2))):
+        code, _, _ = run(capsys, "inpaint", tmp_path / "in/a.png", "--mask",
+                         tmp_path / "masks/a.png", "-o", tmp_path / f"{name}.png", "--checkpoint",
+                         tiny_checkpoint, "--fp32", *options)
+        assert code == 0
+        outs[name] = np.asarray(Image.open(tmp_path / f"{name}.png"))
+    assert np.array_equal(outs["auto"], outs["told"]) and not np.array_equal(outs["auto"],
+                                                                              outs["other"])
+    code, _, _ = run(capsys, "inpaint", tmp_path / "in", "--mask", tmp_path / "masks", "-o",
+                     tmp_path / "folder", "--checkpoint", tiny_checkpoint, "--fp32")
+    assert code == 0 and np.array_equal(np.asarray(Image.open(tmp_path / "folder/a.png")),
+                                        outs["auto"])
+
+
 def test_inpaint_refuses_flips_it_does_not_know(capsys, tmp_path, files):
     img, mask = files
     with pytest.raises(SystemExit) as exit_:  # argparse's own one line

@@ -9,9 +9,10 @@ nothing imports. `impaint.masks` and `impaint.checkpoint` are the old paths of
 """
 
 from .data.masks import MASKS, make_mask
-from .inference.pipeline import inpaint, inpaint_with_std  # any size: the multi-scale pipeline
+# Any size: the multi-scale pipeline; Pyramid its settings, auto_averaged the CLI's averaging.
+from .inference.pipeline import Pyramid, auto_averaged, inpaint, inpaint_with_std
 from .model import ImplicitInpainter, ModelConfig, compose, load_model, save_checkpoint
 
-__all__ = ["ImplicitInpainter", "ModelConfig", "MASKS", "compose", "inpaint", "inpaint_with_std",
-           "load_model", "make_mask", "save_checkpoint"]
+__all__ = ["ImplicitInpainter", "ModelConfig", "MASKS", "Pyramid", "auto_averaged", "compose",
+           "inpaint", "inpaint_with_std", "load_model", "make_mask", "save_checkpoint"]
 __version__ = "0.1.0"

@@ -5,8 +5,8 @@ import torch
 
 from tests.helpers import TINY
 from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
-from impaint.inference.pipeline import (MIRRORS, Pyramid, bf16_is_fast, detail_variance, flipped,
-                                        hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
+from impaint.inference.pipeline import (AUTO_WORK, MIRRORS, Pyramid, auto_averaged, bf16_is_fast,
+                                        detail_variance, flipped, hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
                                         levels_for, model_single, pull)
 
 
@@ -565,3 +565,13 @@ def test_rounds_must_be_a_whole_number_of_zero_or_more(model):
     for bad in (-1, 1.5, "2", True):
         with pytest.raises(ValueError, match=f"rounds must be a whole number >= 0, got {bad!r}"):
             inpaint(model, image, mask, cfg=Pyramid(rounds=bad))
+
+
+@pytest.mark.parametrize("size, flips, rounds", [
+    ((32, 32), 8, 8), ((128, 128), 8, 8), ((204, 204), 8, 8), ((218, 178), 8, 8),
+    ((205, 205), 8, 0), ((256, 256), 8, 0), ((353, 353), 8, 0), ((354, 354), 4, 0),
+    ((480, 640), 2, 0), ((707, 707), 2, 0), ((708, 708), 1, 0), ((4096, 3072), 1, 0)])
+def test_auto_averaging_is_the_most_that_fits_its_work_budget(size, flips, rounds):
+    cfg = auto_averaged(size, Pyramid(reach=4.0))
+    assert (cfg.flips, cfg.rounds, cfg.reach) == (flips, rounds, 4.0)  # the rest kept
+    assert flips == 1 or (flips + 2 * rounds) * size[0] * size[1] <= AUTO_WORK

@@ -141,6 +141,15 @@ def test_flips_average_mirror_images_and_keep_known_pixels(shipped_url):
     assert httpx.get(f"{shipped_url}/api/info").json()["flips"] == [1, 2, 4, 8]
 
 
+def test_without_flips_or_rounds_the_averaging_goes_by_the_images_size(shipped_url):
+    """40x56 px: 8 flips and 8 rounds (`auto_averaged`), as `impaint inpaint` does."""
+    data = encode(noise_image())
+    hole = np.random.default_rng(1).random((40, 56)) < 0.5
+    auto, best, plain = (decode(post(shipped_url, data, mask_png(hole), **fields).content)
+                         for fields in ({}, {"flips": 8, "rounds": 8}, {"flips": 1}))
+    assert np.array_equal(auto, best) and (auto[hole] != plain[hole]).any()
+
+
 def test_rounds_refill_scattered_holes_and_keep_known_pixels(shipped_url):
     data = encode(noise_image())
     hole = np.random.default_rng(0).random((40, 56)) < 0.5  # scattered: one pass, re-filled

@@ -27,6 +27,11 @@ def test_large_run_goes_through_the_pipeline(backend):
     assert r["passes"] >= 2 and 0 < r["model_seconds"] <= r["seconds"] and r["peak_gb"] > 0
 
 
+def test_the_auto_row_times_the_clis_default_averaging():
+    plain, auto = _large_run(128, "bf16"), _large_run(128, "auto")  # auto: 8 flips at 128 px
+    assert auto["passes"] > plain["passes"] and auto["model_mpx"] > plain["model_mpx"]
+
+
 def test_graph_rows_time_an_int8_graph_if_given(int8_graph):
     out = run_python(f"""
 from impaint.studies.bench import graph_rows

@@ -25,7 +25,8 @@ from ..plots import sigma_image
 # The names of image_files.py that were once here stay importable from here.
 from .image_files import (INPUT_EXTENSIONS, InputError, Original, check_writable,  # noqa: F401
                           read_image, read_mask, read_original, to_pil, to_uint8, write_image)
-from .pipeline import Pyramid, coarse_of, counted, inpaint_pyramid, inpaint_with_std
+from .pipeline import (Pyramid, auto_averaged, coarse_of, counted, inpaint_pyramid,
+                       inpaint_with_std)
 
 
 # Where a mask reads the wrong way round: the CLI has a flag for it, the API does not.
@@ -76,16 +77,17 @@ def check_scale(scale: int, size: tuple[int, int] | None = None) -> None:
 
 def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
                   scale: int = 1, allow_full: bool = False, return_std: bool = False,
-                  progress: bool = False, name: str = "image", cfg: Pyramid = Pyramid()):
+                  progress: bool = False, name: str = "image", cfg: Pyramid | None = None):
     """(3, H, W), (1, H, W) -> (3, H*scale, W*scale); known pixels kept exactly at scale 1.
 
     With `return_std`, returns (image, σ (3, H*scale, W*scale)) for a probabilistic model.
     `model` may also be a single-scale backend (`onnx_backend.load_backend`), at scale 1.
     `progress`: a bar of the model's passes (and, at --scale, the render's chunks), shown when
     the work takes over a second (a 12-Mpx photo takes seconds). `cfg`: the pipeline's
-    settings (`Pyramid`: its flips and rounds)."""
+    settings (`Pyramid`: its flips and rounds); None: `auto_averaged` for the image's size."""
     check_pair(image, mask, name, allow_full=allow_full)
     check_scale(scale, image.shape[-2:])
+    cfg = auto_averaged(image.shape[-2:]) if cfg is None else cfg
     is_model = isinstance(model, torch.nn.Module)
     if return_std and not (model.cfg.probabilistic if is_model else model.probabilistic):
         raise InputError("this checkpoint predicts no uncertainty (train one with "
@@ -181,10 +183,11 @@ def _pairs(image_dir: Path, mask_dir: Path
 def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale: int = 1,
                    invert_mask: bool = False, progress: bool = True,
                    on_failure: Callable[[Path, str], None] | None = None,
-                   cfg: Pyramid = Pyramid()) -> BatchReport:
+                   cfg: Pyramid | None = None) -> BatchReport:
     """Every image of `image_dir` with a mask of the same name -> OUT/stem.png. A pair that
     fails (unreadable file, wrong mask, unwritable output) is recorded, and passed to
-    `on_failure` as it happens; the run goes on with the next pair."""
+    `on_failure` as it happens; the run goes on with the next pair. `cfg`: as
+    `inpaint_image`'s (None: each image's own `auto_averaged`)."""
     check_scale(scale)  # each image's own size is checked as it is read
     if out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir():
         raise InputError(f"-o {out_dir} names a file, but IMAGE is a folder: -o names the "
@@ -230,15 +233,16 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
                   checkpoint: str | Path | None = None, scale: int = 1,
                   invert_mask: bool = False, progress: bool = True,
                   uncertainty: str | Path | None = None, samples: int = 0,
-                  seed: int = 0, backend: str = "torch", flips: int = 1, rounds: int = 0
-                  ) -> list[Path]:
+                  seed: int = 0, backend: str = "torch", flips: int | None = None,
+                  rounds: int | None = None) -> list[Path]:
     """One image (or a folder of them) and its mask(s) -> the written output file(s).
 
     `uncertainty` (single images, probabilistic checkpoints): where to write the σ map.
     `backend`: see `load_model_or_backend`. `flips`, `rounds`: test-time flips and re-fill
-    rounds (`Pyramid.flips`, `Pyramid.rounds`)."""
+    rounds (`Pyramid.flips`, `Pyramid.rounds`); neither given: each image's `auto_averaged`
+    (one given: the other's default, 1 or 0)."""
     image, mask, output = Path(image), Path(mask), Path(output)
-    cfg = Pyramid(flips=flips, rounds=rounds)  # checked: one line before any work
+    cfg = averaging(flips, rounds)  # checked: one line before any work
     if not image.exists():
         raise InputError(f"image not found: {image}")
     if image.is_file():
@@ -265,8 +269,15 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     return report.written
 
 
+def averaging(flips: int | None, rounds: int | None) -> Pyramid | None:
+    """The pipeline's settings for `--flips`, `--rounds`: None (auto) if neither is given."""
+    if flips is None and rounds is None:
+        return None
+    return Pyramid(flips=1 if flips is None else flips, rounds=rounds or 0)
+
+
 def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: int,
-                  scale: int, cfg: Pyramid = Pyramid()) -> None:
+                  scale: int, cfg: Pyramid | None = None) -> None:
     """One image's arguments, before any work: one line for what cannot go together, and
     for an output that cannot be written or would overwrite the input or the other output."""
     if mask.is_dir():
@@ -278,7 +289,7 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
     if samples and (scale != 1 or uncertainty):
         raise InputError("--samples draws completions at x1, without σ: leave out --scale "
                          "and --uncertainty")
-    if samples and cfg.averaged:
+    if samples and cfg is not None and cfg.averaged:  # auto: the samples are not averaged
         option = "--flips" if cfg.flips > 1 else "--rounds"
         raise InputError(f"--samples draws completions from the model's latent, {option} "
                          "averages the one mean fill: choose one of them")

@@ -28,10 +28,11 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import check_pair
+from ..inference.files import averaging, check_pair
 from ..inference.image_files import (InputError, Original, encode, read_image, read_mask,
                                      read_original)
-from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
+from ..inference.pipeline import (FLIPS, Pyramid, auto_averaged, coarse_of, inpaint_pyramid,
+                                  inpaint_with_std)
 from ..model import count_parameters
 from .limits import Limits
 
@@ -132,16 +133,18 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
-                scale: int, view: str, sample: int, fill=None, flips: int = 1,
-                rounds: int = 0) -> bytes:
+                scale: int, view: str, sample: int, fill=None, flips: int | None = None,
+                rounds: int | None = None) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
-    cfg = Pyramid(flips=flips, rounds=rounds)
+    cfg = averaging(flips, rounds)  # neither asked: by the image's size, as `impaint inpaint`
     check_size(image_file, "image", scale, limits)
     check_size(mask_file, "mask", 1, limits)
     image_file.seek(0)
     mask_file.seek(0)
     image, mask = read_image(image_file), read_mask(mask_file)
     check_pair(image, mask, image_file.name, hint="masks are white = hole, black = known")
+    if cfg is None:  # a sample is one draw, never averaged
+        cfg = Pyramid() if sample else auto_averaged(image.shape[-2:])
     if sample:
         from ..model import sample_completions
         if model.latent is None:
@@ -169,8 +172,10 @@ def run_preview(limits: Limits, image_file: io.BytesIO) -> bytes:
     return png_bytes(read_image(image_file))
 
 
-def form_int(form, key: str, default: int, allowed) -> int:
-    raw = form.get(key, str(default))
+def form_int(form, key: str, default: int | None, allowed) -> int | None:
+    raw = form.get(key)
+    if raw is None:
+        return default
     try:
         value = int(raw)
     except (TypeError, ValueError):
@@ -240,8 +245,8 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
         scale = form_int(form, "scale", 1, SCALES)
         sample = form_int(form, "sample", 0, range(0, 2 ** 31))
-        flips = form_int(form, "flips", 1, FLIPS)
-        rounds = form_int(form, "rounds", 0, range(MAX_ROUNDS + 1))
+        flips = form_int(form, "flips", None, FLIPS)  # neither: `auto_averaged`
+        rounds = form_int(form, "rounds", None, range(MAX_ROUNDS + 1))
         view = form.get("view", "result")
         if view not in ("result", "sigma"):
             raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")

@@ -136,7 +136,9 @@ def _peak_rss_gb() -> float:
     return kib / 2**20
 
 
-LARGE_BACKENDS = ("fp32", "bf16", "openvino")  # PyTorch fp32, PyTorch bf16 autocast, OpenVINO
+# PyTorch fp32, PyTorch bf16 autocast, OpenVINO; and bf16 with `impaint inpaint`'s default
+# averaging (`auto_averaged`: 2 flips at 512 px; at 2048 px one pass, the bf16 row's).
+LARGE_BACKENDS = ("fp32", "bf16", "openvino", "auto")
 
 
 def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
@@ -146,14 +148,15 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     Telea is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at
     2048 px it would take minutes.)"""
     from ..inference.onnx_backend import OpenVinoInpainter, cached_export
-    from ..inference.pipeline import inpaint_pyramid, model_single
+    from ..inference.pipeline import Pyramid, auto_averaged, inpaint_pyramid, model_single
     from ..model import load_model
 
     if backend == "openvino":
         single = OpenVinoInpainter(cached_export(checkpoint))
     else:
-        single = model_single(load_model(checkpoint).eval(), bf16=backend == "bf16")
+        single = model_single(load_model(checkpoint).eval(), bf16=backend in ("bf16", "auto"))
     img, mask = large_photo(side)
+    cfg = auto_averaged((side, side)) if backend == "auto" else Pyramid()
     passes = []  # (pixels, seconds) of each model pass
 
     def timed(image, m):
@@ -165,7 +168,7 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     inpaint_pyramid(single, *large_photo(64))  # warm-up
     t = time.perf_counter()
     with torch.no_grad():
-        inpaint_pyramid(timed, img, mask)
+        inpaint_pyramid(timed, img, mask, cfg)
     seconds = time.perf_counter() - t
     peak_gb = _peak_rss_gb()
     return {"seconds": seconds, "peak_gb": peak_gb,
@@ -179,15 +182,20 @@ def large_image_bench(sides=(512, 2048), checkpoint: str | None = None) -> dict:
     from concurrent.futures import ProcessPoolExecutor
 
     from ..inference.onnx_backend import openvino_available
+    from ..inference.pipeline import auto_averaged
 
     results = {}
     for side in sides:
+        auto = auto_averaged((side, side))
         for backend in LARGE_BACKENDS:
             if backend == "openvino" and not openvino_available():
                 continue
+            if backend == "auto" and not auto.averaged:  # one pass: the bf16 row
+                continue
             with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as p:
                 r = p.submit(_large_run, side, backend, checkpoint).result()
-            name = f"{side}px {backend}"
+            name = f"{side}px {backend}" + (f" ({auto.flips} flips, {auto.rounds} rounds)"
+                                             if backend == "auto" else "")
             print(f"  {name}: {r['seconds']:6.2f} s, peak {r['peak_gb']:.2f} GB "
                   f"; {r['passes']} model passes on "
                   f"{r['model_mpx']:.2f} Mpx took {r['model_seconds']:.2f} s, the pyramid "

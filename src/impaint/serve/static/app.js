@@ -270,16 +270,16 @@ async function inpaint() {
   if (mask.holes === 0) return say("Paint over what should go first.", true);
   if (mask.holes === mask.total) return say("Leave some of the image unpainted: the fill is drawn from it.", true);
   const scale = Number($("scale").value);
-  const best = $("best").checked;  // 8 flips, 8 rounds
-  const flips = best ? 8 : 1, rounds = best ? 8 : 0;
+  // Best: 8 flips, 8 rounds at any size; else the server picks by the image's size (auto)
+  const fields = $("best").checked ? { scale, flips: 8, rounds: 8 } : { scale };
   const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
   $("inpaint").disabled = true;
   const started = performance.now();
   say("Inpainting…");
   try {
-    const result = await request(mask.blob, { scale, flips, rounds });
+    const result = await request(mask.blob, fields);
     clearResult();
-    state.fields = { scale, flips, rounds };  // what the shown result was made with (for σ later)
+    state.fields = fields;  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
     setUrl("mask", mask.blob);
     $("download-result").download = `${stem()}-inpainted.png`;
