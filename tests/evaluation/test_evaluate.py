@@ -212,3 +212,28 @@ def test_flips_and_rounds_are_scored_beside_the_plain_fill(tmp_path, image_folde
     plain, other = (json.loads((tmp_path / "out" / f"calibration_{n}.json").read_text())
                     for n in ("impaint_tiny", f"impaint_tiny {label}"))
     assert plain[-1]["nll"] != other[-1]["nll"]
+
+
+def test_sigma_is_calibrated_on_the_fills_scored_made_once(monkeypatch):
+    """One model pass per batch and mask gives both the scores and the calibration (it was a
+    second pass, in the product's bf16 where the table was fp32)."""
+    import impaint.evaluation.evaluate as ev
+    from impaint.evaluation.calibration import calibration_table
+
+    torch.manual_seed(0)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1,
+                                          probabilistic=True)).eval()
+    calls, real = [], ev.inpaint_with_std
+    monkeypatch.setattr(ev, "inpaint_with_std", lambda *a, **k: calls.append(1) or real(*a, **k))
+    images = tiny_images(4)
+    results = evaluate(images, {"impaint:p": model, "telea": BASELINES["telea"]}, batch=4,
+                       families=["random"], grid_images=0, progress=False, calibrate=True)
+    masks = evaluation_masks(4, (32, 32), 0, ["random"])
+    assert len(calls) == 1 + len(masks)  # the warm-up, then one pass a mask
+    assert set(results.calibration) == {"impaint:p"}  # telea predicts no σ
+    fills = {key: (*ev._run_model(model, images.float() / 255, m, "cpu", False), m)
+             for key, m in masks.items()}
+    assert results.calibration["impaint:p"] == calibration_table(fills, images.float() / 255,
+                                                                 None, "impaint:p")
+    assert evaluate(images, {"impaint:p": model}, families=["random"], grid_images=0,
+                    progress=False).calibration == {}  # not asked

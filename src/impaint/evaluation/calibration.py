@@ -80,22 +80,31 @@ def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | 
                     name: str = "impaint", batch: int = 64, cfg=None) -> str:
     """Calibration of a probabilistic model on every (family, label) of `masks`
     ((N, 1, H, W) each, as protocol.evaluation_masks gives; the images at any size, through
-    the multi-scale pipeline with the settings `cfg`, a `Pyramid`: its flips and rounds);
-    returns a Markdown table and, with `out`, writes calibration_<name>.json and
-    reliability_<name>.png (all masks)."""
-    import json
-
+    the multi-scale pipeline with the settings `cfg`, a `Pyramid`: its flips and rounds); see
+    `calibration_table`. (`impaint evaluate` takes the σ of the fills it scores instead.)"""
     from ..inference.pipeline import Pyramid, inpaint_with_std  # the σ users get, any size
 
     model.eval()
-    rows, pooled = [], {"mean": [], "sigma": [], "target": [], "hole": []}
-    for (family, label), all_masks in masks.items():
+    fills = {}
+    for key, all_masks in masks.items():
         parts = [inpaint_with_std(model, images[i:i + batch], all_masks[i:i + batch],
                                   cfg=cfg or Pyramid())
                  for i in range(0, images.shape[0], batch)]
-        mean = torch.cat([p[0] for p in parts]).float()
-        sigma = torch.cat([p[1] for p in parts]).float()
-        holes = 1 - all_masks
+        fills[key] = (torch.cat([p[0] for p in parts]).float(),
+                      torch.cat([p[1] for p in parts]).float(), all_masks)
+    return calibration_table(fills, images, out, name)
+
+
+def calibration_table(fills: dict, images: torch.Tensor, out: str | Path | None,
+                      name: str = "impaint") -> str:
+    """fills: (family, label) -> (mean, σ, mask), each (N, C or 1, H, W), mask 1 = known,
+    of `images` (N, C, H, W) in [0, 1]. Returns a Markdown table and, with `out`, writes
+    calibration_<name>.json and reliability_<name>.png (all masks)."""
+    import json
+
+    rows, pooled = [], {"mean": [], "sigma": [], "target": [], "hole": []}
+    for (family, label), (mean, sigma, mask) in fills.items():
+        holes = 1 - mask
         if not holes.any():
             continue
         rows.append({"family": family, "label": label,

@@ -22,7 +22,8 @@ from tqdm import tqdm
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
-from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint, inpaint_pyramid
+from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
+from .calibration import calibration_table
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
 
@@ -45,21 +46,25 @@ class Averaged:
         return f"{name} [{', '.join(parts)}]"
 
 
-def _run_model(model, images, masks, device, bf16, cfg: Pyramid = Pyramid()) -> torch.Tensor:
+Fill = tuple[torch.Tensor, torch.Tensor | None]  # (filled, σ or None), (N, C, H, W) each
+
+
+def _run_model(model, images, masks, device, bf16, cfg: Pyramid = Pyramid()) -> Fill:
     dev = torch.device(device)
     # Precision as asked, by this autocast (fp32 unless --bf16), not the product's per-machine
     # default (bf16=None): tables that do not depend on the CPU they were measured on.
     with torch.no_grad(), torch.autocast(dev.type, torch.bfloat16, enabled=bf16):
-        out = inpaint(model, images.to(dev), masks.to(dev), cfg=cfg, bf16=False)
+        out, sigma = inpaint_with_std(model, images.to(dev), masks.to(dev), cfg=cfg, bf16=False)
     if dev.type == "cuda":
         torch.cuda.synchronize()  # honest wall time: wait for the kernels
-    return out.float().cpu()
+    return out.float().cpu(), None if sigma is None else sigma.float().cpu()
 
 
-def _run_fill(fill, images, masks, cfg: Pyramid = Pyramid()) -> torch.Tensor:
+def _run_fill(fill, images, masks, cfg: Pyramid = Pyramid()) -> Fill:
     """A single-scale backend (inference/onnx_backend.py) through the multi-scale pipeline, in
     its own precision (what `impaint inpaint --backend` runs)."""
-    return inpaint_pyramid(fill, images, masks, cfg, coarse=coarse_of(fill))[0].float()
+    out, sigma = inpaint_pyramid(fill, images, masks, cfg, coarse=coarse_of(fill))
+    return out.float(), None if sigma is None else sigma.float()
 
 
 def _unaveraged(method) -> tuple[object, Pyramid]:
@@ -68,13 +73,13 @@ def _unaveraged(method) -> tuple[object, Pyramid]:
     return (method.method, method.cfg) if isinstance(method, Averaged) else (method, Pyramid())
 
 
-def _run_method(method, images, masks, device, bf16, empty_fill) -> torch.Tensor:
+def _run_method(method, images, masks, device, bf16, empty_fill) -> Fill:
     method, cfg = _unaveraged(method)
     if isinstance(method, torch.nn.Module):
         return _run_model(method, images, masks, device, bf16, cfg)
     if is_fill(method):
         return _run_fill(method, images, masks, cfg)
-    return _run_baseline(method, images, masks, empty_fill)
+    return _run_baseline(method, images, masks, empty_fill), None
 
 
 def is_fill(method) -> bool:
@@ -102,6 +107,9 @@ class Results:
     time_per_image: dict[str, float]
     # First images of each row, for the grids: (family, label) -> {"image", "mask", method}.
     samples: dict = field(default_factory=dict, repr=False)
+    # method -> the Markdown table of its σ's calibration, on the fills scored above (methods
+    # that predict σ, when `evaluate` was asked to calibrate).
+    calibration: dict[str, str] = field(default_factory=dict)
 
     def row(self, method: str, family: str, label: str) -> dict:
         return next(r for r in self.rows if (r["method"], r["family"], r["label"])
@@ -177,8 +185,10 @@ class Results:
 def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, families=None,
              out: str | Path | None = None, *, batch: int = 32, device: str = "cpu",
              bf16: bool = False, grid_images: int = 6, write_masks: bool = False,
-             progress: bool = True) -> Results:
+             progress: bool = True, calibrate: bool = False) -> Results:
     """Run every method on every image x mask; write the outputs to `out` if given.
+    `calibrate`: also the calibration of each method's σ on the fills scored (`Results.
+    calibration`; its files into `out`), keeping those fills and σ in memory until the end.
 
     dataset_images: (N, 3, H, W) uint8. methods: name -> an ImplicitInpainter (run batched,
     under torch.no_grad), a single-scale backend (`onnx_backend.load_backend`; batched),
@@ -211,6 +221,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     seconds = {key: 0.0 for key in scores}
     samples = {k: {"image": images[:grid_images], "mask": masks[k][:grid_images]}
                for k in masks} if grid_images > 0 else {}
+    kept: dict = {}  # (method, family, label) -> [(filled, σ)] batches, for the calibration
     bar = tqdm(total=n, desc="evaluating", unit="img", disable=not progress)
     for start in range(0, n, batch):
         img = images[start:start + batch]
@@ -218,8 +229,10 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
             mk = all_masks[start:start + batch]
             for name, method in methods.items():
                 t0 = time.perf_counter()
-                outp = _run_method(method, img, mk, device, bf16, empty_fill)
+                outp, sigma = _run_method(method, img, mk, device, bf16, empty_fill)
                 seconds[(name, *key)] += time.perf_counter() - t0
+                if calibrate and sigma is not None:
+                    kept.setdefault((name, *key), []).append((outp, sigma))
                 s = scores[(name, *key)]
                 for o, t, m in zip(outp, img, mk):
                     s["psnr_hole"].append(psnr(o, t, 1 - m))
@@ -249,6 +262,13 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
               "device": device, "bf16": bf16, "opencv_radius": opencv_radius(*size),
               "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
     results = Results(rows, list(methods), config, per_method, samples)
+    if out is not None:
+        Path(out).mkdir(parents=True, exist_ok=True)
+    for name in dict.fromkeys(k[0] for k in kept):  # is the predicted σ honest?
+        fills = {key: (torch.cat([o for o, _ in kept[(name, *key)]]),
+                       torch.cat([s for _, s in kept[(name, *key)]]), masks[key])
+                 for key in masks if (name, *key) in kept}
+        results.calibration[name] = calibration_table(fills, images, out, name)
     if out is not None:
         results.write(out)
         if write_masks:
@@ -391,21 +411,14 @@ def evaluate_cli(args) -> Results:
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=args.device, bf16=args.bf16,
                        grid_images=args.grid_images, write_masks=args.save_masks,
-                       progress=not args.quiet)
+                       progress=not args.quiet, calibrate=True)
     print(results.markdown())
-    calibrated = {k: _unaveraged(m) for k, m in methods.items()}  # averaged models' σ too
-    calibrated = {k: (m, cfg) for k, (m, cfg) in calibrated.items()
-                  if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
-    probabilistic = {k: m for k, (m, cfg) in calibrated.items() if not cfg.averaged}
-    if calibrated:  # is the predicted σ honest? (see calibration.py)
-        from .calibration import calibrate_model
-        masks = evaluation_masks(data.images.shape[0], size, args.seed, args.families)
-        for name, (model, cfg) in calibrated.items():
-            table = calibrate_model(model, data.images.float() / 255, masks, args.out, name,
-                                    cfg=cfg)
-            print(table)
-            with open(Path(args.out) / "results.md", "a") as f:
-                f.write("\n" + table)
+    for table in results.calibration.values():  # σ of the fills scored (averaged ones too)
+        print(table)
+        with open(Path(args.out) / "results.md", "a") as f:
+            f.write("\n" + table)
+    probabilistic = {k: m for k, m in methods.items()
+                     if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
     stochastic = {k: m for k, m in methods.items()
                   if isinstance(m, torch.nn.Module) and m.latent is not None}
     if args.samples and stochastic:  # diversity against fidelity, on two hole families
