@@ -82,6 +82,24 @@ def test_paint_inpaint_download(page, tmp_path):
     assert page.problems == []
 
 
+def test_a_slow_fill_counts_the_seconds_it_waits(page, tmp_path):
+    """The fill held back 2.5 s (as a large photo takes): the message counts up, then Done."""
+    import time
+
+    Image.fromarray(noise_image(48, 64)).save(tmp_path / "photo.png")
+    open_image(page, tmp_path / "photo.png")
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.evaluate("""() => { window.seen = []; const m = document.querySelector('#message');
+        new MutationObserver(() => window.seen.push(m.textContent))
+            .observe(m, {childList: true, characterData: true, subtree: true}); }""")
+    page.route("**/api/inpaint", lambda route: (time.sleep(2.5), route.continue_()))
+    page.click("#inpaint")
+    page.wait_for_selector("#download-result:not([hidden])")
+    seen = page.evaluate("window.seen")
+    assert "Inpainting… 1 s" in seen and "Inpainting… 2 s" in seen, seen
+    assert seen[-1].startswith("Done") and page.problems == []
+
+
 def test_a_16_bit_tiff_is_shown_by_the_server_and_inpainted_at_its_16_bits(page, tmp_path):
     """Chromium shows no TIFF (nor HEIC): the server decodes it for the canvas, and the file
     itself, all 16 bits, is what gets inpainted (here with Best ticked: 8 flips, 8 rounds)."""

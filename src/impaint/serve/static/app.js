@@ -276,6 +276,13 @@ async function inpaint() {
   $("inpaint").disabled = true;
   const started = performance.now();
   say("Inpainting…");
+  // A large photo (or Best on one) takes seconds to a minute: the wait counts up, so it
+  // never looks stuck.
+  const ticker = setInterval(() => {
+    if ($("message").textContent.startsWith("Inpainting")) {
+      say(`Inpainting… ${Math.round((performance.now() - started) / 1000)} s`);
+    }
+  }, 1000);
   try {
     const result = await request(mask.blob, fields);
     clearResult();
@@ -298,6 +305,7 @@ async function inpaint() {
   } catch (err) {
     say(err.message, true);
   } finally {
+    clearInterval(ticker);
     $("inpaint").disabled = false;
   }
 }
