@@ -114,3 +114,31 @@ def test_two_processes_refuse_a_run_folder_that_holds_a_run_and_touch_nothing(
     err = capsys.readouterr().err
     assert err.count("impaint: error:") == 1 and "already holds a run" in err
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()} == before
+
+
+def stop_in_step_2(cfg):
+    """A worker whose rank 1 is asked to stop (as Ctrl-C asks) inside its second step."""
+    import os
+    import signal
+
+    import impaint.train.loop as loop
+    real, calls = loop.inpainting_loss, []
+
+    def loss(*a):
+        calls.append(1)
+        if len(calls) == 2 and distributed.rank() == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(*a)
+
+    loop.inpainting_loss = loss  # this worker process ends with the test
+    train(cfg, progress=False)
+
+
+def test_a_stop_asked_of_one_rank_stops_all_at_one_step_saved_and_said(image_folder, tmp_path):
+    from impaint.train import TrainingStopped
+
+    cfg = tiny_config(image_folder, tmp_path / "ddp", steps=6)
+    with pytest.raises(TrainingStopped, match="stopped at step 2 of 6: .*last.safetensors is "
+                                              "saved, --resume continues the run"):
+        distributed.launch(2, stop_in_step_2, cfg)
+    assert read_checkpoint(tmp_path / "ddp" / "last.safetensors")[1]["step"] == 2

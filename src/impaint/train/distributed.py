@@ -107,10 +107,14 @@ def local_rank0_first():
 def launch(nproc: int, fn: Callable, *args) -> None:
     """Run fn(*args) in `nproc` new processes on this machine, as ranks 0..nproc-1 of one
     process group (what `torchrun --standalone --nproc_per_node=N` does). If a worker fails,
-    the others are stopped and the first error a worker raised is raised here."""
+    the others are stopped and the first error a worker raised is raised here. A run the
+    workers stopped on a signal (train.loop.TrainingStopped: Ctrl-C reaches every process of
+    the terminal's group) is raised here too, once they have saved it."""
     errors = mp.get_context("spawn").SimpleQueue()
+    workers = mp.start_processes(_worker, (nproc, _free_port(), errors, fn, args), nprocs=nproc,
+                                 join=False, start_method="spawn")
     try:
-        mp.spawn(_worker, (nproc, _free_port(), errors, fn, args), nprocs=nproc)
+        _join(workers)
     except (mp.ProcessRaisedException, mp.ProcessExitedException) as e:
         first = None
         with contextlib.suppress(Exception):  # an exception that does not unpickle
@@ -118,6 +122,24 @@ def launch(nproc: int, fn: Callable, *args) -> None:
         if first is None:
             raise
         raise first from e  # e carries the worker's traceback
+    if not errors.empty():  # the workers ended well, but on a stop asked (rank 0's word)
+        raise errors.get()
+
+
+def _join(workers) -> None:
+    """Wait for the workers. A first Ctrl-C here waits on: the terminal sent it to the workers
+    too, and they finish their step and save it; a second one stops them at once."""
+    interrupted = False
+    while True:
+        try:
+            if workers.join():
+                return
+        except KeyboardInterrupt:
+            if interrupted:
+                for process in workers.processes:
+                    process.terminate()
+                raise
+            interrupted = True
 
 
 def _worker(index: int, nproc: int, port: int, errors, fn: Callable, args: tuple) -> None:
@@ -129,6 +151,13 @@ def _worker(index: int, nproc: int, port: int, errors, fn: Callable, args: tuple
     except Exception as e:
         with contextlib.suppress(Exception):  # an exception that does not pickle
             errors.put(e)
+        raise
+    except KeyboardInterrupt as e:  # a stop on a signal, which every rank made at one step;
+        # torch's spawn takes it for the parent's Ctrl-C and ends the worker quietly, so the
+        # parent would report a finished run: rank 0 tells it (TrainingStopped: step, file).
+        if index == 0 and e.args:
+            with contextlib.suppress(Exception):
+                errors.put(e)
         raise
 
 
