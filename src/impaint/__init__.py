@@ -1,7 +1,7 @@
 """impaint: implicit image inpainting. Mask convention: 1 = known pixel, 0 = missing.
 
 The package, lowest layer first (a module imports only its own layer and those below; see
-tests/test_layout.py): plots (figures, a leaf), model/ (the network and its checkpoints),
+tests/test_layout.py): plots and progress (figures and progress bars, leaves), model/ (the network and its checkpoints),
 data/ (data sets, mask generators), train/, inference/ (files in and out, the demo),
 evaluation/, studies/ (ablation, reproduction, resolution, bench), and cli.py on top, which
 nothing imports. `impaint.masks` and `impaint.checkpoint` are the old paths of

@@ -28,9 +28,9 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 from safetensors import safe_open
-from tqdm import tqdm
 
 from ..model.checkpoint import write_safetensors
+from ..progress import bar as progress_bar
 from .datasets import DataError, celeba_files, folder_files, rgb, tensor_file_dataset
 
 
@@ -75,7 +75,7 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
             for i, f in enumerate(files)]
     workers = workers or min(os.cpu_count() or 1, 4)
     with ProcessPoolExecutor(workers) as pool:
-        parts = list(tqdm(pool.map(_crops_of_file, jobs, chunksize=32), total=len(jobs),
+        parts = list(progress_bar(pool.map(_crops_of_file, jobs, chunksize=32), total=len(jobs),
                           desc=f"cropping {desc}"))
     kept = [p for p in parts if p is not None]
     if not kept:

@@ -17,9 +17,9 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from safetensors import safe_open
 from safetensors.torch import load_file
-from tqdm import tqdm
 
 from ..model.checkpoint import write_safetensors
+from ..progress import bar as progress_bar
 
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
@@ -97,11 +97,11 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     jobs = [(f, size, crop_fraction) for f in files]
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(files) < 256 or workers == 1:
-        decoded = [_load_or_none(j) for j in tqdm(jobs, desc=f"decoding {desc}", leave=False,
+        decoded = [_load_or_none(j) for j in progress_bar(jobs, desc=f"decoding {desc}", leave=False,
                                                   disable=quiet())]
     else:
         with ProcessPoolExecutor(workers) as pool:
-            decoded = list(tqdm(pool.map(_load_or_none, jobs, chunksize=64), total=len(jobs),
+            decoded = list(progress_bar(pool.map(_load_or_none, jobs, chunksize=64), total=len(jobs),
                                 desc=f"decoding {desc}", disable=quiet()))
     skipped = [str(f) for f, d in zip(files, decoded) if d is None]
     if skipped:

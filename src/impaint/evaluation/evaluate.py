@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
 from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
+from ..progress import bar as progress_bar
 from .calibration import calibration_table
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
@@ -222,7 +222,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     samples = {k: {"image": images[:grid_images], "mask": masks[k][:grid_images]}
                for k in masks} if grid_images > 0 else {}
     kept: dict = {}  # (method, family, label) -> [(filled, σ)] batches, for the calibration
-    bar = tqdm(total=n, desc="evaluating", unit="img", disable=not progress)
+    bar = progress_bar(total=n, desc="evaluating", unit="img", disable=not progress)
     for start in range(0, n, batch):
         img = images[start:start + batch]
         for key, all_masks in masks.items():

@@ -22,6 +22,7 @@ from tqdm import tqdm
 
 from ..model import ImplicitInpainter, load_model, sample_completions
 from ..plots import sigma_image
+from ..progress import bar as progress_bar
 # The names of image_files.py that were once here stay importable from here.
 from .image_files import (INPUT_EXTENSIONS, InputError, Original, check_writable,  # noqa: F401
                           read_image, read_mask, read_original, to_pil, to_uint8, write_image)
@@ -202,7 +203,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
         report.failed.append((img_path, reason))
         if on_failure:
             on_failure(img_path, reason)
-    for img_path, mask_path in tqdm(pairs, desc="inpainting", disable=not progress):
+    for img_path, mask_path in progress_bar(pairs, desc="inpainting", disable=not progress):
         try:
             result = inpaint_image(model, read_image(img_path),
                                    read_mask(mask_path, invert_mask), scale, name=img_path.name,

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from tqdm import tqdm
 
 from ..data import ImageTensorDataset, has_splits, open_dataset
 from ..data.masks import MixtureMask
@@ -29,6 +28,7 @@ from ..model import (CheckpointError, ModelConfig, build_model, compose, count_p
                      load_optimizer_state, read_checkpoint, save_checkpoint,
                      checkpoint_path)
 from ..plots import training_curve
+from ..progress import bar as progress_bar
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
 from .config import (TrainConfig, TrainingError, check_config, config_from_dict,
@@ -191,7 +191,7 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     log_file, log = _open_log(run)
     per_epoch = max(1, run.images.shape[0] // cfg.batch)
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
-    bar = tqdm(range(run.start_step, cfg.steps), initial=run.start_step, total=cfg.steps,
+    bar = progress_bar(range(run.start_step, cfg.steps), initial=run.start_step, total=cfg.steps,
                disable=not (progress and run.main), desc="train", unit="step")
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
@@ -205,7 +205,7 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                                                            elapsed_before)
                 run.seen += cfg.batch  # the global batch, over all ranks
                 speed = run.seen / (time.perf_counter() - run.t0)
-                bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}")
+                bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}", refresh=False)
                 row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
                        "lr": f"{lr:.3e}", "loss": f"{loss_v:.5f}",
                        "mse": f"{mse_v:.5f}", "tv": f"{tv_v:.5f}",
