@@ -2,6 +2,8 @@
 
 No data, no network, no training: the astronaut's face from `skimage.data.astronaut()` and
 faces from `skimage.data.lfw_subset()` (greyscale), cropped and resized to the model's size.
+Filled as `impaint inpaint` fills them: averaged as much as about a second allows
+(`pipeline.auto_averaged`).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from ..data.masks import BoxMask, FullMask, RandomMask, StrokesMask, mask_batch
 from ..evaluation.baselines import BASELINES
 from ..evaluation.metrics import psnr
 from ..model import load_model
-from .pipeline import inpaint_with_std
+from .pipeline import auto_averaged, inpaint_with_std
 from ..plots import image_grid, masked_for_display, sigma_image
 
 DEMO_MASKS = {  # one row block per family in the grid
@@ -81,7 +83,7 @@ def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | No
         h, w = photo.shape[-2:]
         for label, gen in LARGE_MASKS.items():
             mask = gen(h, w, torch.Generator().manual_seed(seed))[None, None]
-            ours = inpaint_with_std(model, photo, mask)[0]
+            ours = inpaint_with_std(model, photo, mask, cfg=auto_averaged((h, w)))[0]
             telea = torch.from_numpy(BASELINES["telea"](photo[0].permute(1, 2, 0).numpy(),
                                                         mask[0, 0].numpy())).permute(2, 0, 1)
             p_ours, p_telea = (psnr(x, photo[0], 1 - mask[0]) for x in (ours[0], telea))
@@ -106,7 +108,7 @@ def run_demo(out: str | Path = "impaint-demo", image: str | Path | None = None,
                        "|---|---|---|"]
     for name, gen in DEMO_MASKS.items():
         masks = mask_batch(gen, faces.shape[0], size, size, torch.Generator().manual_seed(seed))
-        ours, std = inpaint_with_std(model, faces, masks)
+        ours, std = inpaint_with_std(model, faces, masks, cfg=auto_averaged((size, size)))
         telea = torch.stack([
             torch.from_numpy(BASELINES["telea"](f.permute(1, 2, 0).numpy(), m[0].numpy()))
             .permute(2, 0, 1).float() for f, m in zip(faces, masks)])
