@@ -5,9 +5,10 @@ import torch
 
 from tests.helpers import TINY
 from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
-from impaint.inference.pipeline import (AUTO_WORK, MIRRORS, Pyramid, auto_averaged, bf16_is_fast,
-                                        detail_variance, flipped, hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
-                                        levels_for, model_single, pull)
+from impaint.inference.pipeline import (AUTO_WORK, MIRRORS, Pyramid, auto_averaged,
+                                        bf16_is_fast, detail_variance, flipped, hole_distance,
+                                        inpaint, inpaint_pyramid, inpaint_with_std, levels_for,
+                                        model_single, pull)
 
 
 @pytest.fixture(scope="module")

@@ -75,8 +75,8 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
             for i, f in enumerate(files)]
     workers = workers or min(os.cpu_count() or 1, 4)
     with ProcessPoolExecutor(workers) as pool:
-        parts = list(progress_bar(pool.map(_crops_of_file, jobs, chunksize=32), total=len(jobs),
-                          desc=f"cropping {desc}"))
+        parts = list(progress_bar(pool.map(_crops_of_file, jobs, chunksize=32),
+                                  total=len(jobs), desc=f"cropping {desc}"))
     kept = [p for p in parts if p is not None]
     if not kept:
         raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")

@@ -97,12 +97,13 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     jobs = [(f, size, crop_fraction) for f in files]
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(files) < 256 or workers == 1:
-        decoded = [_load_or_none(j) for j in progress_bar(jobs, desc=f"decoding {desc}", leave=False,
-                                                  disable=quiet())]
+        decoded = [_load_or_none(j) for j in progress_bar(jobs, desc=f"decoding {desc}",
+                                                          leave=False, disable=quiet())]
     else:
         with ProcessPoolExecutor(workers) as pool:
-            decoded = list(progress_bar(pool.map(_load_or_none, jobs, chunksize=64), total=len(jobs),
-                                desc=f"decoding {desc}", disable=quiet()))
+            decoded = list(progress_bar(pool.map(_load_or_none, jobs, chunksize=64),
+                                        total=len(jobs), desc=f"decoding {desc}",
+                                        disable=quiet()))
     skipped = [str(f) for f, d in zip(files, decoded) if d is None]
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")

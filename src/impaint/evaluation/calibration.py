@@ -75,26 +75,6 @@ def calibration_report(means, sigmas, targets, holes, out_png: str | Path | None
     return report
 
 
-@torch.no_grad()
-def calibrate_model(model, images: torch.Tensor, masks: dict, out: str | Path | None,
-                    name: str = "impaint", batch: int = 64, cfg=None) -> str:
-    """Calibration of a probabilistic model on every (family, label) of `masks`
-    ((N, 1, H, W) each, as protocol.evaluation_masks gives; the images at any size, through
-    the multi-scale pipeline with the settings `cfg`, a `Pyramid`: its flips and rounds); see
-    `calibration_table`. (`impaint evaluate` takes the σ of the fills it scores instead.)"""
-    from ..inference.pipeline import Pyramid, inpaint_with_std  # the σ users get, any size
-
-    model.eval()
-    fills = {}
-    for key, all_masks in masks.items():
-        parts = [inpaint_with_std(model, images[i:i + batch], all_masks[i:i + batch],
-                                  cfg=cfg or Pyramid())
-                 for i in range(0, images.shape[0], batch)]
-        fills[key] = (torch.cat([p[0] for p in parts]).float(),
-                      torch.cat([p[1] for p in parts]).float(), all_masks)
-    return calibration_table(fills, images, out, name)
-
-
 def calibration_table(fills: dict, images: torch.Tensor, out: str | Path | None,
                       name: str = "impaint") -> str:
     """fills: (family, label) -> (mean, σ, mask), each (N, C or 1, H, W), mask 1 = known,

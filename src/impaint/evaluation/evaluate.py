@@ -263,16 +263,14 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
               "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
     results = Results(rows, list(methods), config, per_method, samples)
     if out is not None:
-        Path(out).mkdir(parents=True, exist_ok=True)
+        results.write(out)
+        if write_masks:
+            save_masks(masks, out)
     for name in dict.fromkeys(k[0] for k in kept):  # is the predicted σ honest?
         fills = {key: (torch.cat([o for o, _ in kept[(name, *key)]]),
                        torch.cat([s for _, s in kept[(name, *key)]]), masks[key])
                  for key in masks if (name, *key) in kept}
         results.calibration[name] = calibration_table(fills, images, out, name)
-    if out is not None:
-        results.write(out)
-        if write_masks:
-            save_masks(masks, out)
     return results
 
 

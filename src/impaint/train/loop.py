@@ -191,8 +191,9 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     log_file, log = _open_log(run)
     per_epoch = max(1, run.images.shape[0] // cfg.batch)
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
-    bar = progress_bar(range(run.start_step, cfg.steps), initial=run.start_step, total=cfg.steps,
-               disable=not (progress and run.main), desc="train", unit="step")
+    bar = progress_bar(range(run.start_step, cfg.steps), initial=run.start_step,
+                       total=cfg.steps, disable=not (progress and run.main), desc="train",
+                       unit="step")
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
     out_of_time = cfg.time_budget > 0 and run.elapsed >= cfg.time_budget
@@ -214,7 +215,8 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                                                             run.elapsed >= cfg.time_budget)
                 # Rank 0 validates and saves; the others wait for it in the next all-reduce.
                 if run.main and ((step + 1) % cfg.valid_every == 0 or done):
-                    row["valid_psnr_hole"] = _validate_and_save(run, step + 1, bar, loss_v, speed)
+                    row["valid_psnr_hole"] = _validate_and_save(run, step + 1, bar, loss_v,
+                                                                speed)
                 log.writerow(row)
                 log_file.flush()
                 if done:
