@@ -4,6 +4,7 @@ import torch
 from tests.helpers import TINY
 from impaint.model import load_model
 from impaint.model import ImplicitInpainter, inpaint_with_std
+from impaint.precision import native_bf16
 from impaint.inference.onnx_backend import (BackendError, OnnxInpainter, OpenVinoInpainter,
                                            TorchInpainter, cached_export, export_onnx,
                                            load_backend, resolve_backend)
@@ -68,7 +69,10 @@ def test_openvino_in_bf16_keeps_known_pixels_and_stays_close(tiny_checkpoint, mo
     out, _ = OpenVinoInpainter(path, bf16=True)(image, mask)
     known = mask.bool().expand_as(image)
     assert torch.equal(out[known], image[known])
-    assert 0 < (out - fp32)[~known].abs().max() <= 0.05  # bf16 rounding, not another model
+    gap = (out - fp32)[~known].abs().max()
+    assert gap <= 0.05  # bf16 rounding, not another model
+    # OpenVINO honours the bf16 hint only on CPUs with bf16 units; elsewhere it runs fp32.
+    assert (gap > 0) == native_bf16("cpu")
     monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32 reaches OpenVINO too
     assert OpenVinoInpainter(path).bf16 is False
 

@@ -35,7 +35,6 @@ PyTorch's `model.inpaint_with_std`, or another backend with the same contract.
 from __future__ import annotations
 
 import contextlib
-import os
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -45,6 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from ..model import compose, inpaint_with_std as one_pass
+from ..precision import bf16_is_fast
 
 SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -448,17 +448,6 @@ def coarse_of(model, bf16: bool = False) -> SingleScale | None:
     paired with (`model.with_coarse`, the shipped `faces` pair), or None: itself."""
     coarse = getattr(model, "coarse", None)
     return model_single(coarse, bf16) if isinstance(coarse, torch.nn.Module) else coarse
-
-
-def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
-    """Whether the model should run under bf16 autocast on `device`: CPUs with native bf16
-    instructions (AVX-512 BF16 or AMX). There it ran 2.4–2.6x fp32 at batch 64 and moved no
-    row of the 32-px table by more than 0.01 dB (docs/speed.md); elsewhere bf16 is emulated,
-    slower than fp32, and GPUs are left to their callers. IMPAINT_FP32=1 (`--fp32`) says no."""
-    if torch.device(device).type != "cpu" or os.environ.get("IMPAINT_FP32", "") not in ("", "0"):
-        return False
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu, private
-    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
 
 
 def model_single(model, bf16: bool = False) -> SingleScale:

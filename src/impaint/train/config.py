@@ -53,7 +53,9 @@ class TrainConfig:
     valid_images: int = 500  # valid images used for the curve (fixed masks, seeded)
     limit: int = 0  # use at most this many training images (0 = all); for quick tries
     device: str = "auto"  # "auto" (CUDA when present, else CPU), "cpu", "cuda"
-    amp: bool = True  # bf16 autocast: ~2x faster on CPUs with AVX-512 bf16 and on GPUs
+    # bf16 autocast where the device has native bf16 (AVX-512 BF16 / AMX CPUs, Ampere+ GPUs:
+    # ~2x faster); fp32 elsewhere, where emulated bf16 is far slower (impaint.precision)
+    amp: bool = True
     channels_last: bool = True  # NHWC memory layout, faster convolutions with oneDNN
     compile: bool = False  # torch.compile: measured *slower* for training on our 2-core CPU
     # Trained probabilistic by default: at equal compute it matched or beat MSE training on
