@@ -20,6 +20,7 @@ from .variants import DEFAULT_STEPS, SEED_BASE, VARIANTS
 from ..data import open_dataset
 from ..evaluation.evaluate import evaluate
 from ..model import build_model, count_parameters, inpaint, load_model, read_checkpoint
+from ..precision import native_bf16
 from ..train import TrainConfig, apply_overrides, train
 
 SUMMARY_COLUMNS = [("random", "random"), ("box", "box"), ("strokes", "strokes"),
@@ -54,14 +55,14 @@ def inference_speed(model, size: int, batch: int = 64, repeats: int = 5) -> floa
     model(img, mask)
     t = time.perf_counter()
     for _ in range(repeats):
-        with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
             model(img, mask)
     return batch * repeats / (time.perf_counter() - t)
 
 
 def cpu_training_speed(model, size: int, batch: int = 64) -> float:
-    """Images/s of one bf16 AdamW step of the model on this machine's CPU (masks and any
-    discriminator not counted), so variants trained elsewhere compare on one footing."""
+    """Images/s of one AdamW step (bf16 where the CPU has it) of the model on this CPU (masks
+    and any discriminator not counted), so variants trained elsewhere compare on one footing."""
     import copy
     step = train_step_fn(copy.deepcopy(model).train(), batch, size, fast=True)
     return batch / _timeit(step, repeats=2, warmup=1)
@@ -107,7 +108,8 @@ def ablation_markdown(rows: list[dict], steps: int, images: int) -> str:
                      f" | {np.mean(v):.2f} | {r['ssim']:.3f} | {r['parameters']:,} | "
                      f"{r.get('cpu_train_images_per_s', r['train_images_per_s']):.0f} | "
                      f"{r['infer_images_per_s']:.0f} |")
-    lines += ["", "¹ Measured on the machine that wrote this table, on its CPU: one bf16 AdamW step "
+    lines += ["", "¹ Measured on the machine that wrote this table, on its CPU: one AdamW step "
+              f"({'bf16' if native_bf16() else 'fp32: this CPU has no native bf16'}) "
               "at batch 64 (mask drawing and the adversarial variant's discriminator not "
               "counted), and inference at batch 64.",
               "", "## What this shows", "", what_this_shows(rows), "",
