@@ -61,10 +61,14 @@ def default_model(checkpoint: str | None = None) -> ImplicitInpainter:
     return load_model(checkpoint)
 
 
+def fast_dtype() -> str:
+    """The fast configuration's precision: bf16 only where the CPU computes it
+    (impaint.precision); emulated, it trains ~18x slower than fp32, and nothing uses it."""
+    return "bf16" if native_bf16() else "fp32"
+
+
 def fast_name() -> str:
-    """The fast configuration's name: bf16 only where the CPU computes it (impaint.precision);
-    emulated, it trains ~18x slower than fp32, and neither training nor inpainting uses it."""
-    return ("bf16" if native_bf16() else "fp32") + "+channels_last"
+    return f"{fast_dtype()}+channels_last"
 
 
 def train_step_fn(model, batch: int, size: int, fast: bool):
@@ -156,15 +160,16 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     Telea is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at
     2048 px it would take minutes.)"""
     from ..inference.onnx_backend import OpenVinoInpainter, cached_export
-    from ..inference.pipeline import Pyramid, auto_averaged, inpaint_pyramid, model_single
+    from ..inference.pipeline import (Pyramid, auto_averaged, bf16_is_fast, inpaint_pyramid,
+                                      model_single)
     from ..model import load_model
 
     if backend == "openvino":
         single = OpenVinoInpainter(cached_export(checkpoint))
     else:
-        # auto: as `impaint inpaint` runs, bf16 where the CPU has it
+        # auto: as `impaint inpaint` runs, bf16 where the CPU has it (and --fp32 is not asked)
         single = model_single(load_model(checkpoint).eval(),
-                              bf16=backend == "bf16" or (backend == "auto" and native_bf16()))
+                              bf16=backend == "bf16" or (backend == "auto" and bf16_is_fast()))
     img, mask = large_photo(side)
     cfg = auto_averaged((side, side)) if backend == "auto" else Pyramid()
     passes = []  # (pixels, seconds) of each model pass
@@ -290,7 +295,7 @@ def run_bench(quick: bool = False, size: int = 32, int8: str | None = None,
         sec = _timeit(train_step_fn(model, 64, size, fast), reps)
         ips = 64 / sec
         achieved = ips * flops / 1e9
-        dtype = "bf16" if fast and native_bf16() else "fp32"
+        dtype = fast_dtype() if fast else "fp32"
         print(f"  train {name:20s}: {ips:6.1f} img/s, {achieved:6.1f} GFLOP/s "
               f"= {achieved / peak[dtype]:.0%} of the {dtype} matmul figure")
         results[f"train_{name}"] = ips
@@ -306,7 +311,7 @@ def run_bench(quick: bool = False, size: int = 32, int8: str | None = None,
             results[f"infer_b{batch}_{name}"] = batch / sec
     # The decoder's share grows with the hole: decoding every pixel is the worst case.
     sec = _timeit(inference_fn(fast_model, 64, size, True, every_pixel=True), reps)
-    print(f"  inference batch 64 {fast_name()[:4] + ', every pixel':20s}: {64 / sec:7.1f} img/s "
+    print(f"  inference batch 64 {fast_dtype() + ', every pixel':20s}: {64 / sec:7.1f} img/s "
           "(decoder at every pixel, as for a full mask)")
     results["infer_b64_every_pixel"] = 64 / sec
     results.update(graph_rows(size, reps, int8, checkpoint))

@@ -307,9 +307,8 @@ def _precision(run: Run) -> str:
     if run.amp:
         return "bf16"
     if run.cfg.amp:
-        return f"fp32 (this {run.device.type.upper()} has no native bf16)"
+        return f"fp32 (this {'GPU' if run.device.type == 'cuda' else 'CPU'} has no native bf16)"
     return "fp32"
-
 
 
 def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
