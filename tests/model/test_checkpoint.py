@@ -16,8 +16,14 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, model, {"model_config": TINY.to_dict(), "step": 7})
     loaded = load_model(path)
+    saved, back = model.state_dict(), loaded.state_dict()
+    assert saved.keys() == back.keys() and all(torch.equal(saved[k], back[k]) for k in saved)
+    # Loaded for inference: convolution weights channels-last (oneDNN's faster layout).
+    assert loaded.encoder.stem.weight.is_contiguous(memory_format=torch.channels_last)
+    assert not model.encoder.stem.weight.is_contiguous(memory_format=torch.channels_last)
     img, mask = torch.rand(1, 3, 8, 8), (torch.rand(1, 1, 8, 8) > 0.5).float()
-    assert torch.equal(loaded(img, mask), model.eval()(img, mask))
+    same_layout = model.to(memory_format=torch.channels_last).eval()
+    assert torch.equal(loaded(img, mask), same_layout(img, mask))
     assert read_checkpoint(path)[1]["step"] == 7
     assert not list(tmp_path.glob("*.tmp"))  # the temporary file was renamed away
 
