@@ -109,9 +109,10 @@ def add_backend_argument(p, renders: bool = True) -> None:
 FLIPS_HELP = ("test-time flips: each model pass the mean of the fills of N = 1, 2, 4 or 8 "
               "mirror images of its input, up to N times the time (levels under 128 px: only "
               "the upright two); +0.03-0.39 dB on the tables' masks. Default, with --rounds "
-              "left out too: by the image's size, as much averaging as takes about 1 s here "
-              "(8 flips and 8 rounds up to 204x204 px, 8 flips to 353x353, 4 to 500x500, 2 to "
-              "707x707, one pass above); docs/any-size.md")
+              "left out too: by the image's size, as much averaging as takes about 1 s on 2 cores "
+              "(bf16: 8 flips and 8 rounds up to 204x204 px, 8 flips to 353x353, 4 to 500x500, "
+              "2 to 707x707, one pass above; fp32, a CPU without bf16 or --fp32: a quarter of "
+              "that, one pass from 354x354); docs/any-size.md")
 ROUNDS_HELP = ("re-fill rounds for scattered holes (every hole within a few px of known ones): "
                "each round re-fills half the hole from the other half's fill, under the next "
                "of the --flips mirror images; the rounds are averaged, 2 passes each (default: "
@@ -436,7 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--seed", type=int, default=0)
     m.set_defaults(func=cmd_sample)
 
-    z = sub.add_parser("resolution", help="32-px model rendered at 64 px vs. bicubic vs. 64-px model")
+    z = sub.add_parser("resolution",
+                       help="32-px model rendered at 64 px vs. bicubic vs. 64-px model")
     z.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
     z.add_argument("--checkpoint", help="the 32-px model (default: celeba32)")
     z.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")

@@ -5,10 +5,11 @@ import torch
 
 from tests.helpers import TINY
 from impaint.model import ImplicitInpainter, inpaint_with_std as one_pass
-from impaint.inference.pipeline import (AUTO_WORK, MIRRORS, Pyramid, auto_averaged,
-                                        bf16_is_fast, detail_variance, flipped, hole_distance,
-                                        inpaint, inpaint_pyramid, inpaint_with_std, levels_for,
-                                        model_single, pull)
+from impaint.inference.pipeline import (AUTO_WORK, AUTO_WORK_FP32, MIRRORS, Pyramid,
+                                        auto_averaged, bf16_is_fast, detail_variance, flipped,
+                                        hole_distance, inpaint, inpaint_pyramid, inpaint_with_std,
+                                        levels_for, model_single, pull)
+from impaint.precision import native_bf16
 
 
 @pytest.fixture(scope="module")
@@ -222,7 +223,8 @@ def test_away_from_holes_is_the_distance_rule(band):
 def test_detail_variance_is_measured_on_known_pixels_away_from_holes():
     cfg = Pyramid(band=4.0)
     flat = torch.full((1, 3, 64, 64), 0.3)
-    assert torch.equal(detail_variance(flat, torch.ones(1, 1, 64, 64), cfg), torch.zeros(1, 3, 1, 1))
+    assert torch.equal(detail_variance(flat, torch.ones(1, 1, 64, 64), cfg),
+                       torch.zeros(1, 3, 1, 1))
     # Columns alternating 0 / 1 in the red channel: every 2x2 block averages 0.5, so each
     # pixel strays by 0.5 from the coarse level carried up (variance 0.25).
     stripes = flat.clone()
@@ -573,6 +575,27 @@ def test_rounds_must_be_a_whole_number_of_zero_or_more(model):
     ((205, 205), 8, 0), ((256, 256), 8, 0), ((353, 353), 8, 0), ((354, 354), 4, 0),
     ((480, 640), 2, 0), ((707, 707), 2, 0), ((708, 708), 1, 0), ((4096, 3072), 1, 0)])
 def test_auto_averaging_is_the_most_that_fits_its_work_budget(size, flips, rounds):
-    cfg = auto_averaged(size, Pyramid(reach=4.0))
+    cfg = auto_averaged(size, Pyramid(reach=4.0), bf16=True)
     assert (cfg.flips, cfg.rounds, cfg.reach) == (flips, rounds, 4.0)  # the rest kept
     assert flips == 1 or (flips + 2 * rounds) * size[0] * size[1] <= AUTO_WORK
+
+
+@pytest.mark.parametrize("size, flips, rounds", [
+    ((32, 32), 8, 8), ((102, 102), 8, 8), ((103, 103), 8, 0), ((176, 176), 8, 0),
+    ((128, 128), 8, 0), ((218, 178), 4, 0), ((250, 250), 4, 0), ((256, 256), 2, 0),
+    ((353, 353), 2, 0), ((354, 354), 1, 0), ((512, 512), 1, 0)])
+def test_auto_averaging_in_fp32_fits_the_slower_passes(size, flips, rounds):
+    """fp32 passes (a CPU without bf16, or --fp32) cost 2.5-4x a bf16 pass: less averaging,
+    so that 512 px stays one pass (0.6-0.7 s on a 2-core AVX2 CPU; 2 flips took 1.8 s there)."""
+    assert (auto_averaged(size, bf16=False).flips, auto_averaged(size, bf16=False).rounds
+            ) == (flips, rounds)
+    assert flips == 1 or (flips + 2 * rounds) * size[0] * size[1] <= AUTO_WORK_FP32
+
+
+def test_auto_averaging_follows_the_precision_inpaint_would_run(monkeypatch):
+    """None: the budget of the precision `inpaint` picks (`bf16_is_fast`), --fp32 included."""
+    monkeypatch.setenv("IMPAINT_FP32", "1")
+    assert auto_averaged((256, 256)) == auto_averaged((256, 256), bf16=False)
+    monkeypatch.delenv("IMPAINT_FP32")
+    native = native_bf16("cpu")
+    assert auto_averaged((256, 256)).flips == (8 if native else 2)

@@ -196,23 +196,30 @@ def refilled_passes(cfg: Pyramid, size: tuple[int, int]) -> int:
 
 
 # `impaint inpaint`'s and `impaint serve`'s default (`auto_averaged`): the most averaging, of
-# AUTO_STEPS (flips, rounds), whose model work, passes x pixels, fits AUTO_WORK pixel-passes:
-# about 1 s on the 2-core CPU, where a pass took 0.9 µs a pixel (bf16; at 128 and 512 px).
-# 8 and 8 up to 204x204 px (faces at 128 px: random holes +0.4-0.6 dB over one pass), 8 flips
-# up to 353x353, 4 to 500x500, 2 to 707x707, one pass above. Rounds come only with as many
-# as the flips: their mean is over the rounds' own mirror images, and 2 rounds on 8 flips
+# AUTO_STEPS (flips, rounds), whose model work, passes x pixels, fits about a second on a
+# 2-core CPU: AUTO_WORK pixel-passes under bf16, where a pass took 0.9 µs a pixel (a CPU with
+# native bf16; at 128 and 512 px), AUTO_WORK_FP32 in fp32 (2.5-4 µs a pixel on a 2-core AVX2
+# EPYC without bf16; 1.4 µs on the bf16 CPU, so that --fp32 there takes a little less).
+# Under bf16: 8 and 8 up to 204x204 px (faces at 128 px: random holes +0.4-0.6 dB over one
+# pass), 8 flips up to 353x353, 4 to 500x500, 2 to 707x707, one pass above; in fp32: 8 and 8
+# up to 102x102, 8 flips up to 176x176, 4 to 250x250, 2 to 353x353. Rounds come only with as
+# many as the flips: their mean is over the rounds' own mirror images, and 2 rounds on 8 flips
 # lost 0.03-0.15 dB to 8 flips alone on random 0.1-0.3 (photos at 256 px). The Python API's
 # default stays one pass: batches of small images are its use, where 13x the time (at 32 px)
 # would tell.
 AUTO_WORK = 1_000_000
+AUTO_WORK_FP32 = 250_000
 AUTO_STEPS = ((8, 8), (8, 0), (4, 0), (2, 0), (1, 0))
 
 
-def auto_averaged(size: tuple[int, int], cfg: Pyramid = Pyramid()) -> Pyramid:
-    """`cfg` with the flips and rounds `impaint inpaint` takes by default for an (H, W) image."""
+def auto_averaged(size: tuple[int, int], cfg: Pyramid = Pyramid(),
+                  bf16: bool | None = None) -> Pyramid:
+    """`cfg` with the flips and rounds `impaint inpaint` takes by default for an (H, W) image,
+    its passes run in bf16 (None: where `bf16_is_fast`, as `inpaint` decides) or fp32."""
+    work = AUTO_WORK if (bf16_is_fast() if bf16 is None else bf16) else AUTO_WORK_FP32
     pixels = size[0] * size[1]
     flips, rounds = next((f, r) for f, r in AUTO_STEPS
-                         if (f + 2 * r) * pixels <= AUTO_WORK or f == 1)
+                         if (f + 2 * r) * pixels <= work or f == 1)
     return replace(cfg, flips=flips, rounds=rounds)
 
 
