@@ -41,7 +41,10 @@ def main() -> None:
         page.set_input_files("#file", str(photo))
         page.wait_for_selector("#stage:not(.empty)")
         box = page.locator("#mask").bounding_box()
-        at = lambda fx, fy: (box["x"] + fx * box["width"], box["y"] + fy * box["height"])  # noqa: E731
+
+        def at(fx, fy):  # a point of the mask canvas, as fractions of its size
+            return box["x"] + fx * box["width"], box["y"] + fy * box["height"]
+
         page.mouse.move(*at(0.30, 0.42))
         page.mouse.down()
         page.mouse.move(*at(0.62, 0.40), steps=12)

@@ -25,10 +25,10 @@ def test_context_sets_are_at_most_30_percent_and_seeded():
 
 
 def test_loglik_needs_a_probabilistic_model_and_reports_both_scalings():
+    small = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)
     with pytest.raises(ValueError, match="probabilistic"):
-        loglik_per_image(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)),
-                         torch.rand(2, 3, 8, 8))
-    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1, probabilistic=True))
+        loglik_per_image(ImplicitInpainter(small), torch.rand(2, 3, 8, 8))
+    model = ImplicitInpainter(ModelConfig(**{**small.to_dict(), "probabilistic": True}))
     values = loglik_per_image(model, torch.rand(3, 3, 8, 8))
     assert values.shape == (3,) and np.isfinite(values).all()
     table = loglik_table("m", values, 3 * 8 * 8)

@@ -11,7 +11,8 @@ from impaint.inference.onnx_backend import (BackendError, OnnxInpainter, OpenVin
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the [onnx] extra)")
 
-SIZES = [(1, 32, 32), (3, 37, 53), (1, 640, 480)]  # the last one > LARGE_PIXELS  # batch, height, width
+# (batch, height, width); the last one > LARGE_PIXELS
+SIZES = [(1, 32, 32), (3, 37, 53), (1, 640, 480)]
 
 
 def _pair(b, h, w, seed=0):

@@ -33,9 +33,9 @@ def test_latent_budget_and_deterministic_models_refuse_sampling():
     extra = count_parameters(ImplicitInpainter(ModelConfig(latent_dim=8))) - \
         count_parameters(ImplicitInpainter())
     assert 0 < extra < 0.1 * 4.7e5
+    plain = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
     with pytest.raises(ValueError, match="no stochastic latent"):
-        sample_completions(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)),
-                           torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8), 2)
+        sample_completions(plain, torch.rand(1, 3, 8, 8), torch.ones(1, 1, 8, 8), 2)
 
 
 def test_sample_and_inpaint_samples_through_the_cli(tmp_path, capsys):

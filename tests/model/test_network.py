@@ -169,7 +169,8 @@ def test_without_coordinates_the_decoder_input_shrinks():
 
 def test_probabilistic_decoder_shapes_positive_sigma_and_budget():
     from impaint.model import SIGMA_MIN, inpaint_with_std
-    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, probabilistic=True))
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2,
+                                          probabilistic=True))
     img, mask = torch.rand(2, 3, 8, 8), (torch.rand(2, 1, 8, 8) > 0.5).float()
     mean, sigma = model.forward_dist(img, mask)
     assert mean.shape == sigma.shape == (2, 3, 8, 8)

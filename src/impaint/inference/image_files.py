@@ -266,8 +266,8 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
 
     grey, alpha = np.moveaxis(_decode(source, "mask", grey_alpha), -1, 0)
     if grey.max() == 1 and (alpha == 255).all():  # saved from a 0/1 array: all but black
-        raise InputError(f"the mask {_name(source, 'mask')} holds only 0s and 1s, which read as black (no "
-                         "hole): save the hole as white (255)")
+        raise InputError(f"the mask {_name(source, 'mask')} holds only 0s and 1s, which read "
+                         "as black (no hole): save the hole as white (255)")
     # >= 128: anti-aliased or JPEG masks still work
     white = alpha >= 128 if (alpha < 255).any() else grey >= 128
     known = white if invert else ~white

@@ -126,10 +126,10 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
         raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most "
                             f"{limits.max_side} px per side (impaint serve --max-side)")
     if scale > 1 and max(w, h) * scale > limits.max_render:
+        smaller = "×2 or ×1" if scale == 4 and max(w, h) * 2 <= limits.max_render else "×1"
         raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
                             f"renders at most {limits.max_render} px per side at ×2 and ×4 "
-                            "(impaint serve --max-render): choose "
-                            f"{'×2 or ' if scale == 4 and max(w, h) * 2 <= limits.max_render else ''}×1")
+                            f"(impaint serve --max-render): choose {smaller}")
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,

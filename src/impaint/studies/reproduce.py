@@ -108,7 +108,7 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
     all_images = dataset.images.float() / 255.0
     pick = torch.randperm(all_images.shape[0], generator=torch.Generator().manual_seed(seed))[:8]
     images = all_images[pick]
-    report = [f"# impaint: the seed's experiments, reproduced\n",
+    report = ["# impaint: the seed's experiments, reproduced\n",
               f"Model: `{checkpoint or shipped_weights_path().name}` "
               f"({model.checkpoint_state.get('parameters', '?')} parameters, trained "
               f"{model.checkpoint_state.get('step', '?')} steps). Data: `{data}`, split "

@@ -55,7 +55,8 @@ def gaussian_nll_hole(mean: torch.Tensor, sigma: torch.Tensor, image: torch.Tens
 
     beta > 0: β-NLL (Seitzer et al. 2022), each value's NLL weighted by σ^2β with σ held
     constant. Plain NLL (β = 0) scales the mean's gradient by 1/σ², so the hard pixels (large
-    σ) teach the mean least; β = 1 gives the mean MSE's gradient, while σ still tends to |x − μ|.
+    σ) teach the mean least; β = 1 gives the mean MSE's gradient, while σ still tends to
+    |x − μ|.
     """
     hole = 1.0 - mask
     nll = torch.log(sigma) + (image - mean) ** 2 / (2 * sigma**2) + 0.5 * math.log(2 * math.pi)
