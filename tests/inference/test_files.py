@@ -167,6 +167,33 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
                       checkpoint=tiny_checkpoint)
 
 
+def test_a_10_bit_heic_is_read_at_its_10_bits(pair, tmp_path, tiny_checkpoint):
+    """A 10-bit HEIC (an HDR phone photo) is read at its own bits, not pillow-heif's default
+    8, and written back at 16 bits where the format holds them, its known pixels exact."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    import cv2
+
+    _, mask, hole = pair
+    h, w = hole.shape
+    ramp = np.linspace(0, 65535, h * w * 3).reshape(h, w, 3).astype(np.uint16)  # 10-bit steps
+    pillow_heif.from_bytes(mode="RGB;16", size=(w, h), data=ramp.tobytes()).save(
+        tmp_path / "hdr.heic", quality=-1)
+    # (H, W, 3) uint16: the 10 bits, shifted up by 6
+    decoded = np.asarray(pillow_heif.open_heif(tmp_path / "hdr.heic", convert_hdr_to_8bit=False))
+    assert decoded.dtype == np.uint16 and len(np.unique(decoded)) > 256
+    assert read_original(tmp_path / "hdr.heic").bits == 16
+    assert torch.equal(read_image(tmp_path / "hdr.heic"),
+                       torch.from_numpy(decoded / 65535).permute(2, 0, 1).float())
+    out = inpaint_paths(tmp_path / "hdr.heic", mask, tmp_path / "hdr.png",
+                        checkpoint=tiny_checkpoint)[0]
+    a = cv2.imread(str(out), cv2.IMREAD_UNCHANGED)[..., ::-1]
+    assert a.dtype == np.uint16 and np.array_equal(a[~hole], decoded[~hole])
+    assert not np.array_equal(a[hole], decoded[hole])
+    jpeg = inpaint_paths(tmp_path / "hdr.heic", mask, tmp_path / "hdr.jpg",
+                         checkpoint=tiny_checkpoint)[0]
+    assert Image.open(jpeg).mode == "RGB"
+
+
 def test_exif_is_kept_less_its_orientation(pair, tmp_path, tiny_checkpoint):
     """Camera and date stay with the photo; the orientation goes, as the output is upright."""
     image, mask, _ = pair

@@ -5,7 +5,8 @@ profile).
 
 Pillow reads 16-bit greyscale but turns 16-bit colour into 8 bits as it opens the file, so
 16-bit colour PNG and TIFF files are decoded and encoded by OpenCV: their known pixels come
-back at their own 16-bit values.
+back at their own 16-bit values. pillow-heif's Pillow plugin reads a 10- or 12-bit HEIC at 8
+bits too: such files are decoded by pillow-heif itself, at their own bits.
 
 Every bad file becomes an `InputError` with a one-line reason, never a traceback.
 """
@@ -59,10 +60,15 @@ def heif_support() -> bool:
 
 
 def wide_colour(im: Image.Image) -> bool:
-    """Whether an opened file holds 16 bits per colour channel (Pillow's mode then says RGB
-    or RGBA: only a TIFF's BitsPerSample tag, or the decoder's raw mode, e.g. 'RGB;16B',
-    tells; a planar TIFF's raw mode does not)."""
-    if im.mode not in ("RGB", "RGBA") or not im.tile:
+    """Whether an opened file holds more than 8 bits per colour channel (Pillow's mode then
+    says RGB or RGBA: only a TIFF's BitsPerSample tag, the decoder's raw mode, e.g.
+    'RGB;16B', or a HEIC's bit depth (10 or 12, pillow-heif's info) tells; a planar TIFF's
+    raw mode does not)."""
+    if im.mode not in ("RGB", "RGBA"):
+        return False
+    if im.format == "HEIF":
+        return im.info.get("bit_depth", 8) > 8
+    if not im.tile:
         return False
     if im.format == "TIFF":
         return 16 in tuple(im.tag_v2.get(258, ()))
@@ -81,8 +87,9 @@ UPRIGHT = {
 
 
 def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.ndarray | None:
-    """A 16-bit colour file -> (H, W, 3 or 4) uint16 RGB(A), upright; None where it cannot be
-    decoded at 16 bits (a codec missing, a truncated file): Pillow's 8 bits, or its error."""
+    """A 16-bit colour file (or a 10- or 12-bit HEIC) -> (H, W, 3 or 4) uint16 RGB(A),
+    upright; None where it cannot be decoded at 16 bits (a codec missing, a truncated file):
+    Pillow's 8 bits, or its error."""
     import cv2
 
     if isinstance(source, (str, Path)):
@@ -93,6 +100,8 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.nd
     if data.startswith(b"\x89PNG") and not data.endswith(b"IEND\xaeB`\x82"):
         return None  # truncated: Pillow says so in one line, where libpng prints its own
     pixels, contiguous = _tiff_pixels(data) if im.format == "TIFF" else (None, True)
+    if im.format == "HEIF":
+        pixels, contiguous = _heif_pixels(data), False
     if pixels is None and contiguous:
         # OpenCV: PNG, and TIFF in the codecs tifffile lacks (LZW, its own default). Its
         # warnings (an RGBA TIFF of its own making has a "non-standard" extra sample) are
@@ -107,6 +116,18 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.nd
         return None
     turn = UPRIGHT.get(im.getexif().get(0x0112, 1))
     return np.ascontiguousarray(turn(pixels)) if turn else pixels
+
+
+def _heif_pixels(data: bytes) -> np.ndarray | None:
+    """A 10- or 12-bit HEIC's primary image at its own bits, as pillow-heif gives them in
+    16 (its value shifted up: 1023 -> 65472), turned as its own transforms say (as Pillow's
+    8-bit reading does); None where it cannot be decoded so."""
+    from pillow_heif import open_heif
+
+    try:
+        return np.asarray(open_heif(io.BytesIO(data), convert_hdr_to_8bit=False))
+    except Exception:  # noqa: BLE001 (damaged data: Pillow's 8-bit reading says why)
+        return None
 
 
 def _tiff_pixels(data: bytes) -> tuple[np.ndarray | None, bool]:
