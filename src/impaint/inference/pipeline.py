@@ -199,7 +199,7 @@ def refilled_passes(cfg: Pyramid, size: tuple[int, int]) -> int:
 # AUTO_STEPS (flips, rounds), whose model work, passes x pixels, fits about a second on a
 # 2-core CPU: AUTO_WORK pixel-passes under bf16, where a pass took 0.9 µs a pixel (a CPU with
 # native bf16; at 128 and 512 px), AUTO_WORK_FP32 in fp32 (2.5-4 µs a pixel on a 2-core AVX2
-# EPYC without bf16; 1.4 µs on the bf16 CPU, so that --fp32 there takes a little less).
+# EPYC without bf16; about 1.5 µs on the bf16 CPU, so that --fp32 there takes less).
 # Under bf16: 8 and 8 up to 204x204 px (faces at 128 px: random holes +0.4-0.6 dB over one
 # pass), 8 flips up to 353x353, 4 to 500x500, 2 to 707x707, one pass above; in fp32: 8 and 8
 # up to 102x102, 8 flips up to 176x176, 4 to 250x250, 2 to 353x353. Rounds come only with as
