@@ -522,11 +522,27 @@ def test_export_to_a_folder_is_one_line_and_leaves_nothing(capsys, tmp_path, tin
     assert not list((tmp_path / "photos").iterdir()) and not list(tmp_path.glob("*.tmp"))
 
 
+def loaded_by(code: str, modules: tuple[str, ...]) -> list[str]:
+    """Which of `modules` a fresh interpreter has loaded after running `code`."""
+    code += f"\nimport sys; print(sorted(m for m in {modules!r} if m in sys.modules))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return eval(done.stdout.strip().splitlines()[-1])
+
+
 def test_the_cli_starts_without_loading_what_only_some_commands_need():
-    # The web stack, plotting and SSIM cost ~0.35 s together: `impaint --help` and the
-    # commands that do not use them must not pay for them.
-    code = ("import sys; from impaint.cli import build_parser; build_parser(); print(sorted(m "
-            "for m in ('starlette', 'uvicorn', 'matplotlib', 'skimage') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
-    assert out.strip() == "[]"
+    # The web stack, plotting and SSIM cost ~0.35 s together: the commands that do not use
+    # them must not pay for them.
+    assert loaded_by("from impaint.cli import build_parser; build_parser()",
+                     ("starlette", "uvicorn", "matplotlib", "skimage")) == []
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], [], ["inpain"]])
+def test_impaint_help_answers_without_loading_torch(argv):
+    # torch alone takes ~2 s to import: the package's names are imported on first use, and
+    # the CLI builds only the arguments of the command it runs.
+    status = 0 if argv and argv[0].startswith("--") else 2  # help and version, or a usage error
+    code = (f"from impaint.cli import main\ntry:\n    main({argv!r})\n"
+            f"except SystemExit as e:\n    assert e.code == {status}, e.code")
+    assert loaded_by(code, ("torch", "numpy")) == []
+    assert loaded_by("import impaint; impaint.make_mask", ("torch",)) == ["torch"]

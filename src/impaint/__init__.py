@@ -8,11 +8,14 @@ cli.py on top, which nothing imports. `impaint.masks` and `impaint.checkpoint` a
 `impaint.data.masks` and `impaint.model.checkpoint`, kept working.
 """
 
-from .data.masks import MASKS, make_mask
-# Any size: the multi-scale pipeline; Pyramid its settings, auto_averaged the CLI's averaging.
-from .inference.pipeline import Pyramid, auto_averaged, inpaint, inpaint_with_std
-from .model import ImplicitInpainter, ModelConfig, compose, load_model, save_checkpoint
+import lazy_loader
 
-__all__ = ["ImplicitInpainter", "ModelConfig", "MASKS", "Pyramid", "auto_averaged", "compose",
-           "inpaint", "inpaint_with_std", "load_model", "make_mask", "save_checkpoint"]
+# The public names, each imported on first use (lazy_loader, scikit-image's way): `import
+# impaint` and the CLI's `impaint --help` load no torch until something needs it.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "data.masks": ["MASKS", "make_mask"],
+    # Any size: the multi-scale pipeline; Pyramid its settings, auto_averaged the CLI's averaging.
+    "inference.pipeline": ["Pyramid", "auto_averaged", "inpaint", "inpaint_with_std"],
+    "model": ["ImplicitInpainter", "ModelConfig", "compose", "load_model", "save_checkpoint"],
+})
 __version__ = "0.1.0"

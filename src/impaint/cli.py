@@ -3,8 +3,9 @@
 Errors a user can cause (bad files, bad config, corrupt checkpoints) are printed as one line
 on stderr with exit status 2; nothing already saved is touched.
 
-The top layer: nothing imports it (but the `python -m` entry points), and it imports the
-library inside each command, so `impaint --help` does not load what a command does not need.
+The top layer: nothing imports it (but the `python -m` entry points). It imports the library
+inside each command and builds only the arguments of the command it runs (COMMANDS), so that
+`impaint --help` loads no torch and a command does not load what it does not need.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import argparse
 import os
 import sys
 from pathlib import Path
-
-from .data import DataError
-from .model import CheckpointError
 
 
 class UsageError(ValueError):
@@ -318,210 +316,250 @@ def installed_version() -> str:
         return "(not installed)"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .inference.pipeline import FLIPS
+def train_arguments(p: argparse.ArgumentParser) -> None:
     from .train.config import TrainConfig  # its defaults, in the help
 
+    p.add_argument("--data", help="CelebA root (official layout) or a folder of images")
+    p.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
+    p.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps})")
+    p.add_argument("--time-budget", type=float, metavar="SECONDS",
+                   help="train for this long; the LR schedule follows the clock")
+    p.add_argument("--batch", type=int, help=f"images per step (default {TrainConfig.batch})")
+    p.add_argument("--size", type=int, help=f"image size in pixels (default {TrainConfig.size})")
+    p.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
+    p.add_argument("--seed", type=int,
+                   help=f"seeds data order, masks and weights (default {TrainConfig.seed})")
+    p.add_argument("--limit", type=int, help="use at most N training images")
+    p.add_argument("--device", help="auto (default), cpu or cuda")
+    p.add_argument("--fp32", action="store_true", help="plain fp32, no bf16 / channels_last")
+    p.add_argument("--compile", action="store_true", help="use torch.compile")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="override any config field, e.g. --set beta=0.05 --set model.width=64")
+    p.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run already in OUT (without it, or --resume, training "
+                        "into a folder that holds a checkpoint stops)")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train in N processes on this machine (DDP); --batch is their total")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def crops_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--celeba", help="CelebA root (official layout): its train / valid splits")
+    p.add_argument("--photos", help="a folder of photos (train/ and valid/ if it has them)")
+    p.add_argument("-o", "--out", required=True, help="the .safetensors file to write")
+    p.add_argument("--size", type=int, default=32, help="crop side after resizing (default 32)")
+    p.add_argument("--face-crops", type=int, default=2, help="crops per face (default 2)")
+    p.add_argument("--photo-crops", type=int, default=64, help="crops per photo (default 64)")
+    p.add_argument("--max-zoom", type=float, help="crop sides at most this many times --size: "
+                   "close-ups near native resolution (default: up to the whole image)")
+    p.add_argument("--min-side", type=int, default=0,
+                   help="skip images with a shorter side than this (px)")
+    p.add_argument("--include", nargs="+", default=[], metavar="SET",
+                   help="earlier crop sets (.safetensors) to mix into this one")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def inpaint_arguments(p: argparse.ArgumentParser) -> None:
+    from .inference.pipeline import FLIPS
+
+    p.add_argument("image", help="image file, or a folder of images")
+    p.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
+    p.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="output file, or folder")
+    p.add_argument("--checkpoint", default="general",
+                   help="a checkpoint file, or a shipped model: general (the default: photos "
+                        "and faces of any size), faces, celeba32 (aligned 32-px faces)")
+    p.add_argument("--scale", type=int, default=1,
+                   help="render at K x the input resolution (at most 4.2 Mpx in, 67 Mpx out)")
+    p.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
+    p.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
+    p.add_argument("--uncertainty", metavar="PATH",
+                   help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
+    add_backend_argument(p)
+    p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
+                   help=FLIPS_HELP)
+    p.add_argument("--rounds", type=int, metavar="R", help=ROUNDS_HELP)
+    p.add_argument("--fp32", action="store_true", help=FP32_HELP)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def export_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--checkpoint", help="a checkpoint file, or a shipped model: celeba32 (the "
+                   "default: aligned 32-px faces, the bench's), general (photos of any size)")
+    p.add_argument("-o", "--out", "--output", dest="output", required=True,
+                   help="the .onnx file to write (.xml with --int8)")
+    p.add_argument("--int8", action="store_true",
+                   help="write an int8 OpenVINO graph instead, calibrated on --calibration "
+                        "(the [int8] extra; minutes): faster at 32 px, within 0.05 dB")
+    p.add_argument("--calibration", metavar="DIR",
+                   help="images to calibrate --int8 on: a CelebA root (its train split) or any "
+                        "folder, at least 48 images (768 are used)")
+
+
+def serve_arguments(p: argparse.ArgumentParser) -> None:
+    from .serve import Limits
+
+    p.add_argument("--checkpoint", default="general",
+                   help="a checkpoint file, or a shipped model: general (the default), faces, "
+                        "celeba32")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
+    p.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
+                   help="largest request (image + mask; default %(default)g); more is 413")
+    p.add_argument("--max-side", type=int, default=Limits.max_side,
+                   help="largest side in pixels of the input (default %(default)s); more is 413")
+    p.add_argument("--max-render", type=int, default=Limits.max_render,
+                   help="largest side in pixels of an output rendered at x2 or x4 (default "
+                        "%(default)s); more is 413")
+    p.add_argument("--workers", type=int, default=Limits.workers,
+                   help="inferences at once (default %(default)s)")
+    p.add_argument("--queue", type=int, default=Limits.queue,
+                   help="requests waiting for a worker (default %(default)s); more are 503")
+    add_backend_argument(p, renders=False)
+    p.add_argument("--fp32", action="store_true", help=FP32_HELP)
+
+
+def sample_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("n", type=int, help="how many")
+    p.add_argument("--checkpoint", help="a checkpoint with a stochastic latent (the shipped "
+                                        "models have none: see README, Your own image)")
+    p.add_argument("-o", "--out", default="impaint-samples", help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def resolution_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
+    p.add_argument("--checkpoint", help="the 32-px model (default: celeba32)")
+    p.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
+    p.add_argument("--split", default="valid", choices=["valid", "test"])
+    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", help="also write OUT/resolution.md")
+
+
+def scales_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="CelebA root (its valid split) or a folder")
+    p.add_argument("--folder", action="store_true", help="read --data as a plain folder")
+    p.add_argument("--size", type=int, default=128, help="images resized to this (default 128)")
+    p.add_argument("--native", action="store_true", help="the images at their own size")
+    p.add_argument("--limit", type=int, default=32, help="images (default 32)")
+    p.add_argument("--checkpoint", nargs="+", help="checkpoints, or 'shipped' (the default)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("-o", "--out", help="also write the Markdown table here")
+
+
+def info_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("checkpoint", nargs="?",
+                   help="a checkpoint file, or a shipped model (default: celeba32)")
+
+
+def demo_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-o", "--out", default="impaint-demo", help="output folder")
+    p.add_argument("--image", help="your own picture instead of the bundled faces")
+    p.add_argument("--large", action="store_true",
+                   help="large pictures at their own size (astronaut, coffee) instead")
+    p.add_argument("--checkpoint", help="a checkpoint file, or a shipped model (default: "
+                                        "celeba32, general with --large)")
+
+
+def bench_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--int8", metavar="GRAPH.xml",
+                   help="also time this int8 graph (impaint export --int8) at 32 px")
+    p.add_argument("--checkpoint", help="time this model's configuration (a file, or a shipped "
+                   "name) instead of the default one: a wider model, say")
+
+
+def reproduce_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
+    p.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the seed's)")
+    p.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--limit", type=int, default=500, help="images of the split to use (0 = all)")
+    p.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
+
+
+def ablate_arguments(p: argparse.ArgumentParser) -> None:
+    from .studies.variants import DEFAULT_STEPS, VARIANTS
+
+    p.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
+    p.add_argument("-o", "--out", required=True,
+                   help="study folder (one sub-folder per variant)")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
+    p.add_argument("--batch", type=int, default=64)
+    p.add_argument("--size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--limit", type=int, default=500, help="valid images to evaluate on")
+    p.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")
+
+
+def evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    from .evaluation.evaluate import add_evaluate_arguments
+
+    add_evaluate_arguments(p)
+
+
+# Every command: its one-line help, what adds its arguments, what runs it (main builds only
+# the arguments of the command it runs: their defaults load the library, torch and all).
+COMMANDS = {
+    "train": ("train a model (CelebA root or any image folder)", train_arguments, cmd_train),
+    "crops": ("random-scale crops of faces and photos, for training a model for images of any "
+              "size", crops_arguments, cmd_crops),
+    "inpaint": ("fill the holes of an image (or a folder of images)", inpaint_arguments,
+                cmd_inpaint),
+    "export": ("write the model as an ONNX graph (needs the [onnx] extra)", export_arguments,
+               cmd_export),
+    "serve": ("a local web page: paint over what should go, inpaint it", serve_arguments,
+              cmd_serve),
+    "sample": ("draw faces from nothing (stochastic checkpoints)", sample_arguments, cmd_sample),
+    "resolution": ("32-px model rendered at 64 px vs. bicubic vs. 64-px model",
+                   resolution_arguments, cmd_resolution),
+    "scales": ("compare multi-scale designs on large images (PSNR on the hole, next to the best "
+               "classical method)", scales_arguments, cmd_scales),
+    "info": ("describe a checkpoint", info_arguments, cmd_info),
+    "demo": ("inpaint sample faces with every mask family", demo_arguments, cmd_demo),
+    "bench": ("measure training and inference speed on this machine", bench_arguments, cmd_bench),
+    "reproduce": ("regenerate the seed's experiments into a report", reproduce_arguments,
+                  cmd_reproduce),
+    "ablate": ("train and evaluate every design variant", ablate_arguments, cmd_ablate),
+    "evaluate": ("compare checkpoints and classical baselines", evaluate_arguments, cmd_evaluate),
+}
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI's parser: every command with its arguments, or only `command`'s arguments (the
+    others listed by name and help; "" none), which is how main keeps `impaint --help` quick."""
     p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
     p.add_argument("--version", action="version", version=f"impaint {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
-
-    t = sub.add_parser("train", help="train a model (CelebA root or any image folder)")
-    t.add_argument("--data", help="CelebA root (official layout) or a folder of images")
-    t.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
-    t.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps})")
-    t.add_argument("--time-budget", type=float, metavar="SECONDS",
-                   help="train for this long; the LR schedule follows the clock")
-    t.add_argument("--batch", type=int, help=f"images per step (default {TrainConfig.batch})")
-    t.add_argument("--size", type=int, help=f"image size in pixels (default {TrainConfig.size})")
-    t.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
-    t.add_argument("--seed", type=int,
-                   help=f"seeds data order, masks and weights (default {TrainConfig.seed})")
-    t.add_argument("--limit", type=int, help="use at most N training images")
-    t.add_argument("--device", help="auto (default), cpu or cuda")
-    t.add_argument("--fp32", action="store_true", help="plain fp32, no bf16 / channels_last")
-    t.add_argument("--compile", action="store_true", help="use torch.compile")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="override any config field, e.g. --set beta=0.05 --set model.width=64")
-    t.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
-    t.add_argument("--overwrite", action="store_true",
-                   help="replace the run already in OUT (without it, or --resume, training "
-                        "into a folder that holds a checkpoint stops)")
-    t.add_argument("--nproc", type=int, default=1, metavar="N",
-                   help="train in N processes on this machine (DDP); --batch is their total")
-    t.add_argument("--quiet", action="store_true", help="no progress bar")
-    t.set_defaults(func=cmd_train)
-
-    c = sub.add_parser("crops", help="random-scale crops of faces and photos, for training "
-                                     "a model for images of any size")
-    c.add_argument("--celeba", help="CelebA root (official layout): its train / valid splits")
-    c.add_argument("--photos", help="a folder of photos (train/ and valid/ if it has them)")
-    c.add_argument("-o", "--out", required=True, help="the .safetensors file to write")
-    c.add_argument("--size", type=int, default=32, help="crop side after resizing (default 32)")
-    c.add_argument("--face-crops", type=int, default=2, help="crops per face (default 2)")
-    c.add_argument("--photo-crops", type=int, default=64, help="crops per photo (default 64)")
-    c.add_argument("--max-zoom", type=float, help="crop sides at most this many times --size: "
-                   "close-ups near native resolution (default: up to the whole image)")
-    c.add_argument("--min-side", type=int, default=0,
-                   help="skip images with a shorter side than this (px)")
-    c.add_argument("--include", nargs="+", default=[], metavar="SET",
-                   help="earlier crop sets (.safetensors) to mix into this one")
-    c.add_argument("--seed", type=int, default=0)
-    c.set_defaults(func=cmd_crops)
-
-    i = sub.add_parser("inpaint", help="fill the holes of an image (or a folder of images)")
-    i.add_argument("image", help="image file, or a folder of images")
-    i.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
-    i.add_argument("-o", "--out", "--output", dest="output", required=True,
-                   help="output file, or folder")
-    i.add_argument("--checkpoint", default="general",
-                   help="a checkpoint file, or a shipped model: general (the default: photos "
-                        "and faces of any size), faces, celeba32 (aligned 32-px faces)")
-    i.add_argument("--scale", type=int, default=1,
-                   help="render at K x the input resolution (at most 4.2 Mpx in, 67 Mpx out)")
-    i.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
-    i.add_argument("--samples", type=int, default=0, metavar="K",
-                   help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
-    i.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
-    i.add_argument("--uncertainty", metavar="PATH",
-                   help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
-    add_backend_argument(i)
-    i.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
-                   help=FLIPS_HELP)
-    i.add_argument("--rounds", type=int, metavar="R", help=ROUNDS_HELP)
-    i.add_argument("--fp32", action="store_true", help=FP32_HELP)
-    i.add_argument("--quiet", action="store_true", help="no progress bar")
-    i.set_defaults(func=cmd_inpaint)
-
-    x = sub.add_parser("export", help="write the model as an ONNX graph (needs the [onnx] extra)")
-    x.add_argument("--checkpoint", help="a checkpoint file, or a shipped model: celeba32 (the "
-                   "default: aligned 32-px faces, the bench's), general (photos of any size)")
-    x.add_argument("-o", "--out", "--output", dest="output", required=True,
-                   help="the .onnx file to write (.xml with --int8)")
-    x.add_argument("--int8", action="store_true",
-                   help="write an int8 OpenVINO graph instead, calibrated on --calibration "
-                        "(the [int8] extra; minutes): faster at 32 px, within 0.05 dB")
-    x.add_argument("--calibration", metavar="DIR",
-                   help="images to calibrate --int8 on: a CelebA root (its train split) or any "
-                        "folder, at least 48 images (768 are used)")
-    x.set_defaults(func=cmd_export)
-
-    from .serve import Limits
-    w = sub.add_parser("serve", help="a local web page: paint over what should go, inpaint it")
-    w.add_argument("--checkpoint", default="general",
-                   help="a checkpoint file, or a shipped model: general (the default), faces, "
-                        "celeba32")
-    w.add_argument("--host", default="127.0.0.1",
-                   help="address to listen on (default 127.0.0.1: this machine only)")
-    w.add_argument("--port", type=int, default=8000, help="default 8000; 0 picks a free port")
-    w.add_argument("--max-upload-mb", type=float, default=Limits.max_upload_mb,
-                   help="largest request (image + mask; default %(default)g); more is 413")
-    w.add_argument("--max-side", type=int, default=Limits.max_side,
-                   help="largest side in pixels of the input (default %(default)s); more is 413")
-    w.add_argument("--max-render", type=int, default=Limits.max_render,
-                   help="largest side in pixels of an output rendered at x2 or x4 (default "
-                        "%(default)s); more is 413")
-    w.add_argument("--workers", type=int, default=Limits.workers,
-                   help="inferences at once (default %(default)s)")
-    w.add_argument("--queue", type=int, default=Limits.queue,
-                   help="requests waiting for a worker (default %(default)s); more are 503")
-    add_backend_argument(w, renders=False)
-    w.add_argument("--fp32", action="store_true", help=FP32_HELP)
-    w.set_defaults(func=cmd_serve)
-
-    m = sub.add_parser("sample", help="draw faces from nothing (stochastic checkpoints)")
-    m.add_argument("n", type=int, help="how many")
-    m.add_argument("--checkpoint", help="a checkpoint with a stochastic latent (the shipped "
-                                        "models have none: see README, Your own image)")
-    m.add_argument("-o", "--out", default="impaint-samples", help="output folder")
-    m.add_argument("--seed", type=int, default=0)
-    m.set_defaults(func=cmd_sample)
-
-    z = sub.add_parser("resolution",
-                       help="32-px model rendered at 64 px vs. bicubic vs. 64-px model")
-    z.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    z.add_argument("--checkpoint", help="the 32-px model (default: celeba32)")
-    z.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
-    z.add_argument("--split", default="valid", choices=["valid", "test"])
-    z.add_argument("--limit", type=int, default=500)
-    z.add_argument("--seed", type=int, default=0)
-    z.add_argument("-o", "--out", help="also write OUT/resolution.md")
-    z.set_defaults(func=cmd_resolution)
-
-    s = sub.add_parser("scales", help="compare multi-scale designs on large images "
-                                      "(PSNR on the hole, next to the best classical method)")
-    s.add_argument("--data", required=True, help="CelebA root (its valid split) or a folder")
-    s.add_argument("--folder", action="store_true", help="read --data as a plain folder")
-    s.add_argument("--size", type=int, default=128, help="images resized to this (default 128)")
-    s.add_argument("--native", action="store_true", help="the images at their own size")
-    s.add_argument("--limit", type=int, default=32, help="images (default 32)")
-    s.add_argument("--checkpoint", nargs="+", help="checkpoints, or 'shipped' (the default)")
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("-o", "--out", help="also write the Markdown table here")
-    s.set_defaults(func=cmd_scales)
-
-    n = sub.add_parser("info", help="describe a checkpoint")
-    n.add_argument("checkpoint", nargs="?",
-                   help="a checkpoint file, or a shipped model (default: celeba32)")
-    n.set_defaults(func=cmd_info)
-
-    d = sub.add_parser("demo", help="inpaint sample faces with every mask family")
-    d.add_argument("-o", "--out", default="impaint-demo", help="output folder")
-    d.add_argument("--image", help="your own picture instead of the bundled faces")
-    d.add_argument("--large", action="store_true",
-                   help="large pictures at their own size (astronaut, coffee) instead")
-    d.add_argument("--checkpoint", help="a checkpoint file, or a shipped model (default: "
-                                        "celeba32, general with --large)")
-    d.set_defaults(func=cmd_demo)
-
-    b = sub.add_parser("bench", help="measure training and inference speed on this machine")
-    b.add_argument("--quick", action="store_true", help="fewer repetitions")
-    b.add_argument("--int8", metavar="GRAPH.xml",
-                   help="also time this int8 graph (impaint export --int8) at 32 px")
-    b.add_argument("--checkpoint", help="time this model's configuration (a file, or a shipped "
-                   "name) instead of the default one: a wider model, say")
-    b.set_defaults(func=cmd_bench)
-
-    r = sub.add_parser("reproduce", help="regenerate the seed's experiments into a report")
-    r.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    r.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
-    r.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the seed's)")
-    r.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
-    r.add_argument("--split", default="valid", choices=["train", "valid", "test"])
-    r.add_argument("--limit", type=int, default=500, help="images of the split to use (0 = all)")
-    r.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
-    r.set_defaults(func=cmd_reproduce)
-
-    from .studies.variants import DEFAULT_STEPS, VARIANTS
-    a = sub.add_parser("ablate", help="train and evaluate every design variant")
-    a.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
-    a.add_argument("-o", "--out", required=True,
-                   help="study folder (one sub-folder per variant)")
-    a.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
-    a.add_argument("--batch", type=int, default=64)
-    a.add_argument("--size", type=int, default=32)
-    a.add_argument("--seed", type=int, default=0)
-    a.add_argument("--limit", type=int, default=500, help="valid images to evaluate on")
-    a.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")
-    a.set_defaults(func=cmd_ablate)
-
-    e = sub.add_parser("evaluate", help="compare checkpoints and classical baselines")
-    from .evaluation.evaluate import add_evaluate_arguments
-    add_evaluate_arguments(e)
-    e.set_defaults(func=cmd_evaluate)
+    for name, (summary, add_arguments, run) in COMMANDS.items():
+        q = sub.add_parser(name, help=summary)
+        if command in (None, name):
+            add_arguments(q)
+        q.set_defaults(func=run)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # Only the command asked for is built: `impaint`, `impaint --help`, `--version` and a
+    # mistyped command answer at once, without loading torch (~2 s).
+    command = argv[0] if argv and argv[0] in COMMANDS else ""
+    args = build_parser(command).parse_args(argv)
     if getattr(args, "quiet", False):  # the data decoding's bars too (data.datasets.quiet)
         os.environ["IMPAINT_QUIET"] = "1"
     from .train import TrainingError, TrainingStopped
 
     try:
         code = args.func(args)
-    except (UsageError, DataError, CheckpointError, TrainingError, ValueError,
-            FileNotFoundError) as e:
+    # ValueError covers the library's own input errors (data.DataError, model.CheckpointError,
+    # inference.InputError, ...), which derive from it.
+    except (UsageError, TrainingError, ValueError, FileNotFoundError) as e:
         print(f"impaint: error: {e}", file=sys.stderr)
         return 2
     except TrainingStopped as e:  # a training run saved where it stopped
