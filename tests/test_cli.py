@@ -96,10 +96,12 @@ def test_inpaint_averages_by_the_images_size_unless_told(capsys, tmp_path, tiny_
 
 def test_inpaint_refuses_flips_it_does_not_know(capsys, tmp_path, files):
     img, mask = files
-    with pytest.raises(SystemExit) as exit_:  # argparse's own one line
+    with pytest.raises(SystemExit) as exit_:  # argparse's, on one line as the commands' own
         run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "x.png", "--flips", 3)
     assert exit_.value.code == 2
-    assert "invalid choice: 3 (choose from 1, 2, 4, 8)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.endswith("(see impaint inpaint --help)\n"), err
+    one_line_error(err, "argument --flips: invalid choice: 3 (choose from 1, 2, 4, 8)")
 
 
 def test_version(capsys):
@@ -164,7 +166,7 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     ("zero_one_mask", "holds only 0s and 1s"),
     ("empty_mask", "the mask of face.png has no hole"),
     ("run_folder", "is a folder, not a checkpoint file (a run folder"),
-    ("onnx_graph", "is an exported graph, not a checkpoint"),
+    ("onnx_graph", "is an exported graph: run it with --backend onnxruntime or openvino"),
 ])
 def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoint, case,
                                          fragment):
@@ -520,6 +522,48 @@ def test_export_to_a_folder_is_one_line_and_leaves_nothing(capsys, tmp_path, tin
     assert code == 2
     one_line_error(err, "it is a folder")
     assert not list((tmp_path / "photos").iterdir()) and not list(tmp_path.glob("*.tmp"))
+
+
+@pytest.mark.parametrize("argv, message", [
+    # the OS's own errors (here a folder asked for under a file) as "reason: path"
+    (["export", "--checkpoint", "CKPT", "-o", "FILE/m.onnx"], "File exists: FILE"),
+    (["export", "--checkpoint", "CKPT", "-o", "OUT/m.txt"],
+     "the graph is ONNX, name an .onnx file (-o OUT/m.onnx)"),
+    (["scales", "--data", "IMAGES", "--folder", "--limit", "0"], "--limit must be a positive"),
+    (["scales", "--data", "IMAGES", "--folder", "--size", "0"], "--size must be at least 16 px"),
+    (["resolution", "--data", "IMAGES", "--checkpoint", "CKPT", "--limit", "-3"],
+     "--limit must be a positive"),
+    (["train", "--data", "IMAGES", "--device", "gpu"], "--device gpu is not a device"),
+    (["train", "--data", "IMAGES", "--limit", "-4"], "limit must be 0 (off) or positive"),
+])
+def test_bad_arguments_of_any_command_are_one_line(capsys, tmp_path, image_folder,
+                                                   tiny_checkpoint, argv, message):
+    (tmp_path / "file").write_text("a file, not a folder")
+    names = {"FILE": tmp_path / "file", "OUT": tmp_path, "IMAGES": image_folder,
+             "CKPT": tiny_checkpoint}
+    for name, path in names.items():
+        argv = [a.replace(name, str(path)) for a in argv]
+        message = message.replace(name, str(path))
+    before = sorted(tmp_path.rglob("*"))
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    one_line_error(err, message)
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_sample_into_a_path_under_a_file_is_one_line(capsys, tmp_path):
+    from tests.helpers import stochastic_model
+    from impaint.model import save_checkpoint
+
+    model = stochastic_model()
+    save_checkpoint(tmp_path / "latent.safetensors", model,
+                    {"model_config": model.cfg.to_dict(), "image_size": 16})
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = run(capsys, "sample", "2", "--checkpoint", tmp_path / "latent.safetensors",
+                       "-o", tmp_path / "notes.txt")
+    assert code == 2
+    one_line_error(err, f"File exists: {tmp_path / 'notes.txt'}")
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def loaded_by(code: str, modules: tuple[str, ...]) -> list[str]:

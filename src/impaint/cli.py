@@ -20,6 +20,14 @@ class UsageError(ValueError):
     """Bad arguments or input files, reported as one line."""
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line, as the commands' own (argparse prints the whole
+    usage above them; it is one --help away). Its subcommands' parsers are of this class too."""
+
+    def error(self, message: str):
+        self.exit(2, f"impaint: error: {message} (see {self.prog} --help)\n")
+
+
 def cmd_train(args) -> None:
     from .train import TrainConfig, apply_overrides, distributed, train
 
@@ -212,6 +220,9 @@ def cmd_export(args) -> None:
         raise UsageError(f"-o {args.output} names OpenVINO's int8 files (--int8 --calibration "
                          f"DIR writes them); the fp32 graph is ONNX: -o "
                          f"{Path(args.output).with_suffix('.onnx')}")
+    if Path(args.output).suffix.lower() != ".onnx":
+        raise UsageError(f"-o {args.output}: the graph is ONNX, name an .onnx file (-o "
+                         f"{Path(args.output).with_suffix('.onnx')})")
     model = load_model(args.checkpoint)
     path = export_onnx(model, args.output)
     paired = " (its network alone: the coarse model it is paired with is not in the graph)"
@@ -235,8 +246,9 @@ def cmd_demo(args) -> None:
 def cmd_bench(args) -> None:
     from .studies.bench import run_bench
 
-    if args.int8 and not Path(args.int8).is_file():
-        raise ValueError(f"no such int8 graph: {args.int8} (impaint export --int8 writes one)")
+    if args.int8:  # a missing or unreadable graph: its one-line error, now, not mid-bench
+        from .inference.onnx_backend import open_graph
+        open_graph(Path(args.int8), "openvino")
     if args.checkpoint:
         from .model import load_model
         load_model(args.checkpoint)  # a missing or corrupt file: its one-line error, now
@@ -292,6 +304,8 @@ def cmd_resolution(args) -> None:
     from .model import load_model
     from .studies.resolution import compare_resolutions, resolution_markdown
 
+    if args.limit <= 0:
+        raise UsageError(f"--limit must be a positive number of images, got {args.limit}")
     model32 = load_model(args.checkpoint)
     model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
     if model64 is not None and model64.image_size not in (None, 64):
@@ -534,7 +548,7 @@ COMMANDS = {
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The CLI's parser: every command with its arguments, or only `command`'s arguments (the
     others listed by name and help; "" none), which is how main keeps `impaint --help` quick."""
-    p = argparse.ArgumentParser(prog="impaint", description="Implicit image inpainting.")
+    p = Parser(prog="impaint", description="Implicit image inpainting.")
     p.add_argument("--version", action="version", version=f"impaint {installed_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     for name, (summary, add_arguments, run) in COMMANDS.items():
@@ -543,6 +557,14 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             add_arguments(q)
         q.set_defaults(func=run)
     return p
+
+
+def one_line(error: Exception) -> str:
+    """An error as the line main prints: the OS's own (a path under a file, a full disk, no
+    permission) as "reason: path", without Python's "[Errno N]"."""
+    if isinstance(error, OSError) and error.strerror and error.filename:
+        return f"{error.strerror}: {error.filename}"
+    return str(error)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -559,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
         code = args.func(args)
     # ValueError covers the library's own input errors (data.DataError, model.CheckpointError,
     # inference.InputError, ...), which derive from it.
-    except (UsageError, TrainingError, ValueError, FileNotFoundError) as e:
-        print(f"impaint: error: {e}", file=sys.stderr)
+    except (UsageError, TrainingError, ValueError, OSError) as e:
+        print(f"impaint: error: {one_line(e)}", file=sys.stderr)
         return 2
     except TrainingStopped as e:  # a training run saved where it stopped
         print(f"impaint: {e}", file=sys.stderr)

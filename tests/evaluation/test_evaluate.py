@@ -116,6 +116,9 @@ def empty_test_split(tmp_path):
     (["--size", "8"], "--size must be at least 16 px"),
     (["--size", "0"], "--size must be at least 16 px, got 0"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
+    (["--split", "test"], "--split test picks a split of CelebA; "),  # a folder: all of it
+    (["--device", "gpu"], "--device gpu is not a device: auto, cpu, cuda or cuda:N"),
+    (["--grid-images", "-1"], "--grid-images must be 0 (none) or more"),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, image_folder, empty_test_split, capsys,
                                        extra, message):

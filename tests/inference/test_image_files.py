@@ -139,3 +139,13 @@ def test_a_broken_exif_block_is_dropped_quietly(tmp_path, tiny_checkpoint):
                            "--checkpoint", str(tiny_checkpoint)], capture_output=True, text=True)
     assert done.returncode == 0 and "EXIF" not in done.stderr, done.stderr
     assert read_original(tmp_path / "o.png").exif is None
+
+
+def test_a_folder_named_like_an_image_is_said_to_be_a_folder(tmp_path):
+    from impaint.inference.image_files import InputError
+
+    (tmp_path / "shots.png").mkdir()
+    with pytest.raises(InputError, match="image is a folder, not a file: .*shots.png$"):
+        read_image(tmp_path / "shots.png")
+    with pytest.raises(InputError, match="mask not found: .*none.png$"):
+        read_mask(tmp_path / "none.png")

@@ -151,3 +151,33 @@ def test_fourier_models_are_refused_in_one_line(tmp_path):
 def test_unknown_backend():
     with pytest.raises(BackendError, match="unknown backend 'tensorrt'"):
         resolve_backend("tensorrt")
+
+
+def test_an_exported_graph_runs_as_the_checkpoint_it_came_from(tiny_checkpoint, tmp_path,
+                                                               monkeypatch):
+    monkeypatch.setenv("IMPAINT_FP32", "1")
+    graph = export_onnx(load_model(tiny_checkpoint), tmp_path / "tiny.onnx")
+    image, mask = _pair(2, 24, 40)
+    from_checkpoint, _ = load_backend("onnxruntime", tiny_checkpoint)(image, mask)
+    from_graph = load_backend("onnxruntime", graph)
+    assert isinstance(from_graph, OnnxInpainter)
+    assert torch.equal(from_graph(image, mask)[0], from_checkpoint)
+    with pytest.raises(BackendError, match="tiny.onnx is an exported graph: run it with "
+                                           "--backend onnxruntime or openvino"):
+        load_backend("torch", graph)
+
+
+@pytest.mark.parametrize("name", ["bad.onnx", "bad.xml"])
+def test_a_graph_no_runtime_can_read_is_one_line(tmp_path, name):
+    runtime = "openvino" if name.endswith(".xml") else "onnxruntime"
+    if runtime == "openvino":
+        pytest.importorskip("openvino", reason="OpenVINO is not installed")
+    (tmp_path / name).write_text("<net>not a graph</net>")
+    (tmp_path / "bad.bin").write_bytes(b"")
+    with pytest.raises(BackendError, match=f"cannot load .*{name} in {runtime}: ") as error:
+        load_backend(runtime, tmp_path / name)
+    assert "\n" not in str(error.value)
+    (tmp_path / "bad.bin").unlink()
+    if runtime == "openvino":  # an IR graph without its weights: said before OpenVINO tries
+        with pytest.raises(BackendError, match="needs its weights beside it: bad.bin"):
+            load_backend(runtime, tmp_path / name)

@@ -38,7 +38,7 @@ print(json.dumps({{"known_exact": torch.equal(out[known], image[known]),
 def test_a_graph_file_runs_only_in_openvino(tmp_path):
     with pytest.raises(BackendError, match="run it with --backend openvino"):
         load_backend("torch", tmp_path / "m.xml")
-    with pytest.raises(BackendError, match="no such OpenVINO graph"):
+    with pytest.raises(BackendError, match="no such graph"):
         load_backend("openvino", tmp_path / "m.xml")
 
 

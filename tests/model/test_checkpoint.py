@@ -55,16 +55,31 @@ def test_missing_corrupt_truncated_and_foreign_checkpoints(tmp_path, tiny_checkp
         load_model(truncated)
     foreign = tmp_path / "foreign.safetensors"
     save_file({"w": torch.zeros(2)}, foreign)
-    with pytest.raises(CheckpointError, match="corrupt|not an impaint"):
+    with pytest.raises(CheckpointError, match="a safetensors file but not an impaint checkpoint"):
         load_model(foreign)
+    pickled = tmp_path / "model.pt"  # what torch.save writes: never unpickled, named as such
+    torch.save(ImplicitInpainter(TINY).state_dict(), pickled)
+    with pytest.raises(CheckpointError, match=r"model.pt is a PyTorch pickle \(torch.save\)"):
+        load_model(pickled)
+
+
+def test_a_mistyped_model_name_is_told_the_shipped_names(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CheckpointError, match="checkpoint not found: face [(]a file, or a "
+                                              "shipped model: celeba32, general, faces[)]$"):
+        load_model("face")
+    with pytest.raises(CheckpointError, match="not found: x.safetensors$"):  # a file name: no hint
+        load_model("x.safetensors")
 
 
 def test_weights_that_do_not_match_the_config(tmp_path):
     model = ImplicitInpainter(TINY)
     cfg = dict(TINY.to_dict(), width=12)
     save_checkpoint(tmp_path / "bad.safetensors", model, {"model_config": cfg})
-    with pytest.raises(CheckpointError, match="does not match"):
+    with pytest.raises(CheckpointError, match="does not match") as error:
         load_model(tmp_path / "bad.safetensors")
+    # torch's reason is on its second line: kept, on the one line
+    assert "size mismatch for" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_checkpoints_get_the_umask_permissions_so_others_can_read_them(tmp_path):

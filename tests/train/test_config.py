@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from impaint.train import TrainConfig, apply_overrides, lr_at
+from impaint.train import TrainConfig, apply_overrides, check_config, lr_at
 
 
 def test_overrides_and_unknown_keys():
@@ -43,3 +43,18 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
     assert lr_at(cfg, 110, elapsed=1.0) == pytest.approx(0.1)
     three_quarters = 0.1 + 0.9 * 0.5 * (1 + math.cos(0.75 * math.pi))
     assert lr_at(cfg, 60, elapsed=225.0) == pytest.approx(three_quarters)  # the clock leads
+
+
+@pytest.mark.parametrize("override, message", [
+    ("limit=-4", "limit must be 0 (off) or positive, got -4"),
+    ("time_budget=-3", "time_budget must be 0 (off) or positive, got -3"),
+    ("size=7", "size must be at least 8 px, got 7"),
+    ("model.width=-4", "model.width must be a positive integer, got -4"),
+    ("model.latent_dim=-1", "model.latent_dim must be 0 or more, got -1"),
+    ("model.strides=1,0,2", "model.dilations and model.strides must be positive integers"),
+])
+def test_a_config_that_cannot_train_is_refused_before_any_work(override, message):
+    cfg = apply_overrides(TrainConfig(data="somewhere"), [override])
+    with pytest.raises(ValueError, match=message.replace("(", "[(]").replace(")", "[)]")):
+        check_config(cfg)
+    check_config(TrainConfig(data="somewhere"))  # the defaults pass

@@ -23,6 +23,7 @@ from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
 from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..progress import bar as progress_bar
+from ..train.loop import pick_device
 from .calibration import calibration_table
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
@@ -282,7 +283,7 @@ def add_evaluate_arguments(p) -> None:
     p.add_argument("--split", default="valid", choices=("valid", "test"), help="CelebA split")
     p.add_argument("--checkpoint", nargs="+", action="extend", default=[], metavar="CKPT",
                    help="model checkpoints, each named impaint:<file stem> "
-                        "(default: the shipped model, named impaint)")
+                        "(default: the shipped celeba32, named impaint)")
     p.add_argument("--methods", nargs="+", action="extend", metavar="NAME",
                    help=f"methods to run (default: all): {', '.join(BASELINES)}, impaint:<stem>")
     p.add_argument("--families", nargs="+", action="extend", metavar="NAME",
@@ -294,7 +295,8 @@ def add_evaluate_arguments(p) -> None:
                         "CelebA's are 178x218)")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.add_argument("--batch", type=int, default=32, help="images per model batch")
-    p.add_argument("--device", default="cpu", help="device for the models (cpu or cuda)")
+    p.add_argument("--device", default="cpu",
+                   help="device for the models: cpu (default), cuda or auto")
     p.add_argument("--bf16", action="store_true", help="run the models under bf16 autocast")
     p.add_argument("--backend", choices=("onnxruntime", "openvino"),
                    help="also score each checkpoint through this backend's exported graph, in "
@@ -370,8 +372,15 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
     """The images `evaluate` and `scales` score: at their own size (`native`), else
     square-cropped and resized to `size`; a CelebA split, or a folder (`folder`, or no
     partition file)."""
-    from ..data import ImageFolder, open_dataset
+    from ..data import ImageFolder, has_splits, open_dataset
 
+    if limit is not None and limit <= 0:
+        raise ValueError(f"--limit must be a positive number of images, got {limit}")
+    if not native and size < MIN_SIZE:
+        raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
+    if split != "valid" and (folder or not has_splits(root)):  # else silently the whole folder
+        raise ValueError(f"--split {split} picks a split of CelebA; {root} is read as a plain "
+                         "folder, all of it")
     if native:
         return native_images(root, split, folder, limit)
     return (ImageFolder(root, size, limit=limit) if folder else
@@ -382,9 +391,12 @@ def evaluate_cli(args) -> Results:
     if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
         raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
                          "into")
-    if args.limit is not None and args.limit <= 0:
+    if args.limit is not None and args.limit <= 0:  # before the models load
         raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
+    if args.grid_images < 0:
+        raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
     check_families(args.families)
+    device = str(pick_device(args.device))  # a bad one, or CUDA where there is none: one line
     settings = Pyramid(flips=args.flips or 1, rounds=args.rounds)  # checked before the work
     models = _checkpoint_methods(args.checkpoint, args.backend)
     if settings.averaged:
@@ -407,7 +419,7 @@ def evaluate_cli(args) -> Results:
     data = evaluation_images(args.data, args.split, size, args.folder, args.native, args.limit)
     size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
-                       batch=args.batch, device=args.device, bf16=args.bf16,
+                       batch=args.batch, device=device, bf16=args.bf16,
                        grid_images=args.grid_images, write_masks=args.save_masks,
                        progress=not args.quiet, calibrate=True)
     print(results.markdown())
@@ -438,7 +450,8 @@ def evaluate_cli(args) -> Results:
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)
-    print(f"wrote {args.out}/results.md, results.csv, results.json and grid_*.png")
+    print(f"wrote {args.out}/results.md, results.csv, results.json"
+          f"{' and grid_*.png' if args.grid_images else ''}")
     return results
 
 

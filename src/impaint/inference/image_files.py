@@ -161,7 +161,8 @@ def _decode(source: str | Path | BinaryIO, kind: str,
     painted over the shown photo then fits it). A 16-bit colour file goes to `read_wide` as
     (H, W, 3 or 4) uint16, where one is given (a mask's 8 bits are enough)."""
     if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise InputError(f"{kind} not found: {source}")
+        what = "is a folder, not a file" if Path(source).is_dir() else "not found"
+        raise InputError(f"{kind} {what}: {source}")
     name = _name(source, kind)
     if not heif_support() and Path(str(name)).suffix.lower() in HEIF_SUFFIXES:
         raise InputError(f"{name} is HEIC/HEIF: reading it needs pillow-heif "

@@ -286,20 +286,38 @@ def resolve_backend(name: str = "auto") -> str:
     return name
 
 
+def open_graph(path: Path, name: str = "auto"):
+    """An exported graph as a backend: an OpenVINO .xml (`impaint export --int8`) in OpenVINO,
+    an .onnx in onnxruntime or OpenVINO ("auto": OpenVINO where installed). Every failure is a
+    one-line BackendError: the runtimes' own exceptions span lines of C++ source positions."""
+    runs = ("openvino",) if path.suffix.lower() == ".xml" else ("onnxruntime", "openvino")
+    if name == "auto":
+        name = "openvino" if "openvino" in runs and openvino_available() else runs[0]
+    if name not in runs:
+        raise BackendError(f"{path} is an exported graph: run it with --backend "
+                           f"{' or '.join(runs)}, or pass the .safetensors it was exported from")
+    require(name)
+    if not path.is_file():
+        raise BackendError(f"no such graph: {path}")
+    if path.suffix.lower() == ".xml" and not path.with_suffix(".bin").is_file():
+        raise BackendError(f"{path} needs its weights beside it: {path.with_suffix('.bin').name}")
+    try:
+        return (OpenVinoInpainter if name == "openvino" else OnnxInpainter)(path)
+    except Exception as e:  # onnxruntime's errors derive from Exception alone
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise BackendError(f"cannot load {path} in {name}: "
+                           f"{lines[-1] if lines else type(e).__name__}") from None
+
+
 def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
     """A single-scale fill for `checkpoint` (None = the shipped model): a callable
     (image, mask) -> (filled, σ or None) with the semantics of `inpaint_with_std`."""
     from ..model import load_model
     from ..model.checkpoint import PAIRS
 
-    if str(checkpoint).endswith(".xml"):  # an OpenVINO graph, e.g. `impaint export --int8`
-        if name not in ("auto", "openvino"):
-            raise BackendError(f"{checkpoint} is an OpenVINO graph: run it with --backend "
-                               "openvino")
-        require("openvino")
-        if not Path(checkpoint).is_file():
-            raise BackendError(f"no such OpenVINO graph: {checkpoint}")
-        return OpenVinoInpainter(checkpoint)
+    suffix = Path(str(checkpoint)).suffix.lower()
+    if suffix in (".xml", ".onnx"):  # a graph `impaint export` wrote (.xml: --int8)
+        return open_graph(Path(checkpoint), name)
     name = resolve_backend(name)
     if str(checkpoint) in PAIRS and not Path(str(checkpoint)).exists():  # e.g. "faces"
         fine, coarse = PAIRS[str(checkpoint)]

@@ -74,20 +74,31 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
             (path / f).is_file() for f in ("last.safetensors", "best.safetensors")) else ""
         raise CheckpointError(f"{path} is a folder, not a checkpoint file{hint}")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        names = ", ".join([*SHIPPED, *PAIRS])
+        raise CheckpointError(f"checkpoint not found: {path}" + (
+            "" if path.suffix else f" (a file, or a shipped model: {names})"))
     if path.suffix.lower() in (".onnx", ".xml"):
-        raise CheckpointError(f"{path.name} is an exported graph, not a checkpoint: run it with "
-                              "onnxruntime or OpenVINO (README, Export and deployment), or "
-                              "pass the .safetensors it was exported from")
+        raise CheckpointError(f"{path.name} is an exported graph, not a checkpoint: run it "
+                              "with --backend onnxruntime or openvino (README, Export and "
+                              "deployment), or pass the .safetensors it was exported from")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if head[:2] == b"PK" or head[:1] == b"\x80":  # a zip archive or a pickle: torch.save's
+        raise CheckpointError(f"{path} is a PyTorch pickle (torch.save), not a checkpoint: "
+                              "impaint reads only .safetensors files, which load without "
+                              "unpickling")
     try:
         tensors = load_file(path)
         from safetensors import safe_open
         with safe_open(path, "pt") as f:
             meta = f.metadata() or {}
-        state = json.loads(meta["impaint"])
-    except (SafetensorError, OSError, KeyError, json.JSONDecodeError, ValueError) as e:
+        state = json.loads(meta["impaint"]) if "impaint" in meta else None
+    except (SafetensorError, OSError, json.JSONDecodeError, ValueError) as e:
         raise CheckpointError(f"corrupt or unreadable checkpoint {path}: "
                               f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+    if state is None:
+        raise CheckpointError(f"{path} is a safetensors file but not an impaint checkpoint (no "
+                              "impaint metadata: impaint.save_checkpoint writes one)")
     if "model_config" not in state:
         raise CheckpointError(f"{path} is not an impaint checkpoint (no model_config)")
     return tensors, state
@@ -129,8 +140,9 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
         weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
         model.load_state_dict(weights)
     except (RuntimeError, ValueError, TypeError) as e:
+        reason = " ".join(str(e).split())  # torch's message spans lines; its detail, too
         raise CheckpointError(f"checkpoint {path} does not match the model: "
-                              f"{str(e).splitlines()[0]}")
+                              f"{reason[:300]}{'...' if len(reason) > 300 else ''}")
     model.image_size = state.get("image_size")  # the training resolution, if recorded
     model.checkpoint_state = state
     # Weights channels-last (NHWC): oneDNN's convolutions then run channels-last whatever the

@@ -132,8 +132,24 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     for key in ("steps", "batch", "size"):
         if getattr(cfg, key) < 1:
             raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
+    if cfg.size < 8:  # the mask generators' smallest box and brush
+        raise ValueError(f"size must be at least 8 px, got {cfg.size}")
     if not cfg.lr >= 0:  # 0 is a run that only evaluates (tests use it)
         raise ValueError(f"lr must not be negative, got {cfg.lr}")
+    for key in ("limit", "time_budget"):  # 0 = all images, no time budget
+        if not getattr(cfg, key) >= 0:
+            raise ValueError(f"{key} must be 0 (off) or positive, got {getattr(cfg, key)}")
+    model = cfg.model
+    for key in ("channels", "width", "hidden", "depth", "latent_stride"):
+        if getattr(model, key) < 1:
+            raise ValueError(f"model.{key} must be a positive integer, got "
+                             f"{getattr(model, key)}")
+    for key in ("coarse_width", "latent_dim"):  # 0 = as width / no stochastic latent
+        if getattr(model, key) < 0:
+            raise ValueError(f"model.{key} must be 0 or more, got {getattr(model, key)}")
+    if min(model.dilations + model.strides, default=0) < 1:
+        raise ValueError(f"model.dilations and model.strides must be positive integers, got "
+                         f"{model.dilations} and {model.strides}")
     if cfg.out and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise TrainingError(f"--out {cfg.out} is a file: the run folder must be a folder")
     if cfg.batch % world:

@@ -42,11 +42,17 @@ LOG_FIELDS = ["step", "epoch", "lr", "loss", "mse", "tv", "images_per_s", "valid
 
 
 def pick_device(name: str) -> torch.device:
+    """--device (train, evaluate): auto (CUDA where there is one), cpu, cuda or cuda:N; a name
+    torch does not know, or CUDA where there is none, is a one-line ValueError."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise TrainingError("--device cuda asked for, but no CUDA device is available")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name} is not a device: auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name} asked for, but no CUDA device is available")
+    return device
 
 
 @torch.no_grad()
