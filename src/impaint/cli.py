@@ -163,13 +163,18 @@ def inpaint_batch(args) -> int:
     report = inpaint_folder(
         model, Path(args.image), Path(args.mask), Path(args.output), args.scale,
         args.invert_mask, progress=not args.quiet, cfg=cfg,
-        # The reason names the file already where it was read ("not a readable image: p.png")
-        on_failure=lambda path, why: tqdm.write(
-            f"impaint: failed: {why if str(path) in why else f'{path}: {why}'}", sys.stderr))
+        on_failure=lambda path, why: tqdm.write(failure_line(path, why), sys.stderr))
     for path in report.skipped:
         print(f"impaint: skipped: {path} (no {path.stem}.* in {args.mask})", file=sys.stderr)
     print(f"{args.output}: {report.summary()}")
     return 1 if report.failed else 0
+
+
+def failure_line(path: Path, why: str) -> str:
+    """A failed pair of a batch as "impaint: failed: FILE: reason", the file first whatever
+    the reason's wording (a reader's names it: "not a readable image: p.png (why)")."""
+    why = why.replace(f": {path}", "", 1)
+    return f"impaint: failed: {path}: {why}"
 
 
 def cmd_serve(args) -> None:

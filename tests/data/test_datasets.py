@@ -43,11 +43,15 @@ def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
     assert np.array_equal(square, np.repeat(grey[..., None], 3, -1))
 
 
-def test_unreadable_files_are_skipped_and_counted(image_folder, capsys):
+def test_unreadable_files_are_skipped_and_counted(image_folder, capsys, monkeypatch):
     (image_folder / "broken.png").write_bytes(b"not an image")
     ds = ImageFolder(image_folder, size=8)
     assert len(ds) == 24
-    assert "skipped 1 unreadable" in capsys.readouterr().out
+    assert "skipped 1 unreadable image(s), e.g. " in capsys.readouterr().out
+    monkeypatch.setattr("impaint.data.datasets._load_or_none", None)  # no decoding now
+    assert len(ImageFolder(image_folder, size=8)) == 24  # from the decode cache: told again
+    assert "skipped 1 unreadable image(s), e.g. " + str(image_folder / "broken.png") in \
+        capsys.readouterr().out
 
 
 def test_clear_errors(tmp_path, celeba_tree):

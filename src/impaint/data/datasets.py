@@ -86,13 +86,21 @@ def quiet() -> bool:
     return os.environ.get("IMPAINT_QUIET", "") not in ("", "0")
 
 
+def warn_skipped(count: int, example: str) -> None:
+    if count:
+        print(f"warning: skipped {count} unreadable image(s), e.g. {example}")
+
+
 def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: str,
                cache_dir: Path | None = None, workers: int | None = None) -> torch.Tensor:
     """Decode `files` into (N, 3, size, size) uint8, skipping unreadable ones; cached."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     key = _inputs_hash(files, size=size, crop=crop_fraction)
     cache = cache_dir / f"{desc.replace(' ', '_')}-{size}px-{key}.safetensors"
-    if cache.exists():
+    if cache.exists():  # warned again: a run on the cache skips the same files
+        with safe_open(cache, "pt") as f:
+            meta = f.metadata() or {}
+        warn_skipped(int(meta.get("skipped", 0)), meta.get("skipped_example", ""))
         return load_file(cache)["images"]
     jobs = [(f, size, crop_fraction) for f in files]
     workers = workers or min(os.cpu_count() or 1, 4)
@@ -105,14 +113,16 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
                                         total=len(jobs), desc=f"decoding {desc}",
                                         disable=quiet()))
     skipped = [str(f) for f, d in zip(files, decoded) if d is None]
-    if skipped:
-        print(f"warning: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")
+    example = skipped[0] if skipped else ""
+    warn_skipped(len(skipped), example)
     kept = [d for d in decoded if d is not None]
     if not kept:
         raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")
     images = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    write_safetensors(cache, {"images": images})  # atomic: never a half-written cache
+    # atomic: never a half-written cache
+    write_safetensors(cache, {"images": images},
+                      {"skipped": str(len(skipped)), "skipped_example": example})
     return images
 
 
