@@ -277,7 +277,10 @@ def test_nothing_known_still_has_a_sigma(size):
     ("no_batch", "image must be (B, C, H, W)"),
     ("mask_size", "mask must be (B, 1, H, W) = (1, 1, 40, 48)"),
     ("float64", "must be float32"),
-    ("grey", "image must have 3 channels (RGB), got 1"),
+    ("grey", "image must have 3 channels (RGB), got 1 (a grey one: "),
+    ("rgba", "got 4 (an RGBA one: image[:, :3]"),
+    ("bool_mask", "got torch.float32 and torch.bool (a bool mask: mask.float())"),
+    ("numpy", "got ndarray and ndarray (an (H, W, 3) numpy image: torch.from_numpy("),
     ("nan", "NaN or infinite"),
     ("mask_255", "mask values must be 1 (known) or 0 (missing)"),
 ])
@@ -295,6 +298,12 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         image = image.double()
     elif case == "grey":
         image = image[:, :1]
+    elif case == "rgba":
+        image = torch.cat([image, torch.ones_like(image[:, :1])], 1)
+    elif case == "bool_mask":
+        mask = mask.bool()
+    elif case == "numpy":
+        image, mask = image.numpy(), mask.numpy()
     elif case == "nan":
         image[0, 0, 0, 0] = float("nan")
     elif case == "mask_255":

@@ -473,19 +473,25 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
     0-255 image, a missing batch dimension, a mask of another size) instead of a wrong fill
     or a shape error from deep inside the network."""
     if not (isinstance(image, torch.Tensor) and isinstance(mask, torch.Tensor)):
-        raise ValueError("image and mask must be torch tensors")
+        raise ValueError(f"image and mask must be torch tensors, got {type(image).__name__} "
+                         f"and {type(mask).__name__} (an (H, W, 3) numpy image: "
+                         "torch.from_numpy(a).permute(2, 0, 1)[None])")
     if image.dim() != 4 or mask.dim() != 4:
         raise ValueError(f"image must be (B, C, H, W) and mask (B, 1, H, W), got "
                          f"{tuple(image.shape)} and {tuple(mask.shape)} (one image: image[None])")
     if not (image.is_floating_point() and mask.is_floating_point()):
+        hint = ("a uint8 image: image.float() / 255" if not image.is_floating_point() else
+                "a bool mask: mask.float()")
         raise ValueError(f"image and mask must be float, got {image.dtype} and {mask.dtype} "
-                         "(a uint8 image: image.float() / 255)")
+                         f"({hint})")
     if image.dtype == torch.float64 or mask.dtype == torch.float64:
         raise ValueError("image and mask must be float32, the model's, not float64 (.float())")
     b, c, h, w = image.shape
     if c != 3:
-        raise ValueError(f"image must have 3 channels (RGB), got {c} (a grey one: "
-                         "image.expand(-1, 3, -1, -1))")
+        hint = ("a grey one: image.expand(-1, 3, -1, -1)" if c == 1 else
+                "an RGBA one: image[:, :3]; impaint inpaint keeps a file's alpha" if c == 4
+                else "RGB")
+        raise ValueError(f"image must have 3 channels (RGB), got {c} ({hint})")
     if tuple(mask.shape) != (b, 1, h, w):
         raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)} for this image, got "
                          f"{tuple(mask.shape)}")
