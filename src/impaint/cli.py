@@ -390,7 +390,9 @@ def inpaint_arguments(p: argparse.ArgumentParser) -> None:
                    help="a checkpoint file, or a shipped model: general (the default: photos "
                         "and faces of any size), faces, celeba32 (aligned 32-px faces)")
     p.add_argument("--scale", type=int, default=1,
-                   help="render at K x the input resolution (at most 4.2 Mpx in, 67 Mpx out)")
+                   help="output at K x the input resolution: the hole rendered by the "
+                        "decoder, each known pixel a K x K block (at most 4.2 Mpx in, 67 Mpx "
+                        "out)")
     p.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     p.add_argument("--samples", type=int, default=0, metavar="K",
                    help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")

@@ -232,6 +232,25 @@ def test_missing_fields_and_unknown_paths(shipped_url):
     r = httpx.post(f"{shipped_url}/api/inpaint", files={"image": ("a.png", b"x")})
     assert_one_line_error(r, 400, "missing the mask file")
     assert_one_line_error(httpx.get(f"{shipped_url}/api/nothing"), 404, "Not Found")
+    r = httpx.get(f"{shipped_url}/api/inpaint")
+    assert_one_line_error(r, 405, "Method Not Allowed")
+    assert r.headers["allow"] == "POST"
+    # a trailing slash: JSON, not a bare redirect to the Host header's name
+    r = httpx.get(f"{shipped_url}/api/info/", headers={"Host": "elsewhere.example"})
+    assert_one_line_error(r, 404, "Not Found")
+    assert "location" not in r.headers
+
+
+def test_what_is_not_a_multipart_upload_is_told_how_to_send_one(shipped_url):
+    png = encode(noise_image())
+    for sent in ({"content": png, "headers": {"content-type": "image/png"}},
+                 {"data": {"image": "photo.png"}},  # curl --data: a urlencoded form
+                 {"json": {"image": "photo.png"}}):
+        r = httpx.post(f"{shipped_url}/api/inpaint", **sent)
+        assert_one_line_error(r, 400, "send the image and mask as multipart/form-data")
+    r = httpx.post(f"{shipped_url}/api/inpaint", data={"image": "photo.png"},
+                   files={"mask": ("mask.png", mask_png(box_mask()))})
+    assert_one_line_error(r, 400, "the image field holds text, not a file")
 
 
 def test_caps_answer_413():
@@ -275,13 +294,66 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         deadline = time.monotonic() + 20
         while app.state.pool.busy < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
+        app.state.pool.mean_s = 3.0  # a worker's mean time on one request
         r = post(url, data, mask)  # a worker busy, the queue full
         assert_one_line_error(r, 503, "busy")
-        assert int(r.headers["retry-after"]) >= 1
+        assert r.headers["retry-after"] == "6"  # two requests ahead, one worker
         release.set()
         for t in threads:
             t.join()
         assert [a.status_code for a in answers] == [200, 200]
+
+
+def test_retry_after_counts_a_workers_time_not_the_wait_for_one():
+    # One worker, three requests of 0.2 s each: the last waits 0.4 s, but a worker's time on
+    # one request is what the queue's length multiplies.
+    pool = serve_app.InferencePool(workers=1, queue=2)
+
+    async def three():
+        for _ in range(3):
+            pool.acquire()
+        try:
+            await asyncio.gather(*(pool.run(time.sleep, 0.2) for _ in range(3)))
+        finally:
+            for _ in range(3):
+                pool.release()
+
+    import asyncio
+    pool.mean_s = 0.2
+    asyncio.run(three())
+    assert 0.19 < pool.mean_s < 0.3 and pool.busy == 0
+
+
+def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
+    import logging
+    import socket
+
+    logged = []
+    handler = logging.Handler()
+    handler.emit = logged.append
+    logging.getLogger("impaint.serve").addHandler(handler)
+    monkeypatch.setattr(logging.getLogger("impaint.serve"), "level", logging.INFO)
+    monkeypatch.setattr(serve_app, "BODY_SECONDS", 0.5)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model, limits=Limits(workers=1, queue=0))
+    head = (b"POST /api/inpaint HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+            b"Content-Type: multipart/form-data; boundary=XYZ\r\n\r\n--XYZ\r\n")
+    with running(app) as url:
+        port = int(url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port)) as stalled:
+            stalled.sendall(head)  # and then nothing: 408 once BODY_SECONDS have passed
+            answer = b""
+            while b'"}' not in answer:  # the headers, then the JSON body
+                answer += stalled.recv(4096)
+            answer = answer.decode()
+        assert answer.startswith("HTTP/1.1 408") and "the upload took longer than" in answer
+        with socket.create_connection(("127.0.0.1", port)) as dropped:
+            dropped.sendall(head)
+        time.sleep(0.3)
+        assert app.state.pool.busy == 0  # both slots given back
+        assert post(url, encode(noise_image()), mask_png(box_mask())).status_code == 200
+    logging.getLogger("impaint.serve").removeHandler(handler)
+    assert logged and not [r for r in logged if r.exc_info]  # one line, no traceback
 
 
 def test_serve_warns_off_this_machine(monkeypatch, capsys):

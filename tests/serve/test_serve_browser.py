@@ -137,6 +137,8 @@ def test_errors_are_shown_to_the_user(page, tmp_path):
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
     page.click("#inpaint")  # nothing painted yet
     assert "Paint over what should go" in page.locator("#message.error").inner_text()
+    stroke(page, [(0.4, 0.5), (0.6, 0.5)])  # painting answers it: the error goes
+    assert page.locator("#message").inner_text() == ""
     open_image(page, _save(tmp_path / "wide.png", noise_image(4, 4100)))  # over --max-side
     stroke(page, [(0.4, 0.5), (0.6, 0.5)])
     page.click("#inpaint")
@@ -197,3 +199,37 @@ def test_paste_opens_an_image_and_brackets_size_the_brush(page, tmp_path):
     page.keyboard.press("[")
     page.keyboard.press("[")
     assert page.input_value("#size") == "23"  # 34 / 1.2 = 28, 28 / 1.2 = 23
+
+
+def test_sigma_asked_after_the_result_is_shown(page, tmp_path):
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.click("#inpaint")
+    page.wait_for_selector("#download-result:not([hidden])")
+    result = page.get_attribute("#result", "src")
+    page.check("#sigma")  # the heat map asked for the same hole, now
+    page.wait_for_selector("#output-label:has-text('σ')")
+    assert page.get_attribute("#result", "src") != result
+    assert "error" not in (page.get_attribute("#message", "class") or "")
+    assert page.problems == []
+
+
+def test_an_answer_for_an_image_no_longer_open_is_dropped(page, tmp_path):
+    import time
+
+    open_image(page, _save(tmp_path / "first.png", noise_image(48, 64)))
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.route("**/api/inpaint", lambda route: (time.sleep(1.5), route.continue_()))
+    page.click("#inpaint")
+    open_image(page, _save(tmp_path / "second.png", noise_image(30, 50, seed=1)))
+    page.wait_for_timeout(3000)  # the first image's answer has come, and was not shown
+    assert page.locator("#output-stage.empty").count() == 1
+    assert page.locator("#download-result").is_hidden()
+    assert page.locator("#message").inner_text().startswith("second.png: 50×30")
+    assert page.problems == []
+
+
+def test_open_image_is_reached_with_the_keyboard(page):
+    page.focus("body")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.id") == "file"

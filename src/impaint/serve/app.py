@@ -23,7 +23,7 @@ from PIL import Image
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -39,6 +39,9 @@ from .limits import Limits
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)
 MAX_ROUNDS = 16  # re-fill rounds a request may ask (2 model passes each; the page asks 8)
+# Reading a request's body may take this long: a client that stalls mid-upload holds a slot
+# of the pool, so without it a few stalled uploads would lock everyone out (408).
+BODY_SECONDS = 60
 log = logging.getLogger("impaint.serve")
 # Everything the page loads comes from this server: the browser refuses anything else.
 PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:",
@@ -64,22 +67,30 @@ class InferencePool:
         self.workers, self.capacity = workers, workers + queue
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
         self.busy = 0  # requests holding a slot: read by the event loop only
-        self.mean_s = 1.0  # running mean of a request's time, for Retry-After
+        self.mean_s = 1.0  # running mean of a worker's time on one request, for Retry-After
 
     def acquire(self) -> None:
         if self.busy >= self.capacity:
+            # the queue ahead, `workers` at a time, at a worker's mean time on one request
             retry = max(1, math.ceil(self.mean_s * self.busy / self.workers))
             raise ApiError(503, f"the server is busy ({self.busy} requests running or "
                                 f"waiting); "
                                 f"try again in {retry} s", {"Retry-After": str(retry)})
         self.busy += 1
 
-    def release(self, seconds: float) -> None:
+    def release(self) -> None:
         self.busy -= 1
-        self.mean_s = 0.8 * self.mean_s + 0.2 * seconds
 
     async def run(self, fn, *args):
-        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, *args)
+        """`fn(*args)` on a worker; its time there (not the wait for one, which the queue's
+        length already counts) goes into the mean."""
+        def timed():
+            start = time.perf_counter()
+            try:
+                return fn(*args)
+            finally:
+                self.mean_s = 0.8 * self.mean_s + 0.2 * (time.perf_counter() - start)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
 
 
 def limited_receive(receive, max_bytes: int):
@@ -190,6 +201,9 @@ def form_int(form, key: str, default: int | None, allowed) -> int | None:
 async def read_upload(form, key: str) -> io.BytesIO:
     """The uploaded file, in memory, named as the user's file (for error messages)."""
     item = form.get(key)
+    if isinstance(item, str):  # a part without a filename: text, not a file
+        raise ApiError(400, f"the {key} field holds text, not a file: send it as a file "
+                            f"(curl -F {key}=@photo.png)")
     if not isinstance(item, UploadFile):
         raise ApiError(400, f"missing the {key} file (multipart field '{key}')")
     upload = io.BytesIO(await item.read())
@@ -202,6 +216,8 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
     """The ASGI app around one loaded model; `fill`, if given, runs its x1 fills
     (`impaint.inference.onnx_backend.load_backend`)."""
     limits = limits or Limits()
+    # the multipart parser logs each malformed body it refuses: the client's 400 says it
+    logging.getLogger("python_multipart").setLevel(logging.ERROR)
     model.eval()
     pool = InferencePool(limits.workers, limits.queue)
     info = describe(model, name, limits, getattr(fill, "name", "torch"))  # what runs x1 fills
@@ -217,8 +233,10 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         """One API request: 413 or 503 before reading the body where it must; the form's
         fields by `parse` (-> `work`'s arguments); `work` in the pool -> a PNG; every failure
         a one-line JSON error."""
-        start = time.perf_counter()
         try:
+            if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+                raise ApiError(400, "send the image and mask as multipart/form-data (curl -F "
+                                    "image=@photo.png -F mask=@hole.png)")
             length = request.headers.get("content-length", "")
             if length.isdigit() and int(length) > max_bytes:
                 raise ApiError(413, f"upload larger than {limits.max_upload_mb:g} MB")
@@ -227,9 +245,19 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
             return error_response(e.status, str(e), e.headers)
         try:
             request = Request(request.scope, limited_receive(request.receive, max_bytes))
-            async with request.form(max_files=2, max_fields=8) as form:
+            try:
+                form = await asyncio.wait_for(request.form(max_files=2, max_fields=8),
+                                              BODY_SECONDS)
+            except asyncio.TimeoutError:
+                raise ApiError(408, f"the upload took longer than {BODY_SECONDS} s")
+            try:
                 args = await parse(form)
+            finally:
+                await form.close()
             return Response(await pool.run(work, *args), media_type="image/png")
+        except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
+            log.info("a client disconnected mid-upload")
+            return error_response(400, "the client disconnected")
         except ApiError as e:
             return error_response(e.status, str(e), e.headers)
         except (InputError, HTTPException) as e:  # HTTPException: a malformed multipart body
@@ -239,7 +267,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
             return error_response(500, f"the request failed ({type(e).__name__}); "
                                        "the server is still running")
         finally:
-            pool.release(time.perf_counter() - start)
+            pool.release()
 
     async def inpaint_fields(form) -> tuple:
         image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
@@ -262,7 +290,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         return await answer(request, preview_fields, run_preview)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
-        return error_response(exc.status_code, str(exc.detail))
+        return error_response(exc.status_code, str(exc.detail), exc.headers)  # 405: Allow
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -276,5 +304,6 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         Route("/api/preview", api_preview, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
+    app.router.redirect_slashes = False  # /api/inpaint/ is a JSON 404, not a bare redirect
     app.state.pool = pool
     return app

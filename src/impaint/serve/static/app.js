@@ -16,6 +16,8 @@ const state = {
   chosen: null,    // URL of the shown result (the mean, or a chosen sample)
   before: false,   // the before/after toggle shows the input
   fields: {},      // the shown result's scale, flips, rounds (σ asked later matches it)
+  maskBlob: null,  // the shown result's mask (σ asked later is for the same hole)
+  opened: 0,       // counts opened images: an answer for an earlier one is dropped
 };
 
 const imageCanvas = $("image");
@@ -90,6 +92,7 @@ async function openFile(file) {
     }
   }
   state.file = file;
+  state.opened += 1;
   for (const canvas of [imageCanvas, maskCanvas]) {
     canvas.width = bitmap.width;
     canvas.height = bitmap.height;
@@ -162,6 +165,7 @@ maskCanvas.addEventListener("pointerdown", (event) => {
   const p = toImage(event);
   const erase = document.querySelector("input[name=tool]:checked").value === "eraser";
   state.current = { erase, width: brushWidth(), points: [p] };
+  if ($("message").classList.contains("error")) say("");  // painting answers "paint first"
   state.strokes.push(state.current);
   drawSegment(state.current, p, p);
 });
@@ -245,7 +249,7 @@ function clearResult() {
   state.samples = [];
   setUrl("result", null);
   setUrl("sigma", null);
-  state.chosen = null;
+  state.chosen = state.maskBlob = null;
   state.before = false;
   $("gallery").replaceChildren();
   $("output-stage").classList.add("empty");
@@ -273,6 +277,7 @@ async function inpaint() {
   // Best: 8 flips, 8 rounds at any size; else the server picks by the image's size (auto)
   const fields = $("best").checked ? { scale, flips: 8, rounds: 8 } : { scale };
   const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
+  const opened = state.opened;  // another image opened meanwhile: this answer is not for it
   $("inpaint").disabled = true;
   const started = performance.now();
   say("Inpainting…");
@@ -285,17 +290,22 @@ async function inpaint() {
   }, 1000);
   try {
     const result = await request(mask.blob, fields);
+    if (opened !== state.opened) return;
     clearResult();
     state.fields = fields;  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
     setUrl("mask", mask.blob);
+    state.maskBlob = mask.blob;
     $("download-result").download = `${stem()}-inpainted.png`;
     $("download-mask").download = `${stem()}-mask.png`;
     $("download-mask").href = state.urls.mask;
     if ($("sigma").checked) {
-      setUrl("sigma", await request(mask.blob, { ...state.fields, view: "sigma" }));
+      const sigma = await request(mask.blob, { ...state.fields, view: "sigma" });
+      if (opened !== state.opened) return;
+      setUrl("sigma", sigma);
     }
     if (k > 1) await drawSamples(mask.blob, k);
+    if (opened !== state.opened) return;
     $("output-stage").classList.remove("empty");
     $("download-result").hidden = $("download-mask").hidden = false;
     $("compare").disabled = false;
@@ -303,7 +313,7 @@ async function inpaint() {
     fit();
     say(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
   } catch (err) {
-    say(err.message, true);
+    if (opened === state.opened) say(err.message, true);
   } finally {
     clearInterval(ticker);
     $("inpaint").disabled = false;
@@ -338,12 +348,13 @@ async function drawSamples(mask, k) {
 $("inpaint").addEventListener("click", inpaint);
 $("compare").addEventListener("click", () => { state.before = !state.before; show(); });
 $("sigma").addEventListener("change", async () => {
-  if ($("sigma").checked && state.chosen && !state.urls.sigma && state.urls.mask) {
+  if ($("sigma").checked && state.chosen && !state.urls.sigma && state.maskBlob) {
+    const opened = state.opened;
     try {
-      const blob = await fetch(state.urls.mask).then((r) => r.blob());
-      setUrl("sigma", await request(blob, { ...state.fields, view: "sigma" }));
+      const sigma = await request(state.maskBlob, { ...state.fields, view: "sigma" });
+      if (opened === state.opened) setUrl("sigma", sigma);
     } catch (err) {
-      say(err.message, true);
+      if (opened === state.opened) say(err.message, true);
     }
   }
   show();
