@@ -101,7 +101,7 @@ def cmd_info(args) -> None:
 
 
 def add_backend_argument(p, renders: bool = True) -> None:
-    from .inference.onnx_backend import BACKENDS
+    from .inference.options import BACKENDS
 
     p.add_argument("--backend", default="torch", choices=BACKENDS,
                    help="what runs the model's x1 passes: torch (default), openvino (the "
@@ -231,7 +231,11 @@ def cmd_export(args) -> None:
     model = load_model(args.checkpoint)
     path = export_onnx(model, args.output)
     paired = " (its network alone: the coarse model it is paired with is not in the graph)"
-    print(f"wrote {path}{paired if getattr(model, 'coarse', None) is not None else ''} (inputs "
+    # The default is the 32-px face model (the bench's), not inpaint's and serve's `general`.
+    which = (" from celeba32, the model for aligned 32-px faces (photos of any size: "
+             "--checkpoint general)" if args.checkpoint is None else "")
+    paired = paired if getattr(model, "coarse", None) is not None else ""
+    print(f"wrote {path}{which}{paired} (inputs "
           f"image, mask; outputs filled{', sigma' if model.cfg.probabilistic else ''}; see "
           "README, Export and deployment)")
 
@@ -380,7 +384,7 @@ def crops_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def inpaint_arguments(p: argparse.ArgumentParser) -> None:
-    from .inference.pipeline import FLIPS
+    from .inference.options import FLIPS
 
     p.add_argument("image", help="image file, or a folder of images")
     p.add_argument("--mask", required=True, help="mask file (white = hole), or a folder")
@@ -519,10 +523,60 @@ def ablate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")
 
 
-def evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    from .evaluation.evaluate import add_evaluate_arguments
+# data.masks.TABLE_MASKS's families, named here without importing it (torch) for the help;
+# tests/test_cli.py checks that they agree.
+TABLE_FAMILIES = ("random", "box", "strokes", "full")
 
-    add_evaluate_arguments(p)
+
+def evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    from .evaluation.baselines import BASELINES  # numpy only
+    from .inference.options import FLIPS
+
+    p.add_argument("--data", required=True,
+                   help="CelebA root (official layout) or a folder of images")
+    p.add_argument("--folder", action="store_true",
+                   help="read --data as a plain image folder even if it has a partition file")
+    p.add_argument("--split", default="valid", choices=("valid", "test"), help="CelebA split")
+    p.add_argument("--checkpoint", nargs="+", action="extend", default=[], metavar="CKPT",
+                   help="model checkpoints, each named impaint:<file stem> "
+                        "(default: the shipped celeba32, named impaint)")
+    p.add_argument("--methods", nargs="+", action="extend", metavar="NAME",
+                   help=f"methods to run (default: all): {', '.join(BASELINES)}, impaint:<stem>")
+    p.add_argument("--families", nargs="+", action="extend", metavar="NAME",
+                   help=f"mask families (default: all): {', '.join(TABLE_FAMILIES)}")
+    p.add_argument("--limit", type=int, help="evaluate the first N images only")
+    p.add_argument("--size", type=int, help="image size (default: the checkpoints' size, or 32)")
+    p.add_argument("--native", action="store_true",
+                   help="the images at their own size, uncropped (they must share one size: "
+                        "CelebA's are 178x218)")
+    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--batch", type=int, default=32, help="images per model batch")
+    p.add_argument("--device", default="cpu",
+                   help="device for the models: cpu (default), cuda or auto")
+    p.add_argument("--bf16", action="store_true", help="run the models under bf16 autocast")
+    p.add_argument("--backend", choices=("onnxruntime", "openvino"),
+                   help="also score each checkpoint through this backend's exported graph, in "
+                        "its own precision (OpenVINO: bf16 on CPUs with native bf16), beside "
+                        "PyTorch, as impaint:<stem> [<backend>]")
+    p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
+                   help="also score each checkpoint with N test-time flips (2, 4 or 8 mirror "
+                        "images averaged, the upright 2 under 128 px; up to N times slower), "
+                        "as <name> [N flips]")
+    p.add_argument("--rounds", type=int, default=0, metavar="R",
+                   help="also score each checkpoint with R re-fill rounds on scattered holes "
+                        "(each half of the hole re-filled from the other's fill, averaged; 2 "
+                        "passes a round; with --flips, one column with both), as "
+                        "<name> [R rounds]")
+    p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
+    p.add_argument("--save-masks", action="store_true",
+                   help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
+    p.add_argument("-o", "--out", default="impaint-eval",
+                   help="output folder (default impaint-eval)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--samples", type=int, default=0, metavar="K",
+                   help="stochastic checkpoints: diversity / fidelity of K samples per image")
+    p.add_argument("--loglik", action="store_true",
+                   help="probabilistic checkpoints: neural-process log-likelihood (loglik.py)")
 
 
 # Every command: its one-line help, what adds its arguments, what runs it (main builds only

@@ -21,12 +21,12 @@ import torch
 
 from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
-from ..inference.pipeline import FLIPS, Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
+from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..progress import bar as progress_bar
 from ..train.loop import pick_device
 from .calibration import calibration_table
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
-from .protocol import EVAL_MASKS, STROKES_P, check_families, evaluation_masks, save_masks
+from .protocol import STROKES_P, check_families, evaluation_masks, save_masks
 
 MIN_SIZE = 16  # px: the smallest evaluation images (the masks' brush and box sizes round off)
 
@@ -273,54 +273,6 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
                  for key in masks if (name, *key) in kept}
         results.calibration[name] = calibration_table(fills, images, out, name)
     return results
-
-
-def add_evaluate_arguments(p) -> None:
-    p.add_argument("--data", required=True,
-                   help="CelebA root (official layout) or a folder of images")
-    p.add_argument("--folder", action="store_true",
-                   help="read --data as a plain image folder even if it has a partition file")
-    p.add_argument("--split", default="valid", choices=("valid", "test"), help="CelebA split")
-    p.add_argument("--checkpoint", nargs="+", action="extend", default=[], metavar="CKPT",
-                   help="model checkpoints, each named impaint:<file stem> "
-                        "(default: the shipped celeba32, named impaint)")
-    p.add_argument("--methods", nargs="+", action="extend", metavar="NAME",
-                   help=f"methods to run (default: all): {', '.join(BASELINES)}, impaint:<stem>")
-    p.add_argument("--families", nargs="+", action="extend", metavar="NAME",
-                   help=f"mask families (default: all): {', '.join(EVAL_MASKS)}")
-    p.add_argument("--limit", type=int, help="evaluate the first N images only")
-    p.add_argument("--size", type=int, help="image size (default: the checkpoints' size, or 32)")
-    p.add_argument("--native", action="store_true",
-                   help="the images at their own size, uncropped (they must share one size: "
-                        "CelebA's are 178x218)")
-    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
-    p.add_argument("--batch", type=int, default=32, help="images per model batch")
-    p.add_argument("--device", default="cpu",
-                   help="device for the models: cpu (default), cuda or auto")
-    p.add_argument("--bf16", action="store_true", help="run the models under bf16 autocast")
-    p.add_argument("--backend", choices=("onnxruntime", "openvino"),
-                   help="also score each checkpoint through this backend's exported graph, in "
-                        "its own precision (OpenVINO: bf16 on CPUs with native bf16), beside "
-                        "PyTorch, as impaint:<stem> [<backend>]")
-    p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
-                   help="also score each checkpoint with N test-time flips (2, 4 or 8 mirror "
-                        "images averaged, the upright 2 under 128 px; up to N times slower), "
-                        "as <name> [N flips]")
-    p.add_argument("--rounds", type=int, default=0, metavar="R",
-                   help="also score each checkpoint with R re-fill rounds on scattered holes "
-                        "(each half of the hole re-filled from the other's fill, averaged; 2 "
-                        "passes a round; with --flips, one column with both), as "
-                        "<name> [R rounds]")
-    p.add_argument("--grid-images", type=int, default=6, help="images per grid (default 6)")
-    p.add_argument("--save-masks", action="store_true",
-                   help="also write OUT/masks/<family>_<label>/<index>.png, white = hole")
-    p.add_argument("-o", "--out", default="impaint-eval",
-                   help="output folder (default impaint-eval)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--samples", type=int, default=0, metavar="K",
-                   help="stochastic checkpoints: diversity / fidelity of K samples per image")
-    p.add_argument("--loglik", action="store_true",
-                   help="probabilistic checkpoints: neural-process log-likelihood (loglik.py)")
 
 
 def _checkpoint_methods(paths, backend: str | None = None) -> dict:

@@ -9,11 +9,16 @@ pipeline.py     any size: the multi-scale pipeline around a single-scale fill
 image_files.py  read and write image and mask files (formats, what an output keeps)
 files.py        inpaint_paths (`impaint inpaint`): a file or a folder through the pipeline
 onnx_backend.py export to ONNX; the onnxruntime and OpenVINO backends
+options.py      the options a user picks by name (flips, backends), torch-free
 quantize.py     int8 graphs for OpenVINO (NNCF)
 demo.py         the shipped model on bundled faces (`impaint demo`)
 """
 
-from .files import inpaint_paths
-from .image_files import InputError, read_image, read_mask, write_image
+import lazy_loader
 
-__all__ = ["InputError", "inpaint_paths", "read_image", "read_mask", "write_image"]
+# Each name imported on first use (as impaint/__init__.py does): the CLI's help lists the
+# options (options.py) without loading torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "files": ["inpaint_paths"],
+    "image_files": ["InputError", "read_image", "read_mask", "write_image"],
+})

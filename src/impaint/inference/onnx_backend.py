@@ -30,10 +30,10 @@ import torch
 from torch import nn
 
 from ..model import Decoder, compose, pixel_centres
+from .options import BACKENDS
 from .pipeline import bf16_is_fast, model_single
 
 GRAPH_VERSION = 2  # bump when the exported graph changes: cached exports are then rebuilt
-BACKENDS = ("auto", "torch", "onnxruntime", "openvino")
 # Above this many pixels a call runs without onnxruntime's memory arena: 1024^2 peaked at
 # 1.5 GB without it and 3.6 GB with it; at 32 px the arena is worth ~30 % (docs/speed.md).
 LARGE_PIXELS = 512 * 512

@@ -45,6 +45,7 @@ import torch.nn.functional as F
 
 from ..model import compose, inpaint_with_std as one_pass
 from ..precision import bf16_is_fast
+from .options import FLIPS
 
 SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
 
@@ -105,7 +106,6 @@ MIRRORS: list[tuple[Callable, Callable]] = [
     (lambda x: x.transpose(-2, -1).flip(-2), lambda x: x.flip(-2).transpose(-2, -1)),
     (lambda x: x.transpose(-2, -1).flip(-2, -1), lambda x: x.flip(-2, -1).transpose(-2, -1)),
 ]
-FLIPS = (1, 2, 4, 8)
 
 
 def check_flips(flips: int) -> None:

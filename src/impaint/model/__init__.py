@@ -15,18 +15,17 @@ latent.py     stochastic latent (cVAE)  unet.py      gated-conv U-Net baseline
 checkpoint.py safetensors I/O, load_model
 """
 
-from .checkpoint import (CheckpointError, checkpoint_path, export_model, load_model,
-                         load_optimizer_state, read_checkpoint, save_checkpoint,
-                         shipped_weights_path, with_coarse, write_safetensors)
-from .config import ModelConfig
-from .decoders import ConvDecoder, Decoder, pixel_centres
-from .network import (DECODERS, SIGMA_MIN, Encoder, ImplicitInpainter, ResBlock, build_model,
-                      compose, count_parameters, downsample, inpaint, inpaint_with_std,
-                      sample_completions)
+import lazy_loader
 
-__all__ = ["DECODERS", "SIGMA_MIN", "CheckpointError", "ConvDecoder", "Decoder", "Encoder",
-           "ImplicitInpainter", "ModelConfig", "ResBlock", "build_model", "compose",
-           "count_parameters", "downsample", "export_model", "inpaint", "inpaint_with_std",
-           "load_model", "load_optimizer_state", "pixel_centres", "read_checkpoint",
-           "sample_completions", "save_checkpoint", "shipped_weights_path", "write_safetensors",
-           "checkpoint_path", "with_coarse"]
+# Each name imported on first use (as impaint/__init__.py does): ModelConfig, and so
+# TrainConfig's defaults in `impaint train --help`, come without torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "checkpoint": ["CheckpointError", "checkpoint_path", "export_model", "load_model",
+                   "load_optimizer_state", "read_checkpoint", "save_checkpoint",
+                   "shipped_weights_path", "with_coarse", "write_safetensors"],
+    "config": ["ModelConfig"],
+    "decoders": ["ConvDecoder", "Decoder", "pixel_centres"],
+    "network": ["DECODERS", "SIGMA_MIN", "Encoder", "ImplicitInpainter", "ResBlock",
+                "build_model", "compose", "count_parameters", "downsample", "inpaint",
+                "inpaint_with_std", "sample_completions"],
+})

@@ -13,12 +13,13 @@ distributed.py  DDP glue (gloo / NCCL), `--nproc`               gan.py    PatchG
 `python -m impaint.train ARGS` is `impaint train ARGS` (for torchrun; see __main__.py).
 """
 
-from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
-from .config import (TrainConfig, TrainingError, apply_overrides, check_config,
-                     config_from_dict, config_to_dict, lr_at)
-from .loop import LOG_FIELDS, TrainingStopped, pick_device, train, valid_psnr_hole
+import lazy_loader
 
-__all__ = ["LOG_FIELDS", "TrainConfig", "TrainingError", "TrainingStopped", "apply_overrides",
-           "check_config", "config_from_dict", "config_to_dict", "epoch_order", "lr_at",
-           "make_batch", "model_input", "pick_device", "prefetched", "train", "valid_psnr_hole",
-           "valid_set"]
+# Each name imported on first use (as impaint/__init__.py does): `impaint train --help`
+# shows TrainConfig's defaults without loading torch.
+__getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
+    "batches": ["epoch_order", "make_batch", "model_input", "prefetched", "valid_set"],
+    "config": ["TrainConfig", "TrainingError", "apply_overrides", "check_config",
+               "config_from_dict", "config_to_dict", "lr_at"],
+    "loop": ["LOG_FIELDS", "TrainingStopped", "pick_device", "train", "valid_psnr_hole"],
+})

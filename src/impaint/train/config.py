@@ -8,7 +8,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
-from ..model import ModelConfig
+from ..model.config import ModelConfig
 
 
 class TrainingError(RuntimeError):
