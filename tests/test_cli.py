@@ -320,6 +320,16 @@ def test_train_and_resume_through_the_cli(capsys, image_folder, tmp_path):
     assert run(capsys, *common, "--steps", 1)[0] == 0
     code, out, _ = run(capsys, *common, "--steps", 2, "--resume")
     assert code == 0 and "steps 1->2" in out
+    last = tmp_path / "r" / "last.safetensors"
+    before = last.read_bytes()
+    # Without --steps a finished run stays at its own 2 steps (not the default 12,000) ...
+    code, out, _ = run(capsys, *common, "--resume")
+    assert code == 0 and "is already at step 2, its last: nothing to train" in out
+    # ... and fewer steps than it has trained is refused in one line, the run untouched.
+    code, _, err = run(capsys, *common, "--steps", 1, "--resume")
+    assert code == 2
+    one_line_error(err, "--steps 1 is below the 2 steps")
+    assert last.read_bytes() == before
 
 
 def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_checkpoint):

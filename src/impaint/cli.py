@@ -29,13 +29,15 @@ class Parser(argparse.ArgumentParser):
 
 
 def cmd_train(args) -> None:
-    from .train import TrainConfig, apply_overrides, distributed, train
+    from .train import TrainConfig, apply_overrides, distributed, run_steps, train
 
     cfg = TrainConfig()
     if args.data:
         cfg.data = args.data
     if args.out:
         cfg.out = args.out
+    if args.resume and args.steps is None:  # a run goes on to its own steps, not the default
+        cfg.steps = run_steps(cfg.out) or cfg.steps
     for name in ("steps", "time_budget", "batch", "size", "lr", "seed", "device", "limit"):
         if getattr(args, name) is not None:
             setattr(cfg, name, getattr(args, name))
@@ -344,7 +346,8 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--data", help="CelebA root (official layout) or a folder of images")
     p.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
-    p.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps})")
+    p.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps}; "
+                   "with --resume, the run's own)")
     p.add_argument("--time-budget", type=float, metavar="SECONDS",
                    help="train for this long; the LR schedule follows the clock")
     p.add_argument("--batch", type=int, help=f"images per step (default {TrainConfig.batch})")

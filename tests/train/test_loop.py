@@ -226,7 +226,10 @@ def test_a_stopped_run_resumes_to_the_weights_of_the_uninterrupted_run(image_fol
             f"impaint: stopped at step 5 of 8: {last} is saved, --resume continues the run")
         assert read_checkpoint(last)[1]["step"] == 5
 
-    subprocess.run(run + args + ["--out", str(tmp_path / "killed"), "--resume"], check=True,
+    # As a user would after a stop: --resume without --steps goes on to the run's own 8.
+    at = args.index("--steps")
+    resume = args[:at] + args[at + 2:]
+    subprocess.run(run + resume + ["--out", str(tmp_path / "killed"), "--resume"], check=True,
                    timeout=300)
     (a, state_a), (b, state_b) = (read_checkpoint(tmp_path / run_dir / "last.safetensors")
                                   for run_dir in ("straight", "killed"))

@@ -21,5 +21,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     "batches": ["epoch_order", "make_batch", "model_input", "prefetched", "valid_set"],
     "config": ["TrainConfig", "TrainingError", "apply_overrides", "check_config",
                "config_from_dict", "config_to_dict", "lr_at"],
-    "loop": ["LOG_FIELDS", "TrainingStopped", "pick_device", "train", "valid_psnr_hole"],
+    "loop": ["LOG_FIELDS", "TrainingStopped", "pick_device", "run_steps", "train",
+             "valid_psnr_hole"],
 })

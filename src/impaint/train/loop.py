@@ -91,6 +91,11 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if problem is None:  # a bad config stops every rank here, before they wait for each other
         cfg, tensors, state = _resumed(cfg, resume)
         check_config(cfg, distributed.world_size())
+        if state.get("step", 0) == cfg.steps:  # a finished run, resumed: nothing to train
+            if distributed.rank() == 0:
+                print(f"impaint train: {cfg.out} is already at step {cfg.steps:,}, its last: "
+                      f"nothing to train (--steps above {cfg.steps:,} trains it further)")
+            return Path(cfg.out) / "last.safetensors"
     with distributed.process_group(pick_device(cfg.device)) as device:
         problem = distributed.agree(problem, device)
         if problem:
@@ -134,11 +139,24 @@ def _resumed(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict, dict]:
         raise TrainingError(f"--resume continues {cfg.out} as it was set up, and it differs "
                             f"in {', '.join(clashes)}: leave those out, or start a new run "
                             f"from its weights (--set init={Path(cfg.out) / 'last.safetensors'})")
+    done = state.get("step", 0)
+    if cfg.steps < done:  # would train nothing and say nothing
+        raise TrainingError(f"--steps {cfg.steps:,} is below the {done:,} steps {cfg.out} has "
+                            f"trained: give more to train it further, or leave --steps out")
     # Keep the run's own settings, but let the user extend `steps` or change the device.
     saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
     saved.time_budget = cfg.time_budget or saved.time_budget
     saved.data = cfg.data or saved.data
     return saved, tensors, state
+
+
+def run_steps(out: str | Path) -> int | None:
+    """The steps the run in `out` was set up for (`--resume` without `--steps` keeps them);
+    None without a readable last.safetensors (train() then says why)."""
+    try:
+        return read_checkpoint(Path(out) / "last.safetensors")[1]["train_config"]["steps"]
+    except (CheckpointError, KeyError):
+        return None
 
 
 RESUME_MAY_CHANGE = {"steps", "time_budget", "data", "device", "out"}
