@@ -276,7 +276,12 @@ def test_nothing_known_still_has_a_sigma(size):
     ("0_255", "values must be in [0, 1], got 0 to 255 (a 0-255 image: divide by 255)"),
     ("no_batch", "image must be (B, C, H, W)"),
     ("mask_size", "mask must be (B, 1, H, W) = (1, 1, 40, 48)"),
-    ("float64", "must be float32"),
+    ("float64", "must be float32, the model's, got torch.float64 and torch.float32 (.float()"),
+    ("float16", "must be float32, the model's, got torch.float16 and torch.float32 (.float()"),
+    ("bf16_mask", "got torch.float32 and torch.bfloat16 (.float()"),
+    ("empty", "image (0, 3, 40, 48) is empty: nothing to inpaint"),
+    ("scale_0", "scale must be a positive whole number (1, 2, 4...), got 0"),
+    ("scale_1.5", "scale must be a positive whole number (1, 2, 4...), got 1.5"),
     ("grey", "image must have 3 channels (RGB), got 1 (a grey one: "),
     ("rgba", "got 4 (an RGBA one: image[:, :3]"),
     ("bool_mask", "got torch.float32 and torch.bool (a bool mask: mask.float())"),
@@ -296,6 +301,12 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         mask = mask[..., :20]
     elif case == "float64":
         image = image.double()
+    elif case == "float16":
+        image = image.half()
+    elif case == "bf16_mask":
+        mask = mask.bfloat16()
+    elif case == "empty":
+        image, mask = image[:0], mask[:0]
     elif case == "grey":
         image = image[:, :1]
     elif case == "rgba":
@@ -308,8 +319,9 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         image[0, 0, 0, 0] = float("nan")
     elif case == "mask_255":
         mask = mask * 255
+    scale = {"scale_0": 0, "scale_1.5": 1.5}.get(case, 1)
     with pytest.raises(ValueError) as error:
-        inpaint(model, image, mask)
+        inpaint(model, image, mask, scale=scale)
     assert fragment in str(error.value) and "\n" not in str(error.value)
 
 
@@ -599,6 +611,15 @@ def test_auto_averaging_in_fp32_fits_the_slower_passes(size, flips, rounds):
     assert (auto_averaged(size, bf16=False).flips, auto_averaged(size, bf16=False).rounds
             ) == (flips, rounds)
     assert flips == 1 or (flips + 2 * rounds) * size[0] * size[1] <= AUTO_WORK_FP32
+
+
+def test_auto_averaging_takes_an_images_whole_shape_per_image():
+    """`auto_averaged(image.shape)`: the budget is per image, on (H, W), not B·C·H·W."""
+    for bf16 in (True, False):
+        assert (auto_averaged((2, 3, 256, 256), bf16=bf16) == auto_averaged((256, 256), bf16=bf16)
+                == auto_averaged(torch.Size([1, 3, 256, 256]), bf16=bf16))
+    with pytest.raises(TypeError, match=r"a size, \(H, W\) or image.shape, not the image"):
+        auto_averaged(torch.zeros(1, 3, 32, 32))
 
 
 def test_auto_averaging_follows_the_precision_inpaint_would_run(monkeypatch):

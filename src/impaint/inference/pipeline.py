@@ -35,6 +35,7 @@ PyTorch's `model.inpaint_with_std`, or another backend with the same contract.
 from __future__ import annotations
 
 import contextlib
+import operator
 from dataclasses import dataclass, replace
 from typing import Callable
 
@@ -215,9 +216,13 @@ AUTO_STEPS = ((8, 8), (8, 0), (4, 0), (2, 0), (1, 0))
 def auto_averaged(size: tuple[int, int], cfg: Pyramid = Pyramid(),
                   bf16: bool | None = None) -> Pyramid:
     """`cfg` with the flips and rounds `impaint inpaint` takes by default for an (H, W) image,
-    its passes run in bf16 (None: where `bf16_is_fast`, as `inpaint` decides) or fp32."""
+    its passes run in bf16 (None: where `bf16_is_fast`, as `inpaint` decides) or fp32. `size`
+    may be an image's whole shape, (B, C, H, W): the work is per image, on its last two."""
+    if isinstance(size, torch.Tensor):
+        raise TypeError("auto_averaged takes a size, (H, W) or image.shape, not the image")
     work = AUTO_WORK if (bf16_is_fast() if bf16 is None else bf16) else AUTO_WORK_FP32
-    pixels = size[0] * size[1]
+    h, w = tuple(size)[-2:]
+    pixels = h * w
     flips, rounds = next((f, r) for f, r in AUTO_STEPS
                          if (f + 2 * r) * pixels <= work or f == 1)
     return replace(cfg, flips=flips, rounds=rounds)
@@ -468,10 +473,16 @@ def model_single(model, bf16: bool = False) -> SingleScale:
     return single
 
 
-def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
+def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> None:
     """The public API's inputs, with a one-line ValueError for the usual slips (a uint8 or
-    0-255 image, a missing batch dimension, a mask of another size) instead of a wrong fill
-    or a shape error from deep inside the network."""
+    0-255 image, a missing batch dimension, a mask of another size, a float16 tensor, a
+    fractional scale) instead of a wrong fill or an error from deep inside the network."""
+    try:
+        whole = operator.index(scale) >= 1 and not isinstance(scale, bool)
+    except TypeError:
+        whole = False
+    if not whole:
+        raise ValueError(f"scale must be a positive whole number (1, 2, 4...), got {scale!r}")
     if not (isinstance(image, torch.Tensor) and isinstance(mask, torch.Tensor)):
         raise ValueError(f"image and mask must be torch tensors, got {type(image).__name__} "
                          f"and {type(mask).__name__} (an (H, W, 3) numpy image: "
@@ -484,9 +495,14 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor) -> None:
                 "a bool mask: mask.float()")
         raise ValueError(f"image and mask must be float, got {image.dtype} and {mask.dtype} "
                          f"({hint})")
-    if image.dtype == torch.float64 or mask.dtype == torch.float64:
-        raise ValueError("image and mask must be float32, the model's, not float64 (.float())")
+    if image.dtype != torch.float32 or mask.dtype != torch.float32:
+        # float16/bfloat16 would fail inside a convolution; bf16 runs as autocast decides.
+        raise ValueError(f"image and mask must be float32, the model's, got {image.dtype} and "
+                         f"{mask.dtype} (.float(); bf16 passes run where the CPU is fast at "
+                         "them)")
     b, c, h, w = image.shape
+    if image.numel() == 0:
+        raise ValueError(f"image {tuple(image.shape)} is empty: nothing to inpaint")
     if c != 3:
         hint = ("a grey one: image.expand(-1, 3, -1, -1)" if c == 1 else
                 "an RGBA one: image[:, :3]; impaint inpaint keeps a file's alpha" if c == 4
@@ -515,7 +531,7 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     deterministic. `on_pass` is called after each model pass (a large photo takes dozens) and,
     at `scale` > 1, each chunk the decoder renders; at `scale` 1, `on_plan(n)` first says how
     many passes are to come (`inpaint_pyramid`)."""
-    check_inputs(image, mask)
+    check_inputs(image, mask, scale)
     model.eval()
     bf16 = bf16_is_fast(image.device) if bf16 is None else bf16
     single = counted(model_single(model, bf16), on_pass)
