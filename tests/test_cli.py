@@ -554,6 +554,8 @@ def test_export_to_a_folder_is_one_line_and_leaves_nothing(capsys, tmp_path, tin
     (["resolution", "--data", "IMAGES", "--checkpoint", "CKPT", "--limit", "-3"],
      "--limit must be a positive"),
     (["train", "--data", "IMAGES", "--device", "gpu"], "--device gpu is not a device"),
+    (["train", "--data", "IMAGES", "--device", "cuda:99"],
+     "--device cuda:99 asked for, but this machine has none (it has: cpu"),
     (["train", "--data", "IMAGES", "--limit", "-4"], "limit must be 0 (off) or positive"),
 ])
 def test_bad_arguments_of_any_command_are_one_line(capsys, tmp_path, image_folder,

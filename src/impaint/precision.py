@@ -1,5 +1,6 @@
-"""Where bf16 pays: which devices run bf16 natively. A leaf (it imports no impaint module), so
-training, inference and the bench all ask the same question the same way.
+"""Devices: which this machine has (`pick_device`), and which run bf16 natively. A leaf (it
+imports no impaint module), so training, inference and the bench all ask the same question the
+same way.
 
 bf16 autocast is a speed-up only where the hardware has bf16 arithmetic: CPUs with AVX-512
 BF16 or AMX (2.4–2.6x fp32 for inference at batch 64, about 2x for training, docs/speed.md),
@@ -37,3 +38,25 @@ def bf16_is_fast(device: torch.device | str = "cpu") -> bool:
     if torch.device(device).type != "cpu" or os.environ.get("IMPAINT_FP32", "") not in ("", "0"):
         return False
     return native_bf16("cpu")
+
+
+def pick_device(name: str | torch.device, flag: str = "--device") -> torch.device:
+    """auto (CUDA where there is one), or a device torch knows (cpu, cuda, cuda:N, mps...)
+    that this machine has; otherwise a one-line ValueError naming `flag` and what there is
+    (torch's own is an AssertionError or a traceback from the first tensor sent there)."""
+    if str(name) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"{flag} {name} is not a device: auto, cpu, cuda or cuda:N") from None
+    if device.type == "cpu":
+        return device
+    try:
+        torch.empty(0, device=device)  # the one sure test: each backend fails its own way
+    except Exception:  # noqa: BLE001 (AssertionError, RuntimeError, ...: all mean "not here")
+        here = ["cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())
+                          if torch.cuda.is_available()]
+        raise ValueError(f"{flag} {name} asked for, but this machine has none (it has: "
+                         f"{', '.join(here)})") from None
+    return device

@@ -23,7 +23,7 @@ from .baselines import BASELINES, opencv_radius
 from ..data.masks import hole_ratio
 from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..progress import bar as progress_bar
-from ..train.loop import pick_device
+from ..precision import pick_device
 from .calibration import calibration_table
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import STROKES_P, check_families, evaluation_masks, save_masks

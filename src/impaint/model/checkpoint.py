@@ -16,6 +16,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from ..precision import pick_device
 from .config import ModelConfig
 from .network import ImplicitInpainter, build_model
 
@@ -148,7 +149,7 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
     # Weights channels-last (NHWC): oneDNN's convolutions then run channels-last whatever the
     # input's layout, 1.3-1.6x faster for fp32 inference on an AVX2 CPU (512 px through the
     # pipeline: 0.91-1.02 -> 0.69-0.71 s), the same fill within 6e-7.
-    return model.to(device, memory_format=torch.channels_last).eval()
+    return model.to(pick_device(device, "device"), memory_format=torch.channels_last).eval()
 
 
 def export_model(src: str | Path, dst: str | Path, **extra) -> Path:

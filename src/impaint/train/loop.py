@@ -28,7 +28,7 @@ from ..model import (CheckpointError, ModelConfig, build_model, compose, count_p
                      load_optimizer_state, read_checkpoint, save_checkpoint,
                      checkpoint_path)
 from ..plots import training_curve
-from ..precision import native_bf16
+from ..precision import native_bf16, pick_device  # pick_device: train's API too
 from ..progress import bar as progress_bar
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
@@ -39,20 +39,6 @@ from .losses import inpainting_loss
 
 
 LOG_FIELDS = ["step", "epoch", "lr", "loss", "mse", "tv", "images_per_s", "valid_psnr_hole"]
-
-
-def pick_device(name: str) -> torch.device:
-    """--device (train, evaluate): auto (CUDA where there is one), cpu, cuda or cuda:N; a name
-    torch does not know, or CUDA where there is none, is a one-line ValueError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"--device {name} is not a device: auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"--device {name} asked for, but no CUDA device is available")
-    return device
 
 
 @torch.no_grad()
