@@ -99,6 +99,33 @@ def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
     assert np.array_equal(png == 255, mask == 0)
 
 
+@pytest.mark.parametrize("native", [False, True])
+def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
+        tmp_path, image_folder, capsys, native):
+    """train holds out the last tenth of a folder (24 images, valid_images 8: 2); evaluate on
+    that folder scores those two only, and says why, not the 22 the model trained on."""
+    from impaint.data import ImageFolder
+    from impaint.evaluation.evaluate import evaluation_images
+    from impaint.train import train
+    from tests.helpers import tiny_config
+
+    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--data", str(image_folder), "--folder", "--checkpoint", str(ckpt),
+               "--methods", "impaint:last", "telea", "--families", "box", "--quiet",
+               "--grid-images", "0", "--out", str(out)] + (["--native"] if native else []))
+    assert rc == 0
+    assert json.loads((out / "results.json").read_text())["config"]["images"] == 2
+    assert (f"impaint:last trained on the first 22 images of {image_folder}: scoring only the "
+            "ones held out of training") in capsys.readouterr().out
+    held = evaluation_images(image_folder, "valid", 32, True, False, None, skip=22).images
+    assert torch.equal(held, ImageFolder(image_folder, 32).images[-2:])
+    # Another folder (or a checkpoint trained elsewhere): every image.
+    rc = main(["evaluate", "--data", str(image_folder), "--folder", "--methods", "telea",
+               "--families", "box", "--quiet", "--grid-images", "0", "--out", str(out)])
+    assert json.loads((out / "results.json").read_text())["config"]["images"] == 24
+
+
 @pytest.fixture
 def empty_test_split(tmp_path):
     """A CelebA tree whose partition lists test images that are not there."""

@@ -298,16 +298,17 @@ def _checkpoint_methods(paths, backend: str | None = None) -> dict:
     return models
 
 
-def native_images(root, split: str, folder: bool, limit: int | None):
-    """The first `limit` images of a CelebA split or a folder, as they are on disk (no crop,
-    no resize) -> ImageTensorDataset (N, 3, H, W); they must all have one size."""
+def native_images(root, split: str, folder: bool, limit: int | None, skip: int = 0):
+    """The first `limit` images of a CelebA split or a folder (after its first `skip`), as
+    they are on disk (no crop, no resize) -> ImageTensorDataset (N, 3, H, W); they must all
+    have one size."""
     from PIL import Image
 
     from ..data import ImageTensorDataset, celeba_files, has_splits
     from ..data.datasets import DataError, folder_files, rgb
 
     files = (celeba_files(root, split) if not folder and has_splits(root) else
-             folder_files(root))[:limit]
+             folder_files(root))[skip:][:limit]
     arrays = []
     for f in files:
         with Image.open(f) as im:
@@ -320,11 +321,11 @@ def native_images(root, split: str, folder: bool, limit: int | None):
 
 
 def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
-                      limit: int | None):
+                      limit: int | None, skip: int = 0):
     """The images `evaluate` and `scales` score: at their own size (`native`), else
     square-cropped and resized to `size`; a CelebA split, or a folder (`folder`, or no
-    partition file)."""
-    from ..data import ImageFolder, has_splits, open_dataset
+    partition file), less its first `skip` images (those a checkpoint trained on)."""
+    from ..data import ImageFolder, ImageTensorDataset, has_splits, open_dataset
 
     if limit is not None and limit <= 0:
         raise ValueError(f"--limit must be a positive number of images, got {limit}")
@@ -334,9 +335,36 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
         raise ValueError(f"--split {split} picks a split of CelebA; {root} is read as a plain "
                          "folder, all of it")
     if native:
-        return native_images(root, split, folder, limit)
+        return native_images(root, split, folder, limit, skip)
+    if skip:  # a plain folder: decoded whole (as train decodes it), then the held-out part
+        return ImageTensorDataset(ImageFolder(root, size).images[skip:][:limit])
     return (ImageFolder(root, size, limit=limit) if folder else
             open_dataset(root, split, size, limit=limit))
+
+
+def trained_on(models: dict, root) -> tuple[int, list[str]]:
+    """(how many of the first images of the plain folder `root` the checkpoints trained on,
+    their names). `impaint train` on a folder trains on all but its last tenth (at most
+    `valid_images`) of its first `limit` images; scoring those would be scoring training
+    images. Graphs carry no training record and count as trained elsewhere."""
+    from ..data import has_splits
+    from ..data.datasets import folder_files
+
+    if has_splits(root) or not Path(root).is_dir():
+        return 0, []
+    skip, names, total = 0, [], None
+    for name, model in models.items():
+        cfg = (getattr(model, "checkpoint_state", None) or {}).get("train_config") or {}
+        data = cfg.get("data")
+        if not data or Path(data).resolve() != Path(root).resolve():
+            continue
+        # Files, not decoded images: an unreadable file (train skips it) makes `skip` at
+        # most a little larger, never smaller: no training image is scored.
+        total = len(folder_files(root)) if total is None else total
+        n = min(cfg.get("limit") or total, total)
+        skip = max(skip, n - max(1, min(cfg.get("valid_images", 500), n // 10)))
+        names.append(name)
+    return skip, names
 
 
 def evaluate_cli(args) -> Results:
@@ -368,7 +396,12 @@ def evaluate_cli(args) -> Results:
     size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
     if size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
-    data = evaluation_images(args.data, args.split, size, args.folder, args.native, args.limit)
+    skip, trained = trained_on(methods, args.data)
+    if skip:
+        print(f"impaint evaluate: {', '.join(trained)} trained on the first {skip:,} images of "
+              f"{args.data}: scoring only the ones held out of training, after them")
+    data = evaluation_images(args.data, args.split, size, args.folder, args.native, args.limit,
+                             skip)
     size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=device, bf16=args.bf16,
@@ -402,7 +435,7 @@ def evaluate_cli(args) -> Results:
             print(table)
             with open(Path(args.out) / "results.md", "a") as f:
                 f.write("\n" + table)
-    print(f"wrote {args.out}/results.md, results.csv, results.json"
+    print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json"
           f"{' and grid_*.png' if args.grid_images else ''}")
     return results
 
