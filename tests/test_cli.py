@@ -224,6 +224,8 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
     (["train", "--out", "FILE"], "is a file: the run folder must be a folder"),
     (["demo", "-o", "FILE"], "is a file: the demo writes a folder"),
     (["train", "--batch", "500"], "training images for a batch of 500: more images, or --batch"),
+    (["train", "--set", "p_max=1.5"], "hole ratio must be in [0, 1], got 1.5"),
+    (["train", "--set", "p_min=0.95"], "p_min 0.95 is above p_max 0.9"),
 ])
 def test_bad_numbers_and_files_are_one_line(capsys, image_folder, tmp_path, argv, fragment):
     afile = tmp_path / "notes.txt"

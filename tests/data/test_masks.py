@@ -58,10 +58,29 @@ def test_same_seed_same_masks():
 def test_unknown_family_and_bad_ratio_are_clear_errors():
     with pytest.raises(ValueError, match="unknown mask family 'blob'"):
         make_mask("blob")
+    # Refused as the generator is made, not later when it first draws.
+    with pytest.raises(ValueError, match=r"hole ratio must be in \[0, 1\], got 1.5"):
+        RandomMask(1.5)
+    with pytest.raises(ValueError, match=r"hole ratio must be in \[0, 1\], got -0.1"):
+        make_mask("box", p=-0.1)
+    with pytest.raises(ValueError, match="max_aspect must be at least 1, got 0.5"):
+        make_mask("box", max_aspect=0.5)
+    with pytest.raises(ValueError, match="unknown stroke width 'huge'"):
+        StrokesMask(0.3, "huge")
+    with pytest.raises(ValueError, match="p_min 0.8 is above p_max 0.2"):
+        MixtureMask(0.8, 0.2)
+    with pytest.raises(ValueError, match=r"mixture families are some of random, box, strokes; "
+                                         r"got \['random', 'blob'\]"):
+        MixtureMask(families=("random", "blob"))
+    with pytest.raises(ValueError, match=r"^box masks take p, max_aspect; got ratio$"):
+        make_mask("box", ratio=0.3)
+    with pytest.raises(ValueError, match=r"^full masks take no settings; got p$"):
+        make_mask("full", p=0.3)
+    # ... and still when drawn, after a setting was changed in place.
+    mask = RandomMask(0.5)
+    mask.p = 2.0
     with pytest.raises(ValueError, match="hole ratio"):
-        RandomMask(1.5)(4, 4, torch.Generator())
-    with pytest.raises(ValueError, match="unknown stroke width"):
-        StrokesMask(0.3, "huge")(8, 8, torch.Generator())
+        mask(4, 4, torch.Generator())
 
 
 @pytest.mark.parametrize("width, digest", [("thin", "5e1c712d6357fb0a"),

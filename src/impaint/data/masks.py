@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from itertools import accumulate
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import cv2
 import numpy as np
@@ -33,6 +33,9 @@ class RandomMask:
 
     p: float = 0.5
 
+    def __post_init__(self):  # a bad ratio is refused when the generator is made, not drawn
+        _check_ratio(self.p)
+
     def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
         _check_ratio(self.p)
         return (torch.rand(height, width, generator=rng) >= self.p).float()
@@ -47,6 +50,11 @@ class BoxMask:
 
     p: float = 0.5
     max_aspect: float = 2.0  # the longer side is at most this many times the shorter
+
+    def __post_init__(self):
+        _check_ratio(self.p)
+        if not self.max_aspect >= 1:
+            raise ValueError(f"max_aspect must be at least 1, got {self.max_aspect}")
 
     def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
         _check_ratio(self.p)
@@ -90,11 +98,17 @@ class StrokesMask:
     p: float = 0.4
     width: str = "medium"  # "thin", "medium" or "thick"
 
-    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+    def __post_init__(self):
+        self.check()
+
+    def check(self) -> None:
         _check_ratio(self.p)
         if self.width not in STROKE_WIDTHS:
             raise ValueError(f"unknown stroke width {self.width!r}; "
                              f"choose from {sorted(STROKE_WIDTHS)}")
+
+    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+        self.check()
         npr = _numpy_rng(rng)
         side = min(height, width)
         lo, hi = STROKE_WIDTHS[self.width]
@@ -144,6 +158,18 @@ class MixtureMask:
     families: tuple[str, ...] = ("random", "box", "strokes")
     full_prob: float = 0.02  # occasionally nothing is known, so the model learns the mean face
 
+    def __post_init__(self):
+        _check_ratio(self.p_min)
+        _check_ratio(self.p_max)
+        if self.p_min > self.p_max:
+            raise ValueError(f"p_min {self.p_min} is above p_max {self.p_max}")
+        if not 0.0 <= self.full_prob <= 1.0:
+            raise ValueError(f"full_prob must be in [0, 1], got {self.full_prob}")
+        unknown = [f for f in self.families if f not in ("random", "box", "strokes")]
+        if unknown or not self.families:
+            raise ValueError(f"mixture families are some of random, box, strokes; got "
+                             f"{list(self.families)}")
+
     def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
         if torch.rand(1, generator=rng).item() < self.full_prob:
             return FullMask()(height, width, rng)
@@ -173,6 +199,11 @@ def make_mask(family: str, **knobs) -> object:
     """Build a generator by family name, with a clear error for an unknown one."""
     if family not in MASKS:
         raise ValueError(f"unknown mask family {family!r}; choose from {sorted(MASKS)}")
+    known = [f.name for f in fields(MASKS[family])]
+    unknown = sorted(set(knobs) - set(known))
+    if unknown:  # the dataclass's own TypeError names only the first, and not the choices
+        raise ValueError(f"{family} masks take {', '.join(known) or 'no settings'}; got "
+                         f"{', '.join(unknown)}")
     return MASKS[family](**knobs)
 
 

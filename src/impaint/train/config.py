@@ -125,6 +125,9 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
         if family not in {"random", "box", "strokes"}:
             raise ValueError(f"unknown mask family {family!r} in mask_families; "
                              "choose from box, random, strokes")
+    from ..data.masks import MixtureMask  # here: `impaint train --help` loads no torch
+
+    MixtureMask(cfg.p_min, cfg.p_max, cfg.mask_families, cfg.full_prob)  # p_min <= p_max...
     if not (isinstance(cfg.render_scale, int) and cfg.render_scale >= 1):
         raise ValueError(f"render_scale must be a positive integer, got {cfg.render_scale!r}")
     if cfg.mse_on not in {"hole", "all"}:
