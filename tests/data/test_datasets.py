@@ -50,8 +50,24 @@ def test_unreadable_files_are_skipped_and_counted(image_folder, capsys, monkeypa
     assert "skipped 1 unreadable image(s), e.g. " in capsys.readouterr().out
     monkeypatch.setattr("impaint.data.datasets._load_or_none", None)  # no decoding now
     assert len(ImageFolder(image_folder, size=8)) == 24  # from the decode cache: told again
-    assert "skipped 1 unreadable image(s), e.g. " + str(image_folder / "broken.png") in \
-        capsys.readouterr().out
+    assert "skipped 1 unreadable image(s), e.g. " + str(image_folder / "broken.png") + \
+        " (cannot identify image file)" in capsys.readouterr().out
+
+
+def test_images_smaller_than_the_size_are_counted_as_enlarged(image_folder, capsys,
+                                                               monkeypatch):
+    from PIL import Image
+
+    Image.new("RGB", (12, 10)).save(image_folder / "icon.png")  # 10 px square at most
+    assert len(ImageFolder(image_folder, size=32)) == 25
+    note = (f"warning: 1 image(s) smaller than 32 px were enlarged to it (blurry), e.g. "
+            f"{image_folder / 'icon.png'} (10 px)")
+    assert note in capsys.readouterr().out
+    ImageFolder(image_folder, size=8)  # 10 px is enough for 8
+    assert "enlarged" not in capsys.readouterr().out
+    monkeypatch.setattr("impaint.data.datasets._load_or_none", None)  # from the cache:
+    assert len(ImageFolder(image_folder, size=32)) == 25               # told again
+    assert note in capsys.readouterr().out
 
 
 def test_clear_errors(tmp_path, celeba_tree):

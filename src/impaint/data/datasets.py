@@ -52,6 +52,11 @@ def load_square(path: Path, size: int, crop_fraction: float | None = None) -> np
     `crop_fraction` is the square's side as a fraction of the image width (CelebA: 140/178);
     None takes the largest centred square. Proportional, so half-size copies give the same view.
     """
+    return _square(path, size, crop_fraction)[0]
+
+
+def _square(path: Path, size: int, crop_fraction: float | None) -> tuple[np.ndarray, float]:
+    """load_square, and the side in pixels of the square it cropped (below `size`: enlarged)."""
     with Image.open(path) as im:
         im.draft("RGB", (size * 2, size * 2))  # JPEG: let the decoder downscale by 2^k, cheaply
         im = rgb(im)
@@ -61,15 +66,19 @@ def load_square(path: Path, size: int, crop_fraction: float | None = None) -> np
         # PIL's resize filters widen with the scale factor: it antialiases when shrinking.
         im = im.resize((size, size), Image.Resampling.LANCZOS, box=(left, top, left + side,
                                                                     top + side))
-        return np.asarray(im, dtype=np.uint8)
+        return np.asarray(im, dtype=np.uint8), side
 
 
-def _load_or_none(args) -> np.ndarray | None:
+def _load_or_none(args) -> tuple[np.ndarray | None, str]:
+    """(the square, or None; why it is None, or "WxH" when it was enlarged, else "")."""
     path, size, crop_fraction = args
     try:
-        return load_square(path, size, crop_fraction)
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
+        square, side = _square(path, size, crop_fraction)
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        # PIL's "cannot identify image file '/long/path'": the path is said once, before it
+        reason = str(e).split(" '")[0] if isinstance(e, UnidentifiedImageError) else str(e)
+        return None, reason or type(e).__name__
+    return square, (f"{side:.0f} px" if side < size else "")
 
 
 def _inputs_hash(files: list[Path], **params) -> str:
@@ -86,9 +95,14 @@ def quiet() -> bool:
     return os.environ.get("IMPAINT_QUIET", "") not in ("", "0")
 
 
-def warn_skipped(count: int, example: str) -> None:
+def warn_skipped(count: int, example: str, enlarged: int = 0, small: str = "",
+                 size: int = 0) -> None:
+    """Told on every decode, the cached ones too: a run on the cache has the same images."""
     if count:
         print(f"warning: skipped {count} unreadable image(s), e.g. {example}")
+    if enlarged:  # a 10-px icon trained on at 32 px is mostly blur
+        print(f"warning: {enlarged} image(s) smaller than {size} px were enlarged to it "
+              f"(blurry), e.g. {small}")
 
 
 def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: str,
@@ -100,7 +114,8 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     if cache.exists():  # warned again: a run on the cache skips the same files
         with safe_open(cache, "pt") as f:
             meta = f.metadata() or {}
-        warn_skipped(int(meta.get("skipped", 0)), meta.get("skipped_example", ""))
+        warn_skipped(int(meta.get("skipped", 0)), meta.get("skipped_example", ""),
+                     int(meta.get("enlarged", 0)), meta.get("enlarged_example", ""), size)
         return load_file(cache)["images"]
     jobs = [(f, size, crop_fraction) for f in files]
     workers = workers or min(os.cpu_count() or 1, 4)
@@ -112,17 +127,19 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
             decoded = list(progress_bar(pool.map(_load_or_none, jobs, chunksize=64),
                                         total=len(jobs), desc=f"decoding {desc}",
                                         disable=quiet()))
-    skipped = [str(f) for f, d in zip(files, decoded) if d is None]
-    example = skipped[0] if skipped else ""
-    warn_skipped(len(skipped), example)
-    kept = [d for d in decoded if d is not None]
+    skipped = [f"{f} ({why})" for f, (d, why) in zip(files, decoded) if d is None]
+    small = [f"{f} ({side})" for f, (d, side) in zip(files, decoded) if d is not None and side]
+    notes = {"skipped": str(len(skipped)), "skipped_example": skipped[0] if skipped else "",
+             "enlarged": str(len(small)), "enlarged_example": small[0] if small else ""}
+    warn_skipped(len(skipped), notes["skipped_example"], len(small), notes["enlarged_example"],
+                 size)
+    kept = [d for d, _ in decoded if d is not None]
     if not kept:
         raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")
     images = torch.from_numpy(np.stack(kept)).permute(0, 3, 1, 2).contiguous()
     cache_dir.mkdir(parents=True, exist_ok=True)
     # atomic: never a half-written cache
-    write_safetensors(cache, {"images": images},
-                      {"skipped": str(len(skipped)), "skipped_example": example})
+    write_safetensors(cache, {"images": images}, notes)
     return images
 
 
