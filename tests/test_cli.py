@@ -38,6 +38,26 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
     code, out, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
                        "--checkpoint", tiny_checkpoint)
     assert code == 0 and "wrote" in out and (tmp_path / "o.png").exists()
+    assert "lossy" not in out
+    # A JPEG output says that its known pixels are no longer exact.
+    code, out, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.jpg",
+                       "--checkpoint", tiny_checkpoint)
+    assert code == 0 and out.splitlines()[-1] == (
+        "note: JPG is lossy (quality 95): the known pixels move by a few levels; a .png "
+        "output keeps them exact")
+
+
+def test_an_animation_is_read_by_its_first_frame_and_says_so(capsys, files, tmp_path,
+                                                             tiny_checkpoint):
+    img, mask = files
+    frames = [Image.fromarray(np.full((16, 16, 3), v, np.uint8)) for v in (120, 30, 200)]
+    frames[0].save(tmp_path / "anim.gif", save_all=True, append_images=frames[1:])
+    code, _, err = run(capsys, "inpaint", tmp_path / "anim.gif", "--mask", mask, "-o",
+                       tmp_path / "o.png", "--checkpoint", tiny_checkpoint)
+    assert code == 0 and (f"impaint: note: {tmp_path / 'anim.gif'} holds 3 frames (an "
+                          "animation or pages): the first is read") in err
+    corner = np.asarray(Image.open(tmp_path / "o.png"))[0, 0]
+    assert abs(int(corner[0]) - 120) <= 2  # the first frame's grey, a known pixel
 
 
 @pytest.mark.parametrize("option, plain, averaged", [("--flips", 1, 8), ("--rounds", 0, 4)])
@@ -122,7 +142,9 @@ def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
 @pytest.mark.parametrize("case,fragment", [
     ("missing", "image not found"),
     ("not_image", "not a readable image: "),
-    ("mask_size", "differs from face.png size"),
+    ("mask_size", "differs from face.png size (16, 16) (width, height)"),
+    ("mask_turned", "differs from face.png size (16, 24) (width, height); images are read "
+                    "upright, as viewers show them (EXIF orientation): paint the mask over"),
     ("corrupt_ckpt", "corrupt"),
     ("missing_ckpt", "checkpoint not found"),
 ])
@@ -136,6 +158,13 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
         img.write_text("plain text")
     elif case == "mask_size":
         Image.fromarray(np.zeros((8, 8), np.uint8)).save(mask)
+    elif case == "mask_turned":  # a phone photo, stored on its side, its mask over the stored
+        exif = Image.Exif()
+        exif[0x0112] = 6  # rotate 90° to display
+        Image.fromarray(np.full((16, 24, 3), 99, np.uint8)).save(img, exif=exif)
+        hole = np.zeros((16, 24), np.uint8)
+        hole[4:9, 4:9] = 255
+        Image.fromarray(hole).save(mask)
     elif case == "corrupt_ckpt":
         ckpt = tmp_path / "corrupt.safetensors"
         ckpt.write_bytes(tiny_checkpoint.read_bytes()[:50])

@@ -138,6 +138,7 @@ def fp32_if_asked(args) -> None:
 
 def cmd_inpaint(args) -> int:
     from .inference.files import inpaint_paths
+    from .inference.image_files import LOSSY_QUALITY
 
     fp32_if_asked(args)
 
@@ -149,6 +150,10 @@ def cmd_inpaint(args) -> int:
                             samples=args.samples, seed=args.seed, backend=args.backend,
                             flips=args.flips, rounds=args.rounds)
     print(f"wrote {', '.join(map(str, written))}")
+    if written[0].suffix.lower() in LOSSY_QUALITY and not args.samples:
+        print(f"note: {written[0].suffix[1:].upper()} is lossy (quality "
+              f"{LOSSY_QUALITY[written[0].suffix.lower()]['quality']}): the known pixels move "
+              f"by a few levels; a .png output keeps them exact")
     return 0
 
 

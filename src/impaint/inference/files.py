@@ -37,8 +37,12 @@ INVERT_HINT = "mask files are white = hole; --invert-mask for white = known"
 def check_pair(image: torch.Tensor, mask: torch.Tensor, name: str = "image",
                allow_full: bool = False, hint: str = INVERT_HINT) -> None:
     if image.shape[-2:] != mask.shape[-2:]:
+        turned = image.shape[-2:] == mask.shape[-2:][::-1]  # a phone photo's EXIF turn
         raise InputError(f"mask size {tuple(mask.shape[-2:][::-1])} differs from {name} size "
-                         f"{tuple(image.shape[-2:][::-1])} (width, height)")
+                         f"{tuple(image.shape[-2:][::-1])} (width, height)" + (
+                             "; images are read upright, as viewers show them (EXIF "
+                             "orientation): paint the mask over the upright image" if turned
+                             else ""))
     if not torch.isfinite(image).all():
         raise InputError(f"{name} contains NaN or infinite values")
     if bool(mask.all()):

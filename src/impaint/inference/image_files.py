@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import io
 import struct
+import sys
 import tempfile
 import warnings
 import zlib
@@ -172,6 +173,10 @@ def _decode(source: str | Path | BinaryIO, kind: str,
             if im.mode == "F":  # 32-bit float TIFFs: no range to read them in
                 raise InputError(f"not a supported {kind}: {name} (32-bit floating point; "
                                  "save it with 8 or 16 bits)")
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1 and im.format != "MPO":  # a phone JPEG's depth map is no frame
+                print(f"impaint: note: {name} holds {frames} frames (an animation or pages): "
+                      f"the first is read", file=sys.stderr)
             if read_wide is not None and wide_colour(im):
                 wide = _wide_colour_pixels(source, im)
                 if wide is not None:
