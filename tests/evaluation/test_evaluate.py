@@ -97,6 +97,12 @@ def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
     png = np.asarray(Image.open(out / "masks" / "box_0.5" / "000001.png"))
     mask = evaluation_masks(3, 32, 0, ["box"])["box", "0.5"][1, 0].numpy()
     assert np.array_equal(png == 255, mask == 0)
+    # Again into the same folder, boxes only: the other families' grids go, not a user's file.
+    (out / "grid_mine.png").write_bytes(b"the user's")
+    assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",
+                 "3", "--grid-images", "2", "--families", "box", "--methods", "telea",
+                 "--quiet", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.glob("grid_*.png")) == ["grid_box.png", "grid_mine.png"]
 
 
 @pytest.mark.parametrize("native", [False, True])

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES, opencv_radius
-from ..data.masks import hole_ratio
+from ..data.masks import TABLE_MASKS, hole_ratio
 from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..progress import bar as progress_bar
 from ..precision import pick_device
@@ -180,6 +180,9 @@ class Results:
             rows.append(("ground\ntruth", truth))
             written.append(image_grid(rows, out / f"grid_{family}.png",
                                       title=f"{family} masks: input / each method"))
+        for stale in set(out.glob("grid_*.png")) - set(written):  # an earlier run's, other
+            if stale.stem[5:] in TABLE_MASKS:                    # families: not beside these
+                stale.unlink()
         return written
 
 
