@@ -659,3 +659,14 @@ def test_the_evaluate_help_names_every_table_mask_family():
     from impaint.data.masks import TABLE_MASKS
 
     assert TABLE_FAMILIES == tuple(TABLE_MASKS)
+
+
+def test_ctrl_c_says_what_is_kept_only_where_something_is(monkeypatch, capsys):
+    import impaint.model
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(impaint.model, "load_model", interrupted)
+    assert main(["info"]) == 130
+    assert capsys.readouterr().err.strip() == "impaint: interrupted"  # info writes nothing

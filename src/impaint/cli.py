@@ -75,13 +75,30 @@ def cmd_scales(args) -> None:
     from .model import load_model
     from .studies.scales import compare_designs
 
-    models = {Path(p).stem: load_model(None if p == "shipped" else p)
-              for p in args.checkpoint or ["shipped"]}
+    given = args.checkpoint or ["shipped"]
+    if len(set(given)) < len(given):
+        raise UsageError("--checkpoint names the same checkpoint twice")
+    models = {label: load_model(None if p == "shipped" else p)
+              for label, p in zip(checkpoint_labels(given), given)}
     data = evaluation_images(args.data, "valid", args.size, args.folder, args.native, args.limit)
     table = compare_designs(models, data.images.float() / 255, args.seed)
     if args.out:
         Path(args.out).write_text(table + "\n")
         print(f"wrote {args.out}")
+
+
+def checkpoint_labels(given: list[str]) -> list[str]:
+    """Column names for checkpoints: a shipped model's name, a file's stem, or the path
+    where two files share a stem ('shipped' is load_model(None): celeba32)."""
+    from .model.checkpoint import PAIRS, SHIPPED
+
+    def name(p: str) -> str:
+        p = "celeba32" if p == "shipped" else p
+        shipped = (p in SHIPPED or p in PAIRS) and not Path(p).exists()
+        return f"{p} (shipped)" if shipped else Path(p).stem
+
+    stems = [name(p) for p in given]
+    return [p if stems.count(s) > 1 else s for s, p in zip(stems, given)]
 
 
 def cmd_info(args) -> None:
@@ -480,7 +497,8 @@ def scales_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--size", type=int, default=128, help="images resized to this (default 128)")
     p.add_argument("--native", action="store_true", help="the images at their own size")
     p.add_argument("--limit", type=int, default=32, help="images (default 32)")
-    p.add_argument("--checkpoint", nargs="+", help="checkpoints, or 'shipped' (the default)")
+    p.add_argument("--checkpoint", nargs="+",
+                   help="checkpoint files or shipped models (default: celeba32)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", help="also write the Markdown table here")
 
@@ -636,6 +654,11 @@ def one_line(error: Exception) -> str:
     return str(error)
 
 
+# What a Ctrl-C leaves, said only by the commands that keep something to go on from.
+INTERRUPTED = {"train": " (checkpoints already written are intact)",
+               "ablate": " (finished variants are kept: the same command goes on from them)"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Only the command asked for is built: `impaint`, `impaint --help`, `--version` and a
@@ -656,8 +679,8 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingStopped as e:  # a training run saved where it stopped
         print(f"impaint: {e}", file=sys.stderr)
         return 130
-    except KeyboardInterrupt:
-        print("impaint: interrupted (checkpoints already written are intact)", file=sys.stderr)
+    except KeyboardInterrupt:  # a second Ctrl-C in training, or one anywhere else
+        print(f"impaint: interrupted{INTERRUPTED.get(command, '')}", file=sys.stderr)
         return 130
     return code or 0  # a batch with failed pairs returns 1
 

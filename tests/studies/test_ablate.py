@@ -2,6 +2,7 @@ import json
 
 from impaint.studies.ablate import VARIANTS, check_budget, what_this_shows
 from impaint.cli import main
+from impaint.model import read_checkpoint
 
 
 def test_every_variant_keeps_the_parameter_budget():
@@ -26,9 +27,40 @@ def test_ablation_runs_writes_rows_and_resumes(image_folder, tmp_path, capsys):
     assert (tmp_path / "study" / "seed" / "row.json").stat().st_mtime_ns == stamp
 
 
+def test_ablation_rerun_with_other_settings_never_reuses_stale_rows(image_folder, tmp_path,
+                                                                     capsys):
+    out = tmp_path / "study"
+    argv = ["ablate", "--data", str(image_folder), "--out", str(out), "--steps", "2",
+            "--batch", "8", "--size", "16", "--limit", "8", "--only", "seed"]
+    assert main(argv) == 0, capsys.readouterr().err
+    row_path = out / "seed" / "row.json"
+    assert json.loads(row_path.read_text())["settings"]["valid_images"] == 8
+
+    # Fewer valid images: the same weights, scored again on what was asked.
+    assert main(argv[:-3] + ["4", "--only", "seed"]) == 0, capsys.readouterr().err
+    assert json.loads(row_path.read_text())["settings"]["valid_images"] == 4
+
+    # More steps: the run goes on to them, and the row says so.
+    longer = [a if a != "2" else "3" for a in argv]
+    assert main(longer) == 0, capsys.readouterr().err
+    assert json.loads(row_path.read_text())["steps"] == 3
+    assert read_checkpoint(out / "seed" / "last.safetensors")[1]["step"] == 3
+
+    # Another seed, or fewer steps than trained: refused in one line before anything moves.
+    stamp = row_path.stat().st_mtime_ns
+    capsys.readouterr()
+    assert main(longer + ["--seed", "5"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seed 0" in err and "this study:" in err
+    assert main(argv) == 2
+    assert "3 steps" in capsys.readouterr().err
+    assert row_path.stat().st_mtime_ns == stamp
+
+
 def test_what_this_shows_reads_the_numbers():
     rows = [{"variant": "seed", "psnr_hole": {"a": 20.0, "b": 22.0}},
             {"variant": "conv_decoder", "psnr_hole": {"a": 21.0, "b": 23.0}}]
+    assert "`conv_decoder` changes it by +1.00 dB" in what_this_shows(rows)  # one variant
     text = what_this_shows(rows)
     assert "21.00 dB" in text and "beats the implicit MLP decoder by 1.00 dB" in text
     rows += [{"variant": "masks_box", "psnr_hole": {"box 0.5": 21.0, "random 0.5": 19.0}},

@@ -1,6 +1,6 @@
 import torch
 
-from impaint.cli import main
+from impaint.cli import checkpoint_labels, main
 from impaint.model import ImplicitInpainter
 from impaint.studies.scales import DESIGNS, ROWS, compare_designs
 from tests.helpers import TINY
@@ -21,3 +21,20 @@ def test_scales_cli(tmp_path, image_folder, tiny_checkpoint, capsys):
     assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--limit", "2",
                  "--checkpoint", str(tiny_checkpoint), "-o", str(out)]) == 0
     assert out.read_text().startswith("| mask | single pass (tiny)")
+
+
+def test_scales_names_every_checkpoint_column(tmp_path, image_folder, tiny_checkpoint, capsys):
+    (tmp_path / "a").mkdir()
+    twin = tmp_path / "a" / tiny_checkpoint.name  # the same file name in another folder
+    twin.write_bytes(tiny_checkpoint.read_bytes())
+    assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--limit", "1",
+                 "--checkpoint", str(tiny_checkpoint), str(twin)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0].startswith("| mask | single pass (") and printed[1].startswith("|---|")
+    assert f"({tiny_checkpoint})" in printed[0] and f"({twin})" in printed[0]
+    assert len(printed) == 2 + len(ROWS)  # the header first, a row per mask, no file
+    assert checkpoint_labels(["shipped", "general", "x/best.safetensors"]) == [
+        "celeba32 (shipped)", "general (shipped)", "best"]
+    assert main(["scales", "--data", str(image_folder), "--folder", "--checkpoint",
+                 str(twin), str(twin)]) == 2
+    assert "the same checkpoint twice" in capsys.readouterr().err

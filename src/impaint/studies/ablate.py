@@ -21,7 +21,7 @@ from ..data import open_dataset
 from ..evaluation.evaluate import evaluate
 from ..model import build_model, count_parameters, inpaint, load_model, read_checkpoint
 from ..precision import native_bf16
-from ..train import TrainConfig, apply_overrides, train
+from ..train import TrainConfig, TrainingStopped, apply_overrides, train
 
 SUMMARY_COLUMNS = [("random", "random"), ("box", "box"), ("strokes", "strokes"),
                    ("full", "full")]
@@ -68,25 +68,64 @@ def cpu_training_speed(model, size: int, batch: int = 64) -> float:
     return batch / _timeit(step, repeats=2, warmup=1)
 
 
+def study_settings(data: str, steps: int, batch: int, seed: int, size: int,
+                   valid_images: int) -> dict:
+    """What a variant's row depends on: a row.json written with other settings is stale."""
+    return {"data": str(Path(data).resolve()), "steps": steps, "batch": batch, "seed": seed,
+            "size": size, "valid_images": valid_images}
+
+
+def earlier_run_problem(name: str, out: Path, settings: dict) -> str | None:
+    """Why the run already in DIR/<name> cannot go on into this study (one line), or None.
+    A checkpoint trained with another batch, seed or size, on other data, or for more steps
+    than asked would be labelled with settings it was not trained with; fewer steps resume."""
+    ckpt = out / name / "last.safetensors"
+    if not ckpt.exists():
+        return None
+    state = read_checkpoint(ckpt)[1]
+    saved = state.get("train_config", {})
+    differ = [f"{k} {saved.get(k)}" for k in ("batch", "seed", "size")
+              if saved.get(k) != settings[k]]
+    # Weights trained on another machine (the GPU) name a folder this one does not have.
+    data = Path(saved.get("data", ""))
+    if data.exists() and str(data.resolve()) != settings["data"]:
+        differ.append(f"data {data}")
+    if state.get("step", 0) > settings["steps"]:
+        differ.append(f"{state['step']:,} steps")
+    if not differ:
+        return None
+    asked = ", ".join(f"{k} {settings[k]}" for k in ("batch", "seed", "size", "steps"))
+    return (f"{out / name} holds a run trained with {', '.join(differ)} (this study: {asked}): "
+            f"give the same settings to go on with it, or another --out")
+
+
 def run_variant(name: str, data: str, out: Path, steps: int, batch: int, seed: int,
                 size: int, valid_images: torch.Tensor) -> dict:
+    settings = study_settings(data, steps, batch, seed, size, valid_images.shape[0])
     row_path = out / name / "row.json"
-    if row_path.exists():  # finished in an earlier run: the study resumes
-        return json.loads(row_path.read_text())
+    if row_path.exists():  # finished in an earlier run with the same settings: the study resumes
+        row = json.loads(row_path.read_text())
+        if row.get("settings") == settings:
+            return row
     cfg = variant_config(name, data, out, steps, batch, seed, size)
     ckpt = out / name / "last.safetensors"
     # A checkpoint already at `steps` (a finished run, or weights trained elsewhere and copied
-    # here without optimizer state) is evaluated as it is; a shorter one resumes.
-    done = ckpt.exists() and read_checkpoint(ckpt)[1]["step"] >= steps
-    if not done:
-        train(cfg, resume=ckpt.exists(), progress=True)
+    # here without optimizer state) is evaluated as it is; a shorter one resumes, validating
+    # as often as it was set up to (a study asked for more steps would validate less often).
+    done = 0
+    if ckpt.exists():
+        state = read_checkpoint(ckpt)[1]
+        done, cfg.valid_every = state["step"], state["train_config"]["valid_every"]
+    if done < steps:
+        train(cfg, resume=done > 0, progress=True)
     model = load_model(ckpt)
     train_seconds = model.checkpoint_state.get("elapsed_seconds", float("nan"))
     log = (out / name / "log.csv").read_text().strip().splitlines()
     results = evaluate(valid_images, {name: model}, seed, out=None, grid_images=0,
                        progress=False)
     row = {"variant": name, "what": VARIANTS[name][0], "parameters": count_parameters(model),
-           "steps": steps, "train_images_per_s": float(log[-1].split(",")[6]),
+           "steps": steps, "settings": settings,
+           "train_images_per_s": float(log[-1].split(",")[6]),
            "cpu_train_images_per_s": cpu_training_speed(model, size),
            "train_seconds": train_seconds, "infer_images_per_s": inference_speed(model, size),
            "psnr_hole": {f"{r['family']} {r['label']}": r["psnr_hole"] for r in results.rows},
@@ -129,9 +168,13 @@ def what_this_shows(rows: list[dict]) -> str:
         return f"Only the seed was run: mean hole PSNR {base:.2f} dB."
     best = max(deltas, key=deltas.get)
     worst = min(deltas, key=deltas.get)
-    parts = [f"Against the seed's mean hole PSNR of {base:.2f} dB, the best variant is "
-             f"`{best}` ({deltas[best]:+.2f} dB) and the worst `{worst}` "
-             f"({deltas[worst]:+.2f} dB)."]
+    if len(deltas) == 1:
+        parts = [f"Against the seed's mean hole PSNR of {base:.2f} dB, `{best}` changes it by "
+                 f"{deltas[best]:+.2f} dB."]
+    else:
+        parts = [f"Against the seed's mean hole PSNR of {base:.2f} dB, the best variant is "
+                 f"`{best}` ({deltas[best]:+.2f} dB) and the worst `{worst}` "
+                 f"({deltas[worst]:+.2f} dB)."]
     if "conv_decoder" in deltas:
         d = deltas["conv_decoder"]
         parts.append("The plain convolutional decoder " + (
@@ -198,7 +241,17 @@ def run_ablation(data: str, out: str | Path, steps: int = DEFAULT_STEPS, batch: 
     names = list(only or VARIANTS)
     check_budget(names)
     valid = open_dataset(data, "valid", size, limit=valid_limit).images
-    rows = [run_variant(n, data, out, steps, batch, seed, size, valid) for n in names]
+    # Every variant is checked before any trains: a clash found an hour in wastes the hour.
+    settings = study_settings(data, steps, batch, seed, size, valid.shape[0])
+    for problem in filter(None, (earlier_run_problem(n, out, settings) for n in names)):
+        raise ValueError(problem)
+    rows = []
+    for n in names:
+        try:
+            rows.append(run_variant(n, data, out, steps, batch, seed, size, valid))
+        except TrainingStopped as e:  # saved at a whole step; the study has no --resume
+            raise TrainingStopped(e.where, "the same impaint ablate command goes on from "
+                                  "there (finished variants are kept)") from None
     variants_grid(names, out, size, seed)
     (out / "ABLATION.md").write_text(ablation_markdown(rows, steps, valid.shape[0]) +
                                      "\n![every variant on the same masks](variants.png)\n")

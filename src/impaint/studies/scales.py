@@ -41,6 +41,8 @@ def compare_designs(models: dict, images: torch.Tensor, seed: int = 0,
     masks = evaluation_masks(images.shape[0], tuple(images.shape[-2:]), seed)
     cols = [f"{d} ({name})" for name in models for d in DESIGNS] + ["best classical"]
     lines = ["| mask | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+    # The header at once, then each row as it is measured (a row takes seconds to minutes).
+    print("\n".join(lines), flush=True)
     for key in ROWS:
         m = masks[key]
         cells = [_hole_psnr(design(model, images, m), images, m)

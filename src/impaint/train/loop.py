@@ -242,12 +242,20 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     distributed.barrier()  # every rank returns once the checkpoint is written
     if stopped:
         raise TrainingStopped(f"stopped at step {step + 1:,} of {cfg.steps:,}: "
-                              f"{run.last_ckpt} is saved, --resume continues the run")
+                              f"{run.last_ckpt} is saved")
     return run.last_ckpt
 
 
 class TrainingStopped(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) or SIGTERM stopped a run after a whole step, which was saved."""
+    """Ctrl-C (SIGINT) or SIGTERM stopped a run after a whole step, which was saved. `go_on`
+    says how to continue it: a command that trains inside (`impaint ablate`) says its own."""
+
+    def __init__(self, where: str, go_on: str = "--resume continues the run"):
+        super().__init__(where, go_on)  # both in args: the exception pickles across processes
+        self.where, self.go_on = where, go_on
+
+    def __str__(self) -> str:
+        return f"{self.where}, {self.go_on}"
 
 
 @contextmanager
