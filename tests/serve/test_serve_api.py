@@ -185,6 +185,8 @@ def test_samples_of_a_stochastic_model():
                               "without flips or rounds")
         assert_one_line_error(post(url, data, mask_png(hole), sample=1, rounds=2), 400,
                               "without flips or rounds")
+        assert_one_line_error(post(url, data, mask_png(hole), sample=1, view="sigma"), 400,
+                              "a sample is one draw: it has no σ")
 
 
 def bad_request(case):
@@ -208,6 +210,8 @@ def bad_request(case):
         fields["view"] = "x-ray"
     elif case == "no_samples":
         fields["sample"] = 1
+    elif case == "unknown_field":
+        fields["Scale"] = 2
     return image, mask, fields
 
 
@@ -221,6 +225,7 @@ def bad_request(case):
     ("bad_rounds", "rounds must be 0 to 16; got 17"),
     ("bad_view", "view must be"),
     ("no_samples", "no stochastic latent"),
+    ("unknown_field", "unknown field 'Scale': this endpoint takes image, mask, scale"),
 ])
 def test_bad_requests_get_a_one_line_400(shipped_url, case, fragment):
     image, mask, fields = bad_request(case)
@@ -274,7 +279,8 @@ def test_caps_answer_413():
         assert post(url, large, mask_png(hole)).status_code == 200
 
 
-def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
+def held_fills(monkeypatch) -> threading.Event:
+    """Every fill waits (up to 30 s) until the event returned is set."""
     release = threading.Event()
     real = serve_app.inpaint_with_std
 
@@ -282,6 +288,11 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         release.wait(30)
         return real(*args)
     monkeypatch.setattr(serve_app, "inpaint_with_std", slow)
+    return release
+
+
+def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
+    release = held_fills(monkeypatch)
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
     app = create_app(model, limits=Limits(workers=1, queue=1))
     data, mask = encode(noise_image()), mask_png(box_mask())
@@ -302,6 +313,26 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         for t in threads:
             t.join()
         assert [a.status_code for a in answers] == [200, 200]
+
+
+def test_stopping_mid_request_answers_a_one_line_503(monkeypatch):
+    release = held_fills(monkeypatch)
+    monkeypatch.setattr(serve_server, "GRACE_SECONDS", 0.5)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model)
+    answers = []
+    with running(app) as url:
+        thread = threading.Thread(target=lambda: answers.append(
+            post(url, encode(noise_image()), mask_png(box_mask()))))
+        thread.start()
+        deadline = time.monotonic() + 20
+        while app.state.pool.busy < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    # what Ctrl-C does: the server stops, and cancels the request once its grace is over
+    thread.join(10)
+    release.set()
+    assert_one_line_error(answers[0], 503, "the server is stopping")
+    assert answers[0].headers["retry-after"] == "10"
 
 
 def test_retry_after_counts_a_workers_time_not_the_wait_for_one():

@@ -139,12 +139,23 @@ def test_errors_are_shown_to_the_user(page, tmp_path):
     assert "Paint over what should go" in page.locator("#message.error").inner_text()
     stroke(page, [(0.4, 0.5), (0.6, 0.5)])  # painting answers it: the error goes
     assert page.locator("#message").inner_text() == ""
-    open_image(page, _save(tmp_path / "wide.png", noise_image(4, 4100)))  # over --max-side
-    stroke(page, [(0.4, 0.5), (0.6, 0.5)])
-    page.click("#inpaint")
+    # Over --max-side: refused as it opens, before any painting; the open image stays.
+    page.set_input_files("#file", str(_save(tmp_path / "wide.png", noise_image(4, 4100))))
     page.wait_for_selector("#message.error")
-    assert "at most 4096 px per side" in page.locator("#message").inner_text()
+    assert "wide.png is 4100×4 ; this server takes at most 4096 px per side".replace(" ;", ";") \
+        in page.locator("#message").inner_text()
+    assert page.evaluate("document.getElementById('image').width") == 64
+    # The same file chosen again is opened again (and refused again), not ignored.
+    page.evaluate("document.getElementById('message').textContent = ''")
+    page.set_input_files("#file", str(tmp_path / "wide.png"))
+    page.wait_for_selector("#message.error")
     assert page.problems == []
+
+
+def test_a_gif_opens_as_the_cli_takes_it(page, tmp_path):
+    Image.fromarray(noise_image(30, 50)).convert("P").save(tmp_path / "anim.gif")
+    open_image(page, tmp_path / "anim.gif")
+    assert "anim.gif: 50×30" in page.locator("#message").inner_text()
 
 
 def test_undo_eraser_and_a_phone_width_window(page, tmp_path):
@@ -199,6 +210,12 @@ def test_paste_opens_an_image_and_brackets_size_the_brush(page, tmp_path):
     page.keyboard.press("[")
     page.keyboard.press("[")
     assert page.input_value("#size") == "23"  # 34 / 1.2 = 28, 28 / 1.2 = 23
+    page.fill("#size", "2")  # the smallest brush still grows, a pixel a press
+    page.keyboard.press("]")
+    assert page.input_value("#size") == "3"
+    for _ in range(3):
+        page.keyboard.press("[")
+    assert page.input_value("#size") == "2"
 
 
 def test_sigma_asked_after_the_result_is_shown(page, tmp_path):
@@ -233,3 +250,31 @@ def test_open_image_is_reached_with_the_keyboard(page):
     page.focus("body")
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.id") == "file"
+
+
+def test_k_samples_within_the_servers_cap_and_at_x1(browser, tmp_path):
+    from impaint.model import ImplicitInpainter, ModelConfig
+    from impaint.serve.app import create_app
+    from impaint.serve.server import running
+
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2,
+                                          latent_dim=4))
+    with running(create_app(model, "stochastic")) as url:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(url)
+        page.wait_for_selector("#samples-option:not([hidden])")
+        open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+        stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+        page.fill("#samples", "20")
+        page.click("#inpaint")
+        page.wait_for_selector("#message.error:has-text('K samples: 1 to 8')")
+        page.fill("#samples", "2")
+        page.select_option("#scale", "2")
+        page.click("#inpaint")
+        page.wait_for_selector("#message.error:has-text('Samples are drawn at ×1')")
+        page.select_option("#scale", "1")
+        page.click("#inpaint")
+        page.wait_for_selector("#message:has-text('Done')")
+        assert page.locator("#gallery img").count() == 3  # the mean and two samples
+        context.close()

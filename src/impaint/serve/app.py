@@ -162,6 +162,8 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
             raise InputError("this model has no stochastic latent: it gives one completion")
         if scale != 1 or cfg.averaged:
             raise InputError("samples are drawn at ×1 without flips or rounds only")
+        if view == "sigma":
+            raise InputError("a sample is one draw: it has no σ heat map (view=result)")
         return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
         out, std = inpaint_pyramid(fill, image[None], mask[None], cfg, coarse_of(fill))
@@ -196,6 +198,18 @@ def form_int(form, key: str, default: int | None, allowed) -> int | None:
                        if len(allowed) < 10 else
                        f"{key} must be {allowed[0]} to {allowed[-1]}; got {value}")
     return value
+
+
+INPAINT_FIELDS = ("image", "mask", "scale", "view", "sample", "flips", "rounds")
+
+
+def check_fields(form, known: tuple[str, ...]) -> None:
+    """400 for a field the API does not take: a misspelt `Scale=2` would else be ignored,
+    and the user would get a result at ×1 without a word."""
+    unknown = [k for k in form.keys() if k not in known]
+    if unknown:
+        raise ApiError(400, f"unknown field {unknown[0][:40]!r}: this endpoint takes "
+                            f"{', '.join(known)}")
 
 
 async def read_upload(form, key: str) -> io.BytesIO:
@@ -255,6 +269,11 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
             finally:
                 await form.close()
             return Response(await pool.run(work, *args), media_type="image/png")
+        except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running
+            # after its grace period; the page gets a line it can show, the log no traceback
+            log.warning("a request was cut off: the server is stopping")
+            return error_response(503, "the server is stopping: try again once it is back",
+                                  {"Retry-After": "10"})
         except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
             log.info("a client disconnected mid-upload")
             return error_response(400, "the client disconnected")
@@ -271,6 +290,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
 
     async def inpaint_fields(form) -> tuple:
         image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
+        check_fields(form, INPAINT_FIELDS)  # after: a missing file is the first thing to say
         scale = form_int(form, "scale", 1, SCALES)
         sample = form_int(form, "sample", 0, range(0, 2 ** 31))
         flips = form_int(form, "flips", None, FLIPS)  # neither: `auto_averaged`
@@ -281,7 +301,9 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         return model, limits, image, mask, scale, view, sample, fill, flips, rounds
 
     async def preview_fields(form) -> tuple:
-        return limits, await read_upload(form, "image")
+        image = await read_upload(form, "image")
+        check_fields(form, ("image",))
+        return limits, image
 
     async def api_inpaint(request: Request) -> Response:
         return await answer(request, inpaint_fields, run_inpaint)

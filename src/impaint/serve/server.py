@@ -33,9 +33,13 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
+# On Ctrl-C, requests still running get this long to finish; then they are cut off (503).
+GRACE_SECONDS = 5
+
+
 def make_server(app) -> uvicorn.Server:
     return uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,
-                                         timeout_graceful_shutdown=5))
+                                         timeout_graceful_shutdown=GRACE_SECONDS))
 
 
 @contextlib.contextmanager

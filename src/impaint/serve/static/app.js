@@ -61,14 +61,14 @@ async function loadInfo() {
 // The browser shows PNG, JPEG, WebP and BMP itself; TIFF and HEIC (and anything else it
 // cannot decode) the server turns into a PNG to paint on (/api/preview), while the original
 // file, all its bits, is what gets inpainted.
-const TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/tiff", "image/heic",
-               "image/heif"];
-const SUFFIXES = /\.(png|jpe?g|webp|bmp|tiff?|heic|heif)$/i;
+const TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "image/tiff",
+               "image/heic", "image/heif"];
+const SUFFIXES = /\.(png|jpe?g|webp|bmp|gif|tiff?|heic|heif)$/i;
 
 async function openFile(file) {
   if (!file) return;
   if (!TYPES.includes(file.type) && !SUFFIXES.test(file.name)) {
-    say(`${file.name} is not a PNG, JPEG, WebP, BMP, TIFF or HEIC image.`, true);
+    say(`${file.name} is not a PNG, JPEG, WebP, BMP, GIF, TIFF or HEIC image.`, true);
     return;
   }
   if (state.info && file.size > state.info.limits.max_upload_bytes) {
@@ -90,6 +90,13 @@ async function openFile(file) {
       say(err.message, true);
       return;
     }
+  }
+  const side = state.info ? state.info.limits.max_side : Infinity;
+  if (Math.max(bitmap.width, bitmap.height) > side) {  // refused now, not after painting
+    say(`${file.name} is ${bitmap.width}×${bitmap.height}; this server takes at most ${side} px ` +
+        "per side (impaint serve --max-side).", true);
+    bitmap.close();
+    return;
   }
   state.file = file;
   state.opened += 1;
@@ -183,14 +190,18 @@ for (const type of ["pointerup", "pointercancel"]) {
 $("undo").addEventListener("click", () => { state.strokes.pop(); redraw(); });
 $("clear").addEventListener("click", () => { state.strokes = []; redraw(); });
 document.addEventListener("keydown", (event) => {
-  if ((event.ctrlKey || event.metaKey) && event.key === "z") {
+  const typing = event.target.tagName === "INPUT" && ["number", "text"].includes(event.target.type);
+  if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) {
     event.preventDefault();
     $("undo").click();
-  } else if ((event.key === "[" || event.key === "]") && event.target.tagName !== "INPUT") {
-    // Brush size, as in image editors: 20 % smaller or larger a press, within the slider.
+  } else if ((event.key === "[" || event.key === "]") && !typing) {
+    // Brush size, as in image editors: 20 % smaller or larger a press (at least 1 px, so
+    // that small sizes move too), within the slider.
     const size = $("size");
-    const next = Number(size.value) * (event.key === "]" ? 1.2 : 1 / 1.2);
-    size.value = String(Math.round(Math.min(Number(size.max), Math.max(Number(size.min), next))));
+    const now = Number(size.value);
+    const next = event.key === "]" ? Math.max(now + 1, Math.round(now * 1.2))
+      : Math.min(now - 1, Math.round(now / 1.2));
+    size.value = String(Math.min(Number(size.max), Math.max(Number(size.min), next)));
   }
 });
 
@@ -277,6 +288,13 @@ async function inpaint() {
   // Best: 8 flips, 8 rounds at any size; else the server picks by the image's size (auto)
   const fields = $("best").checked ? { scale, flips: 8, rounds: 8 } : { scale };
   const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
+  const most = state.info ? state.info.limits.max_samples : 8;
+  if (!(Number.isInteger(k) && k >= 1 && k <= most)) {
+    return say(`K samples: 1 to ${most}.`, true);
+  }
+  if (k > 1 && scale !== 1) {
+    return say("Samples are drawn at ×1: set Output to ×1 for K samples, or K to 1.", true);
+  }
   const opened = state.opened;  // another image opened meanwhile: this answer is not for it
   $("inpaint").disabled = true;
   const started = performance.now();
@@ -338,6 +356,7 @@ async function drawSamples(mask, k) {
     img.addEventListener("click", () => {
       state.chosen = url;
       state.before = false;
+      if (i > 0) $("sigma").checked = false;  // σ is the mean's: a sample shows itself
       document.querySelectorAll(".gallery img").forEach((el) => el.classList.toggle("chosen", el === img));
       show();
     });
@@ -363,7 +382,10 @@ $("tools").addEventListener("submit", (event) => event.preventDefault());
 
 // ---- file picker and drag-and-drop --------------------------------------------------------
 
-$("file").addEventListener("change", (event) => openFile(event.target.files[0]));
+$("file").addEventListener("change", (event) => {
+  openFile(event.target.files[0]);
+  event.target.value = "";  // choosing the same file again opens it again
+});
 document.addEventListener("dragover", (event) => {
   event.preventDefault();
   $("stage").classList.add("dragging");
