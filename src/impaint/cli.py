@@ -326,9 +326,17 @@ def cmd_sample(args) -> None:
     nothing = torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size)
     faces = sample_completions(model, *nothing, args.n, args.seed)[:, 0]  # (N, C, S, S)
     out = Path(args.out)
-    paths = [write_image(f, out / f"sample_{i + 1:03d}.png") for i, f in enumerate(faces)]
-    image_grid([("samples", faces)], out / "samples.png",
-               title=f"{args.n} draws from the totally masked input (seed {args.seed})")
+    digits = max(3, len(str(args.n)))  # names that sort as the draws do
+    paths = [write_image(f, out / f"sample_{i + 1:0{digits}d}.png") for i, f in enumerate(faces)]
+    # The figure wraps at 10 a row and shows at most 100: every draw is in its own file.
+    shown = faces[:100]
+    rows = [("samples" if r == 0 else "", shown[r:r + 10]) for r in range(0, len(shown), 10)]
+    if len(rows) > 1 and rows[-1][1].shape[0] < 10:  # pad the last row with white
+        pad = torch.ones(10 - rows[-1][1].shape[0], *shown.shape[1:])
+        rows[-1] = (rows[-1][0], torch.cat([rows[-1][1], pad]))
+    first = f"the first 100 of {args.n}" if args.n > 100 else f"{args.n}"
+    image_grid(rows, out / "samples.png",
+               title=f"{first} draws from the totally masked input (seed {args.seed})")
     print(f"wrote {len(paths)} samples and {out / 'samples.png'}")
 
 

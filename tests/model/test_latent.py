@@ -1,10 +1,12 @@
 import pytest
+from PIL import Image
 import torch
 
 from impaint.cli import main
 from impaint.model import (ImplicitInpainter, ModelConfig, count_parameters, inpaint,
                            sample_completions, save_checkpoint)
 from tests.helpers import STOCHASTIC, stochastic_model
+
 
 def test_samples_differ_keep_known_pixels_and_repeat_with_the_seed():
     model = stochastic_model()
@@ -44,7 +46,13 @@ def test_sample_and_inpaint_samples_through_the_cli(tmp_path, capsys):
                                                "image_size": 16})
     assert main(["sample", "4", "--checkpoint", str(ckpt), "-o", str(tmp_path / "o")]) == 0
     assert len(list((tmp_path / "o").glob("sample_*.png"))) == 4
-    from PIL import Image
+    # Many draws: names that sort as the draws do, and a figure that wraps (10 a row, 100 at
+    # most) rather than one row thousands of images wide.
+    assert main(["sample", "1000", "--checkpoint", str(ckpt), "-o", str(tmp_path / "many")]) == 0
+    names = sorted(p.name for p in (tmp_path / "many").glob("sample_*.png"))
+    assert names[0] == "sample_0001.png" and names[-1] == "sample_1000.png" and len(names) == 1000
+    with Image.open(tmp_path / "many" / "samples.png") as grid:
+        assert grid.width < 2000 and grid.height > 0.9 * grid.width  # 10 rows of 10
     import numpy as np
     Image.fromarray(np.full((16, 16, 3), 99, np.uint8)).save(tmp_path / "x.png")
     hole = np.zeros((16, 16), np.uint8)

@@ -34,5 +34,17 @@ def test_reproduce_end_to_end_on_a_tiny_celeba_tree(celeba_tree, checkpoint, tmp
         assert (out / f"{png}.png").stat().st_size > 1000
         assert f"({png}.png)" in report
     assert report.count("Mean PSNR on the hole") == 4
+    # the command that repeats the run, every argument given in it
+    assert (f"Command: `impaint reproduce --data {celeba_tree} --out {out} --checkpoint "
+            f"{checkpoint} --log {log}`") in report
     assert re.search(r"## 7\. Results on the valid split", report)
     assert (out / "training_log.csv").read_text().count("\n2,") == 1  # resumed rows merged
+
+
+def test_the_reports_command_repeats_the_run():
+    from impaint.studies.reproduce import reproduce_command
+
+    assert reproduce_command("d", "o", None, "valid", 0, 500, None) == \
+        "impaint reproduce --data d --out o"
+    assert reproduce_command("my data", "o", None, "test", 3, None, None) == \
+        "impaint reproduce --data 'my data' --out o --split test --seed 3 --limit 0"

@@ -97,9 +97,25 @@ def _deduplicated_log(log_csv: Path, out_csv: Path) -> Path:
     return out_csv
 
 
+def reproduce_command(data, out, checkpoint, split, seed, limit, log_csv) -> str:
+    """The `impaint reproduce` line that repeats a run: every argument away from its default."""
+    import shlex
+
+    words = ["impaint", "reproduce", "--data", str(data), "--out", str(out)]
+    for flag, value, default in [("--checkpoint", checkpoint, None), ("--split", split, "valid"),
+                                 ("--seed", seed, 0), ("--limit", limit or 0, 500),
+                                 ("--log", log_csv, None)]:
+        if value != default:
+            words += [flag, str(value)]
+    return shlex.join(words)
+
+
 def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | None = None,
                   split: str = "valid", seed: int = 0, limit: int | None = 500,
                   log_csv: str | Path | None = None, evaluate_table: bool = True) -> Path:
+    """The seed's figures and tables into out/REPORT.md, which names the command that
+    repeats them."""
+    command = reproduce_command(data, out, checkpoint, split, seed, limit, log_csv)
     model = load_model(checkpoint)
     size = model.image_size or 32
     dataset = open_dataset(data, split, size, limit=limit)
@@ -113,7 +129,7 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
               f"({model.checkpoint_state.get('parameters', '?')} parameters, trained "
               f"{model.checkpoint_state.get('step', '?')} steps). Data: `{data}`, split "
               f"`{split}`, {all_images.shape[0]} images, the same 8 (seed {seed}) in every "
-              f"inpainting figure. Command: `impaint reproduce --data {data} --out {out}`.\n"]
+              f"inpainting figure. Command: `{command}`.\n"]
 
     log_csv = Path(log_csv) if log_csv else _default_log(checkpoint)
     if log_csv and log_csv.exists():
