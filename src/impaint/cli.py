@@ -305,9 +305,11 @@ def cmd_reproduce(args) -> None:
 def cmd_ablate(args) -> None:
     from .studies.ablate import run_ablation
 
+    if args.limit < 0:
+        raise UsageError(f"--limit must be 0 (all) or a number of images, got {args.limit}")
     path = run_ablation(args.data, args.out, steps=args.steps, batch=args.batch,
                         only=args.only, seed=args.seed, size=args.size,
-                        valid_limit=args.limit)
+                        valid_limit=args.limit or None)
     print(path.read_text())
     print(f"wrote {path}")
 
@@ -345,13 +347,13 @@ def cmd_resolution(args) -> None:
     from .model import load_model
     from .studies.resolution import compare_resolutions, resolution_markdown
 
-    if args.limit <= 0:
-        raise UsageError(f"--limit must be a positive number of images, got {args.limit}")
+    if args.limit < 0:
+        raise UsageError(f"--limit must be 0 (all) or a number of images, got {args.limit}")
     model32 = load_model(args.checkpoint)
     model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
     if model64 is not None and model64.image_size not in (None, 64):
         raise UsageError(f"--checkpoint-64 was trained at {model64.image_size} px, not 64")
-    images = open_dataset(args.data, args.split, 64, limit=args.limit).images.float() / 255
+    images = open_dataset(args.data, args.split, 64, limit=args.limit or None).images / 255
     table = resolution_markdown(compare_resolutions(model32, images, model64, args.seed),
                                 images.shape[0])
     print(table)
@@ -385,7 +387,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
     p.add_argument("--seed", type=int,
                    help=f"seeds data order, masks and weights (default {TrainConfig.seed})")
-    p.add_argument("--limit", type=int, help="use at most N training images")
+    p.add_argument("--limit", type=int, help="use at most N training images (0 = all)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
     p.add_argument("--fp32", action="store_true", help="plain fp32, no bf16 / channels_last")
     p.add_argument("--compile", action="store_true", help="use torch.compile")
@@ -494,7 +496,7 @@ def resolution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="the 32-px model (default: celeba32)")
     p.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
     p.add_argument("--split", default="valid", choices=["valid", "test"])
-    p.add_argument("--limit", type=int, default=500)
+    p.add_argument("--limit", type=int, default=500, help="images (default 500; 0 = all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("-o", "--out", help="also write OUT/resolution.md")
 
@@ -504,7 +506,7 @@ def scales_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--folder", action="store_true", help="read --data as a plain folder")
     p.add_argument("--size", type=int, default=128, help="images resized to this (default 128)")
     p.add_argument("--native", action="store_true", help="the images at their own size")
-    p.add_argument("--limit", type=int, default=32, help="images (default 32)")
+    p.add_argument("--limit", type=int, default=32, help="images (default 32; 0 = all)")
     p.add_argument("--checkpoint", nargs="+",
                    help="checkpoint files or shipped models (default: celeba32)")
     p.add_argument("--seed", type=int, default=0)
@@ -553,7 +555,8 @@ def ablate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--limit", type=int, default=500, help="valid images to evaluate on")
+    p.add_argument("--limit", type=int, default=500,
+                   help="valid images to evaluate on (default 500; 0 = all)")
     p.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")
 
 
@@ -578,7 +581,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"methods to run (default: all): {', '.join(BASELINES)}, impaint:<stem>")
     p.add_argument("--families", nargs="+", action="extend", metavar="NAME",
                    help=f"mask families (default: all): {', '.join(TABLE_FAMILIES)}")
-    p.add_argument("--limit", type=int, help="evaluate the first N images only")
+    p.add_argument("--limit", type=int, help="evaluate the first N images only (0 = all)")
     p.add_argument("--size", type=int, help="image size (default: the checkpoints' size, or 32)")
     p.add_argument("--native", action="store_true",
                    help="the images at their own size, uncropped (they must share one size: "

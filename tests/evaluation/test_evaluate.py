@@ -126,6 +126,8 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
             "ones held out of training") in capsys.readouterr().out
     held = evaluation_images(image_folder, "valid", 32, True, False, None, skip=22).images
     assert torch.equal(held, ImageFolder(image_folder, 32).images[-2:])
+    # --limit 0 is every image, as in train and reproduce
+    assert len(evaluation_images(image_folder, "valid", 32, True, False, 0).images) == 24
     # Another folder (or a checkpoint trained elsewhere): every image.
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--methods", "telea",
                "--families", "box", "--quiet", "--grid-images", "0", "--out", str(out)])
@@ -145,7 +147,7 @@ def empty_test_split(tmp_path):
 @pytest.mark.parametrize("extra,message", [
     (["--methods", "telea", "magic"], "unknown method 'magic'"),
     (["--families", "blob"], "unknown mask family 'blob'"),
-    (["--limit", "0"], "--limit must be a positive"),
+    (["--limit", "-2"], "--limit must be 0 (all) or a number of images, got -2"),
     (["--size", "8"], "--size must be at least 16 px"),
     (["--size", "0"], "--size must be at least 16 px, got 0"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),

@@ -330,8 +330,9 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
     partition file), less its first `skip` images (those a checkpoint trained on)."""
     from ..data import ImageFolder, ImageTensorDataset, has_splits, open_dataset
 
-    if limit is not None and limit <= 0:
-        raise ValueError(f"--limit must be a positive number of images, got {limit}")
+    if limit is not None and limit < 0:
+        raise ValueError(f"--limit must be 0 (all) or a number of images, got {limit}")
+    limit = limit or None  # 0: all, as every command's --limit
     if not native and size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
     if split != "valid" and (folder or not has_splits(root)):  # else silently the whole folder
@@ -374,8 +375,8 @@ def evaluate_cli(args) -> Results:
     if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
         raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
                          "into")
-    if args.limit is not None and args.limit <= 0:  # before the models load
-        raise ValueError(f"--limit must be a positive number of images, got {args.limit}")
+    if args.limit is not None and args.limit < 0:  # before the models load
+        raise ValueError(f"--limit must be 0 (all) or a number of images, got {args.limit}")
     if args.grid_images < 0:
         raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
     check_families(args.families)

@@ -236,7 +236,7 @@ def variants_grid(names: list[str], out: Path, size: int, seed: int = 0) -> Path
 
 def run_ablation(data: str, out: str | Path, steps: int = DEFAULT_STEPS, batch: int = 64,
                  only: list[str] | None = None, seed: int = 0, size: int = 32,
-                 valid_limit: int = 500) -> Path:
+                 valid_limit: int | None = 500) -> Path:
     out = Path(out)
     names = list(only or VARIANTS)
     check_budget(names)
