@@ -65,7 +65,7 @@ def cmd_crops(args) -> None:
 
     counts = build_crop_set(args.out, args.size, args.celeba, args.photos, args.face_crops,
                             args.photo_crops, args.seed, args.max_zoom, args.min_side,
-                            args.include)
+                            args.include, args.overwrite)
     print(f"wrote {args.out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()) +
           f" crops of {args.size} px (train on it: impaint train --data {args.out})")
 
@@ -360,6 +360,7 @@ def cmd_resolution(args) -> None:
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "resolution.md").write_text(table)
+        print(f"wrote {Path(args.out) / 'resolution.md'}")
 
 
 def installed_version() -> str:
@@ -415,6 +416,7 @@ def crops_arguments(p: argparse.ArgumentParser) -> None:
                    help="skip images with a shorter side than this (px)")
     p.add_argument("--include", nargs="+", default=[], metavar="SET",
                    help="earlier crop sets (.safetensors) to mix into this one")
+    p.add_argument("--overwrite", action="store_true", help="replace the -o file if it exists")
     p.add_argument("--seed", type=int, default=0)
 
 

@@ -40,11 +40,22 @@ def test_crops_cli_and_its_errors(tmp_path, capsys):
     assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
                  "--size", "16", "--photo-crops", "3"]) == 0
     assert "6 train crops of 16 px" in capsys.readouterr().out
-    assert main(["crops", "-o", str(out)]) == 2
+    stamp = out.stat().st_mtime_ns
+    again = ["crops", "--photos", str(tmp_path / "pics"), "-o", str(out), "--size", "16"]
+    assert main(again) == 2  # an earlier set is never replaced by accident
+    assert "exists: give --overwrite to replace it" in capsys.readouterr().err
+    assert out.stat().st_mtime_ns == stamp
+    assert main(again + ["--overwrite"]) == 0 and out.stat().st_mtime_ns != stamp
+    # an earlier set of another size: what to do, in one line
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(tmp_path / "d.st"),
+                 "--include", str(out)]) == 2
+    assert (f"{out} holds 16-px crops, and this set is 32 px: give --size 16"
+            in capsys.readouterr().err)
+    assert main(["crops", "-o", str(tmp_path / "other.safetensors")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("impaint: error: nothing to crop") and err.count("\n") == 1
     with pytest.raises(DataError, match="image folder not found"):
-        build_crop_set(out, 16, photos=tmp_path / "missing")
+        build_crop_set(tmp_path / "new.safetensors", 16, photos=tmp_path / "missing")
 
 
 def test_close_ups_from_large_images_mixed_with_an_earlier_set(tmp_path, capsys):

@@ -88,11 +88,13 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
 def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = None,
                    photos: str | Path | None = None, face_crops: int = 2, photo_crops: int = 64,
                    seed: int = 0, max_zoom: float | None = None, min_side: int = 0,
-                   include: list[str | Path] = ()) -> dict[str, int]:
+                   include: list[str | Path] = (), overwrite: bool = False) -> dict[str, int]:
     """Write out (.safetensors) with shuffled `train` and `valid` crops of CelebA's train/valid
     splits (`face_crops` per image) and of photos/train, photos/valid (`photo_crops` per
     image; a folder without those subfolders goes to train), plus every crop of the `include`
-    sets. -> images per split."""
+    sets. An existing `out` is replaced only with `overwrite`. -> images per split."""
+    if Path(out).exists() and not overwrite:  # an hour of decoding, gone without a word
+        raise DataError(f"{out} exists: give --overwrite to replace it, or another -o")
     if celeba is None and photos is None:
         raise DataError("nothing to crop: give --celeba and/or --photos")
     if size < 8 or face_crops < 1 or photo_crops < 1:
@@ -137,8 +139,12 @@ def _read_crop_set(path: str | Path, size: int) -> dict[str, torch.Tensor]:
     try:
         with safe_open(path, "pt") as f:
             splits = [k for k in f.keys() if k in ("train", "valid")]
+            shape = f.get_slice("train").get_shape() if "train" in splits else None
     except Exception as e:  # safetensors raises its own error types for corrupt files
         raise DataError(f"{path} is not a crop set (.safetensors): {e}") from None
     if "train" not in splits:
         raise DataError(f"{path} holds no train crops: not a crop set")
+    if len(shape) == 4 and shape[-1] != size:
+        raise DataError(f"{path} holds {shape[-1]}-px crops, and this set is {size} px: give "
+                        f"--size {shape[-1]}, or include sets of {size} px")
     return {split: tensor_file_dataset(path, split, size).images for split in splits}
