@@ -96,7 +96,8 @@ def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: 
     quantized = nncf.quantize_with_accuracy_control(
         model, nncf.Dataset(batches), nncf.Dataset(rows), validation_fn=validate,
         max_drop=max_drop, drop_type=nncf.DropType.ABSOLUTE,
-        preset=nncf.QuantizationPreset.MIXED, subset_size=n_cal,
+        # subset_size counts the Dataset's items, batches of 16: every calibration image
+        preset=nncf.QuantizationPreset.MIXED, subset_size=len(batches),
         ignored_scope=nncf.IgnoredScope(types=["MatMul"]))
     drop = 100.0 - validate(core.compile_model(quantized, "CPU"), rows)
     out.parent.mkdir(parents=True, exist_ok=True)
