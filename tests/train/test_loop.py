@@ -1,6 +1,8 @@
 import csv
 import dataclasses
 import math
+import re
+import sys
 
 import pytest
 import torch
@@ -80,6 +82,17 @@ def test_mse_on_all_pixels_trains_a_different_model(image_folder, tmp_path):
     cfg.mse_on, cfg.out = "everywhere", str(tmp_path / "b")  # "a" holds a run: refused first
     with pytest.raises(ValueError, match="mse_on"):
         train(cfg, progress=False)
+
+
+def test_a_logged_bar_counts_the_steps_its_lines_name(image_folder, tmp_path, capsys,
+                                                      monkeypatch):
+    """Off a terminal the bar redraws rarely; a `step N:` line must not sit beside a bar
+    that still says 0/N (`impaint train > log 2>&1`: both streams in one file)."""
+    monkeypatch.setattr(sys, "stdout", sys.stderr)
+    train(tiny_config(image_folder, tmp_path / "run", steps=4), progress=True)
+    drawn = [d.strip() for d in re.split(r"[\r\n]", capsys.readouterr().err) if d.strip()]
+    after = drawn[[d.startswith("step 2:") for d in drawn].index(True) + 1]
+    assert after.startswith("train:") and "2/4" in after  # the bar drawn again under it
 
 
 def test_a_plain_folder_holds_out_a_tenth_for_validation(image_folder, tmp_path, capsys):

@@ -203,22 +203,24 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     log_file, log = _open_log(run)
     per_epoch = max(1, run.images.shape[0] // cfg.batch)
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
-    bar = progress_bar(range(run.start_step, cfg.steps), initial=run.start_step,
-                       total=cfg.steps, disable=not (progress and run.main), desc="train",
-                       unit="step")
+    # Updated by hand, not iterated: tqdm's iterator counts in a local variable between
+    # redraws, so a line written in between (`step N: ...`) showed a stale count in a log.
+    bar = progress_bar(initial=run.start_step, total=cfg.steps,
+                       disable=not (progress and run.main), desc="train", unit="step")
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
     out_of_time = cfg.time_budget > 0 and run.elapsed >= cfg.time_budget
     stopped = False
     try:
         with stop_on_signal(run):  # Ctrl-C: stop after a whole step, saved
-            for step in ([] if out_of_time else bar):
+            for step in ([] if out_of_time else range(run.start_step, cfg.steps)):
                 lr = lr_at(cfg, step, run.elapsed)
                 loss_v, mse_v, tv_v, stopped = _train_step(run, step, next(batches), lr,
                                                            elapsed_before)
                 run.seen += cfg.batch  # the global batch, over all ranks
                 speed = run.seen / (time.perf_counter() - run.t0)
                 bar.set_postfix(loss=f"{loss_v:.4f}", img_s=f"{speed:.0f}", refresh=False)
+                bar.update()
                 row = {"step": step + 1, "epoch": f"{(step + 1) / per_epoch:.3f}",
                        "lr": f"{lr:.3e}", "loss": f"{loss_v:.5f}",
                        "mse": f"{mse_v:.5f}", "tv": f"{tv_v:.5f}",
