@@ -592,8 +592,11 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
     p.add_argument("--batch", type=int, default=32, help="images per model batch")
     p.add_argument("--device", default="cpu",
-                   help="device for the models: cpu (default), cuda or auto")
-    p.add_argument("--bf16", action="store_true", help="run the models under bf16 autocast")
+                   help="device for the models: cpu (default, so that tables compare across "
+                        "machines), cuda or auto")
+    p.add_argument("--bf16", action="store_true",
+                   help="run the models under bf16 autocast (off: the tables are fp32, the "
+                        "same on every CPU, where inpaint and serve use bf16 if it is native)")
     p.add_argument("--backend", choices=("onnxruntime", "openvino"),
                    help="also score each checkpoint through this backend's exported graph, in "
                         "its own precision (OpenVINO: bf16 on CPUs with native bf16), beside "
