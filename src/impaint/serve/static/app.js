@@ -274,7 +274,8 @@ function show() {
   const sigma = $("sigma").checked && state.urls.sigma;
   const url = state.before ? state.urls.input : sigma || state.chosen;
   $("compare").setAttribute("aria-pressed", String(state.before));
-  $("output-label").textContent = state.before ? "Before" : sigma ? "σ: bright where the fill is a guess" : "Result";
+  $("output-label").textContent = state.before ? "Before"
+    : sigma ? "σ: bright where the fill is a guess" : "Result";
   if (url) $("result").src = url;
   $("download-result").href = state.chosen || "";
 }
@@ -283,7 +284,9 @@ async function inpaint() {
   if (!state.file) return;
   const mask = await maskPng();
   if (mask.holes === 0) return say("Paint over what should go first.", true);
-  if (mask.holes === mask.total) return say("Leave some of the image unpainted: the fill is drawn from it.", true);
+  if (mask.holes === mask.total) {
+    return say("Leave some of the image unpainted: the fill is drawn from it.", true);
+  }
   const scale = Number($("scale").value);
   // Best: 8 flips, 8 rounds at any size; else the server picks by the image's size (auto)
   const fields = $("best").checked ? { scale, flips: 8, rounds: 8 } : { scale };
@@ -357,7 +360,9 @@ async function drawSamples(mask, k) {
       state.chosen = url;
       state.before = false;
       if (i > 0) $("sigma").checked = false;  // σ is the mean's: a sample shows itself
-      document.querySelectorAll(".gallery img").forEach((el) => el.classList.toggle("chosen", el === img));
+      for (const el of document.querySelectorAll(".gallery img")) {
+        el.classList.toggle("chosen", el === img);
+      }
       show();
     });
     return img;
