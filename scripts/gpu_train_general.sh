@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A wider `general`, trained on a lent GPU in one call (docs/training.md#a-wider-general-on-a-gpu).
+# A wider `general`, trained on a lent GPU in one call (docs/training.md#a-wider-general-on-a-gpu-prepared-not-yet-run).
 #
 # Here, first: python scripts/gpu_pack.py   (gpu_data/, 59.9 MiB, git-ignored)
 # Then, with the device tool, from the repository root:

@@ -439,7 +439,8 @@ def inpaint_arguments(p: argparse.ArgumentParser) -> None:
                    help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
     p.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
     p.add_argument("--uncertainty", metavar="PATH",
-                   help="probabilistic checkpoints: write the σ map (PATH.png + raw PATH.npy)")
+                   help="probabilistic checkpoints: write the σ map as a picture at PATH "
+                        "(sigma.png) and its raw values beside it (sigma.npy)")
     add_backend_argument(p)
     p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
                    help=FLIPS_HELP)
@@ -544,7 +545,8 @@ def reproduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the seed's)")
     p.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
-    p.add_argument("--limit", type=int, default=500, help="images of the split to use (0 = all)")
+    p.add_argument("--limit", type=int, default=500,
+                   help="images of the split to use (default 500; 0 = all)")
     p.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
 
 
@@ -554,7 +556,8 @@ def ablate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
     p.add_argument("-o", "--out", required=True,
                    help="study folder (one sub-folder per variant)")
-    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help="training steps per variant")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
+                   help=f"training steps per variant (default {DEFAULT_STEPS})")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
@@ -590,7 +593,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="the images at their own size, uncropped (they must share one size: "
                         "CelebA's are 178x218)")
     p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
-    p.add_argument("--batch", type=int, default=32, help="images per model batch")
+    p.add_argument("--batch", type=int, default=32, help="images per model batch (default 32)")
     p.add_argument("--device", default="cpu",
                    help="device for the models: cpu (default, so that tables compare across "
                         "machines), cuda or auto")
