@@ -436,6 +436,7 @@ def tiny_train(data, out, *extra):
 def snapshot(folder):
     return {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
 
+
 def read_steps(out):
     from impaint.model import read_checkpoint
     return read_checkpoint(out / "last.safetensors")[1]["step"]
@@ -462,6 +463,20 @@ def test_training_into_a_run_folder_stops_unless_resume_or_overwrite(capsys, ima
     assert read_steps(out) == 2  # a new run, from step 0
     assert [r.split(",")[0] for r in (out / "log.csv").read_text().split()[1:]] == ["1", "2"]
 
+
+def test_a_run_with_best_but_no_last_checkpoint_points_one_way_on(capsys, image_folder,
+                                                                   tmp_path):
+    """A run stopped before its last.safetensors was written: neither --resume nor a plain
+    rerun can go on, and both say what can (not each other)."""
+    out = tmp_path / "run"
+    assert run(capsys, *tiny_train(image_folder, out))[0] == 0
+    (out / "last.safetensors").unlink()
+    for extra in ((), ("--resume",)):
+        code, _, err = run(capsys, *tiny_train(image_folder, out, *extra))
+        assert code == 2
+        one_line_error(err, "no last.safetensors to resume from")
+        assert "--overwrite" in err and f"--set init={out / 'best.safetensors'}" in err
+        assert "add --resume" not in err and "leave out --resume" not in err
 
 
 def test_resume_without_a_checkpoint_says_so(capsys, image_folder, tmp_path):

@@ -123,3 +123,14 @@ def test_processes_writing_one_file_at_once_all_succeed(tmp_path):
     assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     assert load_file(path)["x"].shape == (64, 64)
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_an_interrupted_write_leaves_no_half_file(tmp_path, monkeypatch):
+    import impaint.model.checkpoint as checkpoint
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(checkpoint, "save", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_safetensors(tmp_path / "last.safetensors", {"x": torch.zeros(2)})
+    assert list(tmp_path.iterdir()) == []

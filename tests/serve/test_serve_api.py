@@ -432,3 +432,47 @@ def test_a_graph_fill_serves_x1_and_torch_the_rest(tiny_checkpoint, runtime):
         out = decode(post(url, data, mask_png(hole)).content)
         assert np.array_equal(out[~hole], decode(data)[~hole])
         assert decode(post(url, data, mask_png(hole), scale=2).content).shape == (80, 112, 3)
+
+
+SERVE_THEN_CTRL_C = """
+import os, signal, threading, time
+import httpx
+import impaint.serve.app as serve_app
+import impaint.serve.server as server
+from impaint.model import ImplicitInpainter, ModelConfig
+from tests.serve.conftest import encode, noise_image
+from tests.serve.test_serve_api import box_mask, mask_png
+
+serve_app.inpaint_with_std = lambda *args: time.sleep(120)  # a fill that takes minutes
+server.GRACE_SECONDS = 0.5
+app = serve_app.create_app(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16,
+                                                         depth=2)))
+sock = server.bind("127.0.0.1", 0)
+url = server.url_of(sock)
+
+def client():
+    threading.Thread(target=lambda: httpx.post(
+        f"{url}/api/inpaint", timeout=60, files={"image": ("a.png", encode(noise_image())),
+        "mask": ("m.png", mask_png(box_mask()))})).start()
+    while not app.state.pool.running:
+        time.sleep(0.05)
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, the fill still running
+
+threading.Timer(2, client).start()
+server.run_until_stopped(app, sock)
+"""
+
+
+def test_ctrl_c_with_a_fill_running_stops_the_server_at_once(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    start = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", SERVE_THEN_CTRL_C], capture_output=True,
+                          text=True, timeout=90, cwd=Path(__file__).parents[2])
+    assert time.monotonic() - start < 40  # not the fill's 120 s
+    assert done.returncode == 130, done.stderr
+    assert "a request was cut off: the server is stopping" in done.stderr  # answered 503
+    assert "a fill still running was dropped" in done.stderr
+    assert "Traceback" not in done.stderr

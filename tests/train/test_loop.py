@@ -3,6 +3,7 @@ import dataclasses
 import math
 import re
 import sys
+import time
 
 import pytest
 import torch
@@ -302,3 +303,22 @@ def test_bf16_autocast_runs_only_where_the_device_has_native_bf16(image_folder, 
     said = capsys.readouterr().out
     assert ("fp32 (this CPU has no native bf16)" in said) == (not native)
     assert (", bf16\n" in said) == native
+
+
+def test_a_second_ctrl_c_waits_for_the_checkpoints_being_written():
+    import os
+    import signal
+    from types import SimpleNamespace
+
+    from impaint.train.loop import stop_on_signal
+
+    run = SimpleNamespace(stop_asked=False, saving=False)
+    with stop_on_signal(run):
+        os.kill(os.getpid(), signal.SIGINT)  # the first: stop after this step
+        assert run.stop_asked
+        run.saving = True
+        os.kill(os.getpid(), signal.SIGINT)  # while writing: it waits
+        run.saving = False
+        with pytest.raises(KeyboardInterrupt):  # otherwise: at once
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)

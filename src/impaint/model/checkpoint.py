@@ -62,9 +62,13 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
     The temporary name carries the process id: two processes filling the same decode cache at
     once (two evaluations started together) each rename their own file, and the last wins."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(save(tensors, metadata))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(save(tensors, metadata))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: no half-written file left behind
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:

@@ -13,6 +13,7 @@ import contextlib
 import io
 import logging
 import math
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
@@ -68,6 +69,8 @@ class InferencePool:
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
         self.busy = 0  # requests holding a slot: read by the event loop only
         self.mean_s = 1.0  # running mean of a worker's time on one request, for Retry-After
+        self.running = 0  # work on the workers now, including a cut-off request's (a thread
+        self.lock = threading.Lock()  # cannot be stopped): the server waits for none
 
     def acquire(self) -> None:
         if self.busy >= self.capacity:
@@ -86,10 +89,14 @@ class InferencePool:
         length already counts) goes into the mean."""
         def timed():
             start = time.perf_counter()
+            with self.lock:
+                self.running += 1
             try:
                 return fn(*args)
             finally:
                 self.mean_s = 0.8 * self.mean_s + 0.2 * (time.perf_counter() - start)
+                with self.lock:
+                    self.running -= 1
         return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
+import sys
 import threading
 import time
 from pathlib import Path
@@ -85,4 +87,17 @@ def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: i
         raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}")
     print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
     name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
-    make_server(create_app(model, name, limits, fill)).run(sockets=[sock])
+    run_until_stopped(create_app(model, name, limits, fill), sock)
+
+
+def run_until_stopped(app, sock: socket.socket) -> None:
+    """Serve until Ctrl-C. A request still on a worker then (cut off with a 503 after
+    GRACE_SECONDS) cannot be stopped, and Python would wait for its thread at exit: a large
+    fill, a minute. The process leaves at once instead; the server writes no files."""
+    try:
+        make_server(app).run(sockets=[sock])
+    finally:
+        if app.state.pool.running:
+            print("impaint serve: stopped (a fill still running was dropped)", file=sys.stderr,
+                  flush=True)
+            os._exit(130)

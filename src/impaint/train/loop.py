@@ -95,7 +95,11 @@ RUN_FILES = ("last.safetensors", "best.safetensors", "log.csv", "curve.png")
 def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str | None:
     """Why training must not start in cfg.out, as one line; None if it may."""
     out = Path(cfg.out)
-    last = out / "last.safetensors"
+    last, best = out / "last.safetensors", out / "best.safetensors"
+    if resume and not last.exists() and best.exists():  # best holds no optimizer state
+        return (f"--resume: {out} has no last.safetensors to resume from, only "
+                f"best.safetensors (weights alone): --overwrite starts the run again, or "
+                f"--set init={best} with another --out starts one from its weights")
     if resume:
         return None if last.exists() else (f"--resume: no checkpoint in {out} (no "
                                            f"last.safetensors); leave out --resume to start "
@@ -103,6 +107,10 @@ def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str 
     held = [out / name for name in RUN_FILES[:2] if (out / name).exists()]
     if overwrite or not held:
         return None
+    if not last.exists():
+        return (f"{out} holds best.safetensors but no last.safetensors to resume from: "
+                f"--overwrite replaces it, or --set init={best} with another --out starts a "
+                f"run from its weights")
     try:
         state = read_checkpoint(held[0])[1]
         what = f"{held[0].name} at step {state.get('step', 0):,}"
@@ -178,6 +186,7 @@ class Run:
     t0: float = 0.0  # perf_counter() when this process's steps began
     seen: int = 0  # images trained on by all ranks since t0
     stop_asked: bool = False  # Ctrl-C or SIGTERM came: stop after this step (stop_on_signal)
+    saving: bool = False  # checkpoints being written: a second Ctrl-C waits for them
     amp: bool = False  # bf16 autocast: cfg.amp, where the device has native bf16 (_set_up)
 
     @property
@@ -265,9 +274,10 @@ def stop_on_signal(run: Run):
     """Within: SIGINT (Ctrl-C) and SIGTERM (a scheduler's stop) ask the loop to stop after
     the step in progress, which it validates and saves: interrupted mid-step, the optimiser
     could leave the weights half updated, and up to `valid_every` steps would be lost. A
-    second Ctrl-C stops at once. Off the main thread signals stay as they were."""
+    second Ctrl-C stops at once, but for the checkpoints being written, which it waits for.
+    Off the main thread signals stay as they were."""
     def ask(signum, frame):
-        if run.stop_asked and signum == signal.SIGINT:
+        if run.stop_asked and signum == signal.SIGINT and not run.saving:
             raise KeyboardInterrupt
         run.stop_asked = True
 
@@ -462,9 +472,14 @@ def _validate_and_save(run: Run, steps: int, bar, loss_v: float, speed: float) -
     v = valid_psnr_hole(run.model, *run.valid, run.device, run.amp, scale=cfg.render_scale)
     bar.write(f"step {steps}: train loss {loss_v:.4f}, valid PSNR on the "
               f"hole {v:.2f} dB, {speed:.0f} img/s")
-    if v > run.best:
-        run.best = v
-        save_checkpoint(Path(cfg.out) / "best.safetensors", run.model, run.state_at(steps))
-    save_checkpoint(run.last_ckpt, run.model, run.state_at(steps), run.opt,
-                    run.adversary.state_tensors() if run.adversary else None)
+    # last first: the file --resume needs. A Ctrl-C meanwhile waits for both (stop_on_signal).
+    run.saving = True
+    try:
+        save_checkpoint(run.last_ckpt, run.model, run.state_at(steps), run.opt,
+                        run.adversary.state_tensors() if run.adversary else None)
+        if v > run.best:
+            run.best = v
+            save_checkpoint(Path(cfg.out) / "best.safetensors", run.model, run.state_at(steps))
+    finally:
+        run.saving = False
     return f"{v:.3f}"
