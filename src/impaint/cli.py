@@ -71,7 +71,7 @@ def cmd_crops(args) -> None:
 
 
 def cmd_scales(args) -> None:
-    from .evaluation.evaluate import evaluation_images
+    from .evaluation.evaluate import scored_images
     from .model import load_model
     from .studies.scales import compare_designs
 
@@ -80,7 +80,8 @@ def cmd_scales(args) -> None:
         raise UsageError("--checkpoint names the same checkpoint twice")
     models = {label: load_model(None if p == "shipped" else p)
               for label, p in zip(checkpoint_labels(given), given)}
-    data = evaluation_images(args.data, "valid", args.size, args.folder, args.native, args.limit)
+    data = scored_images("scales", args.data, "valid", args.size, args.folder, args.native,
+                         args.limit, models)
     table = compare_designs(models, data.images.float() / 255, args.seed)
     if args.out:
         Path(args.out).write_text(table + "\n")

@@ -34,11 +34,14 @@ def test_ablation_rerun_with_other_settings_never_reuses_stale_rows(image_folder
             "--batch", "8", "--size", "16", "--limit", "8", "--only", "seed"]
     assert main(argv) == 0, capsys.readouterr().err
     row_path = out / "seed" / "row.json"
-    assert json.loads(row_path.read_text())["settings"]["valid_images"] == 8
+    # A plain folder of 24: the variants train on the first 22, and are scored on the last 2
+    assert json.loads(row_path.read_text())["settings"]["valid_images"] == 2
+    assert "train on its first 22 images and are scored on the ones held out" in \
+        capsys.readouterr().out
 
     # Fewer valid images: the same weights, scored again on what was asked.
-    assert main(argv[:-3] + ["4", "--only", "seed"]) == 0, capsys.readouterr().err
-    assert json.loads(row_path.read_text())["settings"]["valid_images"] == 4
+    assert main(argv[:-3] + ["1", "--only", "seed"]) == 0, capsys.readouterr().err
+    assert json.loads(row_path.read_text())["settings"]["valid_images"] == 1
 
     # More steps: the run goes on to them, and the row says so.
     longer = [a if a != "2" else "3" for a in argv]

@@ -41,6 +41,14 @@ def test_reproduce_end_to_end_on_a_tiny_celeba_tree(celeba_tree, checkpoint, tmp
     assert (out / "training_log.csv").read_text().count("\n2,") == 1  # resumed rows merged
 
 
+def test_reproduce_needs_its_8_images_and_says_so(celeba_tree, tmp_path, capsys):
+    assert main(["reproduce", "--data", str(celeba_tree), "--out", str(tmp_path / "r"),
+                 "--limit", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "reproduce shows 8 images in every figure" in err and "--limit 8" in err
+    assert err.count("\n") == 1 and not (tmp_path / "r").exists()
+
+
 def test_the_reports_command_repeats_the_run():
     from impaint.studies.reproduce import reproduce_command
 

@@ -16,6 +16,18 @@ def test_design_table_has_a_row_per_mask_and_a_column_per_design(capsys):
     assert all(line.endswith("(telea) |") or "**" in line.split("|")[-2] for line in lines[2:])
 
 
+def test_scales_scores_only_what_a_checkpoint_did_not_train_on(tmp_path, image_folder, capsys):
+    from impaint.train import train
+    from tests.helpers import tiny_config
+
+    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    capsys.readouterr()
+    assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--limit", "0",
+                 "--checkpoint", str(ckpt)]) == 0
+    out = capsys.readouterr().out
+    assert "trained on the first 22 images" in out and "scoring only the ones held out" in out
+
+
 def test_scales_cli(tmp_path, image_folder, tiny_checkpoint, capsys):
     out = tmp_path / "t.md"
     assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--limit", "2",

@@ -346,27 +346,44 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
             open_dataset(root, split, size, limit=limit))
 
 
+def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> int:
+    """Where the part of the plain folder `root` that `impaint train` holds out starts: it
+    trains on all but the last tenth (at most `valid_images`) of the first `limit` images.
+    Files, not decoded images: an unreadable file (train skips it) makes this at most a
+    little larger, never smaller, so no training image is scored."""
+    from ..data.datasets import folder_files
+
+    total = len(folder_files(root))
+    n = min(limit or total, total)
+    return n - max(1, min(valid_images, n // 10))
+
+
+def scored_images(command: str, root, split: str, size: int, folder: bool, native: bool,
+                  limit: int | None, models: dict):
+    """`evaluation_images`, less the images any of `models` trained on (saying so)."""
+    skip, trained = trained_on(models, root)
+    if skip:
+        print(f"impaint {command}: {', '.join(trained)} trained on the first {skip:,} images "
+              f"of {root}: scoring only the ones held out of training, after them")
+    return evaluation_images(root, split, size, folder, native, limit, skip)
+
+
 def trained_on(models: dict, root) -> tuple[int, list[str]]:
     """(how many of the first images of the plain folder `root` the checkpoints trained on,
     their names). `impaint train` on a folder trains on all but its last tenth (at most
     `valid_images`) of its first `limit` images; scoring those would be scoring training
     images. Graphs carry no training record and count as trained elsewhere."""
     from ..data import has_splits
-    from ..data.datasets import folder_files
 
     if has_splits(root) or not Path(root).is_dir():
         return 0, []
-    skip, names, total = 0, [], None
+    skip, names = 0, []
     for name, model in models.items():
         cfg = (getattr(model, "checkpoint_state", None) or {}).get("train_config") or {}
         data = cfg.get("data")
         if not data or Path(data).resolve() != Path(root).resolve():
             continue
-        # Files, not decoded images: an unreadable file (train skips it) makes `skip` at
-        # most a little larger, never smaller: no training image is scored.
-        total = len(folder_files(root)) if total is None else total
-        n = min(cfg.get("limit") or total, total)
-        skip = max(skip, n - max(1, min(cfg.get("valid_images", 500), n // 10)))
+        skip = max(skip, held_out_start(root, cfg.get("limit"), cfg.get("valid_images", 500)))
         names.append(name)
     return skip, names
 
@@ -400,12 +417,8 @@ def evaluate_cli(args) -> Results:
     size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
     if size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
-    skip, trained = trained_on(methods, args.data)
-    if skip:
-        print(f"impaint evaluate: {', '.join(trained)} trained on the first {skip:,} images of "
-              f"{args.data}: scoring only the ones held out of training, after them")
-    data = evaluation_images(args.data, args.split, size, args.folder, args.native, args.limit,
-                             skip)
+    data = scored_images("evaluate", args.data, args.split, size, args.folder, args.native,
+                         args.limit, methods)
     size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=device, bf16=args.bf16,

@@ -17,8 +17,8 @@ import torch
 
 from .bench import _timeit, train_step_fn
 from .variants import DEFAULT_STEPS, SEED_BASE, VARIANTS
-from ..data import open_dataset
-from ..evaluation.evaluate import evaluate
+from ..data import has_splits
+from ..evaluation.evaluate import evaluate, evaluation_images, held_out_start
 from ..model import build_model, count_parameters, inpaint, load_model, read_checkpoint
 from ..precision import native_bf16
 from ..train import TrainConfig, TrainingStopped, apply_overrides, train
@@ -240,7 +240,11 @@ def run_ablation(data: str, out: str | Path, steps: int = DEFAULT_STEPS, batch: 
     out = Path(out)
     names = list(only or VARIANTS)
     check_budget(names)
-    valid = open_dataset(data, "valid", size, limit=valid_limit).images
+    skip = 0 if has_splits(data) else held_out_start(data)  # what the variants train on
+    if skip:
+        print(f"impaint ablate: {data} is a plain folder: the variants train on its first "
+              f"{skip:,} images and are scored on the ones held out after them")
+    valid = evaluation_images(data, "valid", size, False, False, valid_limit, skip).images
     # Every variant is checked before any trains: a clash found an hour in wastes the hour.
     settings = study_settings(data, steps, batch, seed, size, valid.shape[0])
     for problem in filter(None, (earlier_run_problem(n, out, settings) for n in names)):

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import torch
 
-from ..data import open_dataset
 from ..data.masks import BoxMask, FullMask, RandomMask, mask_batch
+from ..evaluation.evaluate import scored_images
 from ..evaluation.metrics import psnr
 from ..model import inpaint, load_model, shipped_weights_path
 from ..plots import image_grid, masked_for_display, training_curve
@@ -118,7 +118,11 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
     command = reproduce_command(data, out, checkpoint, split, seed, limit, log_csv)
     model = load_model(checkpoint)
     size = model.image_size or 32
-    dataset = open_dataset(data, split, size, limit=limit)
+    name = str(checkpoint or "celeba32")
+    dataset = scored_images("reproduce", data, split, size, False, False, limit, {name: model})
+    if len(dataset.images) < 8:  # every figure shows the same 8
+        raise ValueError(f"reproduce shows 8 images in every figure; {data} gives "
+                         f"{len(dataset.images)}{' (--limit 8 or more)' if limit else ''}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     all_images = dataset.images.float() / 255.0
