@@ -137,6 +137,13 @@ def _resumed(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict, dict]:
     if cfg.steps < done:  # would train nothing and say nothing
         raise TrainingError(f"--steps {cfg.steps:,} is below the {done:,} steps {cfg.out} has "
                             f"trained: give more to train it further, or leave --steps out")
+    # Another --data is allowed (the same images moved, or on another machine), but where the
+    # run's own folder is still here it is other images: said, since best.safetensors then
+    # compares valid PSNRs of two sets.
+    if (cfg.data and Path(saved.data).exists() and distributed.rank() == 0
+            and Path(cfg.data).resolve() != Path(saved.data).resolve()):
+        print(f"impaint train: note: --data {cfg.data} is not the run's own ({saved.data}): "
+              f"it goes on with these images, and validates on them")
     # Keep the run's own settings, but let the user extend `steps` or change the device.
     saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
     saved.time_budget = cfg.time_budget or saved.time_budget
