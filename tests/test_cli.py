@@ -43,8 +43,19 @@ def test_inpaint_writes_output(capsys, files, tmp_path, tiny_checkpoint):
     code, out, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.jpg",
                        "--checkpoint", tiny_checkpoint)
     assert code == 0 and out.splitlines()[-1] == (
-        "note: JPG is lossy (quality 95): the known pixels move by a few levels; a .png "
-        "output keeps them exact")
+        "note: JPG is lossy (quality 95): the known pixels move (a few levels, up to ~16 at "
+        "sharp edges); a .png output keeps them exact")
+    # A cut-out to JPEG: its transparency is gone, and said; a GIF or icon is not written.
+    cut = np.asarray(Image.open(img).convert("RGBA")).copy()
+    cut[:4, :, 3] = 0  # a transparent strip
+    Image.fromarray(cut).save(tmp_path / "cut.png")
+    code, out, _ = run(capsys, "inpaint", tmp_path / "cut.png", "--mask", mask, "-o",
+                       tmp_path / "c.jpg", "--checkpoint", tiny_checkpoint)
+    assert code == 0 and "note: JPG has no transparency: the input's alpha is dropped" in out
+    for name in ("o.gif", "o.ico"):
+        code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / name,
+                           "--checkpoint", tiny_checkpoint)
+        assert code == 2 and f"cannot write {name}: name the output .png" in err
 
 
 def test_an_animation_is_read_by_its_first_frame_and_says_so(capsys, files, tmp_path,

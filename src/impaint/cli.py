@@ -67,7 +67,8 @@ def cmd_crops(args) -> None:
                             args.photo_crops, args.seed, args.max_zoom, args.min_side,
                             args.include, args.overwrite)
     print(f"wrote {args.out}: " + ", ".join(f"{n:,} {split}" for split, n in counts.items()) +
-          f" crops of {args.size} px (train on it: impaint train --data {args.out})")
+          f" crops of {args.size} px (train on it: impaint train --data {args.out}"
+          f"{f' --size {args.size}' if args.size != 32 else ''})")
 
 
 def cmd_scales(args) -> None:
@@ -156,7 +157,7 @@ def fp32_if_asked(args) -> None:
 
 def cmd_inpaint(args) -> int:
     from .inference.files import inpaint_paths
-    from .inference.image_files import LOSSY_QUALITY
+    from .inference.image_files import output_notes, read_original
 
     fp32_if_asked(args)
 
@@ -168,10 +169,8 @@ def cmd_inpaint(args) -> int:
                             samples=args.samples, seed=args.seed, backend=args.backend,
                             flips=args.flips, rounds=args.rounds)
     print(f"wrote {', '.join(map(str, written))}")
-    if written[0].suffix.lower() in LOSSY_QUALITY and not args.samples:
-        print(f"note: {written[0].suffix[1:].upper()} is lossy (quality "
-              f"{LOSSY_QUALITY[written[0].suffix.lower()]['quality']}): the known pixels move "
-              f"by a few levels; a .png output keeps them exact")
+    for note in output_notes(read_original(args.image), written[0].suffix):
+        print(f"note: {note}")
     return 0
 
 

@@ -39,15 +39,18 @@ def test_crops_cli_and_its_errors(tmp_path, capsys):
     out = tmp_path / "c.safetensors"
     assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
                  "--size", "16", "--photo-crops", "3"]) == 0
-    assert "6 train crops of 16 px" in capsys.readouterr().out
+    assert ("6 train crops of 16 px (train on it: impaint train --data "
+            f"{out} --size 16)") in capsys.readouterr().out
     stamp = out.stat().st_mtime_ns
     again = ["crops", "--photos", str(tmp_path / "pics"), "-o", str(out), "--size", "16"]
     assert main(again) == 2  # an earlier set is never replaced by accident
     assert "exists: give --overwrite to replace it" in capsys.readouterr().err
     assert out.stat().st_mtime_ns == stamp
     assert main(again + ["--overwrite"]) == 0 and out.stat().st_mtime_ns != stamp
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(tmp_path / "c.png")]) == 2
+    assert "a crop set is a .safetensors file (e.g. c.safetensors)" in capsys.readouterr().err
     # an earlier set of another size: what to do, in one line
-    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(tmp_path / "d.st"),
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(tmp_path / "d.safetensors"),
                  "--include", str(out)]) == 2
     assert (f"{out} holds 16-px crops, and this set is 32 px: give --size 16"
             in capsys.readouterr().err)

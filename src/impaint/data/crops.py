@@ -93,6 +93,9 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
     splits (`face_crops` per image) and of photos/train, photos/valid (`photo_crops` per
     image; a folder without those subfolders goes to train), plus every crop of the `include`
     sets. An existing `out` is replaced only with `overwrite`. -> images per split."""
+    if Path(out).suffix != ".safetensors":  # what train reads as a crop set, by its name
+        raise DataError(f"-o {out}: a crop set is a .safetensors file (e.g. "
+                        f"{Path(out).with_suffix('.safetensors').name})")
     if Path(out).exists() and not overwrite:  # an hour of decoding, gone without a word
         raise DataError(f"{out} exists: give --overwrite to replace it, or another -o")
     if celeba is None and photos is None:

@@ -307,7 +307,7 @@ def check_writable(path: Path) -> None:
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder (name a file in it, e.g. "
                          f"{path / 'filled.png'})")
-    if path.suffix.lower() not in Image.registered_extensions():
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:  # GIF's palette, ICO's 256 px: not these
         raise InputError(f"cannot write {path.name}: name the output .png, .jpg, .webp or "
                          ".tif (PNG is lossless: known pixels exact)")
     existing = next(p for p in path.absolute().parents if p.exists())
@@ -419,6 +419,25 @@ def _png_with(png: bytes, original: Original) -> bytes:
 # Pillow's default JPEG quality, 75, visibly blurs a photo's known pixels; 95 keeps them
 # within a grey level or two (PNG keeps them exact).
 LOSSY_QUALITY = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
+# What an output may be: formats that hold the image as it is (or say what they lose), not
+# GIF's 256-colour palette or an icon's 256 px that Pillow would also write.
+OUTPUT_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff"}
+
+
+def output_notes(original: Original, suffix: str) -> list[str]:
+    """What an output of this format loses of the input (`read_original`), one line each."""
+    suffix, name = suffix.lower(), suffix[1:].upper()
+    notes = []
+    if suffix in LOSSY_QUALITY:
+        notes.append(f"{name} is lossy (quality {LOSSY_QUALITY[suffix]['quality']}): the known "
+                     f"pixels move (a few levels, up to ~16 at sharp edges); a .png output "
+                     f"keeps them exact")
+    if original.alpha is not None and suffix not in ALPHA_SUFFIXES:
+        notes.append(f"{name} has no transparency: the input's alpha is dropped (a .png "
+                     f"keeps it)")
+    if original.bits == 16 and suffix not in WIDE_SUFFIXES:
+        notes.append(f"{name} holds 8 bits: the input's 16 are rounded (a .png keeps them)")
+    return notes
 
 
 def profile(original: Original) -> dict:
