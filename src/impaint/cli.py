@@ -79,13 +79,22 @@ def cmd_scales(args) -> None:
     given = args.checkpoint or ["shipped"]
     if len(set(given)) < len(given):
         raise UsageError("--checkpoint names the same checkpoint twice")
+    if args.out:  # before the work, not after it
+        if Path(args.out).is_dir():
+            raise UsageError(f"-o {args.out} is a folder: -o names the Markdown file to write")
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     models = {label: load_model(None if p == "shipped" else p)
               for label, p in zip(checkpoint_labels(given), given)}
     data = scored_images("scales", args.data, "valid", args.size, args.folder, args.native,
                          args.limit, models)
+    n, h, w = data.images.shape[0], *data.images.shape[-2:]
+    shape = "at their own size" if args.native else f"at {w}×{h}"
+    caption = (f"PSNR on the hole (dB) of each multi-scale design, {n} images of {args.data} "
+               f"{shape}, masks of seed {args.seed}; the best of each row in bold")
+    print(caption + "\n", flush=True)  # at once: the first row takes a while
     table = compare_designs(models, data.images.float() / 255, args.seed)
     if args.out:
-        Path(args.out).write_text(table + "\n")
+        Path(args.out).write_text(caption + "\n\n" + table + "\n")
         print(f"wrote {args.out}")
 
 

@@ -32,7 +32,11 @@ def test_scales_cli(tmp_path, image_folder, tiny_checkpoint, capsys):
     out = tmp_path / "t.md"
     assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--limit", "2",
                  "--checkpoint", str(tiny_checkpoint), "-o", str(out)]) == 0
-    assert out.read_text().startswith("| mask | single pass (tiny)")
+    text = out.read_text().splitlines()
+    assert text[0].startswith("PSNR on the hole (dB) of each multi-scale design, 2 images of")
+    assert text[2].startswith("| mask | single pass (tiny)")
+    assert main(["scales", "--data", str(image_folder), "--folder", "-o", str(tmp_path)]) == 2
+    assert f"-o {tmp_path} is a folder" in capsys.readouterr().err
 
 
 def test_scales_names_every_checkpoint_column(tmp_path, image_folder, tiny_checkpoint, capsys):
@@ -41,7 +45,7 @@ def test_scales_names_every_checkpoint_column(tmp_path, image_folder, tiny_check
     twin.write_bytes(tiny_checkpoint.read_bytes())
     assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--limit", "1",
                  "--checkpoint", str(tiny_checkpoint), str(twin)]) == 0
-    printed = capsys.readouterr().out.splitlines()
+    printed = capsys.readouterr().out.splitlines()[2:]  # after the caption
     assert printed[0].startswith("| mask | single pass (") and printed[1].startswith("|---|")
     assert f"({tiny_checkpoint})" in printed[0] and f"({twin})" in printed[0]
     assert len(printed) == 2 + len(ROWS)  # the header first, a row per mask, no file
