@@ -236,6 +236,10 @@ def test_bad_requests_get_a_one_line_400(shipped_url, case, fragment):
 def test_missing_fields_and_unknown_paths(shipped_url):
     r = httpx.post(f"{shipped_url}/api/inpaint", files={"image": ("a.png", b"x")})
     assert_one_line_error(r, 400, "missing the mask file")
+    r = httpx.post(f"{shipped_url}/api/inpaint", data={"scale": ["2", "4"]},
+                   files={"image": ("a.png", encode(noise_image())),
+                          "mask": ("m.png", mask_png(box_mask()))})
+    assert_one_line_error(r, 400, "the scale field is given 2 times: give it once")
     assert_one_line_error(httpx.get(f"{shipped_url}/api/nothing"), 404, "Not Found")
     r = httpx.get(f"{shipped_url}/api/inpaint")
     assert_one_line_error(r, 405, "Method Not Allowed")
@@ -305,9 +309,11 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         deadline = time.monotonic() + 20
         while app.state.pool.busy < 2 and time.monotonic() < deadline:
             time.sleep(0.01)
+        r = post(url, data, mask)  # a worker busy, the queue full; no request timed yet
+        assert_one_line_error(r, 503, "busy (2 requests running or waiting)")
+        assert r.headers["retry-after"] == "20"  # two ahead, at a first guess of 10 s each
         app.state.pool.mean_s = 3.0  # a worker's mean time on one request
-        r = post(url, data, mask)  # a worker busy, the queue full
-        assert_one_line_error(r, 503, "busy")
+        r = post(url, data, mask)
         assert r.headers["retry-after"] == "6"  # two requests ahead, one worker
         release.set()
         for t in threads:

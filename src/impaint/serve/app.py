@@ -39,6 +39,7 @@ from .limits import Limits
 
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)
+FIRST_GUESS_S = 10.0  # Retry-After's time a request, before one has been timed
 MAX_ROUNDS = 16  # re-fill rounds a request may ask (2 model passes each; the page asks 8)
 # Reading a request's body may take this long: a client that stalls mid-upload holds a slot
 # of the pool, so without it a few stalled uploads would lock everyone out (408).
@@ -68,17 +69,20 @@ class InferencePool:
         self.workers, self.capacity = workers, workers + queue
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
         self.busy = 0  # requests holding a slot: read by the event loop only
-        self.mean_s = 1.0  # running mean of a worker's time on one request, for Retry-After
+        # running mean of a worker's time on one request, for Retry-After; None until the
+        # first one is done (a guess of 1 s told clients to come back 8 s too soon)
+        self.mean_s: float | None = None
         self.running = 0  # work on the workers now, including a cut-off request's (a thread
         self.lock = threading.Lock()  # cannot be stopped): the server waits for none
 
     def acquire(self) -> None:
         if self.busy >= self.capacity:
             # the queue ahead, `workers` at a time, at a worker's mean time on one request
-            retry = max(1, math.ceil(self.mean_s * self.busy / self.workers))
-            raise ApiError(503, f"the server is busy ({self.busy} requests running or "
-                                f"waiting); "
-                                f"try again in {retry} s", {"Retry-After": str(retry)})
+            mean = FIRST_GUESS_S if self.mean_s is None else self.mean_s
+            retry = max(1, math.ceil(mean * self.busy / self.workers))
+            ahead = f"{self.busy} request{'s' if self.busy != 1 else ''}"
+            raise ApiError(503, f"the server is busy ({ahead} running or waiting); try again "
+                                f"in {retry} s", {"Retry-After": str(retry)})
         self.busy += 1
 
     def release(self) -> None:
@@ -94,7 +98,8 @@ class InferencePool:
             try:
                 return fn(*args)
             finally:
-                self.mean_s = 0.8 * self.mean_s + 0.2 * (time.perf_counter() - start)
+                took = time.perf_counter() - start
+                self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
                 with self.lock:
                     self.running -= 1
         return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
@@ -211,12 +216,16 @@ INPAINT_FIELDS = ("image", "mask", "scale", "view", "sample", "flips", "rounds")
 
 
 def check_fields(form, known: tuple[str, ...]) -> None:
-    """400 for a field the API does not take: a misspelt `Scale=2` would else be ignored,
-    and the user would get a result at ×1 without a word."""
+    """400 for a field the API does not take, or one given twice: a misspelt `Scale=2`, or
+    `scale=2` and `scale=4`, would else be ignored or one of them taken without a word."""
     unknown = [k for k in form.keys() if k not in known]
     if unknown:
         raise ApiError(400, f"unknown field {unknown[0][:40]!r}: this endpoint takes "
                             f"{', '.join(known)}")
+    twice = [k for k in form.keys() if len(form.getlist(k)) > 1]
+    if twice:
+        raise ApiError(400, f"the {twice[0]} field is given {len(form.getlist(twice[0]))} "
+                            f"times: give it once")
 
 
 async def read_upload(form, key: str) -> io.BytesIO:
