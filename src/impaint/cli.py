@@ -278,10 +278,10 @@ def cmd_demo(args) -> None:
 
     if Path(args.out).exists() and not Path(args.out).is_dir():
         raise UsageError(f"-o {args.out} is a file: the demo writes a folder")
-    if args.large:
-        print(f"wrote {run_large_demo(args.out, args.checkpoint or 'general')}")
+    if args.large or args.image:  # a picture at its own size: the model for photos
+        print(f"wrote {run_large_demo(args.out, args.checkpoint or 'general', image=args.image)}")
         return
-    for path in run_demo(args.out, image=args.image, checkpoint=args.checkpoint):
+    for path in run_demo(args.out, checkpoint=args.checkpoint):
         print(f"wrote {path}")
 
 
@@ -533,11 +533,12 @@ def info_arguments(p: argparse.ArgumentParser) -> None:
 
 def demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", default="impaint-demo", help="output folder")
-    p.add_argument("--image", help="your own picture instead of the bundled faces")
+    p.add_argument("--image", help="your own picture, at its own size (as --large), instead "
+                                   "of the bundled faces")
     p.add_argument("--large", action="store_true",
                    help="large pictures at their own size (astronaut, coffee) instead")
     p.add_argument("--checkpoint", help="a checkpoint file, or a shipped model (default: "
-                                        "celeba32, general with --large)")
+                                        "celeba32, general with --large or --image)")
 
 
 def bench_arguments(p: argparse.ArgumentParser) -> None:

@@ -26,7 +26,9 @@ def test_demo_on_a_user_image(tmp_path, tiny_checkpoint, capsys):
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), np.uint8)).save(picture)
     assert main(["demo", "--image", str(picture), "--checkpoint", str(tiny_checkpoint),
                  "--out", str(tmp_path / "d")]) == 0
-    assert (tmp_path / "d" / "demo.png").exists()
+    # at its own size, with the masks of the large demo: not a 32-px square crop
+    assert (tmp_path / "d" / "large.png").exists()
+    assert capsys.readouterr().out.startswith("me.png box 0.25: impaint ")
 
 
 def test_demo_on_a_missing_image_is_a_one_line_error(tmp_path, capsys):

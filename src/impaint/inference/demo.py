@@ -50,18 +50,6 @@ def bundled_faces(size: int = 32, n_lfw: int = 5) -> torch.Tensor:
     return torch.stack(faces)
 
 
-def user_image(path: str | Path, size: int) -> torch.Tensor:
-    """A user's picture, centre-cropped to a square and resized. -> (1, 3, size, size)."""
-    from .image_files import read_image
-
-    img = read_image(path)  # raises InputError for missing or non-image files
-    h, w = img.shape[-2:]
-    side = min(h, w)
-    top, left = (h - side) // 2, (w - side) // 2
-    arr = (img[:, top:top + side, left:left + side].permute(1, 2, 0).numpy() * 255).round()
-    return _to_tensor(arr.astype(np.uint8), size)[None]
-
-
 LARGE_MASKS = {"box 0.25": BoxMask(0.25), "strokes thick": StrokesMask(0.4, "thick")}
 
 
@@ -74,12 +62,17 @@ def large_photos() -> dict[str, torch.Tensor]:
 
 
 def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | None = "general",
-                   seed: int = 0) -> Path:
-    """Large pictures at their own size through the multi-scale pipeline, against OpenCV
-    Telea: large.png (masked / impaint / Telea / truth, one row per picture and mask)."""
+                   seed: int = 0, image: str | Path | None = None) -> Path:
+    """Large pictures at their own size (or the user's `image`) through the multi-scale
+    pipeline, against OpenCV Telea: large.png (masked / impaint / Telea / truth, one row per
+    picture and mask)."""
+    from .image_files import read_image
+
     model = load_model(checkpoint)
+    # read_image: upright, and a one-line InputError for a missing or non-image file
+    photos = {Path(image).name: read_image(image)[None]} if image else large_photos()
     rows = []
-    for name, photo in large_photos().items():
+    for name, photo in photos.items():
         h, w = photo.shape[-2:]
         for label, gen in LARGE_MASKS.items():
             mask = gen(h, w, torch.Generator().manual_seed(seed))[None, None]
@@ -96,12 +89,13 @@ def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | No
                             "PSNR on the hole: impaint / Telea")
 
 
-def run_demo(out: str | Path = "impaint-demo", image: str | Path | None = None,
-             checkpoint: str | Path | None = None, seed: int = 0) -> list[Path]:
-    """Inpaint every demo mask family; write demo.png and psnr.md into `out`."""
+def run_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | None = None,
+             seed: int = 0) -> list[Path]:
+    """Inpaint the bundled faces with every demo mask family; write demo.png and psnr.md
+    into `out`."""
     model = load_model(checkpoint)
     size = model.image_size or 32
-    faces = user_image(image, size) if image else bundled_faces(size)
+    faces = bundled_faces(size)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rows, table = [], ["| mask | impaint PSNR (hole) | OpenCV Telea PSNR (hole) |",
@@ -126,9 +120,8 @@ def run_demo(out: str | Path = "impaint-demo", image: str | Path | None = None,
     rows.append(("ground\ntruth", faces))
     grid = image_grid(rows, out / "demo.png",
                       title="impaint demo: masked input / impaint (and its σ) / OpenCV Telea")
-    note = ("" if image else "\nFaces: skimage.data.astronaut() (crop) and "
-            "skimage.data.lfw_subset() (greyscale). Full masks: Telea has nothing to "
-            "propagate.\n")
+    note = ("\nFaces: skimage.data.astronaut() (crop) and skimage.data.lfw_subset() "
+            "(greyscale). Full masks: Telea has nothing to propagate.\n")
     (out / "psnr.md").write_text("\n".join(table) + "\n" + note)
     print("\n".join(table))
     return [grid, out / "psnr.md"]
