@@ -148,6 +148,12 @@ def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
     from tests.helpers import TINY
     code, out, _ = run(capsys, "info", tiny_checkpoint)
     assert code == 0 and f"parameters: {count_parameters(ImplicitInpainter(TINY)):,}" in out
+    assert out.startswith(f"checkpoint: {tiny_checkpoint}\n")
+    for name, use in [("", "aligned 32-px faces"), ("general", "photos of any size")]:
+        code, out, _ = run(capsys, "info", *([name] if name else []))
+        assert code == 0 and out.splitlines()[0] == (
+            f"checkpoint: {name or 'celeba32'} (shipped: {use}"
+            + (", as CelebA's)" if not name else ", faces in a wider frame)"))
 
 
 @pytest.mark.parametrize("case,fragment", [
@@ -199,7 +205,6 @@ def test_inpaint_bad_input(capsys, files, tmp_path, tiny_checkpoint, case, fragm
     ("samples_and_scale", "--samples draws completions at x1"),
     ("samples_and_flips", "--flips averages the one mean fill: choose one of them"),
     ("samples_and_rounds", "--rounds averages the one mean fill: choose one of them"),
-    ("negative_rounds", "rounds must be a whole number >= 0, got -1"),
     ("negative_samples", "--samples K draws K completions"),
     ("output_is_mask", "-o MASK is the mask: the output would overwrite it"),
     ("mask_folder", "is a folder, but the image is one file"),
@@ -232,8 +237,6 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
         extra = ["--samples", 2, "--flips", 2]
     elif case == "samples_and_rounds":
         extra = ["--samples", 2, "--rounds", 2]
-    elif case == "negative_rounds":
-        extra = ["--rounds", -1]
     elif case == "negative_samples":
         extra = ["--samples", -1]
     elif case == "mask_folder":
@@ -702,3 +705,11 @@ def test_ctrl_c_says_what_is_kept_only_where_something_is(monkeypatch, capsys):
     monkeypatch.setattr(impaint.model, "load_model", interrupted)
     assert main(["info"]) == 130
     assert capsys.readouterr().err.strip() == "impaint: interrupted"  # info writes nothing
+
+
+def test_negative_rounds_are_refused_by_the_parser_at_once(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["inpaint", "a.png", "--mask", "m.png", "-o", "o.png", "--rounds", "-1"])
+    assert stop.value.code == 2
+    one_line_error(capsys.readouterr().err,
+                   "argument --rounds: re-fill rounds are 0 or more, not '-1'")

@@ -112,13 +112,21 @@ def checkpoint_labels(given: list[str]) -> list[str]:
     return [p if stems.count(s) > 1 else s for s, p in zip(stems, given)]
 
 
+# What each shipped model is for (README's table), as `impaint info NAME` says it.
+SHIPPED_USE = {"celeba32": "aligned 32-px faces, as CelebA's",
+               "general": "photos of any size, faces in a wider frame",
+               "faces": "face crops framed like CelebA's, larger than 32 px"}
+
+
 def cmd_info(args) -> None:
     from .model import count_parameters, load_model
     from .model.checkpoint import PAIRS
 
     model = load_model(args.checkpoint)
     state = model.checkpoint_state
-    print(f"checkpoint: {args.checkpoint or 'celeba32 (shipped: aligned 32-px faces)'}")
+    name = args.checkpoint or "celeba32"
+    use = SHIPPED_USE.get(name) if not Path(name).exists() else None
+    print(f"checkpoint: {name}" + (f" (shipped: {use})" if use else ""))
     if args.checkpoint in PAIRS:
         fine, coarse = PAIRS[args.checkpoint]
         print(f"a pair of shipped models: {coarse} fills a pyramid's coarsest level, {fine} "
@@ -156,6 +164,17 @@ ROUNDS_HELP = ("re-fill rounds for scattered holes (every hole within a few px o
                "random holes 0.00-0.37 dB more; docs/any-size.md")
 FP32_HELP = ("run the model in fp32 (default: bf16 on CPUs with native bf16, 1.3-2.4x faster; "
              "every table row within 0.04 dB)")
+
+
+def rounds_count(text: str) -> int:
+    """--rounds: 0 or more, refused by the parser at once (before torch loads)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"re-fill rounds are 0 or more, not {text!r}")
+    return value
 
 
 def fp32_if_asked(args) -> None:
@@ -453,7 +472,7 @@ def inpaint_arguments(p: argparse.ArgumentParser) -> None:
     add_backend_argument(p)
     p.add_argument("--flips", type=int, choices=FLIPS, metavar="N",
                    help=FLIPS_HELP)
-    p.add_argument("--rounds", type=int, metavar="R", help=ROUNDS_HELP)
+    p.add_argument("--rounds", type=rounds_count, metavar="R", help=ROUNDS_HELP)
     p.add_argument("--fp32", action="store_true", help=FP32_HELP)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -618,7 +637,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
                    help="also score each checkpoint with N test-time flips (2, 4 or 8 mirror "
                         "images averaged, the upright 2 under 128 px; up to N times slower), "
                         "as <name> [N flips]")
-    p.add_argument("--rounds", type=int, default=0, metavar="R",
+    p.add_argument("--rounds", type=rounds_count, default=0, metavar="R",
                    help="also score each checkpoint with R re-fill rounds on scattered holes "
                         "(each half of the hole re-filled from the other's fill, averaged; 2 "
                         "passes a round; with --flips, one column with both), as "

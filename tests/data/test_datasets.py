@@ -80,6 +80,9 @@ def test_clear_errors(tmp_path, celeba_tree):
         CelebA(tmp_path / "empty")
     with pytest.raises(DataError, match="unknown split"):
         celeba_files(celeba_tree, "training")
+    (tmp_path / "one.png").write_bytes(b"a picture, not a folder of them")
+    with pytest.raises(DataError, match="one.png is a file: give a folder of images"):
+        open_dataset(tmp_path / "one.png")
 
 
 def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):

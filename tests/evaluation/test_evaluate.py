@@ -275,3 +275,15 @@ def test_sigma_is_calibrated_on_the_fills_scored_made_once(monkeypatch):
                                                                  None, "impaint:p")
     assert evaluate(images, {"impaint:p": model}, families=["random"], grid_images=0,
                     progress=False).calibration == {}  # not asked
+
+
+def test_checkpoints_of_one_name_are_each_named_by_their_run(tmp_path, tiny_checkpoint):
+    from impaint.evaluation.evaluate import _checkpoint_methods
+
+    for run in ("a", "b"):
+        (tmp_path / run).mkdir()
+        (tmp_path / run / "best.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    a, b = tmp_path / "a" / "best.safetensors", tmp_path / "b" / "best.safetensors"
+    assert list(_checkpoint_methods([str(a), str(b), str(tiny_checkpoint)])) == [
+        "impaint:a/best", "impaint:b/best", f"impaint:{tiny_checkpoint.stem}"]
+    assert list(_checkpoint_methods([str(a), str(a)])) == ["impaint:best"]  # given twice

@@ -167,6 +167,9 @@ def celeba_files(root: str | Path, split: str) -> list[Path]:
 
 def folder_files(root: str | Path) -> list[Path]:
     root = Path(root)
+    if root.is_file():  # one picture, or a data file of another kind
+        raise DataError(f"{root} is a file: give a folder of images, a CelebA root or a "
+                        f".safetensors set of decoded images")
     if not root.is_dir():
         raise DataError(f"image folder not found: {root}")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)

@@ -286,11 +286,13 @@ def _checkpoint_methods(paths, backend: str | None = None) -> dict:
     from ..model import load_model
 
     named = {}
-    for path in map(Path, paths) if paths else [None]:
-        name = "impaint" if path is None else f"impaint:{path.stem}"
-        if name in named:  # two best.safetensors from different runs: add the run folder
-            name = f"impaint:{path.parent.name}/{path.stem}"
-        named[name] = path
+    given = list(dict.fromkeys(map(Path, paths))) if paths else [None]
+    stems = [p.stem for p in given if p is not None]
+    for path in given:
+        # two best.safetensors from different runs: each named with its run folder
+        name = ("impaint" if path is None else f"impaint:{path.stem}" if stems.count(path.stem)
+                == 1 else f"impaint:{path.parent.name}/{path.stem}")
+        named[f"impaint:{path}" if name in named else name] = path
     graphs = {name for name, path in named.items() if str(path).endswith(".xml")}
     # an OpenVINO graph (`impaint export --int8`) runs as itself, through the pipeline
     models = {name: load_backend("openvino", path) if name in graphs else load_model(path)
