@@ -445,7 +445,7 @@ def crops_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include", nargs="+", default=[], metavar="SET",
                    help="earlier crop sets (.safetensors) to mix into this one")
     p.add_argument("--overwrite", action="store_true", help="replace the -o file if it exists")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="draws the crops (default 0)")
 
 
 def inpaint_arguments(p: argparse.ArgumentParser) -> None:
@@ -520,7 +520,7 @@ def sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a checkpoint with a stochastic latent (the shipped "
                                         "models have none: see README, Your own image)")
     p.add_argument("-o", "--out", default="impaint-samples", help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="draws the samples (default 0)")
 
 
 def resolution_arguments(p: argparse.ArgumentParser) -> None:
@@ -529,7 +529,7 @@ def resolution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
     p.add_argument("--split", default="valid", choices=["valid", "test"])
     p.add_argument("--limit", type=int, default=500, help="images (default 500; 0 = all)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="draws the masks (default 0)")
     p.add_argument("-o", "--out", help="also write OUT/resolution.md")
 
 
@@ -541,7 +541,7 @@ def scales_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=32, help="images (default 32; 0 = all)")
     p.add_argument("--checkpoint", nargs="+",
                    help="checkpoint files or shipped models (default: celeba32)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="draws the masks (default 0)")
     p.add_argument("-o", "--out", help="also write the Markdown table here")
 
 
@@ -573,7 +573,8 @@ def reproduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
     p.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the seed's)")
     p.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
-    p.add_argument("--split", default="valid", choices=["train", "valid", "test"])
+    p.add_argument("--split", default="valid", choices=["train", "valid", "test"],
+                   help="CelebA split (default valid; a plain folder is read whole)")
     p.add_argument("--limit", type=int, default=500,
                    help="images of the split to use (default 500; 0 = all)")
     p.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
@@ -587,9 +588,10 @@ def ablate_arguments(p: argparse.ArgumentParser) -> None:
                    help="study folder (one sub-folder per variant)")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS,
                    help=f"training steps per variant (default {DEFAULT_STEPS})")
-    p.add_argument("--batch", type=int, default=64)
-    p.add_argument("--size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
+    p.add_argument("--size", type=int, default=32, help="image size in px (default 32)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="training seed, and the masks' (default 0)")
     p.add_argument("--limit", type=int, default=500,
                    help="valid images to evaluate on (default 500; 0 = all)")
     p.add_argument("--only", nargs="+", choices=list(VARIANTS), help="run these variants only")

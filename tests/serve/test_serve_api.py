@@ -240,6 +240,10 @@ def test_missing_fields_and_unknown_paths(shipped_url):
                    files={"image": ("a.png", encode(noise_image())),
                           "mask": ("m.png", mask_png(box_mask()))})
     assert_one_line_error(r, 400, "the scale field is given 2 times: give it once")
+    r = httpx.post(f"{shipped_url}/api/inpaint", files={
+        "image": ("a.png", encode(noise_image())), "mask": ("m.png", mask_png(box_mask())),
+        "scale": ("s.txt", b"2")})
+    assert_one_line_error(r, 400, "the scale field holds a file: send it as text")
     assert_one_line_error(httpx.get(f"{shipped_url}/api/nothing"), 404, "Not Found")
     r = httpx.get(f"{shipped_url}/api/inpaint")
     assert_one_line_error(r, 405, "Method Not Allowed")

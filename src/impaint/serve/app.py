@@ -201,6 +201,8 @@ def form_int(form, key: str, default: int | None, allowed) -> int | None:
     raw = form.get(key)
     if raw is None:
         return default
+    if isinstance(raw, UploadFile):
+        raise ApiError(400, f"the {key} field holds a file: send it as text (curl -F {key}=1)")
     try:
         value = int(raw)
     except (TypeError, ValueError):
@@ -276,7 +278,8 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         try:
             request = Request(request.scope, limited_receive(request.receive, max_bytes))
             try:
-                form = await asyncio.wait_for(request.form(max_files=2, max_fields=8),
+                # files beyond image and mask are refused by check_fields, in its words
+                form = await asyncio.wait_for(request.form(max_files=8, max_fields=8),
                                               BODY_SECONDS)
             except asyncio.TimeoutError:
                 raise ApiError(408, f"the upload took longer than {BODY_SECONDS} s")
@@ -312,8 +315,9 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         flips = form_int(form, "flips", None, FLIPS)  # neither: `auto_averaged`
         rounds = form_int(form, "rounds", None, range(MAX_ROUNDS + 1))
         view = form.get("view", "result")
-        if view not in ("result", "sigma"):
-            raise ApiError(400, f"view must be result or sigma, not {str(view)[:20]!r}")
+        if isinstance(view, UploadFile) or view not in ("result", "sigma"):
+            got = "a file" if isinstance(view, UploadFile) else repr(str(view)[:20])
+            raise ApiError(400, f"view must be result or sigma, not {got}")
         return model, limits, image, mask, scale, view, sample, fill, flips, rounds
 
     async def preview_fields(form) -> tuple:

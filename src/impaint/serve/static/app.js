@@ -282,7 +282,11 @@ function show() {
 
 async function inpaint() {
   if (!state.file) return;
+  // Another image opened meanwhile: this answer is not for it. Counted before the first
+  // await, or the mask of this image would go out with the next one's file.
+  const opened = state.opened;
   const mask = await maskPng();
+  if (opened !== state.opened) return;
   if (mask.holes === 0) return say("Paint over what should go first.", true);
   if (mask.holes === mask.total) {
     return say("Leave some of the image unpainted: the fill is drawn from it.", true);
@@ -298,7 +302,6 @@ async function inpaint() {
   if (k > 1 && scale !== 1) {
     return say("Samples are drawn at ×1: set Output to ×1 for K samples, or K to 1.", true);
   }
-  const opened = state.opened;  // another image opened meanwhile: this answer is not for it
   $("inpaint").disabled = true;
   const started = performance.now();
   say("Inpainting…");
@@ -325,7 +328,7 @@ async function inpaint() {
       if (opened !== state.opened) return;
       setUrl("sigma", sigma);
     }
-    if (k > 1) await drawSamples(mask.blob, k);
+    if (k > 1) await drawSamples(mask.blob, k, opened);
     if (opened !== state.opened) return;
     $("output-stage").classList.remove("empty");
     $("download-result").hidden = $("download-mask").hidden = false;
@@ -342,10 +345,11 @@ async function inpaint() {
 }
 
 // K completions from the stochastic latent (draws 1…K); a click shows and downloads one.
-async function drawSamples(mask, k) {
+async function drawSamples(mask, k, opened) {
   const mean = state.chosen;
   const thumbs = [mean];
   for (let i = 1; i <= k; i++) {
+    if (opened !== state.opened) return;  // the next image's file would meet this mask
     say(`Sample ${i} of ${k}…`);
     const url = URL.createObjectURL(await request(mask, { sample: i }));
     state.samples.push(url);
