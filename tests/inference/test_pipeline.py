@@ -288,6 +288,9 @@ def test_nothing_known_still_has_a_sigma(size):
     ("numpy", "got ndarray and ndarray (an (H, W, 3) numpy image: torch.from_numpy("),
     ("nan", "NaN or infinite"),
     ("mask_255", "mask values must be 1 (known) or 0 (missing)"),
+    ("channels_last", "got 40 (a (B, H, W, 3) one: image.permute(0, 3, 1, 2))"),
+    ("mask_no_channel", "(a (B, H, W) mask: mask[:, None])"),
+    ("int64", "(image.float(), with values in [0, 1])"),
 ])
 def test_the_api_names_the_usual_slips(model, case, fragment):
     image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
@@ -319,10 +322,34 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         image[0, 0, 0, 0] = float("nan")
     elif case == "mask_255":
         mask = mask * 255
+    elif case == "channels_last":
+        image = image.permute(0, 2, 3, 1)
+    elif case == "mask_no_channel":
+        mask = mask[:, 0]
+    elif case == "int64":
+        image = image.long()
     scale = {"scale_0": 0, "scale_1.5": 1.5}.get(case, 1)
     with pytest.raises(ValueError) as error:
         inpaint(model, image, mask, scale=scale)
     assert fragment in str(error.value) and "\n" not in str(error.value)
+
+
+def test_the_api_names_a_wrong_model_or_setting_and_keeps_the_models_mode(model):
+    image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
+    with pytest.raises(TypeError, match=r"model must be a loaded model \(load_model\("):
+        inpaint("general", image, mask)
+    with pytest.raises(TypeError, match="cfg must be a Pyramid"):
+        inpaint(model, image, mask, cfg={"flips": 8})
+    with pytest.raises(ValueError, match="bf16 must be True, False or None"):
+        inpaint(model, image, mask, bf16="no")
+    for bad in ({"tile": 0}, {"reach": -1}, {"reach": 0}, {"upsample": "nearest"}):
+        with pytest.raises(ValueError, match=f"Pyramid.{next(iter(bad))} must be"):
+            Pyramid(**bad)
+    Pyramid(band=0.0)  # the coarse-then-up design: no band is a setting, not a slip
+    model.train()
+    inpaint(model, image, mask)
+    assert model.training  # a model being trained is not left in eval mode
+    model.eval()
 
 
 def test_scale_renders_the_pyramid_fill_larger(model):

@@ -87,6 +87,18 @@ class Pyramid:
     def __post_init__(self):  # a bad setting is one line where it is made, before any work
         check_flips(self.flips)
         check_rounds(self.rounds)
+        for name, low, strict in (("reach", 0, True), ("band", 0, False),
+                                  ("min_side", 1, False), ("tile", 1, False),
+                                  ("margin", 0, False), ("pass_tile", 1, False),
+                                  ("flat", 0, False), ("upright_below", 0, False)):
+            value = getattr(self, name)
+            if (isinstance(value, bool) or not isinstance(value, (int, float))
+                    or value < low or (strict and value == low)):
+                raise ValueError(f"Pyramid.{name} must be {'above' if strict else 'at least'} "
+                                 f"{low}, got {value!r}")
+        if self.upsample not in ("bicubic", "bilinear"):
+            raise ValueError(f"Pyramid.upsample must be bicubic or bilinear, got "
+                             f"{self.upsample!r}")
 
     @property
     def averaged(self) -> bool:
@@ -488,10 +500,13 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
                          f"and {type(mask).__name__} (an (H, W, 3) numpy image: "
                          "torch.from_numpy(a).permute(2, 0, 1)[None])")
     if image.dim() != 4 or mask.dim() != 4:
+        hint = ("a (B, H, W) mask: mask[:, None]" if image.dim() == 4 and mask.dim() == 3 else
+                "one image: image[None]")
         raise ValueError(f"image must be (B, C, H, W) and mask (B, 1, H, W), got "
-                         f"{tuple(image.shape)} and {tuple(mask.shape)} (one image: image[None])")
+                         f"{tuple(image.shape)} and {tuple(mask.shape)} ({hint})")
     if not (image.is_floating_point() and mask.is_floating_point()):
-        hint = ("a uint8 image: image.float() / 255" if not image.is_floating_point() else
+        hint = ("a uint8 image: image.float() / 255" if image.dtype == torch.uint8 else
+                "image.float(), with values in [0, 1]" if not image.is_floating_point() else
                 "a bool mask: mask.float()")
         raise ValueError(f"image and mask must be float, got {image.dtype} and {mask.dtype} "
                          f"({hint})")
@@ -506,7 +521,7 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
     if c != 3:
         hint = ("a grey one: image.expand(-1, 3, -1, -1)" if c == 1 else
                 "an RGBA one: image[:, :3]; impaint inpaint keeps a file's alpha" if c == 4
-                else "RGB")
+                else "a (B, H, W, 3) one: image.permute(0, 3, 1, 2)" if w == 3 else "RGB")
         raise ValueError(f"image must have 3 channels (RGB), got {c} ({hint})")
     if tuple(mask.shape) != (b, 1, h, w):
         raise ValueError(f"mask must be (B, 1, H, W) = {(b, 1, h, w)} for this image, got "
@@ -531,8 +546,25 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     deterministic. `on_pass` is called after each model pass (a large photo takes dozens) and,
     at `scale` > 1, each chunk the decoder renders; at `scale` 1, `on_plan(n)` first says how
     many passes are to come (`inpaint_pyramid`)."""
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a loaded model (load_model('general')), got "
+                        f"{type(model).__name__}")
+    if not isinstance(cfg, Pyramid):
+        raise TypeError(f"cfg must be a Pyramid (Pyramid(flips=8)), got {type(cfg).__name__}")
+    if bf16 not in (None, True, False):
+        raise ValueError(f"bf16 must be True, False or None (where the CPU is fast at it), "
+                         f"got {bf16!r}")
     check_inputs(image, mask, scale)
+    training = model.training
     model.eval()
+    try:
+        return _filled(model, image, mask, scale, cfg, bf16, on_pass, on_plan)
+    finally:
+        model.train(training)  # a model being trained goes on training
+
+
+def _filled(model, image, mask, scale, cfg, bf16, on_pass, on_plan):
+    """`inpaint_with_std`'s work, on checked inputs and a model in eval mode."""
     bf16 = bf16_is_fast(image.device) if bf16 is None else bf16
     single = counted(model_single(model, bf16), on_pass)
     coarse = counted(coarse_of(model, bf16), on_pass)
