@@ -82,6 +82,31 @@ def test_paint_inpaint_download(page, tmp_path):
     assert page.problems == []
 
 
+def test_without_a_mouse_a_mask_file_is_the_hole(page, tmp_path):
+    """Keyboard only: Open mask (white = hole, the file Download mask writes), then Inpaint
+    with Enter; the hole sent is the file's, and focus stays on Inpaint."""
+    original = noise_image(48, 64)
+    open_image(page, _save(tmp_path / "photo.png", original))
+    hole = np.zeros((48, 64), bool)
+    hole[10:30, 20:44] = True
+    page.set_input_files("#mask-file", str(_save(tmp_path / "hole.png",
+                                                 (hole * 255).astype(np.uint8))))
+    page.wait_for_selector("#message:has-text('the hole it marks is painted')")
+    page.focus("#inpaint")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#message:has-text('Done')")
+    assert page.evaluate("document.activeElement.id") == "inpaint"
+    sent = download(page, "#download-mask", tmp_path / "sent.png")[..., 0] == 255
+    assert np.array_equal(sent, hole)
+    result = download(page, "#download-result", tmp_path / "result.png")
+    assert np.array_equal(result[~hole], original[~hole])
+    # a mask of another size is refused in one line, the painted hole kept
+    page.set_input_files("#mask-file", str(_save(tmp_path / "small.png",
+                                                 np.zeros((8, 8), np.uint8))))
+    page.wait_for_selector("#message.error:has-text('small.png is 8×8; the image is 64×48')")
+    assert page.problems == []
+
+
 def test_a_slow_fill_counts_the_seconds_it_waits(page, tmp_path):
     """The fill held back 2.5 s (as a large photo takes): the message counts up, then Done."""
     import time

@@ -4,7 +4,8 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const HOLE_COLOUR = "rgb(255, 64, 96)";
+const HOLE_RGB = [255, 64, 96];
+const HOLE_COLOUR = `rgb(${HOLE_RGB.join(", ")})`;
 
 const state = {
   info: null,      // GET /api/info
@@ -162,8 +163,58 @@ function drawSegment(stroke, from, to) {
 function redraw() {
   maskCtx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
   for (const stroke of state.strokes) {
+    if (stroke.layer) {  // an opened mask file, painted in one go
+      maskCtx.globalCompositeOperation = "source-over";
+      maskCtx.drawImage(stroke.layer, 0, 0);
+      continue;
+    }
     stroke.points.forEach((p, i) => drawSegment(stroke, i ? stroke.points[i - 1] : p, p));
   }
+}
+
+// A mask file as painted strokes (one, for Undo): white = hole, or, on a file with any
+// transparency, opaque = hole, as the server and the CLI read masks. For a mask made
+// elsewhere, and for painting without a pointer.
+async function openMask(file) {
+  if (!file) return;
+  if (!state.file) return say("Open the image first, then its mask.", true);
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { colorSpaceConversion: "none",
+                                             premultiplyAlpha: "none" });
+  } catch (err) {
+    return say(`${file.name} is not a mask this browser can read (save it as a PNG).`, true);
+  }
+  const { width, height } = maskCanvas;
+  if (bitmap.width !== width || bitmap.height !== height) {
+    say(`${file.name} is ${bitmap.width}×${bitmap.height}; the image is ${width}×${height}.`,
+        true);
+    bitmap.close();
+    return;
+  }
+  const layer = document.createElement("canvas");
+  layer.width = width;
+  layer.height = height;
+  const ctx = layer.getContext("2d");
+  ctx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const data = ctx.getImageData(0, 0, width, height);
+  const px = data.data;
+  let transparent = false;
+  for (let i = 3; i < px.length; i += 4) if (px[i] < 255) { transparent = true; break; }
+  const [r, g, b] = HOLE_RGB;
+  for (let i = 0; i < px.length; i += 4) {
+    const grey = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];  // Pillow's "L"
+    const hole = transparent ? px[i + 3] >= 128 : grey >= 127.5;
+    px[i] = r;
+    px[i + 1] = g;
+    px[i + 2] = b;
+    px[i + 3] = hole ? 255 : 0;
+  }
+  ctx.putImageData(data, 0, 0);
+  state.strokes.push({ layer });
+  redraw();
+  say(`${file.name}: the hole it marks is painted. Inpaint, or paint more.`);
 }
 
 maskCanvas.addEventListener("pointerdown", (event) => {
@@ -285,6 +336,7 @@ async function inpaint() {
   // Another image opened meanwhile: this answer is not for it. Counted before the first
   // await, or the mask of this image would go out with the next one's file.
   const opened = state.opened;
+  const refocus = document.activeElement === $("inpaint");  // disabled below, it loses focus
   const mask = await maskPng();
   if (opened !== state.opened) return;
   if (mask.holes === 0) return say("Paint over what should go first.", true);
@@ -341,6 +393,7 @@ async function inpaint() {
   } finally {
     clearInterval(ticker);
     $("inpaint").disabled = false;
+    if (refocus && document.activeElement === document.body) $("inpaint").focus();
   }
 }
 
@@ -360,7 +413,10 @@ async function drawSamples(mask, k, opened) {
     img.src = url;
     img.alt = img.title = i ? `sample ${i}` : "the mean completion";
     img.classList.toggle("chosen", i === 0);
-    img.addEventListener("click", () => {
+    const thumb = document.createElement("button");  // a button: reached and chosen by keys
+    thumb.type = "button";
+    thumb.append(img);
+    thumb.addEventListener("click", () => {
       state.chosen = url;
       state.before = false;
       if (i > 0) $("sigma").checked = false;  // σ is the mean's: a sample shows itself
@@ -369,7 +425,7 @@ async function drawSamples(mask, k, opened) {
       }
       show();
     });
-    return img;
+    return thumb;
   }));
 }
 
@@ -394,6 +450,10 @@ $("tools").addEventListener("submit", (event) => event.preventDefault());
 $("file").addEventListener("change", (event) => {
   openFile(event.target.files[0]);
   event.target.value = "";  // choosing the same file again opens it again
+});
+$("mask-file").addEventListener("change", (event) => {
+  openMask(event.target.files[0]);
+  event.target.value = "";
 });
 document.addEventListener("dragover", (event) => {
   event.preventDefault();
