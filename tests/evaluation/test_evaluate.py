@@ -287,3 +287,17 @@ def test_checkpoints_of_one_name_are_each_named_by_their_run(tmp_path, tiny_chec
     assert list(_checkpoint_methods([str(a), str(b), str(tiny_checkpoint)])) == [
         "impaint:a/best", "impaint:b/best", f"impaint:{tiny_checkpoint.stem}"]
     assert list(_checkpoint_methods([str(a), str(a)])) == ["impaint:best"]  # given twice
+
+
+def test_the_outputs_name_the_model_data_and_split(tmp_path, image_folder, capsys):
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--data", str(image_folder), "--folder", "--limit", "2",
+                 "--methods", "impaint", "telea", "--families", "box", "--quiet",
+                 "--grid-images", "0", "--out", str(out)]) == 0
+    assert "impaint evaluate: impaint = celeba32, the shipped model for aligned 32-px faces" \
+        in capsys.readouterr().out  # not a photo model: said before the numbers
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["data"] == str(image_folder) and config["split"] == "a plain folder"
+    assert config["checkpoints"]["impaint"].startswith("celeba32")
+    assert f"from {image_folder} (a plain folder)" in (out / "results.md").read_text()
+    assert "Checkpoints: impaint = celeba32" in (out / "results.md").read_text()

@@ -143,7 +143,11 @@ class Results:
                          f" have nothing to propagate and are all reported as the mean colour "
                          f"of the {c['images']} evaluated images (an oracle constant fill).")
         notes.append(f"OpenCV radius: {c['opencv_radius']} px. PSNR capped at {PSNR_CAP:g} dB. "
-                     f"Seed {c['seed']}, {c['images']} images of {c['size']} px.")
+                     f"Seed {c['seed']}, {c['images']} images of {c['size']} px"
+                     + (f" from {c['data']} ({c['split']})" if "data" in c else "") + ".")
+        if "checkpoints" in c:
+            notes.append("Checkpoints: " + "; ".join(f"{k} = {v}" for k, v in
+                                                     c["checkpoints"].items()) + ".")
         times = " · ".join(f"{m} {1e3 * s:.2f} ms" for m, s in self.time_per_image.items())
         return "\n".join([
             f"### PSNR on the hole (dB), mean ± 95 % CI over {c['images']} images", "",
@@ -189,8 +193,10 @@ class Results:
 def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, families=None,
              out: str | Path | None = None, *, batch: int = 32, device: str = "cpu",
              bf16: bool = False, grid_images: int = 6, write_masks: bool = False,
-             progress: bool = True, calibrate: bool = False) -> Results:
-    """Run every method on every image x mask; write the outputs to `out` if given.
+             progress: bool = True, calibrate: bool = False, about: dict | None = None
+             ) -> Results:
+    """Run every method on every image x mask; write the outputs to `out` if given. `about`:
+    what the caller knows of the run (data, split, checkpoints), kept in its config.
     `calibrate`: also the calibration of each method's σ on the fills scored (`Results.
     calibration`; its files into `out`), keeping those fills and σ in memory until the end.
 
@@ -264,7 +270,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
               "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H
               "families": list(dict.fromkeys(f for f, _ in masks)), "strokes_p": STROKES_P,
               "device": device, "bf16": bf16, "opencv_radius": opencv_radius(*size),
-              "full_mask_fill": [round(float(v), 6) for v in empty_fill]}
+              "full_mask_fill": [round(float(v), 6) for v in empty_fill], **(about or {})}
     results = Results(rows, list(methods), config, per_method, samples)
     if out is not None:
         results.write(out)
@@ -278,13 +284,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     return results
 
 
-def _checkpoint_methods(paths, backend: str | None = None) -> dict:
-    """Checkpoints by name; none given means the shipped model, named plain `impaint`. With
-    `backend`, each one also through it, as `<name> [<backend>]`. An OpenVINO graph (.xml)
-    is scored as it is."""
-    from ..inference.onnx_backend import load_backend
-    from ..model import load_model
-
+def checkpoint_names(paths) -> dict:
+    """Method name -> checkpoint path (None: the shipped default, named plain `impaint`)."""
     named = {}
     given = list(dict.fromkeys(map(Path, paths))) if paths else [None]
     stems = [p.stem for p in given if p is not None]
@@ -293,6 +294,17 @@ def _checkpoint_methods(paths, backend: str | None = None) -> dict:
         name = ("impaint" if path is None else f"impaint:{path.stem}" if stems.count(path.stem)
                 == 1 else f"impaint:{path.parent.name}/{path.stem}")
         named[f"impaint:{path}" if name in named else name] = path
+    return named
+
+
+def _checkpoint_methods(paths, backend: str | None = None) -> dict:
+    """Checkpoints by name; none given means the shipped model, named plain `impaint`. With
+    `backend`, each one also through it, as `<name> [<backend>]`. An OpenVINO graph (.xml)
+    is scored as it is."""
+    from ..inference.onnx_backend import load_backend
+    from ..model import load_model
+
+    named = checkpoint_names(paths)
     graphs = {name for name, path in named.items() if str(path).endswith(".xml")}
     # an OpenVINO graph (`impaint export --int8`) runs as itself, through the pipeline
     models = {name: load_backend("openvino", path) if name in graphs else load_model(path)
@@ -390,6 +402,10 @@ def trained_on(models: dict, root) -> tuple[int, list[str]]:
     return skip, names
 
 
+DEFAULT_NOTE = ("celeba32, the shipped model for aligned 32-px faces (--checkpoint general for "
+                "photos, faces for faces larger than 32 px)")
+
+
 def evaluate_cli(args) -> Results:
     if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
         raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
@@ -421,11 +437,20 @@ def evaluate_cli(args) -> Results:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
     data = scored_images("evaluate", args.data, args.split, size, args.folder, args.native,
                          args.limit, methods)
+    from ..data import has_splits
+
+    checkpoints = {name: str(path) if path else DEFAULT_NOTE
+                   for name, path in checkpoint_names(args.checkpoint).items() if name in methods}
+    if not args.checkpoint and "impaint" in methods:  # the default is a 32-px face model
+        print(f"impaint evaluate: impaint = {DEFAULT_NOTE}")
+    plain = args.folder or not has_splits(args.data)
+    about = {"data": str(args.data), "split": "a plain folder" if plain else args.split,
+             "checkpoints": checkpoints}
     size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=device, bf16=args.bf16,
                        grid_images=args.grid_images, write_masks=args.save_masks,
-                       progress=not args.quiet, calibrate=True)
+                       progress=not args.quiet, calibrate=True, about=about)
     print(results.markdown())
     for table in results.calibration.values():  # σ of the fills scored (averaged ones too)
         print(table)
