@@ -585,6 +585,12 @@ def test_export_writes_a_graph(capsys, tmp_path, tiny_checkpoint):
     code, out, _ = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.onnx")
     assert code == 0 and "outputs filled;" in out and (tmp_path / "m.onnx").stat().st_size > 0
     assert "celeba32" not in out
+    stamp = (tmp_path / "m.onnx").stat().st_mtime_ns  # a graph there is kept, as a run is
+    code, _, err = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.onnx")
+    assert code == 2 and (tmp_path / "m.onnx").stat().st_mtime_ns == stamp
+    one_line_error(err, "m.onnx exists: give --overwrite to replace it, or another -o")
+    assert run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o", tmp_path / "m.onnx",
+               "--overwrite")[0] == 0
 
 
 def test_export_by_default_says_which_model_it_wrote(capsys, tmp_path):
