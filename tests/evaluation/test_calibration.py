@@ -54,6 +54,8 @@ def test_evaluate_reports_calibration_for_probabilistic_checkpoints(image_folder
                  "--grid-images", "0", "--out", str(out), "--quiet"]) == 0
     assert "Calibration of impaint:prob" in (out / "results.md").read_text()
     assert (out / "reliability_impaint_prob.png").exists()
+    assert "![reliability of impaint:prob](reliability_impaint_prob.png)" in \
+        (out / "results.md").read_text()
     rows = __import__("json").loads((out / "calibration_impaint_prob.json").read_text())
     assert [r["family"] for r in rows] == ["box", "box", "box", "full", "all"]
     assert all(0 <= r["coverage_95"] <= 1 for r in rows)

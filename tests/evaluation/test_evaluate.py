@@ -93,6 +93,9 @@ def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
     assert data["config"]["images"] == 3 and data["config"]["strokes_p"] == 0.4
     printed = capsys.readouterr().out
     assert "impaint:best" in printed and "PSNR on the hole" in printed
+    report = (out / "results.md").read_text()  # every table, and the figures it describes
+    assert "### L1 on the hole" in report and "### PSNR of the composed image" in report
+    assert "![box](grid_box.png)" in report and "![full](grid_full.png)" in report
     # Saved masks: white = hole, the same masks evaluation_masks regenerates.
     png = np.asarray(Image.open(out / "masks" / "box_0.5" / "000001.png"))
     mask = evaluation_masks(3, 32, 0, ["box"])["box", "0.5"][1, 0].numpy()

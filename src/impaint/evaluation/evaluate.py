@@ -116,17 +116,18 @@ class Results:
         return next(r for r in self.rows if (r["method"], r["family"], r["label"])
                     == (method, family, label))
 
-    def table(self, metric: str = "psnr_hole", digits: int = 2) -> str:
-        """Markdown: rows = masks, columns = methods, best per row in bold."""
+    def table(self, metric: str = "psnr_hole", digits: int = 2, best=max) -> str:
+        """Markdown: rows = masks, columns = methods, the best (`best` of the means) of each
+        row in bold."""
         keys = list(dict.fromkeys((r["family"], r["label"]) for r in self.rows))
         lines = ["| mask | hole | " + " | ".join(self.methods) + " |",
                  "|---|---|" + "---|" * len(self.methods)]
         for family, label in keys:
             cells = [self.row(m, family, label) for m in self.methods]
             means = [round(c[metric], digits) for c in cells]
-            best = max((v for v in means if not math.isnan(v)), default=None)
+            top = best((v for v in means if not math.isnan(v)), default=None)
             text = [f"{c[metric]:.{digits}f} ± {c[metric + '_ci']:.{digits}f}" for c in cells]
-            text = [f"**{t}**" if v == best else t for t, v in zip(text, means)]
+            text = [f"**{t}**" if v == top else t for t, v in zip(text, means)]
             name = f"{family} {label}" + (" ¹" if family == "full" else "")
             lines.append(f"| {name} | {cells[0]['hole_ratio']:.2f} | " + " | ".join(text) + " |")
         return "\n".join(lines)
@@ -152,8 +153,12 @@ class Results:
         return "\n".join([
             f"### PSNR on the hole (dB), mean ± 95 % CI over {c['images']} images", "",
             self.table("psnr_hole"), "", "### SSIM of the composed image", "",
-            self.table("ssim", 3), "", f"Time per image ({c['device']}): {times}", "",
-            *notes, ""])
+            self.table("ssim", 3), "", "### L1 on the hole (mean absolute error, 0-1 scale; "
+            "lower is better)", "", self.table("l1_hole", 4, best=min), "",
+            "### PSNR of the composed image (dB)", "", self.table("psnr_full"), "",
+            f"Time per image ({c['device']}): {times}", "",
+            "Bold: the best mean of each row; where the ± intervals overlap, the rows do not "
+            "tell the methods apart.", "", *notes, ""])
 
     def write(self, out: str | Path) -> list[Path]:
         """results.csv, results.json, results.md and one grid_<family>.png per family."""
@@ -187,6 +192,11 @@ class Results:
         for stale in set(out.glob("grid_*.png")) - set(written):  # an earlier run's, other
             if stale.stem[5:] in TABLE_MASKS:                    # families: not beside these
                 stale.unlink()
+        grids = [p for p in written if p.suffix == ".png"]
+        if grids:
+            with open(out / "results.md", "a") as f:
+                f.write("\n### The first images of each family\n\n" + "\n".join(
+                    f"![{p.stem[5:]}]({p.name})" for p in grids) + "\n")
         return written
 
 
@@ -452,10 +462,12 @@ def evaluate_cli(args) -> Results:
                        grid_images=args.grid_images, write_masks=args.save_masks,
                        progress=not args.quiet, calibrate=True, about=about)
     print(results.markdown())
-    for table in results.calibration.values():  # σ of the fills scored (averaged ones too)
+    for name, table in results.calibration.items():  # σ of the fills scored (averaged too)
         print(table)
+        diagram = f"reliability_{name.replace(':', '_').replace('/', '_')}.png"
         with open(Path(args.out) / "results.md", "a") as f:
-            f.write("\n" + table)
+            f.write("\n" + table + (f"\n![reliability of {name}]({diagram})\n"
+                                   if (Path(args.out) / diagram).exists() else ""))
     probabilistic = {k: m for k, m in methods.items()
                      if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
     stochastic = {k: m for k, m in methods.items()
