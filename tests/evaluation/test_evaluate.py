@@ -124,7 +124,9 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
                "--methods", "impaint:last", "telea", "--families", "box", "--quiet",
                "--grid-images", "0", "--out", str(out)] + (["--native"] if native else []))
     assert rc == 0
-    assert json.loads((out / "results.json").read_text())["config"]["images"] == 2
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["images"] == 2  # and the report says which two
+    assert config["split"] == "a plain folder, the images after the first 22, held out of training"
     assert (f"impaint:last trained on the first 22 images of {image_folder}: scoring only the "
             "ones held out of training") in capsys.readouterr().out
     held = evaluation_images(image_folder, "valid", 32, True, False, None, skip=22).images

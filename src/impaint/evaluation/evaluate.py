@@ -157,7 +157,7 @@ class Results:
             "lower is better)", "", self.table("l1_hole", 4, best=min), "",
             "### PSNR of the composed image (dB)", "", self.table("psnr_full"), "",
             f"Time per image ({c['device']}): {times}", "",
-            "Bold: the best mean of each row; where the ± intervals overlap, the rows do not "
+            "Bold: the best mean of each row; where the ± intervals overlap, the row does not "
             "tell the methods apart.", "", *notes, ""])
 
     def write(self, out: str | Path) -> list[Path]:
@@ -454,8 +454,10 @@ def evaluate_cli(args) -> Results:
     if not args.checkpoint and "impaint" in methods:  # the default is a 32-px face model
         print(f"impaint evaluate: impaint = {DEFAULT_NOTE}")
     plain = args.folder or not has_splits(args.data)
-    about = {"data": str(args.data), "split": "a plain folder" if plain else args.split,
-             "checkpoints": checkpoints}
+    skip = trained_on(methods, args.data)[0]  # as scored_images took them
+    split = (f"a plain folder, the images after the first {skip:,}, held out of training"
+             if plain and skip else "a plain folder" if plain else args.split)
+    about = {"data": str(args.data), "split": split, "checkpoints": checkpoints}
     size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=device, bf16=args.bf16,

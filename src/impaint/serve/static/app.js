@@ -178,6 +178,7 @@ function redraw() {
 async function openMask(file) {
   if (!file) return;
   if (!state.file) return say("Open the image first, then its mask.", true);
+  const opened = state.opened;  // another image opened while this decodes: not its mask
   let bitmap;
   try {
     bitmap = await createImageBitmap(file, { colorSpaceConversion: "none",
@@ -185,6 +186,7 @@ async function openMask(file) {
   } catch (err) {
     return say(`${file.name} is not a mask this browser can read (save it as a PNG).`, true);
   }
+  if (opened !== state.opened) return bitmap.close();
   const { width, height } = maskCanvas;
   if (bitmap.width !== width || bitmap.height !== height) {
     say(`${file.name} is ${bitmap.width}×${bitmap.height}; the image is ${width}×${height}.`,
