@@ -94,6 +94,7 @@ def test_a_logged_bar_counts_the_steps_its_lines_name(image_folder, tmp_path, ca
     drawn = [d.strip() for d in re.split(r"[\r\n]", capsys.readouterr().err) if d.strip()]
     after = drawn[[d.startswith("step 2:") for d in drawn].index(True) + 1]
     assert after.startswith("train:") and "2/4" in after  # the bar drawn again under it
+    assert sum("4/4" in d for d in drawn) == 1  # the last step's bar, once
 
 
 def test_a_plain_folder_holds_out_a_tenth_for_validation(image_folder, tmp_path, capsys):

@@ -13,6 +13,7 @@ import csv
 import math
 import os
 import signal
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -221,7 +222,9 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
     # Updated by hand, not iterated: tqdm's iterator counts in a local variable between
     # redraws, so a line written in between (`step N: ...`) showed a stale count in a log.
-    bar = progress_bar(initial=run.start_step, total=cfg.steps,
+    # In a log the last step's `step N:` line has just redrawn the bar at N/total: closing
+    # it there would write that line twice.
+    bar = progress_bar(initial=run.start_step, total=cfg.steps, leave=sys.stderr.isatty(),
                        disable=not (progress and run.main), desc="train", unit="step")
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
