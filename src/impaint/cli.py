@@ -85,8 +85,8 @@ def cmd_scales(args) -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     models = {label: load_model(None if p == "shipped" else p)
               for label, p in zip(checkpoint_labels(given), given)}
-    data = scored_images("scales", args.data, "valid", args.size, args.folder, args.native,
-                         args.limit, models)
+    data, _ = scored_images("scales", args.data, "valid", args.size, args.folder, args.native,
+                            args.limit, models)
     n, h, w = data.images.shape[0], *data.images.shape[-2:]
     shape = "at their own size" if args.native else f"at {w}×{h}"
     caption = (f"PSNR on the hole (dB) of each multi-scale design, {n} images of {args.data} "
@@ -333,10 +333,10 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_ablate(args) -> None:
+    from .evaluation.evaluate import check_limit
     from .studies.ablate import run_ablation
 
-    if args.limit < 0:
-        raise UsageError(f"--limit must be 0 (all) or a number of images, got {args.limit}")
+    check_limit(args.limit)
     path = run_ablation(args.data, args.out, steps=args.steps, batch=args.batch,
                         only=args.only, seed=args.seed, size=args.size,
                         valid_limit=args.limit or None)
@@ -375,10 +375,10 @@ def cmd_sample(args) -> None:
 def cmd_resolution(args) -> None:
     from .data import open_dataset
     from .model import load_model
+    from .evaluation.evaluate import check_limit
     from .studies.resolution import compare_resolutions, resolution_markdown
 
-    if args.limit < 0:
-        raise UsageError(f"--limit must be 0 (all) or a number of images, got {args.limit}")
+    check_limit(args.limit)
     model32 = load_model(args.checkpoint)
     model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
     if model64 is not None and model64.image_size not in (None, 64):

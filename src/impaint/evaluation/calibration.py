@@ -75,6 +75,11 @@ def calibration_report(means, sigmas, targets, holes, out_png: str | Path | None
     return report
 
 
+def file_stem(name: str) -> str:
+    """A method's name as a file name's part: `impaint:a/best` -> `impaint_a_best`."""
+    return name.replace(":", "_").replace("/", "_")
+
+
 def calibration_table(fills: dict, images: torch.Tensor, out: str | Path | None,
                       name: str = "impaint") -> str:
     """fills: (family, label) -> (mean, σ, mask), each (N, C or 1, H, W), mask 1 = known,
@@ -91,7 +96,7 @@ def calibration_table(fills: dict, images: torch.Tensor, out: str | Path | None,
                      **calibration_report(mean, sigma, images, holes)})
         for key, value in zip(pooled, (mean, sigma, images, holes)):
             pooled[key].append(value)
-    safe = name.replace(":", "_").replace("/", "_")
+    safe = file_stem(name)
     png = Path(out) / f"reliability_{safe}.png" if out else None
     overall = calibration_report(*(torch.cat(v) for v in pooled.values()), png)
     rows.append({"family": "all", "label": "", **overall})

@@ -24,7 +24,7 @@ from ..data.masks import TABLE_MASKS, hole_ratio
 from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..progress import bar as progress_bar
 from ..precision import pick_device
-from .calibration import calibration_table
+from .calibration import calibration_table, file_stem
 from .metrics import PSNR_CAP, l1, mean_ci95, psnr, ssim
 from .protocol import STROKES_P, check_families, evaluation_masks, save_masks
 
@@ -347,6 +347,12 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
     return ImageTensorDataset(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous())
 
 
+def check_limit(limit: int | None) -> None:
+    """--limit, as every command takes it: a number of images, 0 (or None) for all."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"--limit must be 0 (all) or a number of images, got {limit}")
+
+
 def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
                       limit: int | None, skip: int = 0):
     """The images `evaluate` and `scales` score: at their own size (`native`), else
@@ -354,8 +360,7 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
     partition file), less its first `skip` images (those a checkpoint trained on)."""
     from ..data import ImageFolder, ImageTensorDataset, has_splits, open_dataset
 
-    if limit is not None and limit < 0:
-        raise ValueError(f"--limit must be 0 (all) or a number of images, got {limit}")
+    check_limit(limit)
     limit = limit or None  # 0: all, as every command's --limit
     if not native and size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
@@ -384,12 +389,13 @@ def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> i
 
 def scored_images(command: str, root, split: str, size: int, folder: bool, native: bool,
                   limit: int | None, models: dict):
-    """`evaluation_images`, less the images any of `models` trained on (saying so)."""
+    """(`evaluation_images`, less the images any of `models` trained on (saying so), how
+    many of the folder's first images were left out for that)."""
     skip, trained = trained_on(models, root)
     if skip:
         print(f"impaint {command}: {', '.join(trained)} trained on the first {skip:,} images "
               f"of {root}: scoring only the ones held out of training, after them")
-    return evaluation_images(root, split, size, folder, native, limit, skip)
+    return evaluation_images(root, split, size, folder, native, limit, skip), skip
 
 
 def trained_on(models: dict, root) -> tuple[int, list[str]]:
@@ -417,11 +423,12 @@ DEFAULT_NOTE = ("celeba32, the shipped model for aligned 32-px faces (--checkpoi
 
 
 def evaluate_cli(args) -> Results:
+    from ..data import has_splits
+
     if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
         raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
                          "into")
-    if args.limit is not None and args.limit < 0:  # before the models load
-        raise ValueError(f"--limit must be 0 (all) or a number of images, got {args.limit}")
+    check_limit(args.limit)  # before the models load
     if args.grid_images < 0:
         raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
     check_families(args.families)
@@ -445,16 +452,13 @@ def evaluate_cli(args) -> Results:
     size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
     if size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
-    data = scored_images("evaluate", args.data, args.split, size, args.folder, args.native,
-                         args.limit, methods)
-    from ..data import has_splits
-
+    data, skip = scored_images("evaluate", args.data, args.split, size, args.folder,
+                               args.native, args.limit, methods)
     checkpoints = {name: str(path) if path else DEFAULT_NOTE
                    for name, path in checkpoint_names(args.checkpoint).items() if name in methods}
     if not args.checkpoint and "impaint" in methods:  # the default is a 32-px face model
         print(f"impaint evaluate: impaint = {DEFAULT_NOTE}")
     plain = args.folder or not has_splits(args.data)
-    skip = trained_on(methods, args.data)[0]  # as scored_images took them
     split = (f"a plain folder, the images after the first {skip:,}, held out of training"
              if plain and skip else "a plain folder" if plain else args.split)
     about = {"data": str(args.data), "split": split, "checkpoints": checkpoints}
@@ -466,7 +470,7 @@ def evaluate_cli(args) -> Results:
     print(results.markdown())
     for name, table in results.calibration.items():  # σ of the fills scored (averaged too)
         print(table)
-        diagram = f"reliability_{name.replace(':', '_').replace('/', '_')}.png"
+        diagram = f"reliability_{file_stem(name)}.png"
         with open(Path(args.out) / "results.md", "a") as f:
             f.write("\n" + table + (f"\n![reliability of {name}]({diagram})\n"
                                    if (Path(args.out) / diagram).exists() else ""))

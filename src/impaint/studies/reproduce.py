@@ -119,7 +119,8 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
     model = load_model(checkpoint)
     size = model.image_size or 32
     name = str(checkpoint or "celeba32")
-    dataset = scored_images("reproduce", data, split, size, False, False, limit, {name: model})
+    dataset, _ = scored_images("reproduce", data, split, size, False, False, limit,
+                               {name: model})
     if len(dataset.images) < 8:  # every figure shows the same 8
         raise ValueError(f"reproduce shows 8 images in every figure; {data} gives "
                          f"{len(dataset.images)}{' (--limit 8 or more)' if limit else ''}")
