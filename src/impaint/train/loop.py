@@ -97,10 +97,12 @@ def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str 
     """Why training must not start in cfg.out, as one line; None if it may."""
     out = Path(cfg.out)
     last, best = out / "last.safetensors", out / "best.safetensors"
-    if resume and not last.exists() and best.exists():  # best holds no optimizer state
-        return (f"--resume: {out} has no last.safetensors to resume from, only "
-                f"best.safetensors (weights alone): --overwrite starts the run again, or "
-                f"--set init={best} with another --out starts one from its weights")
+    # A run stopped before its first last.safetensors: best holds no optimizer state, so
+    # neither --resume nor a plain rerun goes on; one message for both, not each other.
+    if best.exists() and not last.exists() and not overwrite:
+        return (f"{out} holds best.safetensors but no last.safetensors to resume from: "
+                f"--overwrite starts the run again, or --set init={best} with another --out "
+                f"starts one from its weights")
     if resume:
         return None if last.exists() else (f"--resume: no checkpoint in {out} (no "
                                            f"last.safetensors); leave out --resume to start "
@@ -108,10 +110,6 @@ def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str 
     held = [out / name for name in RUN_FILES[:2] if (out / name).exists()]
     if overwrite or not held:
         return None
-    if not last.exists():
-        return (f"{out} holds best.safetensors but no last.safetensors to resume from: "
-                f"--overwrite replaces it, or --set init={best} with another --out starts a "
-                f"run from its weights")
     try:
         state = read_checkpoint(held[0])[1]
         what = f"{held[0].name} at step {state.get('step', 0):,}"
