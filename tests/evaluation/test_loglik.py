@@ -48,3 +48,18 @@ def test_evaluate_loglik_names_the_split_it_evaluated(celeba_tree, tmp_path, cap
                  "--grid-images", "0", "--out", str(tmp_path / "eval"), "--quiet"]) == 0
     row = next(line for line in capsys.readouterr().out.splitlines() if "(ours," in line)
     assert "4 test images" in row and "valid" not in row  # ids 41-45, 44 absent
+
+
+def test_evaluate_loglik_without_a_probabilistic_model_stops_before_the_work(
+        celeba_tree, tmp_path, capsys):
+    from impaint.cli import main
+    from impaint.model import save_checkpoint
+
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)  # σ-less
+    ckpt = tmp_path / "plain.safetensors"
+    save_checkpoint(ckpt, ImplicitInpainter(cfg), {"model_config": cfg.to_dict(),
+                                                  "image_size": 32})
+    assert main(["evaluate", "--data", str(celeba_tree), "--loglik", "--checkpoint", str(ckpt),
+                 "--families", "box", "--out", str(tmp_path / "eval"), "--quiet"]) != 0
+    assert "--loglik needs a probabilistic checkpoint" in capsys.readouterr().err
+    assert not (tmp_path / "eval").exists()  # nothing evaluated, nothing written

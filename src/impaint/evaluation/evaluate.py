@@ -200,6 +200,94 @@ class Results:
         return written
 
 
+def _check_inputs(dataset_images: torch.Tensor, methods: dict, batch: int) -> None:
+    if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
+            dataset_images.shape[1] != 3:
+        raise ValueError(f"expected (N, 3, H, W) uint8 images, got "
+                         f"{tuple(dataset_images.shape)} {dataset_images.dtype}")
+    if dataset_images.shape[0] == 0:
+        raise ValueError("no images to evaluate")
+    if not methods:
+        raise ValueError("no methods to evaluate")
+    if batch < 1:
+        raise ValueError(f"batch must be >= 1, got {batch}")
+    for name, m in methods.items():
+        inner = _unaveraged(m)[0]
+        if not (isinstance(inner, torch.nn.Module) or is_fill(inner) or callable(m)):
+            raise ValueError(f"method {name!r} is neither a model nor a function")
+
+
+def _warm_up(methods: dict, image: torch.Tensor, device: str, bf16: bool) -> None:
+    """One pass of each model or backend on `image` (1, 3, H, W), so that its first timed
+    batch runs in the steady state (allocations, kernel choice) like the rest."""
+    for m in methods.values():
+        inner = _unaveraged(m)[0]
+        if isinstance(inner, torch.nn.Module):
+            inner.to(device).eval()
+        if isinstance(inner, torch.nn.Module) or is_fill(inner):
+            _run_method(m, image, torch.ones(1, 1, *image.shape[-2:]), device, bf16, None)
+
+
+@dataclass
+class _Scores:
+    """What the batches leave, keyed by (method, family, label)."""
+    values: dict  # -> {metric: [one value per image]}
+    seconds: dict  # -> wall seconds of the method's fills
+    samples: dict  # (family, label) -> {"image", "mask", method: the first outputs}
+    kept: dict  # -> [(filled, σ)] batches, for the calibration
+
+
+def _score(images: torch.Tensor, masks: dict, methods: dict, *, batch: int, device: str,
+           bf16: bool, grid_images: int, calibrate: bool, progress: bool) -> _Scores:
+    """Every method on every image x mask, batch by batch: the metrics of each fill, its time,
+    the first outputs for the grids. images: (N, 3, H, W) in [0, 1]."""
+    n = images.shape[0]
+    empty_fill = images.mean(dim=(0, 2, 3))  # (3,) mean colour, for classical full masks
+    values = {(m, *k): {name: [] for name in METRICS} for m in methods for k in masks}
+    seconds = {key: 0.0 for key in values}
+    samples = {k: {"image": images[:grid_images], "mask": masks[k][:grid_images]}
+               for k in masks} if grid_images > 0 else {}
+    kept: dict = {}
+    bar = progress_bar(total=n, desc="evaluating", unit="img", disable=not progress)
+    for start in range(0, n, batch):
+        img = images[start:start + batch]
+        for key, all_masks in masks.items():
+            mk = all_masks[start:start + batch]
+            for name, method in methods.items():
+                t0 = time.perf_counter()
+                outp, sigma = _run_method(method, img, mk, device, bf16, empty_fill)
+                seconds[(name, *key)] += time.perf_counter() - t0
+                if calibrate and sigma is not None:
+                    kept.setdefault((name, *key), []).append((outp, sigma))
+                s = values[(name, *key)]
+                for o, t, m in zip(outp, img, mk):
+                    s["psnr_hole"].append(psnr(o, t, 1 - m))
+                    s["psnr_full"].append(psnr(o, t))
+                    s["ssim"].append(ssim(o, t))
+                    s["l1_hole"].append(l1(o, t, 1 - m))
+                if start < grid_images:  # keep the first outputs for the grids
+                    prev = samples[key].get(name)
+                    keep = outp[:grid_images - start]
+                    samples[key][name] = keep if prev is None else torch.cat([prev, keep])
+        bar.update(img.shape[0])
+    bar.close()
+    return _Scores(values, seconds, samples, kept)
+
+
+def _rows(scores: _Scores, masks: dict, n: int) -> list[dict]:
+    """One row per (method, family, label): each metric's mean and 95 % CI, the hole ratio,
+    the time per image."""
+    rows = []
+    for (name, family, label), s in scores.values.items():
+        row = {"method": name, "family": family, "label": label, "images": n,
+               "hole_ratio": float(np.mean([hole_ratio(m) for m in masks[family, label]]))}
+        for metric, values in s.items():
+            row[metric], row[metric + "_ci"] = mean_ci95(values)
+        row["seconds_per_image"] = scores.seconds[(name, family, label)] / n
+        rows.append(row)
+    return rows
+
+
 def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, families=None,
              out: str | Path | None = None, *, batch: int = 32, device: str = "cpu",
              bf16: bool = False, grid_images: int = 6, write_masks: bool = False,
@@ -214,78 +302,28 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     under torch.no_grad), a single-scale backend (`onnx_backend.load_backend`; batched),
     either as `Averaged(model, cfg)`, or a baseline function `fn(image, mask)` (baselines.py).
     """
-    if dataset_images.dtype != torch.uint8 or dataset_images.ndim != 4 or \
-            dataset_images.shape[1] != 3:
-        raise ValueError(f"expected (N, 3, H, W) uint8 images, got "
-                         f"{tuple(dataset_images.shape)} {dataset_images.dtype}")
+    _check_inputs(dataset_images, methods, batch)
     n, size = dataset_images.shape[0], tuple(dataset_images.shape[-2:])  # (H, W)
-    if n == 0:
-        raise ValueError("no images to evaluate")
-    if not methods:
-        raise ValueError("no methods to evaluate")
-    if batch < 1:
-        raise ValueError(f"batch must be >= 1, got {batch}")
-    for name, m in methods.items():
-        inner = _unaveraged(m)[0]
-        if isinstance(inner, torch.nn.Module) or is_fill(inner):  # warm up: the steady state
-            if isinstance(inner, torch.nn.Module):
-                inner.to(device).eval()
-            _run_method(m, dataset_images[:1].float() / 255, torch.ones(1, 1, *size), device,
-                        bf16, None)
-        elif not callable(m):
-            raise ValueError(f"method {name!r} is neither a model nor a function")
+    _warm_up(methods, dataset_images[:1].float() / 255, device, bf16)
     masks = evaluation_masks(n, size, seed, families)
     images = dataset_images.float() / 255  # (N, 3, H, W)
-    empty_fill = images.mean(dim=(0, 2, 3))  # (3,) mean colour, for classical full masks
-    scores = {(m, *k): {name: [] for name in METRICS} for m in methods for k in masks}
-    seconds = {key: 0.0 for key in scores}
-    samples = {k: {"image": images[:grid_images], "mask": masks[k][:grid_images]}
-               for k in masks} if grid_images > 0 else {}
-    kept: dict = {}  # (method, family, label) -> [(filled, σ)] batches, for the calibration
-    bar = progress_bar(total=n, desc="evaluating", unit="img", disable=not progress)
-    for start in range(0, n, batch):
-        img = images[start:start + batch]
-        for key, all_masks in masks.items():
-            mk = all_masks[start:start + batch]
-            for name, method in methods.items():
-                t0 = time.perf_counter()
-                outp, sigma = _run_method(method, img, mk, device, bf16, empty_fill)
-                seconds[(name, *key)] += time.perf_counter() - t0
-                if calibrate and sigma is not None:
-                    kept.setdefault((name, *key), []).append((outp, sigma))
-                s = scores[(name, *key)]
-                for o, t, m in zip(outp, img, mk):
-                    s["psnr_hole"].append(psnr(o, t, 1 - m))
-                    s["psnr_full"].append(psnr(o, t))
-                    s["ssim"].append(ssim(o, t))
-                    s["l1_hole"].append(l1(o, t, 1 - m))
-                if start < grid_images:  # keep the first outputs for the grids
-                    prev = samples[key].get(name)
-                    keep = outp[:grid_images - start]
-                    samples[key][name] = keep if prev is None else torch.cat([prev, keep])
-        bar.update(img.shape[0])
-    bar.close()
-
-    rows = []
-    for (name, family, label), s in scores.items():
-        row = {"method": name, "family": family, "label": label, "images": n,
-               "hole_ratio": float(np.mean([hole_ratio(m) for m in masks[family, label]]))}
-        for metric, values in s.items():
-            row[metric], row[metric + "_ci"] = mean_ci95(values)
-        row["seconds_per_image"] = seconds[(name, family, label)] / n
-        rows.append(row)
-    per_method = {m: sum(v for k, v in seconds.items() if k[0] == m) / (n * len(masks))
+    scores = _score(images, masks, methods, batch=batch, device=device, bf16=bf16,
+                    grid_images=grid_images, calibrate=calibrate, progress=progress)
+    per_method = {m: sum(v for k, v in scores.seconds.items() if k[0] == m) / (n * len(masks))
                   for m in methods}
     config = {"seed": seed, "images": n,
               "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H
               "families": list(dict.fromkeys(f for f, _ in masks)), "strokes_p": STROKES_P,
               "device": device, "bf16": bf16, "opencv_radius": opencv_radius(*size),
-              "full_mask_fill": [round(float(v), 6) for v in empty_fill], **(about or {})}
-    results = Results(rows, list(methods), config, per_method, samples)
+              "full_mask_fill": [round(float(v), 6) for v in images.mean(dim=(0, 2, 3))],
+              **(about or {})}
+    results = Results(_rows(scores, masks, n), list(methods), config, per_method,
+                      scores.samples)
     if out is not None:
         results.write(out)
         if write_masks:
             save_masks(masks, out)
+    kept = scores.kept
     for name in dict.fromkeys(k[0] for k in kept):  # is the predicted σ honest?
         fills = {key: (torch.cat([o for o, _ in kept[(name, *key)]]),
                        torch.cat([s for _, s in kept[(name, *key)]]), masks[key])
@@ -422,18 +460,9 @@ DEFAULT_NOTE = ("celeba32, the shipped model for aligned 32-px faces (--checkpoi
                 "photos, faces for faces larger than 32 px)")
 
 
-def evaluate_cli(args) -> Results:
-    from ..data import has_splits
-
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
-        raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
-                         "into")
-    check_limit(args.limit)  # before the models load
-    if args.grid_images < 0:
-        raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
-    check_families(args.families)
-    device = str(pick_device(args.device))  # a bad one, or CUDA where there is none: one line
-    settings = Pyramid(flips=args.flips or 1, rounds=args.rounds)  # checked before the work
+def _chosen_methods(args, settings: Pyramid) -> dict:
+    """Name -> method: the checkpoints (each also averaged, with --flips / --rounds) and the
+    baselines, or those `--methods` names."""
     models = _checkpoint_methods(args.checkpoint, args.backend)
     if settings.averaged:
         models.update({Averaged(model, settings).label(name): Averaged(model, settings)
@@ -446,7 +475,39 @@ def evaluate_cli(args) -> Results:
     if args.methods and settings.averaged:  # a chosen checkpoint: averaged too
         chosen = [n for name in chosen for n in (name, Averaged(None, settings).label(name))
                   if n in available]
-    methods = {name: available[name] for name in dict.fromkeys(chosen)}
+    return {name: available[name] for name in dict.fromkeys(chosen)}
+
+
+def _models(methods: dict, probabilistic: bool = False, stochastic: bool = False) -> dict:
+    """The PyTorch models among `methods`: those that predict σ, or have a stochastic latent."""
+    return {k: m for k, m in methods.items() if isinstance(m, torch.nn.Module)
+            and (not probabilistic or m.cfg.probabilistic)
+            and (not stochastic or m.latent is not None)}
+
+
+def _append_table(out, table: str, image: str | None = None, alt: str = "") -> None:
+    """Print a table and add it to out/results.md, with `image` (a file in `out`) if written."""
+    print(table)
+    shown = image and (Path(out) / image).exists()
+    with open(Path(out) / "results.md", "a") as f:
+        f.write("\n" + table + (f"\n![{alt}]({image})\n" if shown else ""))
+
+
+def evaluate_cli(args) -> Results:
+    from ..data import has_splits
+
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
+        raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
+                         "into")
+    check_limit(args.limit)  # before the models load
+    if args.grid_images < 0:
+        raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
+    check_families(args.families)
+    device = str(pick_device(args.device))  # a bad one, or CUDA where there is none: one line
+    settings = Pyramid(flips=args.flips or 1, rounds=args.rounds)  # checked before the work
+    methods = _chosen_methods(args, settings)
+    if args.loglik and not _models(methods, probabilistic=True):  # before, not after, the work
+        raise ValueError("--loglik needs a probabilistic checkpoint")
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
     # Any size: models run through the multi-scale pipeline (inference/pipeline.py).
     size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
@@ -462,41 +523,26 @@ def evaluate_cli(args) -> Results:
     split = (f"a plain folder, the images after the first {skip:,}, held out of training"
              if plain and skip else "a plain folder" if plain else args.split)
     about = {"data": str(args.data), "split": split, "checkpoints": checkpoints}
-    size = tuple(data.images.shape[-2:])
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=device, bf16=args.bf16,
                        grid_images=args.grid_images, write_masks=args.save_masks,
                        progress=not args.quiet, calibrate=True, about=about)
     print(results.markdown())
     for name, table in results.calibration.items():  # σ of the fills scored (averaged too)
-        print(table)
-        diagram = f"reliability_{file_stem(name)}.png"
-        with open(Path(args.out) / "results.md", "a") as f:
-            f.write("\n" + table + (f"\n![reliability of {name}]({diagram})\n"
-                                   if (Path(args.out) / diagram).exists() else ""))
-    probabilistic = {k: m for k, m in methods.items()
-                     if isinstance(m, torch.nn.Module) and m.cfg.probabilistic}
-    stochastic = {k: m for k, m in methods.items()
-                  if isinstance(m, torch.nn.Module) and m.latent is not None}
-    if args.samples and stochastic:  # diversity against fidelity, on two hole families
+        _append_table(args.out, table, f"reliability_{file_stem(name)}.png",
+                      f"reliability of {name}")
+    images = data.images.float() / 255
+    if args.samples:  # diversity against fidelity, on two hole families
         from .diversity import diversity_report
-        for name, model in stochastic.items():
-            table = diversity_report(model, data.images.float() / 255, args.samples,
-                                     args.seed, Path(args.out), name)
-            print(table)
-            with open(Path(args.out) / "results.md", "a") as f:
-                f.write("\n" + table)
+        for name, model in _models(methods, stochastic=True).items():
+            _append_table(args.out, diversity_report(model, images, args.samples, args.seed,
+                                                     Path(args.out), name))
     if args.loglik:
         from .loglik import loglik_per_image, loglik_table
-        if not probabilistic:
-            raise ValueError("--loglik needs a probabilistic checkpoint")
-        for name, model in probabilistic.items():
-            values = loglik_per_image(model, data.images.float() / 255, args.seed)
-            source = f"images of {args.data}" if args.folder else f"{args.split} images"
-            table = loglik_table(name, values, data.images[0].numel(), source)
-            print(table)
-            with open(Path(args.out) / "results.md", "a") as f:
-                f.write("\n" + table)
+        source = f"images of {args.data}" if plain else f"{args.split} images"
+        for name, model in _models(methods, probabilistic=True).items():
+            values = loglik_per_image(model, images, args.seed)
+            _append_table(args.out, loglik_table(name, values, data.images[0].numel(), source))
     print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json"
           f"{' and grid_*.png' if args.grid_images else ''}")
     return results
