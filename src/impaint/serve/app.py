@@ -243,6 +243,55 @@ async def read_upload(form, key: str) -> io.BytesIO:
     return upload
 
 
+async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work
+                 ) -> Response:
+    """One API request: 413 or 503 before reading the body where it must; the form's
+    fields by `parse` (-> `work`'s arguments); `work` in the pool -> a PNG; every failure
+    a one-line JSON error."""
+    max_bytes = int(limits.max_upload_mb * 1e6)
+    try:
+        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+            raise ApiError(400, "send the image and mask as multipart/form-data (curl -F "
+                                "image=@photo.png -F mask=@hole.png)")
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > max_bytes:
+            raise ApiError(413, f"upload larger than {limits.max_upload_mb:g} MB")
+        pool.acquire()
+    except ApiError as e:
+        return error_response(e.status, str(e), e.headers)
+    try:
+        request = Request(request.scope, limited_receive(request.receive, max_bytes))
+        try:
+            # files beyond image and mask are refused by check_fields, in its words
+            form = await asyncio.wait_for(request.form(max_files=8, max_fields=8),
+                                          BODY_SECONDS)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"the upload took longer than {BODY_SECONDS} s")
+        try:
+            args = await parse(form)
+        finally:
+            await form.close()
+        return Response(await pool.run(work, *args), media_type="image/png")
+    except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running
+        # after its grace period; the page gets a line it can show, the log no traceback
+        log.warning("a request was cut off: the server is stopping")
+        return error_response(503, "the server is stopping: try again once it is back",
+                              {"Retry-After": "10"})
+    except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
+        log.info("a client disconnected mid-upload")
+        return error_response(400, "the client disconnected")
+    except ApiError as e:
+        return error_response(e.status, str(e), e.headers)
+    except (InputError, HTTPException) as e:  # HTTPException: a malformed multipart body
+        return error_response(400, str(getattr(e, "detail", e)))
+    except Exception as e:  # a bug or no memory: the user gets one line, the log the rest
+        log.exception("%s failed", work.__name__)
+        return error_response(500, f"the request failed ({type(e).__name__}); "
+                                   "the server is still running")
+    finally:
+        pool.release()
+
+
 def create_app(model, name: str = "model", limits: Limits | None = None, fill=None
                ) -> Starlette:
     """The ASGI app around one loaded model; `fill`, if given, runs its x1 fills
@@ -253,59 +302,12 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
     model.eval()
     pool = InferencePool(limits.workers, limits.queue)
     info = describe(model, name, limits, getattr(fill, "name", "torch"))  # what runs x1 fills
-    max_bytes = int(limits.max_upload_mb * 1e6)
 
     async def index(request: Request) -> Response:
         return FileResponse(STATIC / "index.html", headers=PAGE_HEADERS)
 
     async def api_info(request: Request) -> Response:
         return JSONResponse(info)
-
-    async def answer(request: Request, parse, work) -> Response:
-        """One API request: 413 or 503 before reading the body where it must; the form's
-        fields by `parse` (-> `work`'s arguments); `work` in the pool -> a PNG; every failure
-        a one-line JSON error."""
-        try:
-            if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-                raise ApiError(400, "send the image and mask as multipart/form-data (curl -F "
-                                    "image=@photo.png -F mask=@hole.png)")
-            length = request.headers.get("content-length", "")
-            if length.isdigit() and int(length) > max_bytes:
-                raise ApiError(413, f"upload larger than {limits.max_upload_mb:g} MB")
-            pool.acquire()
-        except ApiError as e:
-            return error_response(e.status, str(e), e.headers)
-        try:
-            request = Request(request.scope, limited_receive(request.receive, max_bytes))
-            try:
-                # files beyond image and mask are refused by check_fields, in its words
-                form = await asyncio.wait_for(request.form(max_files=8, max_fields=8),
-                                              BODY_SECONDS)
-            except asyncio.TimeoutError:
-                raise ApiError(408, f"the upload took longer than {BODY_SECONDS} s")
-            try:
-                args = await parse(form)
-            finally:
-                await form.close()
-            return Response(await pool.run(work, *args), media_type="image/png")
-        except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running
-            # after its grace period; the page gets a line it can show, the log no traceback
-            log.warning("a request was cut off: the server is stopping")
-            return error_response(503, "the server is stopping: try again once it is back",
-                                  {"Retry-After": "10"})
-        except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
-            log.info("a client disconnected mid-upload")
-            return error_response(400, "the client disconnected")
-        except ApiError as e:
-            return error_response(e.status, str(e), e.headers)
-        except (InputError, HTTPException) as e:  # HTTPException: a malformed multipart body
-            return error_response(400, str(getattr(e, "detail", e)))
-        except Exception as e:  # a bug or no memory: the user gets one line, the log the rest
-            log.exception("%s failed", work.__name__)
-            return error_response(500, f"the request failed ({type(e).__name__}); "
-                                       "the server is still running")
-        finally:
-            pool.release()
 
     async def inpaint_fields(form) -> tuple:
         image, mask = await read_upload(form, "image"), await read_upload(form, "mask")
@@ -326,10 +328,10 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         return limits, image
 
     async def api_inpaint(request: Request) -> Response:
-        return await answer(request, inpaint_fields, run_inpaint)
+        return await answer(request, pool, limits, inpaint_fields, run_inpaint)
 
     async def api_preview(request: Request) -> Response:
-        return await answer(request, preview_fields, run_preview)
+        return await answer(request, pool, limits, preview_fields, run_preview)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail), exc.headers)  # 405: Allow
