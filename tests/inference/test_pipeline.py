@@ -291,6 +291,8 @@ def test_nothing_known_still_has_a_sigma(size):
     ("channels_last", "got 40 (a (B, H, W, 3) one: image.permute(0, 3, 1, 2))"),
     ("mask_no_channel", "(a (B, H, W) mask: mask[:, None])"),
     ("int64", "(image.float(), with values in [0, 1])"),
+    ("overshoot", "got -0.1 to 1.13 (image.clamp(0, 1))"),  # bicubic's, not a 0-255 image
+    ("just_over", "got 0 to 1.00000012 (image.clamp(0, 1))"),
 ])
 def test_the_api_names_the_usual_slips(model, case, fragment):
     image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
@@ -328,6 +330,12 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         mask = mask[:, 0]
     elif case == "int64":
         image = image.long()
+    elif case == "overshoot":
+        image = image.clamp(0.2, 0.8)
+        image[0, 0, 0, :2] = torch.tensor([-0.1, 1.13])
+    elif case == "just_over":
+        image = image * 0 + torch.linspace(0, 1, 48)
+        image[0, 0, 0, -1] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))
     scale = {"scale_0": 0, "scale_1.5": 1.5}.get(case, 1)
     with pytest.raises(ValueError) as error:
         inpaint(model, image, mask, scale=scale)
@@ -342,7 +350,8 @@ def test_the_api_names_a_wrong_model_or_setting_and_keeps_the_models_mode(model)
         inpaint(model, image, mask, cfg={"flips": 8})
     with pytest.raises(ValueError, match="bf16 must be True, False or None"):
         inpaint(model, image, mask, bf16="no")
-    for bad in ({"tile": 0}, {"reach": -1}, {"reach": 0}, {"upsample": "nearest"}):
+    for bad in ({"tile": 0}, {"reach": -1}, {"reach": 0}, {"upsample": "nearest"},
+                {"tile": 64.0}, {"margin": 3.5}, {"pass_tile": 512.0}):  # slice bounds: ints
         with pytest.raises(ValueError, match=f"Pyramid.{next(iter(bad))} must be"):
             Pyramid(**bad)
     Pyramid(band=0.0)  # the coarse-then-up design: no band is a setting, not a slip
@@ -647,6 +656,8 @@ def test_auto_averaging_takes_an_images_whole_shape_per_image():
                 == auto_averaged(torch.Size([1, 3, 256, 256]), bf16=bf16))
     with pytest.raises(TypeError, match=r"a size, \(H, W\) or image.shape, not the image"):
         auto_averaged(torch.zeros(1, 3, 32, 32))
+    with pytest.raises(TypeError, match=r"a size, \(H, W\) or image.shape, not 128"):
+        auto_averaged(128)
 
 
 def test_auto_averaging_follows_the_precision_inpaint_would_run(monkeypatch):

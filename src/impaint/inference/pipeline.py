@@ -87,15 +87,17 @@ class Pyramid:
     def __post_init__(self):  # a bad setting is one line where it is made, before any work
         check_flips(self.flips)
         check_rounds(self.rounds)
+        whole = ("min_side", "tile", "margin", "pass_tile")  # pixel counts: slice bounds
         for name, low, strict in (("reach", 0, True), ("band", 0, False),
                                   ("min_side", 1, False), ("tile", 1, False),
                                   ("margin", 0, False), ("pass_tile", 1, False),
                                   ("flat", 0, False), ("upright_below", 0, False)):
             value = getattr(self, name)
-            if (isinstance(value, bool) or not isinstance(value, (int, float))
+            kinds = int if name in whole else (int, float)
+            if (isinstance(value, bool) or not isinstance(value, kinds)
                     or value < low or (strict and value == low)):
-                raise ValueError(f"Pyramid.{name} must be {'above' if strict else 'at least'} "
-                                 f"{low}, got {value!r}")
+                raise ValueError(f"Pyramid.{name} must be {'a whole number ' * (name in whole)}"
+                                 f"{'above' if strict else 'at least'} {low}, got {value!r}")
         if self.upsample not in ("bicubic", "bilinear"):
             raise ValueError(f"Pyramid.upsample must be bicubic or bilinear, got "
                              f"{self.upsample!r}")
@@ -230,8 +232,10 @@ def auto_averaged(size: tuple[int, int], cfg: Pyramid = Pyramid(),
     """`cfg` with the flips and rounds `impaint inpaint` takes by default for an (H, W) image,
     its passes run in bf16 (None: where `bf16_is_fast`, as `inpaint` decides) or fp32. `size`
     may be an image's whole shape, (B, C, H, W): the work is per image, on its last two."""
-    if isinstance(size, torch.Tensor):
-        raise TypeError("auto_averaged takes a size, (H, W) or image.shape, not the image")
+    if isinstance(size, torch.Tensor) or not isinstance(size, (tuple, list, torch.Size)) \
+            or len(size) < 2:
+        raise TypeError(f"auto_averaged takes a size, (H, W) or image.shape, not "
+                        f"{'the image' if isinstance(size, torch.Tensor) else repr(size)}")
     work = AUTO_WORK if (bf16_is_fast() if bf16 is None else bf16) else AUTO_WORK_FP32
     h, w = tuple(size)[-2:]
     pixels = h * w
@@ -530,8 +534,10 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
         raise ValueError("image holds NaN or infinite values")
     low, high = torch.aminmax(image)
     if low < 0 or high > 1:
-        raise ValueError(f"image values must be in [0, 1], got {float(low):g} to {float(high):g}"
-                         + (" (a 0-255 image: divide by 255)" if high > 1 else ""))
+        hint = ("a 0-255 image: divide by 255" if high > 2 else  # else an overshoot (bicubic)
+                "image.clamp(0, 1)")
+        raise ValueError(f"image values must be in [0, 1], got {float(low):.6g} to "
+                         f"{float(high):.9g} ({hint})")
     if not bool(((mask == 0) | (mask == 1)).all()):
         raise ValueError("mask values must be 1 (known) or 0 (missing)")
 
