@@ -340,3 +340,33 @@ def test_the_passing_bar_of_one_image_stays_off_a_log(capsys):
     out = inpaint_image(Slow(), image, mask, progress=True)
     assert torch.equal(out[mask.bool().expand_as(out)], image[mask.bool().expand_as(image)])
     assert capsys.readouterr().err == ""
+
+
+def test_the_image_is_never_its_own_mask(pair, tmp_path, image_folder, tiny_checkpoint):
+    image, _, _ = pair
+    with pytest.raises(InputError, match="is the image itself: give the mask file"):
+        inpaint_paths(image, image, tmp_path / "o.png", checkpoint=tiny_checkpoint)
+    with pytest.raises(InputError, match="is the image folder: each image would be its own"):
+        inpaint_paths(image_folder, image_folder, tmp_path / "out", checkpoint=tiny_checkpoint,
+                      progress=False)
+    assert not (tmp_path / "o.png").exists() and not (tmp_path / "out").exists()
+
+
+def test_a_folder_skips_hidden_files_and_refuses_a_file_as_its_output(tmp_path, image_folder,
+                                                                       tiny_checkpoint):
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    first = sorted(image_folder.iterdir())[0]
+    hole = np.zeros(read_image(first).shape[-2:], bool)
+    hole[5:15, 5:15] = True
+    save_mask(masks / (first.stem + ".png"), hole)
+    (image_folder / ("._" + first.name)).write_bytes(b"\0\5\26\7 AppleDouble")  # from a Mac
+    (masks / ("._" + first.stem + ".png")).write_bytes(b"\0\5\26\7 AppleDouble")
+    written = inpaint_paths(image_folder, masks, tmp_path / "out", checkpoint=tiny_checkpoint,
+                            progress=False)  # no failure: the ._ files are no images
+    assert [p.name for p in written] == [first.stem + ".png"]
+    taken = tmp_path / "results"
+    taken.write_text("notes")
+    with pytest.raises(InputError, match="-o .*results is a file, but IMAGE is a folder"):
+        inpaint_paths(image_folder, masks, taken, checkpoint=tiny_checkpoint, progress=False)
+    assert taken.read_text() == "notes"

@@ -152,6 +152,13 @@ class BatchReport:
                 f"skipped {len(self.skipped)} (no mask of the same name)")
 
 
+def _image_files(folder: Path) -> list[Path]:
+    """A folder's image files, by name; not hidden ones (macOS's ._photo.jpg beside each
+    photo copied from a Mac is no image)."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS
+                  and not p.name.startswith(".") and p.is_file())
+
+
 def _pairs(image_dir: Path, mask_dir: Path
            ) -> tuple[list[tuple[Path, Path]], list[Path], list[tuple[Path, str]]]:
     """Images and masks matched by file stem (photo.jpg <-> photo.png); the images with no
@@ -159,11 +166,13 @@ def _pairs(image_dir: Path, mask_dir: Path
     one name, or an earlier image of the same stem (both would write OUT/stem.png)."""
     if not mask_dir.is_dir():
         raise InputError(f"IMAGE is a folder, so --mask must be a folder too: {mask_dir}")
+    if mask_dir.resolve() == image_dir.resolve():
+        raise InputError(f"--mask {mask_dir} is the image folder: each image would be its own "
+                         "mask; give the folder of masks")
     masks: dict[str, list[Path]] = {}
-    for p in sorted(mask_dir.iterdir()):
-        if p.suffix.lower() in INPUT_EXTENSIONS:
-            masks.setdefault(p.stem, []).append(p)
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS)
+    for p in _image_files(mask_dir):
+        masks.setdefault(p.stem, []).append(p)
+    images = _image_files(image_dir)
     pairs, clashes, first_of = [], [], {}
     for p in images:
         if p.stem not in masks:
@@ -194,9 +203,10 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     `on_failure` as it happens; the run goes on with the next pair. `cfg`: as
     `inpaint_image`'s (None: each image's own `auto_averaged`)."""
     check_scale(scale)  # each image's own size is checked as it is read
-    if out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir():
-        raise InputError(f"-o {out_dir} names a file, but IMAGE is a folder: -o names the "
-                         "folder to write the results into")
+    if (out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir()) or \
+            out_dir.is_file():
+        raise InputError(f"-o {out_dir} {'is' if out_dir.is_file() else 'names'} a file, but "
+                         "IMAGE is a folder: -o names the folder to write the results into")
     for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
         if out_dir.resolve() == folder.resolve():
             raise InputError(f"-o {out_dir} is the {what} folder: the results would overwrite "
@@ -311,6 +321,9 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
                 raise InputError(f"--uncertainty {uncertainty} would write {path}, which -o "
                                  "writes too: give them different names")
             outputs[path.resolve()] = ("--uncertainty", path)
+    if image.is_file() and image.resolve() == mask.resolve():
+        raise InputError(f"--mask {mask} is the image itself: give the mask file (white = "
+                         "hole)")
     for source, what in ((image, "input image"), (mask, "mask")):
         if source.resolve() in outputs:
             flag, path = outputs[source.resolve()]
