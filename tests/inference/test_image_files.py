@@ -149,3 +149,133 @@ def test_a_folder_named_like_an_image_is_said_to_be_a_folder(tmp_path):
         read_image(tmp_path / "shots.png")
     with pytest.raises(InputError, match="mask not found: .*none.png$"):
         read_mask(tmp_path / "none.png")
+
+
+def test_a_mask_is_read_by_its_alpha_only_where_it_is_a_painted_layer(hole, tmp_path):
+    """An opaque white-on-black mask stays white = hole with one pixel at alpha 254, or with
+    a transparent margin (a canvas grown by a column): transparent is then known."""
+    grey = np.repeat((hole * 255).astype(np.uint8)[..., None], 3, -1)
+    alpha = np.full(hole.shape, 255, np.uint8)
+    alpha[0, 0] = 254
+    Image.fromarray(np.dstack([grey, alpha])).save(tmp_path / "nearly.png")
+    assert torch.equal(read_mask(tmp_path / "nearly.png")[0] == 0, torch.from_numpy(hole))
+    alpha[:, -1] = 0
+    Image.fromarray(np.dstack([grey, alpha])).save(tmp_path / "margin.png")
+    assert torch.equal(read_mask(tmp_path / "margin.png")[0] == 0, torch.from_numpy(hole))
+    layer = np.zeros(hole.shape + (4,), np.uint8)  # black strokes, soft edges, on nothing
+    layer[hole] = (0, 0, 0, 200)
+    Image.fromarray(layer).save(tmp_path / "black.png")
+    assert torch.equal(read_mask(tmp_path / "black.png")[0] == 0, torch.from_numpy(hole))
+
+
+def test_a_mode_pillow_cannot_convert_is_one_line_naming_the_file(hole, tmp_path):
+    from impaint.inference.image_files import InputError
+
+    Image.fromarray(np.zeros(hole.shape + (3,), np.uint8)).convert("LAB").save(
+        tmp_path / "lab.tif")
+    with pytest.raises(InputError, match=r"not a readable mask image: .*lab.tif \(conversion "):
+        read_mask(tmp_path / "lab.tif")
+
+
+def test_a_tiffs_layout_tags_are_not_copied_as_its_exif(tmp_path):
+    """A TIFF's first tag block holds its layout and blobs (XMP, Photoshop, ICC) beside the
+    camera's tags: an output keeps the camera's (Make, its Exif block), not the rest, so a
+    JPEG output is not refused for an EXIF too large, and a PNG is not megabytes of tags."""
+    exif = Image.Exif()
+    exif[0x010F] = "Camera Co"
+    exif[0x8769] = {0x9003: "2026:01:02 03:04:05"}
+    exif[37724] = b"\1" * 200_000  # Photoshop's data
+    Image.fromarray(np.zeros((24, 32, 3), np.uint8)).save(tmp_path / "scan.tif",
+                                                          exif=exif.tobytes())
+    kept = Image.Exif()
+    kept.load(read_original(tmp_path / "scan.tif").exif)
+    assert kept[0x010F] == "Camera Co" and kept.get_ifd(0x8769)[0x9003].startswith("2026")
+    assert not {256, 257, 273, 279, 37724} & set(kept)  # size, strips, Photoshop: not EXIF
+    huge = Original(exif=b"Exif\0\0" + b"\0" * 70_000)  # a PNG's eXIf has no 64 KB limit
+    from impaint.inference.image_files import output_notes, write_image
+
+    assert huge.fit(".jpg").exif is None and huge.fit(".png").exif is huge.exif
+    assert any("larger than a JPEG holds: dropped" in n for n in output_notes(huge, ".jpg"))
+    write_image(torch.zeros(3, 8, 8), tmp_path / "o.jpg", huge)  # written, without it
+
+
+def test_16_bit_colour_is_read_at_16_bits_past_bytes_after_its_end(tmp_path):
+    import cv2
+
+    wide = (np.arange(24 * 32 * 3, dtype=np.uint16).reshape(24, 32, 3) * 29) | 1  # odd: 16-bit
+    ok, png = cv2.imencode(".png", wide[..., ::-1])
+    (tmp_path / "c16.png").write_bytes(png.tobytes() + b"\n")  # a stray newline after IEND
+    assert read_original(tmp_path / "c16.png").bits == 16
+    assert torch.equal((read_image(tmp_path / "c16.png") * 65535).round().to(torch.int64),
+                       torch.from_numpy(wide.astype(np.int64)).permute(2, 0, 1))
+
+
+def png_grey_alpha_16(grey: np.ndarray, alpha: np.ndarray) -> bytes:
+    """A 16-bit grey+alpha PNG (colour type 4), which neither Pillow nor OpenCV writes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    h, w = grey.shape
+    rows = np.dstack([grey, alpha]).astype(">u2").reshape(h, -1).view(np.uint8)
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)  # filter 0 on every row
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_grey_with_alpha_comes_back_grey_at_16_bits(tmp_path):
+    """Pillow opens a 16-bit grey+alpha PNG as RGBA and writes no such mode: the output is
+    16-bit RGBA with R = G = B, its known pixels and alpha exact."""
+    import cv2
+
+    from impaint.inference.image_files import write_image
+
+    grey = (np.arange(24 * 32, dtype=np.uint16).reshape(24, 32) * 83) | 1
+    alpha = np.full_like(grey, 65535)
+    alpha[:, :4] = 3000
+    (tmp_path / "ga16.png").write_bytes(png_grey_alpha_16(grey, alpha))
+    original = read_original(tmp_path / "ga16.png")
+    assert original.grey and original.bits == 16 and original.alpha.dtype == np.uint16
+    image = read_image(tmp_path / "ga16.png")
+    image[:, 10:14, 10:14] = torch.tensor([0.9, 0.1, 0.5])[:, None, None]  # a coloured "fill"
+    out = cv2.imread(str(write_image(image, tmp_path / "o.png", original)), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (24, 32, 4)
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()  # grey
+    known = np.ones_like(grey, bool)
+    known[10:14, 10:14] = False
+    assert np.array_equal(out[..., 0][known], grey[known]) and np.array_equal(out[..., 3], alpha)
+
+
+def test_a_cmyk_profile_is_not_written_into_an_rgb_output(tmp_path):
+    from PIL import ImageCms
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).convert("CMYK").save(
+        tmp_path / "print.jpg", icc_profile=bytes(profile[:16] + b"CMYK" + profile[20:]))
+    assert read_original(tmp_path / "print.jpg").icc is None
+    Image.fromarray(np.full((24, 32, 3), 90, np.uint8)).save(tmp_path / "rgb.png",
+                                                             icc_profile=bytes(profile))
+    assert read_original(tmp_path / "rgb.png").icc == bytes(profile)  # an RGB one is kept
+    assert read_image(tmp_path / "print.jpg").shape == (3, 24, 32)  # the profile unusable:
+    # Pillow's own conversion
+
+
+def test_16_bit_colour_read_at_8_bits_says_so_and_is_written_at_8(tmp_path, capsys):
+    """A damaged IDAT checksum: OpenCV refuses the file, Pillow reads its 8 bits; the output
+    is then 8-bit (not 16 bits of rounded values), and a note says why."""
+    import cv2
+
+    wide = (np.arange(24 * 32 * 3, dtype=np.uint16).reshape(24, 32, 3) * 29) | 1
+    png = bytearray(cv2.imencode(".png", wide[..., ::-1])[1].tobytes())
+    idat = png.index(b"IDAT")
+    end = idat + 4 + int.from_bytes(png[idat - 4:idat], "big")
+    png[end:end + 4] = bytes(b ^ 0xFF for b in png[end:end + 4])  # its CRC, wrong
+    (tmp_path / "crc.png").write_bytes(bytes(png))
+    image = read_image(tmp_path / "crc.png")
+    assert "has 16-bit colour that cannot be decoded at 16 bits" in capsys.readouterr().err
+    assert torch.equal((image * 255).round().to(torch.int64),
+                       torch.from_numpy((wide >> 8).astype(np.int64)).permute(2, 0, 1))
+    assert read_original(tmp_path / "crc.png").bits == 8

@@ -98,7 +98,7 @@ def _wide_colour_pixels(source: str | Path | BinaryIO, im: Image.Image) -> np.nd
     else:
         source.seek(0)
         data = source.read()
-    if data.startswith(b"\x89PNG") and not data.endswith(b"IEND\xaeB`\x82"):
+    if data.startswith(b"\x89PNG") and data.rfind(b"IEND\xaeB`\x82") < 0:
         return None  # truncated: Pillow says so in one line, where libpng prints its own
     pixels, contiguous = _tiff_pixels(data) if im.format == "TIFF" else (None, True)
     if im.format == "HEIF":
@@ -181,9 +181,16 @@ def _decode(source: str | Path | BinaryIO, kind: str,
                 wide = _wide_colour_pixels(source, im)
                 if wide is not None:
                     return read_wide(wide)
+                pixels = read(ImageOps.exif_transpose(im))  # else Pillow's error, in one line
+                print(f"impaint: note: {name} has 16-bit colour that cannot be decoded at 16 "
+                      f"bits (damaged data, or a codec missing): read at 8", file=sys.stderr)
+                return pixels
             return read(ImageOps.exif_transpose(im))
+    except InputError:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError,  # SyntaxError: a broken PNG chunk
-            Image.DecompressionBombError) as e:
+            Image.DecompressionBombError, ValueError) as e:  # ValueError: a mode (LAB) that
+        # Pillow cannot convert
         raise InputError(f"not a readable {'mask ' if kind == 'mask' else ''}image: {name} "
                          f"({_why(e)})")
 
@@ -201,6 +208,8 @@ def _why(error: Exception) -> str:
         return "too many pixels to decode safely"
     if isinstance(error, SyntaxError):
         return "damaged"
+    if isinstance(error, ValueError):
+        return str(error)  # Pillow's own words: "conversion from LAB to RGB not supported"
     return "truncated or damaged"  # OSError: Pillow's word for a file that ends too soon
 
 
@@ -210,7 +219,22 @@ def _unit(im: Image.Image) -> np.ndarray:
     if im.mode in WIDE_MODES:
         grey = np.asarray(im).astype(np.float32).clip(0, 65535) / 65535
         return np.repeat(grey[..., None], 3, axis=-1)
+    if im.mode == "CMYK" and im.info.get("icc_profile"):  # print colours: to sRGB through
+        im = _to_srgb(im)                                  # their own profile
     return np.asarray(im.convert("RGB")).astype(np.float32) / 255.0
+
+
+def _to_srgb(im: Image.Image) -> Image.Image:
+    """A CMYK image with its ICC profile -> RGB in sRGB (perceptual), as colour-managed
+    viewers show it; Pillow's plain conversion where the profile is unusable."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(im.info["icc_profile"]))
+        return ImageCms.profileToProfile(im, source, ImageCms.createProfile("sRGB"),
+                                         outputMode="RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return im.convert("RGB")
 
 
 def _unit_wide(pixels: np.ndarray) -> np.ndarray:
@@ -241,14 +265,17 @@ class Original:
         """What a file format (by its suffix) can hold of it."""
         suffix = suffix.lower()
         alpha = self.alpha if suffix in ALPHA_SUFFIXES else None
-        # Pillow writes no 16-bit grey with alpha; OpenCV writes 16-bit colour with it
-        wide = suffix in WIDE_SUFFIXES and (alpha is None or not self.grey)
+        wide = suffix in WIDE_SUFFIXES
         if alpha is not None and alpha.dtype == np.uint16 and not wide:
             alpha = (alpha / 257).round().astype(np.uint8)
-        return replace(self, alpha=alpha, bits=self.bits if wide else 8)
+        exif = self.exif if suffix not in JPEG_SUFFIXES or len(self.exif or b"") <= MAX_JPEG_EXIF \
+            else None
+        return replace(self, alpha=alpha, bits=self.bits if wide else 8, exif=exif)
 
 
 ALPHA_SUFFIXES = {".png", ".webp", ".tif", ".tiff"}  # formats that keep transparency
+JPEG_SUFFIXES = {".jpg", ".jpeg"}
+MAX_JPEG_EXIF = 65_000  # bytes: a JPEG's APP1 segment holds at most 64 KB
 WIDE_SUFFIXES = {".png", ".tif", ".tiff"}  # and 16 bits
 
 
@@ -258,17 +285,45 @@ def read_original(source: str | Path | BinaryIO) -> Original:
     if not isinstance(source, (str, Path)):
         source.seek(0)
     with Image.open(source) as im:
-        wide = im.mode in WIDE_MODES or wide_colour(im)
+        grey = _grey(im)  # first: its raw mode is gone once the pixels are loaded
+        # 16-bit colour only where it decodes at 16 bits (else read_image read its 8)
+        pixels = _wide_colour_pixels(source, im) if wide_colour(im) else None
+        wide = im.mode in WIDE_MODES or pixels is not None
         alpha = None
-        pixels = _wide_colour_pixels(source, im) if wide and im.mode == "RGBA" else None
-        if pixels is not None:  # 16-bit alpha (else, below, Pillow's 8 bits of it)
+        if pixels is not None and pixels.shape[2] == 4:  # 16-bit alpha
             alpha = pixels[..., 3]
             alpha = None if (alpha == 65535).all() else alpha
-        elif im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:
+        elif im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info:  # its 8 bits
             alpha = np.asarray(ImageOps.exif_transpose(im).convert("RGBA"))[..., 3]
             alpha = None if (alpha == 255).all() else alpha
-        return Original(alpha, im.mode in GREY_MODES, 16 if wide else 8,
-                        im.info.get("icc_profile") or None, _exif(im))
+        return Original(alpha, grey, 16 if wide else 8, _profile_for(im), _exif(im))
+
+
+def _grey(im: Image.Image) -> bool:
+    """Whether a file is greyscale: Pillow's mode says so, except for 16-bit grey with alpha,
+    which it opens as RGBA (only the decoder's raw mode, 'LA;16B', tells)."""
+    if im.mode in GREY_MODES:
+        return True
+    args = im.tile[0].args if im.tile else None
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    return isinstance(rawmode, str) and rawmode.startswith("LA;16")
+
+
+def _profile_for(im: Image.Image) -> bytes | None:
+    """The file's ICC profile if it describes RGB or grey colours, as the output's are; None
+    for a CMYK or Lab one, which an RGB output must not carry (read_image has converted such
+    pixels to sRGB through it)."""
+    icc = im.info.get("icc_profile") or None
+    space = icc[16:20] if icc and len(icc) >= 20 else None
+    return icc if space in (b"RGB ", b"GRAY") else None
+
+
+# A TIFF's EXIF is its own first tag block: its layout (size, strips, compression) beside
+# the camera's tags, and often XMP, ICC or Photoshop blobs of megabytes. An output keeps only
+# these of it (Make, Model, Software, DateTime, Artist, Copyright, ImageDescription), and the
+# camera's Exif and GPS blocks.
+TIFF_EXIF_TAGS = (0x010E, 0x010F, 0x0110, 0x0131, 0x0132, 0x013B, 0x8298)
+EXIF_IFD, GPS_IFD = 0x8769, 0x8825
 
 
 def _exif(im: Image.Image) -> bytes | None:
@@ -276,6 +331,15 @@ def _exif(im: Image.Image) -> bytes | None:
     has none, or none that Pillow can read (a broken block is dropped, not reported)."""
     try:
         exif = im.getexif()
+        if im.format == "TIFF":
+            kept = Image.Exif()
+            for tag in TIFF_EXIF_TAGS:
+                if tag in exif:
+                    kept[tag] = exif[tag]
+            for tag in (EXIF_IFD, GPS_IFD):
+                if tag in exif and exif.get_ifd(tag):
+                    kept[tag] = exif.get_ifd(tag)
+            exif = kept
         exif.pop(0x0112, None)
         return exif.tobytes() if exif else None
     except Exception:  # noqa: BLE001 (metadata only: the pixels were read already)
@@ -285,9 +349,11 @@ def _exif(im: Image.Image) -> bytes | None:
 def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
     """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known.
 
-    A mask with transparency is read by its alpha instead: painted (opaque) = hole, whatever
-    the paint's colour. Painting tools export strokes on a transparent layer that way, and
-    their red or black strokes would otherwise read as "no hole"."""
+    A mask with transparent pixels (alpha < 128) is read by its alpha instead: painted
+    (opaque) = hole, whatever the paint's colour. Painting tools export strokes on a
+    transparent layer that way, and their red or black strokes would otherwise read as "no
+    hole". Unless its opaque pixels are themselves black and white: a white-on-black mask
+    with a transparent margin (a canvas grown) is read as white = hole, transparent = known."""
     def grey_alpha(im: Image.Image) -> np.ndarray:  # -> (H, W, 2) uint8
         return np.asarray((rgb(im) if im.mode in WIDE_MODES else im).convert("LA"))
 
@@ -296,7 +362,10 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
         raise InputError(f"the mask {_name(source, 'mask')} holds only 0s and 1s, which read "
                          "as black (no hole): save the hole as white (255)")
     # >= 128: anti-aliased or JPEG masks still work
-    white = alpha >= 128 if (alpha < 255).any() else grey >= 128
+    painted = alpha >= 128
+    shades = grey[painted]
+    black_and_white = (shades < 128).any() and (shades >= 128).any()
+    white = painted if (~painted).any() and not black_and_white else painted & (grey >= 128)
     known = white if invert else ~white
     return torch.from_numpy(known.astype(np.float32))[None]
 
@@ -363,7 +432,9 @@ def _save(image: torch.Tensor, original: Original, target: Path | BinaryIO, suff
     """`write_image`'s work, into a file or an open binary file: Pillow's writers, or ours
     for 16-bit colour, which Pillow does not write."""
     original = original.fit(suffix)
-    if original.bits == 16 and not original.grey:
+    if original.bits == 16 and (not original.grey or original.alpha is not None):
+        if original.grey:  # Pillow writes no 16-bit grey with alpha: RGBA with R = G = B
+            image = image.mean(0, keepdim=True).expand(3, -1, -1)
         data = encode_wide_colour(image, original, suffix)
         if isinstance(target, Path):
             target.write_bytes(data)
@@ -437,6 +508,9 @@ def output_notes(original: Original, suffix: str) -> list[str]:
                      f"keeps it)")
     if original.bits == 16 and suffix not in WIDE_SUFFIXES:
         notes.append(f"{name} holds 8 bits: the input's 16 are rounded (a .png keeps them)")
+    if suffix in JPEG_SUFFIXES and len(original.exif or b"") > MAX_JPEG_EXIF:
+        notes.append(f"the input's EXIF ({len(original.exif) // 1000} kB) is larger than a JPEG "
+                     f"holds: dropped (a .png keeps it)")
     return notes
 
 
