@@ -134,3 +134,26 @@ def test_an_interrupted_write_leaves_no_half_file(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_safetensors(tmp_path / "last.safetensors", {"x": torch.zeros(2)})
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("first_bytes", [b"\x80", b"PK"])
+def test_a_checkpoint_whose_header_length_looks_like_a_pickle_loads(tmp_path, first_bytes):
+    """A safetensors file opens with its header's length, little endian: 0x..80 bytes begins
+    with a pickle's b"\\x80", 0x4b50 with a zip's b"PK" (1 run folder in 5 or so wrote one)."""
+    from impaint.model import save_checkpoint
+
+    model = ImplicitInpainter(TINY)
+    path = tmp_path / "last.safetensors"
+    header = lambda: int.from_bytes(path.read_bytes()[:8], "little")
+    save_checkpoint(path, model, {"model_config": TINY.to_dict(), "note": ""})
+    want, bits = int.from_bytes(first_bytes, "little"), 8 * len(first_bytes)
+    target = header() + (want - header()) % (1 << bits)  # the next such length
+    for pad in range(target - header() - 8, target - header() + 9):  # a longer note; the
+        save_checkpoint(path, model, {"model_config": TINY.to_dict(), "note": "x" * pad})
+        if path.read_bytes().startswith(first_bytes):  # header is padded to 8 bytes
+            break
+    assert path.read_bytes().startswith(first_bytes), header()
+    tensors, state = read_checkpoint(path)
+    assert state["note"] == "x" * pad
+    loaded = load_model(path).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())

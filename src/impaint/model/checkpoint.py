@@ -71,6 +71,12 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
         raise
 
 
+def _is_safetensors(head: bytes, size: int) -> bool:
+    """Whether a file opens as safetensors does: the JSON header's length (8 bytes, little
+    endian; it may begin with any byte, b"PK" or a pickle's b"\\x80" too), then its "{"."""
+    return len(head) == 9 and head[8:9] == b"{" and 8 + int.from_bytes(head[:8], "little") <= size
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     """-> (tensors, state). Raises CheckpointError with a one-line reason."""
     path = Path(path)
@@ -87,8 +93,9 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
                               "with --backend onnxruntime or openvino (README, Export and "
                               "deployment), or pass the .safetensors it was exported from")
     with open(path, "rb") as f:
-        head = f.read(4)
-    if head[:2] == b"PK" or head[:1] == b"\x80":  # a zip archive or a pickle: torch.save's
+        head = f.read(9)
+    pickled = head[:2] == b"PK" or head[:1] == b"\x80"  # a zip archive or a pickle: torch.save's
+    if pickled and not _is_safetensors(head, path.stat().st_size):
         raise CheckpointError(f"{path} is a PyTorch pickle (torch.save), not a checkpoint: "
                               "impaint reads only .safetensors files, which load without "
                               "unpickling")
