@@ -54,3 +54,19 @@ def test_export_int8_errors_are_one_line(tmp_path, tiny_checkpoint, capsys, extr
     errors = [l for l in capsys.readouterr().err.splitlines() if l.startswith("impaint: error:")]
     assert code == 2 and len(errors) == 1 and message in errors[0]  # (after a progress bar)
     assert not (tmp_path / "o.xml").exists()
+
+
+def test_accuracy_control_ranks_layers_on_a_subset_of_the_rows(tmp_path, tiny_checkpoint):
+    """Where the first int8 graph misses `max_drop` (0 here), NNCF ranks the layers on a
+    subset of the validation rows: each is compared with its own fp32 row (60 images: 3 of
+    the 11 rows; comparing with all 11 failed, with a numpy broadcasting error)."""
+    make_images(tmp_path / "cal", 60, size=(32, 32))
+    out = run_python(f"""
+from impaint.inference.quantize import quantize_int8
+path, drop = quantize_int8({str(tiny_checkpoint)!r}, {str(tmp_path / "cal")!r},
+                           {str(tmp_path / "g" / "m.xml")!r}, max_drop=0.0)
+print("DROP", drop)
+""", IMPAINT_CACHE=str(tmp_path / "cache"))
+    assert "Calculating ranking scores" in out  # the subset was taken
+    assert abs(float(out.split("DROP ")[1].split()[0])) < 0.5
+    assert (tmp_path / "g" / "m.xml").is_file()
