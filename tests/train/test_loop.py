@@ -53,12 +53,27 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(image_folder, tmp_pat
 
     monkeypatch.setattr(train_module, "inpainting_loss", nan_on_third_step)
     out = tmp_path / "run"
-    with pytest.raises(TrainingError, match="loss became nan at step 2"):
+    with pytest.raises(TrainingError, match="loss became nan at step 2; stopped, the last "
+                                            r"good checkpoint is .*last.safetensors \(step 2\)"):
         train(tiny_config(image_folder, out, steps=4), progress=False)
     state = read_checkpoint(out / "last.safetensors")[1]
     assert state["step"] == 2  # the checkpoint written before the NaN, intact
     assert all(torch.isfinite(v).all() for v in load_model(out / "last.safetensors")
                .state_dict().values())
+
+
+def test_nan_loss_before_any_checkpoint_says_none_was_saved(image_folder, tmp_path,
+                                                            monkeypatch):
+    """Not a path that does not exist, nor an earlier run's file that --overwrite replaces."""
+    import impaint.train.loop as train_module
+    real = train_module.inpainting_loss
+    out = tmp_path / "run"
+    train(tiny_config(image_folder, out, steps=2), progress=False)  # an earlier run's files
+    monkeypatch.setattr(train_module, "inpainting_loss",
+                        lambda *args: (real(*args)[0] * float("nan"), real(*args)[1]))
+    with pytest.raises(TrainingError, match="loss became nan at step 0; stopped, no checkpoint "
+                                            "of this run was saved yet$"):
+        train(tiny_config(image_folder, out, steps=4), progress=False, overwrite=True)
 
 
 def test_probabilistic_training_learns_sigma(image_folder, tmp_path):

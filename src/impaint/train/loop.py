@@ -194,6 +194,7 @@ class Run:
     stop_asked: bool = False  # Ctrl-C or SIGTERM came: stop after this step (stop_on_signal)
     saving: bool = False  # checkpoints being written: a second Ctrl-C waits for them
     amp: bool = False  # bf16 autocast: cfg.amp, where the device has native bf16 (_set_up)
+    saved_step: int | None = None  # the step of this run's last.safetensors (None: none yet)
 
     @property
     def main(self) -> bool:  # rank 0 alone validates and writes files
@@ -245,9 +246,11 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                 done = stopped or step + 1 == cfg.steps or (cfg.time_budget > 0 and
                                                             run.elapsed >= cfg.time_budget)
                 # Rank 0 validates and saves; the others wait for it in the next all-reduce.
-                if run.main and ((step + 1) % cfg.valid_every == 0 or done):
-                    row["valid_psnr_hole"] = _validate_and_save(run, step + 1, bar, loss_v,
-                                                                speed)
+                if (step + 1) % cfg.valid_every == 0 or done:
+                    run.saved_step = step + 1  # on every rank: what a NaN's message names
+                    if run.main:
+                        row["valid_psnr_hole"] = _validate_and_save(run, step + 1, bar, loss_v,
+                                                                    speed)
                 log.writerow(row)
                 log_file.flush()
                 if done:
@@ -331,7 +334,7 @@ def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Ten
               best=state.get("best_valid_psnr", -math.inf),
               elapsed=state.get("elapsed_seconds", 0.0),
               # Emulated bf16 is ~18x slower than fp32 on an AVX2 CPU (impaint.precision).
-              amp=cfg.amp and native_bf16(device))
+              amp=cfg.amp and native_bf16(device), saved_step=start_step or None)
     if main:
         world = distributed.world_size()
         ranks = f" ({world} processes x {cfg.batch // world})" if world > 1 else ""
@@ -462,8 +465,9 @@ def _train_step(run: Run, step: int, batch: tuple, lr: float, elapsed_before: fl
         [float(loss.detach()), parts["mse"], parts["tv"],
          elapsed_before + time.perf_counter() - run.t0, float(run.stop_asked)], device)
     if not math.isfinite(loss_v):
-        raise TrainingError(f"loss became {loss_v} at step {step}; stopped, the "
-                            f"last good checkpoint is {run.last_ckpt}")
+        kept = (f"the last good checkpoint is {run.last_ckpt} (step {run.saved_step})"
+                if run.saved_step else "no checkpoint of this run was saved yet")
+        raise TrainingError(f"loss became {loss_v} at step {step}; stopped, {kept}")
     run.opt.zero_grad(set_to_none=True)
     loss.backward()
     run.opt.step()
