@@ -51,6 +51,8 @@ def cmd_train(args) -> None:
     if args.nproc > 1:
         if distributed.world_size() > 1:
             raise UsageError("--nproc starts its own processes: leave it out under torchrun")
+        from .train.config import check_config
+        check_config(cfg, args.nproc)  # here, not in N processes that each print it
         distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet, args.overwrite)
         ckpt = Path(cfg.out) / "last.safetensors"
     else:

@@ -77,6 +77,10 @@ def test_cli_nproc_launches_workers(image_folder, tmp_path, monkeypatch, capsys)
     assert main([*argv, "--nproc", "2", "--quiet"]) == 0
     nproc, fn, cfg, resume, progress, overwrite = calls[0]
     assert (nproc, fn, cfg.batch, resume, progress, overwrite) == (2, train, 8, False, False, False)
+    capsys.readouterr()
+    assert main([*argv[:-1], "9", "--nproc", "2"]) == 2 and len(calls) == 1  # none started
+    assert capsys.readouterr().err.strip() == \
+        "impaint: error: batch 9 is not a multiple of the 2 processes"
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun, --nproc would start 2 x 2
     assert main([*argv, "--nproc", "2"]) == 2
     assert "leave it out under torchrun" in capsys.readouterr().err
