@@ -338,3 +338,17 @@ def test_a_second_ctrl_c_waits_for_the_checkpoints_being_written():
         with pytest.raises(KeyboardInterrupt):  # otherwise: at once
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)
+
+
+def test_last_checkpoint_carries_the_best_score_of_its_own_validation(image_folder, tmp_path):
+    """last.safetensors is written with the best so far, this validation's included: a run
+    resumed from it keeps best.safetensors unless a later model truly beats it."""
+    out = tmp_path / "run"
+    train(tiny_config(image_folder, out, steps=6), progress=False)
+    scores = [float(r["valid_psnr_hole"]) for r in csv.DictReader(open(out / "log.csv"))
+              if r["valid_psnr_hole"]]
+    last, best = (read_checkpoint(out / f)[1] for f in ("last.safetensors", "best.safetensors"))
+    assert len(scores) == 3
+    assert last["best_valid_psnr"] == pytest.approx(max(scores), abs=1e-3)
+    assert best["best_valid_psnr"] == pytest.approx(max(scores), abs=1e-3)
+    assert best["step"] == 2 * (1 + scores.index(max(scores)))

@@ -484,13 +484,16 @@ def _validate_and_save(run: Run, steps: int, bar, loss_v: float, speed: float) -
     v = valid_psnr_hole(run.model, *run.valid, run.device, run.amp, scale=cfg.render_scale)
     bar.write(f"step {steps}: train loss {loss_v:.4f}, valid PSNR on the "
               f"hole {v:.2f} dB, {speed:.0f} img/s")
-    # last first: the file --resume needs. A Ctrl-C meanwhile waits for both (stop_on_signal).
+    # last first: the file --resume needs, with the best score this validation makes (a run
+    # resumed from it must not take a worse model for a better one). A Ctrl-C meanwhile
+    # waits for both (stop_on_signal).
+    better = v > run.best
+    run.best = max(run.best, v)
     run.saving = True
     try:
         save_checkpoint(run.last_ckpt, run.model, run.state_at(steps), run.opt,
                         run.adversary.state_tensors() if run.adversary else None)
-        if v > run.best:
-            run.best = v
+        if better:
             save_checkpoint(Path(cfg.out) / "best.safetensors", run.model, run.state_at(steps))
     finally:
         run.saving = False
