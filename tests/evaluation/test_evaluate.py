@@ -139,6 +139,30 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
     assert json.loads((out / "results.json").read_text())["config"]["images"] == 24
 
 
+def test_a_file_of_decoded_images_a_checkpoint_trained_on_is_scored_on_its_held_out_tenth(
+        tmp_path, capsys):
+    """A decode cache or crop set (`images` only, no splits): train holds out its last tenth,
+    as of a folder; evaluate scores that tenth only (20 images: the last 2)."""
+    from safetensors.torch import save_file
+
+    from impaint.train import train
+    from tests.helpers import tiny_config
+
+    images = torch.randint(0, 256, (20, 3, 16, 16), dtype=torch.uint8,
+                           generator=torch.Generator().manual_seed(0))
+    data = tmp_path / "decoded.safetensors"
+    save_file({"images": images}, data)
+    ckpt = train(tiny_config(data, tmp_path / "run"), progress=False)
+    out = tmp_path / "eval"
+    assert main(["evaluate", "--data", str(data), "--checkpoint", str(ckpt), "--size", "16",
+                 "--methods", "impaint:last", "--families", "box", "--quiet",
+                 "--grid-images", "0", "--out", str(out)]) == 0
+    config = json.loads((out / "results.json").read_text())["config"]
+    assert config["images"] == 2 and config["split"] == (
+        "a file of decoded images, the images after the first 18, held out of training")
+    assert "trained on the first 18 images" in capsys.readouterr().out
+
+
 @pytest.fixture
 def empty_test_split(tmp_path):
     """A CelebA tree whose partition lists test images that are not there."""

@@ -407,20 +407,34 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
                          "folder, all of it")
     if native:
         return native_images(root, split, folder, limit, skip)
-    if skip:  # a plain folder: decoded whole (as train decodes it), then the held-out part
-        return ImageTensorDataset(ImageFolder(root, size).images[skip:][:limit])
+    if skip:  # a plain set: decoded whole (as train decodes it), then the held-out part
+        whole = open_dataset(root, split, size) if _tensor_file(root) else ImageFolder(root,
+                                                                                     size)
+        return ImageTensorDataset(whole.images[skip:][:limit])
     return (ImageFolder(root, size, limit=limit) if folder else
             open_dataset(root, split, size, limit=limit))
 
 
+def _tensor_file(root) -> bool:
+    """Whether `root` is a file of decoded images (a decode cache, a crop set)."""
+    return Path(root).suffix == ".safetensors" and Path(root).is_file()
+
+
 def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> int:
-    """Where the part of the plain folder `root` that `impaint train` holds out starts: it
-    trains on all but the last tenth (at most `valid_images`) of the first `limit` images.
-    Files, not decoded images: an unreadable file (train skips it) makes this at most a
-    little larger, never smaller, so no training image is scored."""
+    """Where the part of the plain set `root` (a folder, or a file of decoded images without
+    splits) that `impaint train` holds out starts: it trains on all but the last tenth (at
+    most `valid_images`) of the first `limit` images. A folder's files, not its decoded
+    images: an unreadable file (train skips it) makes this at most a little larger, never
+    smaller, so no training image is scored."""
+    from safetensors import safe_open
+
     from ..data.datasets import folder_files
 
-    total = len(folder_files(root))
+    if _tensor_file(root):
+        with safe_open(root, "pt") as f:
+            total = f.get_slice("images").get_shape()[0]
+    else:
+        total = len(folder_files(root))
     n = min(limit or total, total)
     return n - max(1, min(valid_images, n // 10))
 
@@ -437,13 +451,14 @@ def scored_images(command: str, root, split: str, size: int, folder: bool, nativ
 
 
 def trained_on(models: dict, root) -> tuple[int, list[str]]:
-    """(how many of the first images of the plain folder `root` the checkpoints trained on,
-    their names). `impaint train` on a folder trains on all but its last tenth (at most
-    `valid_images`) of its first `limit` images; scoring those would be scoring training
-    images. Graphs carry no training record and count as trained elsewhere."""
+    """(how many of the first images of the plain set `root` (a folder, a file of decoded
+    images) the checkpoints trained on, their names). `impaint train` on one trains on all
+    but its last tenth (at most `valid_images`) of its first `limit` images; scoring those
+    would be scoring training images. Graphs carry no training record and count as trained
+    elsewhere."""
     from ..data import has_splits
 
-    if has_splits(root) or not Path(root).is_dir():
+    if has_splits(root) or not (Path(root).is_dir() or _tensor_file(root)):
         return 0, []
     skip, names = 0, []
     for name, model in models.items():
@@ -520,8 +535,9 @@ def evaluate_cli(args) -> Results:
     if not args.checkpoint and "impaint" in methods:  # the default is a 32-px face model
         print(f"impaint evaluate: impaint = {DEFAULT_NOTE}")
     plain = args.folder or not has_splits(args.data)
-    split = (f"a plain folder, the images after the first {skip:,}, held out of training"
-             if plain and skip else "a plain folder" if plain else args.split)
+    kind = "a file of decoded images" if _tensor_file(args.data) else "a plain folder"
+    split = (f"{kind}, the images after the first {skip:,}, held out of training"
+             if plain and skip else kind if plain else args.split)
     about = {"data": str(args.data), "split": split, "checkpoints": checkpoints}
     results = evaluate(data.images, methods, args.seed, args.families, args.out,
                        batch=args.batch, device=device, bf16=args.bf16,
