@@ -104,3 +104,30 @@ def test_crop_options_errors(tmp_path, capsys):
                  "--include", str(tmp_path / "junk.safetensors")]) == 2
     assert "is not a crop set" in capsys.readouterr().err
     assert not out.exists()
+
+
+@pytest.mark.parametrize("w,h,size", [(60, 48, 48), (40, 30, 32), (1080, 720, 768)])
+def test_an_image_whose_short_side_is_at_most_the_size_gives_whole_height_crops(w, h, size):
+    """exp(log(n)) > n for many n (48, 30, 720...): the crop's side is the short side, never
+    more, so such an image is not dropped as unreadable."""
+    crops = random_crops(Image.new("RGB", (w, h), (9, 99, 199)), 3, size,
+                         np.random.default_rng(0))
+    assert crops.shape == (3, size, size, 3) and (crops == (9, 99, 199)).all()
+
+
+def test_crops_are_upright_skip_what_cannot_be_read_and_refuse_a_negative_seed(tmp_path,
+                                                                               capsys):
+    from impaint.data.crops import crops_of
+
+    top = np.zeros((8, 8, 3), np.uint8)  # 8 px: the crop is the whole image
+    top[:4] = 255  # white above, black below, once turned upright (EXIF 3: upside down)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    Image.fromarray(top[::-1].copy()).save(tmp_path / "a.png", exif=exif)
+    (tmp_path / "b.png").write_text("not an image")
+    crops = crops_of([tmp_path / "a.png", tmp_path / "b.png"], 1, 8, 0, "photos", workers=1)
+    assert crops.shape == (1, 3, 8, 8)
+    assert (crops[0, :, :4] == 255).all() and (crops[0, :, 4:] == 0).all()  # white on top
+    assert "skipped 1 unreadable image(s), e.g. b.png" in capsys.readouterr().out
+    with pytest.raises(DataError, match="--seed must be 0 or more, got -1"):
+        crops_of([tmp_path / "a.png"], 1, 8, -1, "photos", workers=1)

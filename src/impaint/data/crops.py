@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from safetensors import safe_open
 
 from ..model.checkpoint import write_safetensors
 from ..progress import bar as progress_bar
-from .datasets import DataError, celeba_files, folder_files, rgb, tensor_file_dataset
+from .datasets import (DataError, celeba_files, folder_files, rgb, tensor_file_dataset,
+                       warn_skipped)
 
 
 def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator,
@@ -44,7 +45,7 @@ def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator
     lo, hi = math.log(min(size, short)), math.log(max(min(size, short), top_side))
     out = np.empty((n, size, size, 3), np.uint8)
     for i in range(n):
-        side = math.exp(rng.uniform(lo, hi))
+        side = min(math.exp(rng.uniform(lo, hi)), short)  # exp(log(n)) may exceed n
         left, top = rng.uniform(0, w - side), rng.uniform(0, h - side)
         # PIL widens its filter when shrinking: antialiased, as data.load_square.
         crop = image.resize((size, size), Image.Resampling.LANCZOS,
@@ -59,10 +60,10 @@ def _crops_of_file(job) -> np.ndarray | None:
         with Image.open(path) as im:
             if min(im.size) < min_side:
                 return np.empty((0, size, size, 3), np.uint8)  # too small: skipped, not failed
-            return random_crops(rgb(im), n, size, np.random.default_rng(seed),
-                                max_zoom)
-    except (UnidentifiedImageError, OSError, ValueError):
-        return None
+            return random_crops(rgb(ImageOps.exif_transpose(im)), n, size,  # upright
+                                np.random.default_rng(seed), max_zoom)
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        return None  # unreadable (Pillow raises ValueError for some broken files): skipped
 
 
 def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
@@ -71,6 +72,8 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
     """`per_image` crops of every readable file of at least `min_side` px a side -> (N, 3,
     size, size) uint8; a pure function of its arguments: each file draws from its own seed,
     in any process."""
+    if seed < 0:  # numpy's generators take none
+        raise DataError(f"--seed must be 0 or more, got {seed}")
     jobs = [(f, per_image, size, seed * 1_000_003 + i, max_zoom, min_side)
             for i, f in enumerate(files)]
     workers = workers or min(os.cpu_count() or 1, 4)
@@ -80,6 +83,8 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
     kept = [p for p in parts if p is not None]
     if not kept:
         raise DataError(f"none of the {len(files)} image(s) for {desc} could be read")
+    unread = [f for f, p in zip(files, parts) if p is None]
+    warn_skipped(len(unread), unread[0].name if unread else "")
     if not sum(len(p) for p in kept):
         raise DataError(f"none of the {len(files)} image(s) for {desc} is {min_side} px a side")
     return torch.from_numpy(np.concatenate(kept)).permute(0, 3, 1, 2).contiguous()
