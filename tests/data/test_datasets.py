@@ -102,3 +102,23 @@ def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(DataError, match="cannot read image tensors"):
         open_dataset(tmp_path / "bad.safetensors", "train", 16)
+
+
+def test_training_images_are_read_upright_and_a_decompression_bomb_is_skipped(tmp_path,
+                                                                              monkeypatch):
+    """As `impaint inpaint` reads a photo (EXIF orientation); a file over Pillow's pixel
+    limit is one skipped image, not the end of the decoding."""
+    import numpy as np
+    from PIL import Image
+
+    from impaint.data.datasets import _load_or_none, load_square
+
+    top = np.zeros((8, 8, 3), np.uint8)
+    top[:4] = 255  # white on top once turned upright (EXIF 3: stored upside down)
+    exif = Image.Exif()
+    exif[0x0112] = 3
+    Image.fromarray(top[::-1].copy()).save(tmp_path / "phone.png", exif=exif)
+    assert np.array_equal(load_square(tmp_path / "phone.png", 8), top)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 64 px: more than twice the limit
+    square, why = _load_or_none((tmp_path / "phone.png", 8, None))
+    assert square is None and "decompression bomb" in why.lower()

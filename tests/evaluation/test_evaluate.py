@@ -330,3 +330,16 @@ def test_the_outputs_name_the_model_data_and_split(tmp_path, image_folder, capsy
     assert config["checkpoints"]["impaint"].startswith("celeba32")
     assert f"from {image_folder} (a plain folder)" in (out / "results.md").read_text()
     assert "Checkpoints: impaint = celeba32" in (out / "results.md").read_text()
+
+
+def test_native_images_are_read_upright(tmp_path):
+    from impaint.evaluation.evaluate import native_images
+
+    top = np.zeros((8, 12, 3), np.uint8)
+    top[:4] = 255
+    exif = Image.Exif()
+    exif[0x0112] = 3  # stored upside down
+    (tmp_path / "pics").mkdir()
+    Image.fromarray(top[::-1].copy()).save(tmp_path / "pics" / "a.png", exif=exif)
+    images = native_images(tmp_path / "pics", "valid", True, None).images
+    assert torch.equal(images[0], torch.from_numpy(top).permute(2, 0, 1))

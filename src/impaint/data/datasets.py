@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 from safetensors import safe_open
 from safetensors.torch import load_file
 
@@ -24,7 +24,8 @@ from ..progress import bar as progress_bar
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CELEBA_WIDTH = 178  # the original aligned CelebA width; the default crop is 140 of it
-CACHE_VERSION = 1  # bump when preprocessing changes, so old caches are not reused
+# Bump when preprocessing changes, so old caches are not reused (2: upright by EXIF).
+CACHE_VERSION = 2
 
 
 class DataError(ValueError):
@@ -59,7 +60,7 @@ def _square(path: Path, size: int, crop_fraction: float | None) -> tuple[np.ndar
     """load_square, and the side in pixels of the square it cropped (below `size`: enlarged)."""
     with Image.open(path) as im:
         im.draft("RGB", (size * 2, size * 2))  # JPEG: let the decoder downscale by 2^k, cheaply
-        im = rgb(im)
+        im = rgb(ImageOps.exif_transpose(im))  # upright, as impaint inpaint reads a photo
         w, h = im.size
         side = min(w, h) if crop_fraction is None else min(w, h, crop_fraction * w)
         left, top = (w - side) / 2, (h - side) / 2
@@ -74,7 +75,7 @@ def _load_or_none(args) -> tuple[np.ndarray | None, str]:
     path, size, crop_fraction = args
     try:
         square, side = _square(path, size, crop_fraction)
-    except (UnidentifiedImageError, OSError, ValueError) as e:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
         # PIL's "cannot identify image file '/long/path'": the path is said once, before it
         reason = str(e).split(" '")[0] if isinstance(e, UnidentifiedImageError) else str(e)
         return None, reason or type(e).__name__

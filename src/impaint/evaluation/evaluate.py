@@ -367,7 +367,7 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
     """The first `limit` images of a CelebA split or a folder (after its first `skip`), as
     they are on disk (no crop, no resize) -> ImageTensorDataset (N, 3, H, W); they must all
     have one size."""
-    from PIL import Image
+    from PIL import Image, ImageOps
 
     from ..data import ImageTensorDataset, celeba_files, has_splits
     from ..data.datasets import DataError, folder_files, rgb
@@ -377,7 +377,7 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
     arrays = []
     for f in files:
         with Image.open(f) as im:
-            arrays.append(np.asarray(rgb(im), np.uint8))
+            arrays.append(np.asarray(rgb(ImageOps.exif_transpose(im)), np.uint8))  # upright
         if arrays[-1].shape != arrays[0].shape:
             raise DataError(f"--native needs images of one size: {files[0].name} is "
                             f"{arrays[0].shape[1]}x{arrays[0].shape[0]}, {f.name} "
