@@ -442,6 +442,10 @@ def _train_step(run: Run, step: int, batch: tuple, lr: float, elapsed_before: fl
         mask = mask.contiguous(memory_format=torch.channels_last)
     for group in run.opt.param_groups:
         group["lr"] = lr
+    if getattr(run.model, "latent", None) is not None:
+        # The posterior's noise (torch's global generator), a function of (seed, step, rank)
+        # like the batches: a resumed run draws the same at each step as one never stopped.
+        torch.manual_seed((cfg.seed * 1_000_003 + step) * 4_099 + distributed.rank())
     with torch.autocast(device.type, dtype=torch.bfloat16, enabled=run.amp):
         # σ: None unless probabilistic; KL: None without a stochastic latent.
         # The loss sees the composed image and the scored pixels only: decoding
