@@ -63,3 +63,19 @@ def test_evaluate_loglik_without_a_probabilistic_model_stops_before_the_work(
                  "--families", "box", "--out", str(tmp_path / "eval"), "--quiet"]) != 0
     assert "--loglik needs a probabilistic checkpoint" in capsys.readouterr().err
     assert not (tmp_path / "eval").exists()  # nothing evaluated, nothing written
+
+
+def test_loglik_and_diversity_take_non_square_images(tmp_path):
+    """`evaluate --native` on 32x48 images: masks of the images' own (H, W)."""
+    from impaint.evaluation.diversity import diversity_report
+    from tests.helpers import STOCHASTIC
+
+    images = torch.rand(3, 3, 32, 48)
+    small = ModelConfig(width=8, coarse_width=12, hidden=16, depth=1, probabilistic=True)
+    values = loglik_per_image(ImplicitInpainter(small), images)
+    assert values.shape == (3,) and np.isfinite(values).all()
+    assert context_mask((32, 48), torch.Generator().manual_seed(0)).shape == (1, 32, 48)
+    assert torch.equal(context_mask((16, 16), torch.Generator().manual_seed(3)),
+                       context_mask(16, torch.Generator().manual_seed(3)))
+    table = diversity_report(ImplicitInpainter(STOCHASTIC), images, 2, 0, tmp_path, "s")
+    assert "| box 0.5 |" in table and "| random 0.7 |" in table

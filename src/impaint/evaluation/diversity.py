@@ -42,7 +42,7 @@ def diversity_report(model, images: torch.Tensor, k: int, seed: int, out, name: 
                      grid_images: int = 6) -> str:
     """Diversity / fidelity of K samples on box 0.5 and random 0.7 (the evaluation masks),
     as Markdown; writes a grid (masked input, K samples, ground truth) per mask into `out`."""
-    masks = evaluation_masks(images.shape[0], images.shape[-1], seed, ["box", "random"])
+    masks = evaluation_masks(images.shape[0], tuple(images.shape[-2:]), seed, ["box", "random"])
     lines = [f"### Diverse completions of {name}: {k} samples per image", "",
              "| mask | pairwise L1 on the hole | best-of-K PSNR | mean PSNR |", "|---|---|---|---|"]
     for key in DIVERSITY_MASKS:

@@ -27,15 +27,18 @@ PUBLISHED = {"CNP": 2559.7, "AttnCNP": 4828.3, "ConvCNP": 4767.9}  # nats / imag
 MAX_CONTEXT = 0.3
 
 
-def context_mask(size: int, rng: torch.Generator, max_context: float = MAX_CONTEXT
-                 ) -> torch.Tensor:
-    """(1, size, size): a uniformly drawn fraction f ~ U(0, max_context) of pixels known."""
+def context_mask(size: int | tuple[int, int], rng: torch.Generator,
+                 max_context: float = MAX_CONTEXT) -> torch.Tensor:
+    """(1, H, W) (`size` = H = W, or (H, W)): a uniformly drawn fraction f ~ U(0,
+    max_context) of pixels known. A square draw is what it always was (the published
+    figures' masks)."""
+    h, w = (size, size) if isinstance(size, int) else size
     f = float(torch.rand(1, generator=rng)) * max_context
-    n_known = int(f * size * size)
-    order = torch.randperm(size * size, generator=rng)
-    mask = torch.zeros(size * size)
+    n_known = int(f * h * w)
+    order = torch.randperm(h * w, generator=rng)
+    mask = torch.zeros(h * w)
     mask[order[:n_known]] = 1.0
-    return mask.view(1, size, size)
+    return mask.view(1, h, w)
 
 
 def gaussian_loglik(mean: torch.Tensor, sigma: torch.Tensor, target: torch.Tensor
@@ -54,7 +57,7 @@ def loglik_per_image(model, images: torch.Tensor, seed: int = 0, batch: int = 64
         raise ValueError("the log-likelihood needs a probabilistic checkpoint "
                          "(train with --set model.probabilistic=true)")
     model.eval()
-    size = images.shape[-1]
+    size = tuple(images.shape[-2:])  # (H, W): native images need not be square
     masks = torch.stack([context_mask(size, torch.Generator().manual_seed(
         mask_seed(seed, i, "np-context", "0-0.3"))) for i in range(images.shape[0])])
     out = []
