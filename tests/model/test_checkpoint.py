@@ -157,3 +157,31 @@ def test_a_checkpoint_whose_header_length_looks_like_a_pickle_loads(tmp_path, fi
     assert state["note"] == "x" * pad
     loaded = load_model(path).state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+
+
+def test_writers_with_one_process_id_each_have_their_own_temporary_file(tmp_path,
+                                                                         monkeypatch):
+    """Two machines' processes sharing a cache folder can have one pid (containers started
+    alike): here threads under a pid made equal, writing one file at once."""
+    import threading
+
+    import impaint.model.checkpoint as checkpoint
+
+    monkeypatch.setattr(checkpoint.os, "getpid", lambda: 7)
+    path = tmp_path / "cache.safetensors"
+    assert checkpoint.temporary_name(path) != checkpoint.temporary_name(path)
+    errors = []
+
+    def write_many():
+        try:
+            _write_many(str(path), 30)
+        except Exception as e:  # noqa: BLE001 (collected for the assert)
+            errors.append(e)
+
+    threads = [threading.Thread(target=write_many) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and load_file(path)["x"].shape == (64, 64)
+    assert not list(tmp_path.glob("*.tmp"))

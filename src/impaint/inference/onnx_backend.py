@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..model import Decoder, compose, pixel_centres
+from ..model.checkpoint import temporary_name
 from .options import BACKENDS
 from .pipeline import bf16_is_fast, model_single
 
@@ -115,7 +116,7 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     dims = {0: batch, 2: height, 3: width}
     example = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.5).float()
     outputs = ["filled", "sigma"] if model.cfg.probabilistic else ["filled"]
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")  # per process: see write_safetensors
+    tmp = temporary_name(path)  # this writer's own: see write_safetensors
     path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet_exporter():
         program = torch.onnx.export(graph, example, dynamo=True, input_names=["image", "mask"],
@@ -125,8 +126,12 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
         "impaint_graph_version": str(GRAPH_VERSION),
         "impaint_model_config": json.dumps(model.cfg.to_dict()),
         "mask_convention": "1 = known, 0 = hole"})
-    program.save(tmp, external_data=False)
-    os.replace(tmp, path)
+    try:
+        program.save(tmp, external_data=False)
+        os.replace(tmp, path)
+    except BaseException:  # a full disk, Ctrl-C: no temporary file left in the cache
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 

@@ -27,6 +27,7 @@ import torch
 from ..data import DataError, open_dataset
 from ..data.masks import TABLE_MASKS, MixtureMask, mask_batch
 from ..evaluation.metrics import psnr
+from ..model.checkpoint import temporary_name
 from .onnx_backend import BackendError, cached_export, require
 
 MAX_DROP = 0.05  # dB on the worst validation row: the 32-px table moved at most 0.05 dB
@@ -104,8 +105,16 @@ def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: 
         ignored_scope=nncf.IgnoredScope(types=["MatMul"]))
     drop = 100.0 - validate(core.compile_model(quantized, "CPU"), rows)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.stem}.{os.getpid()}.tmp.xml")  # then renamed: no half graph
-    ov.save_model(quantized, tmp, compress_to_fp16=False)
-    os.replace(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
-    os.replace(tmp, out)
+    tmp = temporary_name(out.with_suffix(""), ".tmp.xml")  # then renamed: no half graph
+    try:
+        ov.save_model(quantized, tmp, compress_to_fp16=False)
+        # The old .xml goes first: a kill between the renames leaves no graph, never an old
+        # .xml beside a new .bin.
+        out.unlink(missing_ok=True)
+        os.replace(tmp.with_suffix(".bin"), out.with_suffix(".bin"))
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        tmp.with_suffix(".bin").unlink(missing_ok=True)
+        raise
     return out, drop

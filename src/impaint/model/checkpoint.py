@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -53,17 +54,23 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
     write_safetensors(path, tensors, {"impaint": json.dumps(meta)})
 
 
+def temporary_name(path: Path, suffix: str = ".tmp") -> Path:
+    """A name beside `path` that no other writer uses: the process id alone repeats across
+    machines (containers sharing a cache folder start their processes in the same order)."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
                       metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file atomically: to a temporary file, then renamed into place.
 
     Written with `open`, so the file gets the usual permissions (the umask's): safetensors'
     own `save_file` makes files only their owner can read, and shared checkpoints failed.
-    The temporary name carries the process id: two processes filling the same decode cache at
-    once (two evaluations started together) each rename their own file, and the last wins."""
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    Each writer has its own temporary file (`temporary_name`): two processes filling the same
+    decode cache at once each rename their own file, and the last wins."""
+    tmp = temporary_name(path)
     try:
-        with open(tmp, "wb") as f:
+        with open(tmp, "xb") as f:
             f.write(save(tensors, metadata))
         os.replace(tmp, path)
     except BaseException:  # a full disk, Ctrl-C: no half-written file left behind
