@@ -303,3 +303,118 @@ def test_k_samples_within_the_servers_cap_and_at_x1(browser, tmp_path):
         page.wait_for_selector("#message:has-text('Done')")
         assert page.locator("#gallery img").count() == 3  # the mean and two samples
         context.close()
+
+
+PAINTED = ("(() => { const d = document.getElementById('mask').getContext('2d')"
+           ".getImageData(0, 0, 64, 48).data; const a = [];"
+           " for (let i = 3; i < d.length; i += 4) a.push(d[i] >= 128 ? 1 : 0); return a; })()")
+
+
+def test_open_mask_reads_a_file_as_the_server_does(page, tmp_path):
+    """The page's Open mask and the server's read_mask agree: a white-on-black mask with a
+    transparent margin, one at alpha 200 everywhere, black strokes on a transparent layer."""
+    from impaint.inference.image_files import read_mask
+
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    box = np.zeros((48, 64), bool)
+    box[10:30, 20:44] = True
+    grey = np.repeat((box * 255).astype(np.uint8)[..., None], 3, -1)
+    margin = np.full((48, 64), 255, np.uint8)
+    margin[:, -6:] = 0
+    strokes = np.zeros((48, 64, 4), np.uint8)
+    strokes[box] = (0, 0, 0, 255)
+    cases = {"margin": np.dstack([grey, margin]),
+             "alpha200": np.dstack([grey, np.full((48, 64), 200, np.uint8)]),
+             "strokes": strokes}
+    for name, pixels in cases.items():
+        page.click("#clear")
+        page.set_input_files("#mask-file", str(_save(tmp_path / f"{name}.png", pixels)))
+        page.wait_for_selector(f"#message:has-text('{name}.png: the hole it marks')")
+        shown = np.array(page.evaluate(PAINTED), bool).reshape(48, 64)
+        server = (read_mask(tmp_path / f"{name}.png")[0] == 0).numpy()
+        assert np.array_equal(shown, server) and np.array_equal(shown, box), name
+    page.set_input_files("#mask-file", str(_save(tmp_path / "none.png",
+                                                 np.zeros((48, 64), np.uint8))))
+    page.wait_for_selector("#message.error:has-text('none.png marks no hole')")
+    assert page.problems == []
+
+
+def test_a_double_click_sends_one_fill(page, tmp_path):
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    sent = []
+    page.on("request", lambda r: "/api/inpaint" in r.url and sent.append(r.url))
+    page.dblclick("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    page.wait_for_timeout(500)
+    assert len(sent) == 1 and page.problems == []
+
+
+def test_a_slow_decode_does_not_replace_an_image_picked_since(page, tmp_path):
+    """A TIFF the server decodes slowly (behind a fill), then a PNG picked and painted: the
+    PNG stays, with its painting, when the TIFF's preview lands."""
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "scan.tif"), noise_image(40, 40))
+    page.evaluate("""() => { const send = window.fetch;
+        window.fetch = async (url, options) => { const answer = await send(url, options);
+            if (String(url).includes('/api/preview'))
+                await new Promise(done => setTimeout(done, 1500));
+            return answer; }; }""")
+    page.set_input_files("#file", str(tmp_path / "scan.tif"))
+    page.wait_for_selector("#message:has-text('Decoding scan.tif on the server')")
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.wait_for_timeout(2500)  # the preview has landed, and was dropped
+    assert page.evaluate("document.getElementById('image').width") == 64
+    assert page.locator("#message").inner_text().startswith("photo.png: 64×48")
+    assert sum(page.evaluate(PAINTED)) > 0 and page.problems == []
+
+
+def test_a_sigma_that_fails_keeps_the_result_shown(page, tmp_path):
+    """σ asked with the fill, and the server busy for it: the result that came is shown and
+    can be downloaded; the message says what failed."""
+    import json
+
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.check("#sigma")
+
+    def busy_for_sigma(route):
+        if b'name="view"' in (route.request.post_data_buffer or b""):
+            return route.fulfill(status=503, content_type="application/json",
+                                 body=json.dumps({"error": "the server is busy"}))
+        return route.continue_()
+
+    page.route("**/api/inpaint", busy_for_sigma)
+    page.click("#inpaint")
+    page.wait_for_selector("#message.error:has-text('but the server is busy')")
+    assert page.locator("#download-result").is_visible()
+    assert page.locator("#output-stage.empty").count() == 0
+    assert page.locator("#inpaint").is_enabled() and page.problems == []
+
+
+def test_a_second_finger_paints_nothing(browser, shipped_url, tmp_path):
+    """Two touches at once (a palm beside the pen): only the first one's stroke is painted,
+    none joins the two."""
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, has_touch=True)
+    page = context.new_page()
+    page.goto(shipped_url)
+    page.wait_for_selector("#model:has-text('parameters')")
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    box = page.locator("#mask").bounding_box()
+    at = lambda fx, fy, i: {"x": box["x"] + fx * box["width"],
+                            "y": box["y"] + fy * box["height"], "id": i}
+    cdp = context.new_cdp_session(page)
+    touch = lambda kind, points: cdp.send("Input.dispatchTouchEvent",
+                                          {"type": kind, "touchPoints": points})
+    touch("touchStart", [at(0.1, 0.2, 1)])
+    touch("touchStart", [at(0.1, 0.2, 1), at(0.9, 0.9, 2)])  # the palm comes down
+    touch("touchMove", [at(0.3, 0.2, 1), at(0.9, 0.8, 2)])
+    touch("touchMove", [at(0.5, 0.2, 1), at(0.8, 0.8, 2)])
+    touch("touchEnd", [])
+    strokes = page.evaluate("state.strokes.map(s => s.points.length)")
+    painted = np.array(page.evaluate(PAINTED), bool).reshape(48, 64)
+    assert strokes == [3]  # the first finger's three points, one stroke
+    assert painted[int(0.2 * 48), int(0.45 * 64)] and not painted[40:, 50:].any()
+    context.close()

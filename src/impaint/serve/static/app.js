@@ -19,6 +19,10 @@ const state = {
   fields: {},      // the shown result's scale, flips, rounds (σ asked later matches it)
   maskBlob: null,  // the shown result's mask (σ asked later is for the same hole)
   opened: 0,       // counts opened images: an answer for an earlier one is dropped
+  picks: 0,        // counts images picked: a slower decode of an earlier pick is dropped
+  inpaints: 0,     // counts Inpaint presses (and opened images): a stale one leaves the button
+  busy: false,     // an Inpaint of this image is running: a second press is not sent
+  shown: 0,        // counts results: a σ asked for an earlier one is dropped
 };
 
 const imageCanvas = $("image");
@@ -68,6 +72,10 @@ const SUFFIXES = /\.(png|jpe?g|webp|bmp|gif|tiff?|heic|heif)$/i;
 
 async function openFile(file) {
   if (!file) return;
+  // The last pick wins: a TIFF the server decodes (behind a running fill) may finish after
+  // a PNG picked since, and must not replace it and its painting.
+  const pick = ++state.picks;
+  const current = () => pick === state.picks;
   if (!TYPES.includes(file.type) && !SUFFIXES.test(file.name)) {
     say(`${file.name} is not a PNG, JPEG, WebP, BMP, GIF, TIFF or HEIC image.`, true);
     return;
@@ -82,16 +90,19 @@ async function openFile(file) {
     bitmap = await createImageBitmap(file);  // upright by its EXIF orientation, as the server
   } catch (err) {
     try {
+      if (!current()) return;
       say(`Decoding ${file.name} on the server…`);
       const body = new FormData();
       body.append("image", file, file.name);
       shown = await post("/api/preview", body);
+      if (!current()) return;
       bitmap = await createImageBitmap(shown);
     } catch (err) {
-      say(err.message, true);
+      if (current()) say(err.message, true);
       return;
     }
   }
+  if (!current()) return bitmap.close();
   const side = state.info ? state.info.limits.max_side : Infinity;
   if (Math.max(bitmap.width, bitmap.height) > side) {  // refused now, not after painting
     say(`${file.name} is ${bitmap.width}×${bitmap.height}; this server takes at most ${side} px ` +
@@ -112,6 +123,8 @@ async function openFile(file) {
   setUrl("input", shown);
   clearResult();
   $("stage").classList.remove("empty");
+  state.inpaints += 1;  // a fill still running for the last image no longer holds the button
+  state.busy = false;
   $("inpaint").disabled = false;
   fit();
   say(`${file.name}: ${imageCanvas.width}×${imageCanvas.height}. Paint over what should go.`);
@@ -172,8 +185,10 @@ function redraw() {
   }
 }
 
-// A mask file as painted strokes (one, for Undo): white = hole, or, on a file with any
-// transparency, opaque = hole, as the server and the CLI read masks. For a mask made
+// A mask file as painted strokes (one, for Undo), read as the server and the CLI read masks
+// (image_files.read_mask): white = hole; on a file with transparent pixels (alpha < 128),
+// opaque = hole, whatever the paint's colour, unless its opaque pixels are themselves black
+// and white (a mask with a transparent margin): white = hole there. For a mask made
 // elsewhere, and for painting without a pointer.
 async function openMask(file) {
   if (!file) return;
@@ -202,17 +217,26 @@ async function openMask(file) {
   bitmap.close();
   const data = ctx.getImageData(0, 0, width, height);
   const px = data.data;
-  let transparent = false;
-  for (let i = 3; i < px.length; i += 4) if (px[i] < 255) { transparent = true; break; }
-  const [r, g, b] = HOLE_RGB;
+  const grey = (i) => 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];  // Pillow's "L"
+  let transparent = false, dark = false, light = false;
   for (let i = 0; i < px.length; i += 4) {
-    const grey = 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];  // Pillow's "L"
-    const hole = transparent ? px[i + 3] >= 128 : grey >= 127.5;
+    if (px[i + 3] < 128) transparent = true;
+    else if (grey(i) >= 127.5) light = true;
+    else dark = true;
+  }
+  const byAlpha = transparent && !(dark && light);
+  const [r, g, b] = HOLE_RGB;
+  let holes = 0;
+  for (let i = 0; i < px.length; i += 4) {
+    const painted = px[i + 3] >= 128;
+    const hole = byAlpha ? painted : painted && grey(i) >= 127.5;
+    holes += hole;
     px[i] = r;
     px[i + 1] = g;
     px[i + 2] = b;
     px[i + 3] = hole ? 255 : 0;
   }
+  if (!holes) return say(`${file.name} marks no hole (white = hole, black = known).`, true);
   ctx.putImageData(data, 0, 0);
   state.strokes.push({ layer });
   redraw();
@@ -220,28 +244,32 @@ async function openMask(file) {
 }
 
 maskCanvas.addEventListener("pointerdown", (event) => {
-  if (!state.file || event.button !== 0) return;
+  // One stroke at a time: a second finger, or a palm beside the pen, paints nothing
+  if (!state.file || event.button !== 0 || state.current) return;
   maskCanvas.setPointerCapture(event.pointerId);
   const p = toImage(event);
   const erase = document.querySelector("input[name=tool]:checked").value === "eraser";
-  state.current = { erase, width: brushWidth(), points: [p] };
+  state.current = { erase, width: brushWidth(), points: [p], pointer: event.pointerId };
   if ($("message").classList.contains("error")) say("");  // painting answers "paint first"
   state.strokes.push(state.current);
   drawSegment(state.current, p, p);
 });
 maskCanvas.addEventListener("pointermove", (event) => {
-  if (!state.current) return;
+  if (!state.current || event.pointerId !== state.current.pointer) return;
   const p = toImage(event);
   const points = state.current.points;
   drawSegment(state.current, points[points.length - 1], p);
   points.push(p);
 });
 for (const type of ["pointerup", "pointercancel"]) {
-  maskCanvas.addEventListener(type, () => { state.current = null; });
+  maskCanvas.addEventListener(type, (event) => {
+    if (state.current && event.pointerId === state.current.pointer) state.current = null;
+  });
 }
 
-$("undo").addEventListener("click", () => { state.strokes.pop(); redraw(); });
-$("clear").addEventListener("click", () => { state.strokes = []; redraw(); });
+// Undo mid-stroke takes that stroke back and ends it (the pointer paints no more of it).
+$("undo").addEventListener("click", () => { state.strokes.pop(); state.current = null; redraw(); });
+$("clear").addEventListener("click", () => { state.strokes = []; state.current = null; redraw(); });
 document.addEventListener("keydown", (event) => {
   const typing = event.target.tagName === "INPUT" && ["number", "text"].includes(event.target.type);
   if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) {
@@ -309,6 +337,7 @@ async function post(path, body) {
 }
 
 function clearResult() {
+  state.shown += 1;  // a σ or a sample still on its way is for the result cleared here
   for (const url of state.samples) URL.revokeObjectURL(url);
   state.samples = [];
   setUrl("result", null);
@@ -334,42 +363,47 @@ function show() {
 }
 
 async function inpaint() {
-  if (!state.file) return;
+  if (!state.file || state.busy) return;  // a double click sends one fill, not two
+  state.busy = true;
+  const ticket = ++state.inpaints;
+  $("inpaint").disabled = true;
   // Another image opened meanwhile: this answer is not for it. Counted before the first
   // await, or the mask of this image would go out with the next one's file.
   const opened = state.opened;
-  const refocus = document.activeElement === $("inpaint");  // disabled below, it loses focus
-  const mask = await maskPng();
-  if (opened !== state.opened) return;
-  if (mask.holes === 0) return say("Paint over what should go first.", true);
-  if (mask.holes === mask.total) {
-    return say("Leave some of the image unpainted: the fill is drawn from it.", true);
-  }
-  const scale = Number($("scale").value);
-  // Best: 8 flips, 8 rounds at any size; else the server picks by the image's size (auto)
-  const fields = $("best").checked ? { scale, flips: 8, rounds: 8 } : { scale };
-  const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
-  const most = state.info ? state.info.limits.max_samples : 8;
-  if (!(Number.isInteger(k) && k >= 1 && k <= most)) {
-    return say(`K samples: 1 to ${most}.`, true);
-  }
-  if (k > 1 && scale !== 1) {
-    return say("Samples are drawn at ×1: set Output to ×1 for K samples, or K to 1.", true);
-  }
-  $("inpaint").disabled = true;
-  const started = performance.now();
-  say("Inpainting…");
-  // A large photo (or Best on one) takes seconds to a minute: the wait counts up, so it
-  // never looks stuck.
-  const ticker = setInterval(() => {
-    if ($("message").textContent.startsWith("Inpainting")) {
-      say(`Inpainting… ${Math.round((performance.now() - started) / 1000)} s`);
-    }
-  }, 1000);
+  const refocus = document.activeElement === $("inpaint");  // disabled, it loses focus
+  let ticker = null;
   try {
+    const mask = await maskPng();
+    if (opened !== state.opened) return;
+    if (mask.holes === 0) return say("Paint over what should go first.", true);
+    if (mask.holes === mask.total) {
+      return say("Leave some of the image unpainted: the fill is drawn from it.", true);
+    }
+    const scale = Number($("scale").value);
+    // Best: 8 flips, 8 rounds at any size; else the server picks by the image's size (auto)
+    const fields = $("best").checked ? { scale, flips: 8, rounds: 8 } : { scale };
+    const k = state.info && state.info.stochastic ? Number($("samples").value) : 1;
+    const most = state.info ? state.info.limits.max_samples : 8;
+    if (!(Number.isInteger(k) && k >= 1 && k <= most)) {
+      return say(`K samples: 1 to ${most}.`, true);
+    }
+    if (k > 1 && scale !== 1) {
+      return say("Samples are drawn at ×1: set Output to ×1 for K samples, or K to 1.", true);
+    }
+    const started = performance.now();
+    const seconds = () => ((performance.now() - started) / 1000).toFixed(1);
+    say("Inpainting…");
+    // A large photo (or Best on one) takes seconds to a minute: the wait counts up, so it
+    // never looks stuck.
+    ticker = setInterval(() => {
+      if (ticket === state.inpaints && $("message").textContent.startsWith("Inpainting")) {
+        say(`Inpainting… ${Math.round((performance.now() - started) / 1000)} s`);
+      }
+    }, 1000);
     const result = await request(mask.blob, fields);
     if (opened !== state.opened) return;
     clearResult();
+    const shown = state.shown;
     state.fields = fields;  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
     setUrl("mask", mask.blob);
@@ -377,39 +411,61 @@ async function inpaint() {
     $("download-result").download = `${stem()}-inpainted.png`;
     $("download-mask").download = `${stem()}-mask.png`;
     $("download-mask").href = state.urls.mask;
-    if ($("sigma").checked) {
-      const sigma = await request(mask.blob, { ...state.fields, view: "sigma" });
-      if (opened !== state.opened) return;
-      setUrl("sigma", sigma);
+    showResult();  // now: a σ or a sample that fails below takes nothing from it
+    try {
+      if ($("sigma").checked) {
+        const sigma = await request(mask.blob, { ...state.fields, view: "sigma" });
+        if (shown !== state.shown) return;
+        setUrl("sigma", sigma);
+        show();
+      }
+      if (k > 1) await drawSamples(mask.blob, k, shown);
+    } catch (err) {
+      if (shown === state.shown) say(`Done in ${seconds()} s, but ${err.message}`, true);
+      return;
     }
-    if (k > 1) await drawSamples(mask.blob, k, opened);
-    if (opened !== state.opened) return;
-    $("output-stage").classList.remove("empty");
-    $("download-result").hidden = $("download-mask").hidden = false;
-    $("compare").disabled = false;
-    show();
-    fit();
-    say(`Done in ${((performance.now() - started) / 1000).toFixed(1)} s.`);
+    if (shown === state.shown) say(`Done in ${seconds()} s.`);
   } catch (err) {
     if (opened === state.opened) say(err.message, true);
   } finally {
     clearInterval(ticker);
-    $("inpaint").disabled = false;
-    if (refocus && document.activeElement === document.body) $("inpaint").focus();
+    if (ticket === state.inpaints) {  // else an image opened since holds the button
+      state.busy = false;
+      $("inpaint").disabled = false;
+      if (refocus && document.activeElement === document.body) $("inpaint").focus();
+    }
   }
 }
 
+// The result in the output pane, with its downloads and the before/after toggle.
+function showResult() {
+  $("output-stage").classList.remove("empty");
+  $("download-result").hidden = $("download-mask").hidden = false;
+  $("compare").disabled = false;
+  show();
+  fit();
+}
+
 // K completions from the stochastic latent (draws 1…K); a click shows and downloads one.
-async function drawSamples(mask, k, opened) {
+async function drawSamples(mask, k, shown) {
   const mean = state.chosen;
   const thumbs = [mean];
-  for (let i = 1; i <= k; i++) {
-    if (opened !== state.opened) return;  // the next image's file would meet this mask
-    say(`Sample ${i} of ${k}…`);
-    const url = URL.createObjectURL(await request(mask, { sample: i }));
-    state.samples.push(url);
-    thumbs.push(url);
+  try {
+    for (let i = 1; i <= k; i++) {
+      if (shown !== state.shown) return;  // the next image's file would meet this mask
+      say(`Sample ${i} of ${k}…`);
+      const sample = await request(mask, { sample: i });
+      if (shown !== state.shown) return;  // its result was cleared: its URLs with it
+      const url = URL.createObjectURL(sample);
+      state.samples.push(url);
+      thumbs.push(url);
+    }
+  } finally {  // the samples drawn, even if a later one failed
+    if (shown === state.shown && thumbs.length > 1) showSamples(thumbs);
   }
+}
+
+function showSamples(thumbs) {
   $("gallery").replaceChildren(...thumbs.map((url, i) => {
     const img = document.createElement("img");
     img.src = url;
@@ -435,12 +491,12 @@ $("inpaint").addEventListener("click", inpaint);
 $("compare").addEventListener("click", () => { state.before = !state.before; show(); });
 $("sigma").addEventListener("change", async () => {
   if ($("sigma").checked && state.chosen && !state.urls.sigma && state.maskBlob) {
-    const opened = state.opened;
+    const shown = state.shown;  // another result since: this σ is not its
     try {
       const sigma = await request(state.maskBlob, { ...state.fields, view: "sigma" });
-      if (opened === state.opened) setUrl("sigma", sigma);
+      if (shown === state.shown) setUrl("sigma", sigma);
     } catch (err) {
-      if (opened === state.opened) say(err.message, true);
+      if (shown === state.shown) say(err.message, true);
     }
   }
   show();
