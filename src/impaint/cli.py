@@ -558,7 +558,8 @@ def info_arguments(p: argparse.ArgumentParser) -> None:
 def demo_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", default="impaint-demo", help="output folder")
     p.add_argument("--image", help="your own picture, at its own size (as --large), instead "
-                                   "of the bundled faces")
+                                   "of the bundled faces (Telea, slow on large pictures, runs "
+                                   "on a copy at most 640 px a side)")
     p.add_argument("--large", action="store_true",
                    help="large pictures at their own size (astronaut, coffee) instead")
     p.add_argument("--checkpoint", help="a checkpoint file, or a shipped model (default: "

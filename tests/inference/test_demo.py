@@ -46,3 +46,23 @@ def test_large_demo_writes_one_row_per_picture_and_mask(tmp_path, monkeypatch, c
     assert png == tmp_path / "large.png" and png.stat().st_size > 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 4 and lines[0].startswith("wide box 0.25: impaint ")
+
+
+def test_telea_on_a_large_picture_runs_on_a_smaller_copy_known_pixels_exact():
+    """Telea's time grows ~17x per doubling of the side: over the cap it runs on a copy,
+    and its fill is carried up; under it, at full size."""
+    import torch
+
+    from impaint.inference.demo import telea_at_most
+
+    image = torch.rand(3, 48, 300, generator=torch.Generator().manual_seed(0))
+    mask = torch.ones(1, 48, 300)
+    mask[:, 10:30, 100:160] = 0
+    filled, at = telea_at_most(image, mask, side=100)
+    known = mask.bool().expand_as(image)
+    assert at == 100 and filled.shape == image.shape
+    assert torch.equal(filled[known], image[known])
+    hole = filled[~known]
+    assert 0.3 < float(hole.mean()) < 0.7 and float(hole.std()) > 0  # a fill, not a constant
+    small, at = telea_at_most(image[:, :, :80], mask[:, :, :80], side=100)
+    assert at is None and small.shape == (3, 48, 80)
