@@ -56,3 +56,38 @@ def test_the_reports_command_repeats_the_run():
         "impaint reproduce --data d --out o"
     assert reproduce_command("my data", "o", None, "test", 3, None, None) == \
         "impaint reproduce --data 'my data' --out o --split test --seed 3 --limit 0"
+
+
+def test_shipped_models_training_logs_are_found_by_name_not_in_the_current_folder(
+        tmp_path, monkeypatch, tiny_checkpoint):
+    from impaint.studies.reproduce import _default_log
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "log.csv").write_text("an unrelated run's log")
+    assert _default_log(None) == _default_log("celeba32")
+    assert _default_log("celeba32").name == "training_log.csv" and _default_log(None).exists()
+    assert _default_log("general").name == "general_training_log_stage3.csv"
+    assert _default_log("faces") == _default_log("general") and _default_log("faces").exists()
+    assert _default_log("nonesuch.safetensors") is None  # not ./log.csv
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "last.safetensors").write_bytes(tiny_checkpoint.read_bytes())
+    assert _default_log(run / "last.safetensors") is None
+    (run / "log.csv").write_text("its own")
+    assert _default_log(run / "last.safetensors") == run / "log.csv"
+
+
+def test_latent_variance_shares_sum_to_at_most_one_and_repeat(tiny_checkpoint, tmp_path):
+    """One normalisation for both sides of the ratio (the shares read 8/7 too high at 8
+    images), and the randomized PCA under the run's seed: the figure repeats."""
+    import torch
+
+    from impaint.model import load_model
+    from impaint.studies.reproduce import principal_directions_figure
+
+    model = load_model(tiny_checkpoint)
+    images = torch.rand(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    a = principal_directions_figure(model, images, tmp_path / "a.png", seed=0)
+    torch.manual_seed(123)  # another global state: the same shares
+    b = principal_directions_figure(model, images, tmp_path / "b.png", seed=0)
+    assert torch.equal(a, b) and 0 < float(a.sum()) <= 1 + 1e-6

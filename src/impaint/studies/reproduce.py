@@ -17,6 +17,7 @@ from ..data.masks import BoxMask, FullMask, RandomMask, mask_batch
 from ..evaluation.evaluate import scored_images
 from ..evaluation.metrics import psnr
 from ..model import inpaint, load_model, shipped_weights_path
+from ..model.checkpoint import PAIRS, SHIPPED
 from ..plots import image_grid, masked_for_display, training_curve
 
 FIGURES = {  # file stem -> (title, mask generator)
@@ -70,7 +71,9 @@ def principal_directions_figure(model, images: torch.Tensor, out_png: Path, seed
                    for i in range(0, images.shape[0], 256)])
     flat = z.flatten(1)  # (N, C_z·H·W)
     mean = flat.mean(0)
-    _, s, v = torch.pca_lowrank(flat - mean, q=k, center=False)
+    with torch.random.fork_rng(devices=[]):  # a randomized SVD: seeded, as the run is
+        torch.manual_seed(seed)
+        _, s, v = torch.pca_lowrank(flat - mean, q=k, center=False)
     sigma = s / (flat.shape[0] - 1) ** 0.5  # std of the data along each direction
     rows = []
     for j in range(k):
@@ -79,7 +82,7 @@ def principal_directions_figure(model, images: torch.Tensor, out_png: Path, seed
         rows.append((f"PC {j + 1}", model.split(model.decode_grid(zs))[0].clamp(0, 1)))
     image_grid(rows, out_png, "Mean latent map moved along principal directions "
                               "(−3σ … +3σ, left to right)")
-    return sigma ** 2 / ((flat - mean) ** 2).sum(1).mean()  # explained variance ratios
+    return s ** 2 / ((flat - mean) ** 2).sum()  # explained variance ratios (one normalisation)
 
 
 def _deduplicated_log(log_csv: Path, out_csv: Path) -> Path:
@@ -168,10 +171,17 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
     return out / "REPORT.md"
 
 
+# The log of each shipped model's (last) training run, beside its weights
+SHIPPED_LOGS = {"celeba32": "training_log.csv", "general": "general_training_log_stage3.csv"}
+
+
 def _default_log(checkpoint) -> Path | None:
-    """The shipped model's training log lies beside its weights; a run's beside its file."""
-    if checkpoint is None:
-        return shipped_weights_path().with_name("training_log.csv")
+    """A shipped model's training log lies beside its weights (`faces`: general's); a run's
+    log.csv beside its checkpoint file. A name that is no file here has none."""
+    name = "celeba32" if checkpoint is None else str(checkpoint)
+    name = PAIRS.get(name, (name,))[0]
+    if name in SHIPPED and (checkpoint is None or not Path(checkpoint).exists()):
+        return shipped_weights_path(name).with_name(SHIPPED_LOGS[name])
     candidate = Path(checkpoint).with_name("log.csv")
-    return candidate if candidate.exists() else None
+    return candidate if Path(checkpoint).is_file() and candidate.exists() else None
 
