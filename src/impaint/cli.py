@@ -375,9 +375,8 @@ def cmd_sample(args) -> None:
 
 
 def cmd_resolution(args) -> None:
-    from .data import open_dataset
     from .model import load_model
-    from .evaluation.evaluate import check_limit
+    from .evaluation.evaluate import check_limit, scored_images
     from .studies.resolution import compare_resolutions, resolution_markdown
 
     check_limit(args.limit)
@@ -385,7 +384,12 @@ def cmd_resolution(args) -> None:
     model64 = load_model(args.checkpoint_64) if args.checkpoint_64 else None
     if model64 is not None and model64.image_size not in (None, 64):
         raise UsageError(f"--checkpoint-64 was trained at {model64.image_size} px, not 64")
-    images = open_dataset(args.data, args.split, 64, limit=args.limit or None).images / 255
+    # as evaluate picks them: a folder's held-out tenth for a checkpoint trained on it
+    models = {"the 32-px model": model32,
+              **({"the 64-px model": model64} if model64 is not None else {})}
+    data, _ = scored_images("resolution", args.data, args.split, 64, False, False, args.limit,
+                            models)
+    images = data.images / 255
     table = resolution_markdown(compare_resolutions(model32, images, model64, args.seed),
                                 images.shape[0])
     print(table)

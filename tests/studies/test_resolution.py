@@ -29,3 +29,21 @@ def test_compare_resolutions_rows_and_the_cli(tmp_path, image_folder, capsys):
     assert main(["resolution", "--data", str(image_folder), "--checkpoint", str(ck32),
                  "--checkpoint-64", str(ck32)]) == 2
     assert "trained at 32 px, not 64" in capsys.readouterr().err
+
+
+def test_resolution_scores_only_what_a_checkpoint_held_out_of_a_folder(tmp_path,
+                                                                       image_folder, capsys):
+    """As evaluate: a checkpoint trained on this folder is scored on the tenth it held out
+    (24 images: the last 2), and --split test on a plain folder is refused."""
+    from impaint.train import train
+    from tests.helpers import tiny_config
+
+    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    capsys.readouterr()
+    assert main(["resolution", "--data", str(image_folder), "--checkpoint", str(ckpt),
+                 "--limit", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "the 32-px model trained on the first 22 images" in out and "SSIM, 2 images" in out
+    assert main(["resolution", "--data", str(image_folder), "--checkpoint", str(ckpt),
+                 "--split", "test"]) == 2
+    assert "--split test picks a split of CelebA" in capsys.readouterr().err
