@@ -73,3 +73,25 @@ def test_what_this_shows_reads_the_numbers():
     text = what_this_shows(rows)
     assert "Trained on box masks only: +1.00 dB on box, -3.00 dB on the other" in text
     assert "The adversarial loss costs 0.50 dB" in text
+
+
+def test_a_finished_checkpoint_copied_in_without_its_log_is_scored(image_folder, tmp_path):
+    """Weights trained elsewhere, copied into DIR/<variant>/ alone: evaluated as they are,
+    their training rate unknown (NaN), not a FileNotFoundError."""
+    import math
+    import shutil
+
+    import torch
+
+    from impaint.studies.ablate import run_variant
+
+    study = tmp_path / "study"
+    assert main(["ablate", "--data", str(image_folder), "--out", str(study), "--steps", "2",
+                 "--batch", "8", "--size", "16", "--limit", "8", "--only", "seed"]) == 0
+    shutil.copy(study / "seed" / "last.safetensors", tmp_path / "trained_elsewhere.safetensors")
+    shutil.rmtree(study / "seed")
+    (study / "seed").mkdir()
+    shutil.copy(tmp_path / "trained_elsewhere.safetensors", study / "seed" / "last.safetensors")
+    row = run_variant("seed", str(image_folder), study, 2, 8, 0, 16,
+                      torch.zeros(2, 3, 16, 16, dtype=torch.uint8))
+    assert math.isnan(row["train_images_per_s"]) and row["cpu_train_images_per_s"] > 0

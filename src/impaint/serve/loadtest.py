@@ -58,7 +58,9 @@ def rss_mb(pid: int) -> tuple[float, float]:
     try:
         fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text()
                       .splitlines() if ":" in line)
-        return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
+        # kB (KiB) -> MB (10⁶ bytes), as printed
+        return (int(fields["VmRSS"].split()[0]) * 1024 / 1e6,
+                int(fields["VmHWM"].split()[0]) * 1024 / 1e6)
     except (OSError, KeyError, ValueError):
         return float("nan"), float("nan")
 

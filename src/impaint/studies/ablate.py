@@ -8,6 +8,7 @@ finished variant leaves DIR/<name>/row.json, so an interrupted study resumes whe
 
 from __future__ import annotations
 
+import csv
 import json
 import time
 from pathlib import Path
@@ -52,10 +53,10 @@ def inference_speed(model, size: int, batch: int = 64, repeats: int = 5) -> floa
     img, mask = torch.rand(batch, 3, size, size), torch.ones(batch, 1, size, size)
     mask[..., size // 4:size // 2, :] = 0
     model.eval()
-    model(img, mask)
-    t = time.perf_counter()
-    for _ in range(repeats):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=native_bf16()):
+        model(img, mask)  # warm-up in the precision timed (bf16 kernels are made on first use)
+        t = time.perf_counter()
+        for _ in range(repeats):
             model(img, mask)
     return batch * repeats / (time.perf_counter() - t)
 
@@ -120,12 +121,16 @@ def run_variant(name: str, data: str, out: Path, steps: int, batch: int, seed: i
         train(cfg, resume=done > 0, progress=True)
     model = load_model(ckpt)
     train_seconds = model.checkpoint_state.get("elapsed_seconds", float("nan"))
-    log = (out / name / "log.csv").read_text().strip().splitlines()
+    log_path = out / name / "log.csv"  # none beside weights copied in from elsewhere
+    log = []
+    if log_path.exists():
+        with open(log_path) as f:
+            log = list(csv.DictReader(f))
     results = evaluate(valid_images, {name: model}, seed, out=None, grid_images=0,
                        progress=False)
     row = {"variant": name, "what": VARIANTS[name][0], "parameters": count_parameters(model),
            "steps": steps, "settings": settings,
-           "train_images_per_s": float(log[-1].split(",")[6]),
+           "train_images_per_s": float(log[-1]["images_per_s"]) if log else float("nan"),
            "cpu_train_images_per_s": cpu_training_speed(model, size),
            "train_seconds": train_seconds, "infer_images_per_s": inference_speed(model, size),
            "psnr_hole": {f"{r['family']} {r['label']}": r["psnr_hole"] for r in results.rows},
