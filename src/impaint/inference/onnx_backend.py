@@ -34,7 +34,9 @@ from ..model.checkpoint import temporary_name
 from .options import BACKENDS
 from .pipeline import bf16_is_fast, model_single
 
-GRAPH_VERSION = 2  # bump when the exported graph changes: cached exports are then rebuilt
+# Bump when the exported graph changes: cached exports are then rebuilt (3: the encoder
+# upsamples by its stride, aligned on odd sides).
+GRAPH_VERSION = 3
 # Above this many pixels a call runs without onnxruntime's memory arena: 1024^2 peaked at
 # 1.5 GB without it and 3.6 GB with it; at 32 px the arena is worth ~30 % (docs/speed.md).
 LARGE_PIXELS = 512 * 512

@@ -61,3 +61,14 @@ def pixel_centres(height: int, width: int, device=None) -> torch.Tensor:
     xs = (torch.arange(width, device=device, dtype=torch.float32) * 2 + 1) / width - 1
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x, grid_y], dim=-1).reshape(-1, 2)
+
+
+def crop_to(x: torch.Tensor, size) -> torch.Tensor:
+    """(B, C, H', W') -> its top-left (B, C, H, W), H <= H', W <= W'. A view; in an exported
+    graph a gather, which traces for any size (a slice traced with an even example is taken
+    for the whole map, and the graph then fails on odd sides)."""
+    h, w = size
+    if torch.compiler.is_exporting():
+        x = x.index_select(-2, torch.arange(h, device=x.device))
+        return x.index_select(-1, torch.arange(w, device=x.device))
+    return x[..., :h, :w]

@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .decoders import crop_to
+
 
 class StochasticLatent(nn.Module):
     def __init__(self, width: int, channels: int, latent_dim: int, stride: int):
@@ -42,6 +44,8 @@ class StochasticLatent(nn.Module):
             w = mu_p + torch.exp(0.5 * logvar_p) * noise
         else:
             w = mu_p  # no generator: the prior's mean, a deterministic completion
-        up = F.interpolate(self.inject(w.to(z.dtype)), size=z.shape[-2:], mode="bilinear",
-                           align_corners=False)
-        return z + up, kl
+        # by the stride, then cropped to Z's size: aligned with the ceil-pooled cells on any
+        # side (Encoder.forward says why)
+        up = F.interpolate(self.inject(w.to(z.dtype)), scale_factor=self.stride,
+                           mode="bilinear", align_corners=False)
+        return z + crop_to(up, z.shape[-2:]), kl

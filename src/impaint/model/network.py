@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import ModelConfig
-from .decoders import ConvDecoder, Decoder, pixel_centres
+from .decoders import ConvDecoder, Decoder, crop_to, pixel_centres
 from .latent import StochasticLatent
 from .liif import LocalDecoder
 from .unet import GatedUNet
@@ -91,8 +91,12 @@ class Encoder(nn.Module):
                 full_res = x
         if stride != 1:
             # 1x1 before upsampling: the same linear map, at a quarter of the positions.
-            x = full_res + F.interpolate(self.up(x), size=full_res.shape[-2:], mode="bilinear",
-                                         align_corners=False)
+            # By the stride, then cropped: on an odd side the ceil-pooled map has one cell
+            # more than half, and resizing it to the side would shift every cell a little
+            # (up to a pixel at the far edge); an even side is the same either way.
+            up = F.interpolate(self.up(x), scale_factor=stride, mode="bilinear",
+                               align_corners=False)
+            x = full_res + crop_to(up, full_res.shape[-2:])
         return F.relu(x)  # (B, C_z, H, W)
 
 
