@@ -52,6 +52,10 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
     ("model.width=-4", "model.width must be a positive integer, got -4"),
     ("model.latent_dim=-1", "model.latent_dim must be 0 or more, got -1"),
     ("model.strides=1,0,2", "model.dilations and model.strides must be positive integers"),
+    ("valid_every=0", "valid_every must be a positive integer, got 0"),  # else a division by 0
+    ("valid_images=0", "valid_images must be a positive integer, got 0"),  # after step 1
+    ("model.arch=unet", "model.arch=unet (the gated U-Net baseline) has no probabilistic: add "
+                        "--set model.probabilistic=false"),
 ])
 def test_a_config_that_cannot_train_is_refused_before_any_work(override, message):
     cfg = apply_overrides(TrainConfig(data="somewhere"), [override])

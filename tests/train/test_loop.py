@@ -146,6 +146,18 @@ def test_resume_of_a_stochastic_latent_model_continues_exactly(image_folder, tmp
         torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6)
 
 
+def test_init_refuses_model_settings_that_differ_from_its_checkpoint(image_folder, tmp_path):
+    """init= trains the checkpoint's own model: a model setting given against it is said,
+    not silently dropped (as --resume says it)."""
+    first = train(tiny_config(image_folder, tmp_path / "a"), progress=False)
+    cfg = tiny_config(image_folder, tmp_path / "b", init=str(first))
+    cfg.model = dataclasses.replace(TINY, depth=TINY.depth + 1)
+    with pytest.raises(TrainingError, match=rf"init={re.escape(str(first))} trains its own "
+                                            r"model as it is, .*model.depth 3 \(its: 2\)"):
+        train(cfg, progress=False)
+    assert not (tmp_path / "b").exists()  # before any file
+
+
 def test_the_gated_unet_baseline_trains_and_reloads(image_folder, tmp_path):
     from dataclasses import replace
     from impaint.model.unet import GatedUNet

@@ -132,7 +132,7 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
         raise ValueError(f"render_scale must be a positive integer, got {cfg.render_scale!r}")
     if cfg.mse_on not in {"hole", "all"}:
         raise ValueError(f"mse_on must be 'hole' or 'all', got {cfg.mse_on!r}")
-    for key in ("steps", "batch", "size"):
+    for key in ("steps", "batch", "size", "valid_every", "valid_images"):
         if getattr(cfg, key) < 1:
             raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
     if cfg.size < 8:  # the mask generators' smallest box and brush
@@ -150,6 +150,15 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     for key in ("coarse_width", "latent_dim"):  # 0 = as width / no stochastic latent
         if getattr(model, key) < 0:
             raise ValueError(f"model.{key} must be 0 or more, got {getattr(model, key)}")
+    if model.arch == "unet":  # the gated U-Net baseline has only its plain fill
+        extras = [name for name, on in (("probabilistic", model.probabilistic),
+                                        ("latent_dim", model.latent_dim > 0),
+                                        ("fourier", model.fourier)) if on]
+        if extras:
+            raise ValueError(f"model.arch=unet (the gated U-Net baseline) has no "
+                             f"{', '.join(extras)}: add " + " ".join(
+                                 f"--set model.{e}={'0' if e == 'latent_dim' else 'false'}"
+                                 for e in extras))
     if min(model.dilations + model.strides, default=0) < 1:
         raise ValueError(f"model.dilations and model.strides must be positive integers, got "
                          f"{model.dilations} and {model.strides}")

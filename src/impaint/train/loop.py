@@ -358,6 +358,13 @@ def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
     if not cfg.init or start_step:
         return build_model(cfg.model)
     tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
+    saved = ModelConfig.from_dict(state["model_config"]).to_dict()
+    default = TrainConfig().model.to_dict()  # a model setting at its default: not given
+    clashes = [f"model.{k} {v} (its: {saved.get(k)})" for k, v in cfg.model.to_dict().items()
+               if v != default[k] and v != saved.get(k)]
+    if clashes:  # said, not silently dropped: the checkpoint's model is what trains
+        raise TrainingError(f"init={cfg.init} trains its own model as it is, and these "
+                            f"settings differ from it: {', '.join(clashes)}")
     cfg.model = ModelConfig.from_dict(state["model_config"])
     model = build_model(cfg.model)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
