@@ -370,3 +370,16 @@ def test_a_folder_skips_hidden_files_and_refuses_a_file_as_its_output(tmp_path, 
     with pytest.raises(InputError, match="-o .*results is a file, but IMAGE is a folder"):
         inpaint_paths(image_folder, masks, taken, checkpoint=tiny_checkpoint, progress=False)
     assert taken.read_text() == "notes"
+
+
+def test_samples_never_overwrite_the_input_and_are_what_is_checked(pair, tmp_path):
+    """--samples K writes OUT_1 ... OUT_K, not OUT: those are checked against the input."""
+    from impaint.inference.files import check_outputs
+
+    image, mask, _ = pair
+    taken = tmp_path / "out_1.png"
+    taken.write_bytes(image.read_bytes())
+    with pytest.raises(InputError, match=r"--samples would write .*out_1.png is the input"):
+        check_outputs(taken, mask, tmp_path / "out.png", None, 2, 1, None)
+    check_outputs(image, mask, tmp_path / "x.png", None, 2, 1, None)  # x_1, x_2: free
+    check_outputs(taken, mask, tmp_path / "out_1.png", None, 2, 1, None)  # out_1_1, out_1_2

@@ -46,8 +46,10 @@ def diversity_report(model, images: torch.Tensor, k: int, seed: int, out, name: 
     lines = [f"### Diverse completions of {name}: {k} samples per image", "",
              "| mask | pairwise L1 on the hole | best-of-K PSNR | mean PSNR |", "|---|---|---|---|"]
     for key in DIVERSITY_MASKS:
-        samples = torch.cat([sample_completions(model, images[i:i + 64], masks[key][i:i + 64],
-                                                k, seed) for i in range(0, len(images), 64)], 1)
+        device = next(model.parameters()).device  # where evaluate --device put the model
+        samples = torch.cat([sample_completions(model, images[i:i + 64].to(device),
+                                                masks[key][i:i + 64].to(device), k, seed).cpu()
+                             for i in range(0, len(images), 64)], 1)
         r = diversity_fidelity(samples, images, masks[key])
         lines.append(f"| {key[0]} {key[1]} | {r['pairwise_l1_hole']:.4f} | "
                      f"{r['best_of_k_psnr']:.2f} dB | {r['mean_psnr']:.2f} dB |")

@@ -60,10 +60,12 @@ def loglik_per_image(model, images: torch.Tensor, seed: int = 0, batch: int = 64
     size = tuple(images.shape[-2:])  # (H, W): native images need not be square
     masks = torch.stack([context_mask(size, torch.Generator().manual_seed(
         mask_seed(seed, i, "np-context", "0-0.3"))) for i in range(images.shape[0])])
+    device = next(model.parameters()).device  # where evaluate --device put the model
     out = []
     for i in range(0, images.shape[0], batch):
-        mean, sigma = model.forward_dist(images[i:i + batch], masks[i:i + batch])
-        out.append(gaussian_loglik(mean.float(), sigma.float(), images[i:i + batch]))
+        mean, sigma = model.forward_dist(images[i:i + batch].to(device),
+                                         masks[i:i + batch].to(device))
+        out.append(gaussian_loglik(mean.float().cpu(), sigma.float().cpu(), images[i:i + batch]))
     return torch.cat(out).numpy()
 
 

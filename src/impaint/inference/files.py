@@ -232,6 +232,11 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     return report
 
 
+def sample_path(output: Path, i: int) -> Path:
+    """Where --samples writes the i-th completion (1 ... K): OUTPUT's stem + _i."""
+    return output.with_name(f"{output.stem}_{i}{output.suffix}")
+
+
 def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, k: int,
                   seed: int = 0, original: Original = Original(), name: str = "image"
                   ) -> list[Path]:
@@ -240,7 +245,7 @@ def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, 
     check_pair(image, mask, name)
     device = next(model.parameters()).device
     samples = sample_completions(model, image[None].to(device), mask[None].to(device), k, seed)
-    return [write_image(s[0].cpu(), output.with_name(f"{output.stem}_{i + 1}{output.suffix}"),
+    return [write_image(s[0].cpu(), sample_path(output, i + 1),
                         original) for i, s in enumerate(samples)]
 
 
@@ -309,7 +314,10 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
         raise InputError(f"--samples draws completions from the model's latent, {option} "
                          "averages the one mean fill: choose one of them")
     check_writable(output)
-    outputs = {output.resolve(): ("-o", output)}  # what each written file is asked by
+    # what each written file is asked by: under --samples, OUT_1 ... OUT_K, not OUT itself
+    written = [sample_path(output, i) for i in range(1, samples + 1)] if samples else [output]
+    outputs = {path.resolve(): ("--samples would write" if samples else "-o", path)
+               for path in written}
     if uncertainty:
         if Path(uncertainty).is_dir() or str(uncertainty).endswith(("/", os.sep)):
             raise InputError(f"--uncertainty {uncertainty} is a folder: give the σ map's file "
