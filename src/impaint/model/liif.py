@@ -35,8 +35,9 @@ class LocalDecoder(Decoder):
                 idx = torch.floor((shifted + 1) / 2 * size)  # (B, N, 2) code column, row
                 code_xy = (2 * idx + 1) / size - 1
                 inside = (2 * torch.minimum(idx.clamp_min(0), size - 1) + 1) / size - 1
-                feat = F.grid_sample(z, inside.unsqueeze(1).to(z.dtype), mode="nearest",
-                                     align_corners=False).squeeze(2).transpose(1, 2)
+                feat = F.grid_sample(z.float(), inside.float().unsqueeze(1), mode="nearest",
+                                     align_corners=False).to(z.dtype).squeeze(2).transpose(1, 2)
+                # (in fp32: positions in bf16 pick a neighbour's code past 256 px a side)
                 rel = (coords - code_xy) * size / 2  # (B, N, 2), in pixels
                 preds.append(self(torch.cat([rel.to(feat.dtype), feat], dim=-1)))
                 areas.append((rel[..., 0] * rel[..., 1]).abs() + 1e-9)

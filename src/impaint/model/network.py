@@ -137,8 +137,11 @@ class ImplicitInpainter(nn.Module):
         if hasattr(self.decoder, "query"):  # a decoder with its own way to read Z (LIIF)
             return self.decoder.query(z, coords)
         # border padding: a query at the very edge of [-1, 1] reads the edge pixel's code.
-        sampled = F.grid_sample(z, coords.unsqueeze(1).to(z.dtype), mode="bilinear",
-                                padding_mode="border", align_corners=False)  # (B, C_z, 1, N)
+        # In fp32 whatever Z's dtype: bf16 positions collapse past 256 px a side (at 2048,
+        # 898 of 2048 columns, up to 1.5 px off).
+        sampled = F.grid_sample(z.float(), coords.float().unsqueeze(1), mode="bilinear",
+                                padding_mode="border", align_corners=False).to(z.dtype)
+        # (B, C_z, 1, N)
         feats = sampled.squeeze(2).transpose(1, 2)  # (B, N, C_z)
         if self.decoder.use_coords:
             feats = torch.cat([coords.to(feats.dtype), feats], dim=-1)
