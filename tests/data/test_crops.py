@@ -130,4 +130,5 @@ def test_crops_are_upright_skip_what_cannot_be_read_and_refuse_a_negative_seed(t
     assert (crops[0, :, :4] == 255).all() and (crops[0, :, 4:] == 0).all()  # white on top
     assert "skipped 1 unreadable image(s), e.g. b.png" in capsys.readouterr().out
     with pytest.raises(DataError, match="--seed must be 0 or more, got -1"):
-        crops_of([tmp_path / "a.png"], 1, 8, -1, "photos", workers=1)
+        build_crop_set(tmp_path / "c.safetensors", 8, photos=tmp_path, seed=-1)
+    assert not (tmp_path / "c.safetensors").exists()

@@ -139,8 +139,9 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
     assert json.loads((out / "results.json").read_text())["config"]["images"] == 24
 
 
+@pytest.mark.parametrize("key", ["images", "train"])
 def test_a_file_of_decoded_images_a_checkpoint_trained_on_is_scored_on_its_held_out_tenth(
-        tmp_path, capsys):
+        tmp_path, capsys, key):
     """A decode cache or crop set (`images` only, no splits): train holds out its last tenth,
     as of a folder; evaluate scores that tenth only (20 images: the last 2)."""
     from safetensors.torch import save_file
@@ -151,7 +152,7 @@ def test_a_file_of_decoded_images_a_checkpoint_trained_on_is_scored_on_its_held_
     images = torch.randint(0, 256, (20, 3, 16, 16), dtype=torch.uint8,
                            generator=torch.Generator().manual_seed(0))
     data = tmp_path / "decoded.safetensors"
-    save_file({"images": images}, data)
+    save_file({key: images}, data)  # a decode cache, or a crop set of photos without splits
     ckpt = train(tiny_config(data, tmp_path / "run"), progress=False)
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(data), "--checkpoint", str(ckpt), "--size", "16",

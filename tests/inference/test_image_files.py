@@ -1,6 +1,8 @@
 """Decoding and writing image files (inference/image_files.py). What goes through the whole
 `impaint inpaint` (grey, 16-bit, colour profiles, HEIC, alpha kept): test_files.py."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -166,6 +168,15 @@ def test_a_mask_is_read_by_its_alpha_only_where_it_is_a_painted_layer(hole, tmp_
     layer[hole] = (0, 0, 0, 200)
     Image.fromarray(layer).save(tmp_path / "black.png")
     assert torch.equal(read_mask(tmp_path / "black.png")[0] == 0, torch.from_numpy(hole))
+    layer[hole] = (255, 0, 0, 255)  # red and yellow strokes: dark and light, but colours
+    layer[:, 14:][hole[:, 14:]] = (255, 255, 0, 255)
+    Image.fromarray(layer).save(tmp_path / "colours.png")
+    assert torch.equal(read_mask(tmp_path / "colours.png")[0] == 0, torch.from_numpy(hole))
+    rng = np.random.default_rng(0)  # an object cut out of a grey photo: every shade
+    shade = rng.integers(0, 256, int(hole.sum()))
+    layer[hole] = np.stack([shade, shade, shade, np.full_like(shade, 255)], -1).astype(np.uint8)
+    Image.fromarray(layer).save(tmp_path / "cutout.png")
+    assert torch.equal(read_mask(tmp_path / "cutout.png")[0] == 0, torch.from_numpy(hole))
 
 
 def test_a_mode_pillow_cannot_convert_is_one_line_naming_the_file(hole, tmp_path):
@@ -247,6 +258,12 @@ def test_16_bit_grey_with_alpha_comes_back_grey_at_16_bits(tmp_path):
     known = np.ones_like(grey, bool)
     known[10:14, 10:14] = False
     assert np.array_equal(out[..., 0][known], grey[known]) and np.array_equal(out[..., 3], alpha)
+    from PIL import ImageCms  # a grey profile is not written on that RGBA (the PNG rules)
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    grey_icc = bytes(profile[:16] + b"GRAY" + profile[20:])
+    written = write_image(image, tmp_path / "p.png", replace(original, icc=grey_icc))
+    assert Image.open(written).info.get("icc_profile") is None
 
 
 def test_a_cmyk_profile_is_not_written_into_an_rgb_output(tmp_path):

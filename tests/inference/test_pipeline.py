@@ -293,6 +293,7 @@ def test_nothing_known_still_has_a_sigma(size):
     ("int64", "(image.float(), with values in [0, 1])"),
     ("overshoot", "got -0.1 to 1.13 (image.clamp(0, 1))"),  # bicubic's, not a 0-255 image
     ("just_over", "got 0 to 1.00000012 (image.clamp(0, 1))"),
+    ("minus_one", "got -1 to 1 (a [-1, 1] image: (image + 1) / 2)"),  # clamp would zero half
 ])
 def test_the_api_names_the_usual_slips(model, case, fragment):
     image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
@@ -333,6 +334,8 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
     elif case == "overshoot":
         image = image.clamp(0.2, 0.8)
         image[0, 0, 0, :2] = torch.tensor([-0.1, 1.13])
+    elif case == "minus_one":
+        image = image * 0 + torch.linspace(-1, 1, 48)
     elif case == "just_over":
         image = image * 0 + torch.linspace(0, 1, 48)
         image[0, 0, 0, -1] = torch.nextafter(torch.tensor(1.0), torch.tensor(2.0))

@@ -312,7 +312,8 @@ PAINTED = ("(() => { const d = document.getElementById('mask').getContext('2d')"
 
 def test_open_mask_reads_a_file_as_the_server_does(page, tmp_path):
     """The page's Open mask and the server's read_mask agree: a white-on-black mask with a
-    transparent margin, one at alpha 200 everywhere, black strokes on a transparent layer."""
+    transparent margin, one at alpha 200 everywhere, black or red-and-yellow strokes on a
+    transparent layer."""
     from impaint.inference.image_files import read_mask
 
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
@@ -323,9 +324,12 @@ def test_open_mask_reads_a_file_as_the_server_does(page, tmp_path):
     margin[:, -6:] = 0
     strokes = np.zeros((48, 64, 4), np.uint8)
     strokes[box] = (0, 0, 0, 255)
+    colours = strokes.copy()  # red and yellow strokes: dark and light, but no mask's grey
+    colours[box] = (255, 0, 0, 255)
+    colours[:, 32:][box[:, 32:]] = (255, 255, 0, 255)
     cases = {"margin": np.dstack([grey, margin]),
              "alpha200": np.dstack([grey, np.full((48, 64), 200, np.uint8)]),
-             "strokes": strokes}
+             "strokes": strokes, "colours": colours}
     for name, pixels in cases.items():
         page.click("#clear")
         page.set_input_files("#mask-file", str(_save(tmp_path / f"{name}.png", pixels)))

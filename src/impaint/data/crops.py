@@ -72,8 +72,6 @@ def crops_of(files: list[Path], per_image: int, size: int, seed: int, desc: str,
     """`per_image` crops of every readable file of at least `min_side` px a side -> (N, 3,
     size, size) uint8; a pure function of its arguments: each file draws from its own seed,
     in any process."""
-    if seed < 0:  # numpy's generators take none
-        raise DataError(f"--seed must be 0 or more, got {seed}")
     jobs = [(f, per_image, size, seed * 1_000_003 + i, max_zoom, min_side)
             for i, f in enumerate(files)]
     workers = workers or min(os.cpu_count() or 1, 4)
@@ -101,6 +99,8 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
     if Path(out).suffix != ".safetensors":  # what train reads as a crop set, by its name
         raise DataError(f"-o {out}: a crop set is a .safetensors file (e.g. "
                         f"{Path(out).with_suffix('.safetensors').name})")
+    if seed < 0:  # numpy's generators take none
+        raise DataError(f"--seed must be 0 or more, got {seed}")
     if Path(out).exists() and not overwrite:  # an hour of decoding, gone without a word
         raise DataError(f"{out} exists: give --overwrite to replace it, or another -o")
     if celeba is None and photos is None:

@@ -408,8 +408,8 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
     if native:
         return native_images(root, split, folder, limit, skip)
     if skip:  # a plain set: decoded whole (as train decodes it), then the held-out part
-        whole = open_dataset(root, split, size) if _tensor_file(root) else ImageFolder(root,
-                                                                                     size)
+        whole = (open_dataset(root, "train", size) if _tensor_file(root)  # what train read
+                 else ImageFolder(root, size))
         return ImageTensorDataset(whole.images[skip:][:limit])
     return (ImageFolder(root, size, limit=limit) if folder else
             open_dataset(root, split, size, limit=limit))
@@ -430,9 +430,10 @@ def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> i
 
     from ..data.datasets import folder_files
 
-    if _tensor_file(root):
+    if _tensor_file(root):  # the tensor train reads: "train", or a decode cache's "images"
         with safe_open(root, "pt") as f:
-            total = f.get_slice("images").get_shape()[0]
+            key = "train" if "train" in f.keys() else "images"
+            total = f.get_slice(key).get_shape()[0]
     else:
         total = len(folder_files(root))
     n = min(limit or total, total)

@@ -352,19 +352,25 @@ def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tens
     A mask with transparent pixels (alpha < 128) is read by its alpha instead: painted
     (opaque) = hole, whatever the paint's colour. Painting tools export strokes on a
     transparent layer that way, and their red or black strokes would otherwise read as "no
-    hole". Unless its opaque pixels are themselves black and white: a white-on-black mask
-    with a transparent margin (a canvas grown) is read as white = hole, transparent = known."""
-    def grey_alpha(im: Image.Image) -> np.ndarray:  # -> (H, W, 2) uint8
-        return np.asarray((rgb(im) if im.mode in WIDE_MODES else im).convert("LA"))
+    hole". Unless its opaque pixels are themselves a black-and-white mask (both, and 95 % of
+    them near-black or near-white grey): a mask with a transparent margin (a canvas grown) is
+    read as white = hole, transparent = known. The page's Open mask reads the same way."""
+    def grey_alpha_spread(im: Image.Image) -> np.ndarray:  # -> (H, W, 3) uint8
+        im = rgb(im) if im.mode in WIDE_MODES else im
+        rgba = np.asarray(im.convert("RGBA"))[..., :3]
+        spread = rgba.max(-1) - rgba.min(-1)  # 0 for grey, 255 for pure red or yellow
+        return np.dstack([np.asarray(im.convert("LA")), spread])
 
-    grey, alpha = np.moveaxis(_decode(source, "mask", grey_alpha), -1, 0)
+    grey, alpha, spread = np.moveaxis(_decode(source, "mask", grey_alpha_spread), -1, 0)
     if grey.max() == 1 and (alpha == 255).all():  # saved from a 0/1 array: all but black
         raise InputError(f"the mask {_name(source, 'mask')} holds only 0s and 1s, which read "
                          "as black (no hole): save the hole as white (255)")
     # >= 128: anti-aliased or JPEG masks still work
     painted = alpha >= 128
     shades = grey[painted]
-    black_and_white = (shades < 128).any() and (shades >= 128).any()
+    extreme = (spread[painted] < 32) & ((shades < 32) | (shades >= 224))
+    black_and_white = ((shades < 128).any() and (shades >= 128).any()
+                       and extreme.sum() >= 0.95 * painted.sum())
     white = painted if (~painted).any() and not black_and_white else painted & (grey >= 128)
     known = white if invert else ~white
     return torch.from_numpy(known.astype(np.float32))[None]
@@ -435,6 +441,8 @@ def _save(image: torch.Tensor, original: Original, target: Path | BinaryIO, suff
     if original.bits == 16 and (not original.grey or original.alpha is not None):
         if original.grey:  # Pillow writes no 16-bit grey with alpha: RGBA with R = G = B
             image = image.mean(0, keepdim=True).expand(3, -1, -1)
+            if original.icc and original.icc[16:20] != b"RGB ":  # a grey profile: not on RGB
+                original = replace(original, icc=None)
         data = encode_wide_colour(image, original, suffix)
         if isinstance(target, Path):
             target.write_bytes(data)

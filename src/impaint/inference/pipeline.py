@@ -534,8 +534,9 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
         raise ValueError("image holds NaN or infinite values")
     low, high = torch.aminmax(image)
     if low < 0 or high > 1:
-        hint = ("a 0-255 image: divide by 255" if high > 2 else  # else an overshoot (bicubic)
-                "image.clamp(0, 1)")
+        hint = ("a 0-255 image: divide by 255" if high > 2 else
+                "a [-1, 1] image: (image + 1) / 2" if low < -0.5 else
+                "image.clamp(0, 1)")  # an overshoot (bicubic's)
         raise ValueError(f"image values must be in [0, 1], got {float(low):.6g} to "
                          f"{float(high):.9g} ({hint})")
     if not bool(((mask == 0) | (mask == 1)).all()):

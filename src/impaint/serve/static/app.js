@@ -187,9 +187,10 @@ function redraw() {
 
 // A mask file as painted strokes (one, for Undo), read as the server and the CLI read masks
 // (image_files.read_mask): white = hole; on a file with transparent pixels (alpha < 128),
-// opaque = hole, whatever the paint's colour, unless its opaque pixels are themselves black
-// and white (a mask with a transparent margin): white = hole there. For a mask made
-// elsewhere, and for painting without a pointer.
+// opaque = hole, whatever the paint's colour, unless its opaque pixels are themselves a
+// black-and-white mask (both, 95 % of them near-black or near-white grey: a mask with a
+// transparent margin): white = hole there. For a mask made elsewhere, and for painting
+// without a pointer.
 async function openMask(file) {
   if (!file) return;
   if (!state.file) return say("Open the image first, then its mask.", true);
@@ -218,13 +219,21 @@ async function openMask(file) {
   const data = ctx.getImageData(0, 0, width, height);
   const px = data.data;
   const grey = (i) => 0.299 * px[i] + 0.587 * px[i + 1] + 0.114 * px[i + 2];  // Pillow's "L"
-  let transparent = false, dark = false, light = false;
+  let transparent = false, dark = false, light = false, painted = 0, extreme = 0;
   for (let i = 0; i < px.length; i += 4) {
-    if (px[i + 3] < 128) transparent = true;
-    else if (grey(i) >= 127.5) light = true;
+    if (px[i + 3] < 128) {
+      transparent = true;
+      continue;
+    }
+    const v = grey(i);
+    const spread = Math.max(px[i], px[i + 1], px[i + 2]) - Math.min(px[i], px[i + 1], px[i + 2]);
+    painted += 1;
+    extreme += spread < 32 && (v < 31.5 || v >= 223.5);
+    if (v >= 127.5) light = true;
     else dark = true;
   }
-  const byAlpha = transparent && !(dark && light);
+  const blackAndWhite = dark && light && extreme >= 0.95 * painted;
+  const byAlpha = transparent && !blackAndWhite;
   const [r, g, b] = HOLE_RGB;
   let holes = 0;
   for (let i = 0; i < px.length; i += 4) {
