@@ -389,6 +389,7 @@ def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_c
     (imgs / "p2.png").write_text("not an image")  # the bad image, third of five
     Image.fromarray(hole[:8, :8]).save(masks / "p4.png")  # a mask of another size
     Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(imgs / "lonely.png")  # no mask
+    (imgs / "2025").mkdir()  # a folder inside: not read, and said so
     code, out, err = run(capsys, "inpaint", imgs, "--mask", masks, "-o", out_dir,
                          "--checkpoint", tiny_checkpoint, "--quiet")
     assert code == 1 and "Traceback" not in err
@@ -402,7 +403,8 @@ def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_c
     assert "differs from p4.png size" in failed[1]
     assert [line for line in err.splitlines() if "skipped" in line] == \
         [f"impaint: skipped: {imgs / 'lonely.png'} (no lonely.* in {masks})"]
-    assert out.strip() == f"{out_dir}: written 3, failed 2, skipped 1 (no mask of the same name)"
+    assert out.strip() == (f"{out_dir}: written 3, failed 2, skipped 1 (no mask of the same "
+                           "name); 1 folder inside not read")
 
 
 def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint):

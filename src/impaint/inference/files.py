@@ -146,10 +146,13 @@ class BatchReport:
     written: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (image, one-line reason)
     skipped: list[Path] = field(default_factory=list)  # images with no mask of the same name
+    subfolders: int = 0  # folders inside IMAGE: not read (a folder run reads one level)
 
     def summary(self) -> str:
+        inside = (f"; {self.subfolders} folder{'s' * (self.subfolders != 1)} inside not read"
+                  if self.subfolders else "")
         return (f"written {len(self.written)}, failed {len(self.failed)}, "
-                f"skipped {len(self.skipped)} (no mask of the same name)")
+                f"skipped {len(self.skipped)} (no mask of the same name){inside}")
 
 
 def _image_files(folder: Path) -> list[Path]:
@@ -212,7 +215,8 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
             raise InputError(f"-o {out_dir} is the {what} folder: the results would overwrite "
                              f"the {what}s; give another folder")
     pairs, skipped, clashes = _pairs(image_dir, mask_dir)
-    report = BatchReport(skipped=skipped)
+    report = BatchReport(skipped=skipped, subfolders=sum(
+        p.is_dir() and not p.name.startswith(".") for p in image_dir.iterdir()))
     for img_path, reason in clashes:
         report.failed.append((img_path, reason))
         if on_failure:
