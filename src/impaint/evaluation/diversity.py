@@ -13,6 +13,7 @@ import torch
 
 from ..model import sample_completions
 from ..plots import image_grid, masked_for_display
+from .calibration import file_stem
 from .metrics import l1, psnr
 from .protocol import evaluation_masks
 
@@ -45,8 +46,8 @@ def diversity_report(model, images: torch.Tensor, k: int, seed: int, out, name: 
     masks = evaluation_masks(images.shape[0], tuple(images.shape[-2:]), seed, ["box", "random"])
     lines = [f"### Diverse completions of {name}: {k} samples per image", "",
              "| mask | pairwise L1 on the hole | best-of-K PSNR | mean PSNR |", "|---|---|---|---|"]
+    device = next(model.parameters()).device  # where evaluate --device put the model
     for key in DIVERSITY_MASKS:
-        device = next(model.parameters()).device  # where evaluate --device put the model
         samples = torch.cat([sample_completions(model, images[i:i + 64].to(device),
                                                 masks[key][i:i + 64].to(device), k, seed).cpu()
                              for i in range(0, len(images), 64)], 1)
@@ -59,7 +60,6 @@ def diversity_report(model, images: torch.Tensor, k: int, seed: int, out, name: 
                                                   zip(shown, masks[key][:grid_images])]))]
             rows += [(f"sample {j + 1}", samples[j, :grid_images]) for j in range(k)]
             rows.append(("ground\ntruth", shown))
-            safe = name.replace(":", "_").replace("/", "_")
-            image_grid(rows, out / f"samples_{safe}_{key[0]}_{key[1]}.png",
+            image_grid(rows, out / f"samples_{file_stem(name)}_{key[0]}_{key[1]}.png",
                        title=f"{name}: {k} samples, {key[0]} {key[1]}")
     return "\n".join(lines) + "\n"

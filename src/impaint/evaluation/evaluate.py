@@ -237,12 +237,13 @@ class _Scores:
     kept: dict  # -> [(filled, σ)] batches, for the calibration
 
 
-def _score(images: torch.Tensor, masks: dict, methods: dict, *, batch: int, device: str,
-           bf16: bool, grid_images: int, calibrate: bool, progress: bool) -> _Scores:
+def _score(images: torch.Tensor, masks: dict, methods: dict, empty_fill: torch.Tensor, *,
+           batch: int, device: str, bf16: bool, grid_images: int, calibrate: bool,
+           progress: bool) -> _Scores:
     """Every method on every image x mask, batch by batch: the metrics of each fill, its time,
-    the first outputs for the grids. images: (N, 3, H, W) in [0, 1]."""
+    the first outputs for the grids. images: (N, 3, H, W) in [0, 1]; empty_fill: (3,), what
+    a classical method gives a full mask."""
     n = images.shape[0]
-    empty_fill = images.mean(dim=(0, 2, 3))  # (3,) mean colour, for classical full masks
     values = {(m, *k): {name: [] for name in METRICS} for m in methods for k in masks}
     seconds = {key: 0.0 for key in values}
     samples = {k: {"image": images[:grid_images], "mask": masks[k][:grid_images]}
@@ -307,7 +308,8 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     _warm_up(methods, dataset_images[:1].float() / 255, device, bf16)
     masks = evaluation_masks(n, size, seed, families)
     images = dataset_images.float() / 255  # (N, 3, H, W)
-    scores = _score(images, masks, methods, batch=batch, device=device, bf16=bf16,
+    empty_fill = images.mean(dim=(0, 2, 3))  # (3,) mean colour, for classical full masks
+    scores = _score(images, masks, methods, empty_fill, batch=batch, device=device, bf16=bf16,
                     grid_images=grid_images, calibrate=calibrate, progress=progress)
     per_method = {m: sum(v for k, v in scores.seconds.items() if k[0] == m) / (n * len(masks))
                   for m in methods}
@@ -315,7 +317,7 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
               "size": size[0] if size[0] == size[1] else f"{size[1]}x{size[0]}",  # W x H
               "families": list(dict.fromkeys(f for f, _ in masks)), "strokes_p": STROKES_P,
               "device": device, "bf16": bf16, "opencv_radius": opencv_radius(*size),
-              "full_mask_fill": [round(float(v), 6) for v in images.mean(dim=(0, 2, 3))],
+              "full_mask_fill": [round(float(v), 6) for v in empty_fill],
               **(about or {})}
     results = Results(_rows(scores, masks, n), list(methods), config, per_method,
                       scores.samples)
