@@ -73,9 +73,15 @@ def wide_colour(im: Image.Image) -> bool:
         return False
     if im.format == "TIFF":
         return 16 in tuple(im.tag_v2.get(258, ()))
-    args = im.tile[0].args
-    rawmode = args[0] if isinstance(args, tuple) else args
-    return isinstance(rawmode, str) and ";16" in rawmode
+    return ";16" in _rawmode(im)
+
+
+def _rawmode(im: Image.Image) -> str:
+    """The decoder's raw mode of an opened, not yet loaded file ('RGB;16B', 'LA;16B'; '' where
+    there is none): what Pillow's mode does not say of its bits."""
+    args = im.tile[0].args if im.tile else None
+    rawmode = args[0] if isinstance(args, tuple) and args else args
+    return rawmode if isinstance(rawmode, str) else ""
 
 
 # EXIF orientation -> the numpy operation that turns the stored pixels upright, as Pillow's
@@ -302,11 +308,7 @@ def read_original(source: str | Path | BinaryIO) -> Original:
 def _grey(im: Image.Image) -> bool:
     """Whether a file is greyscale: Pillow's mode says so, except for 16-bit grey with alpha,
     which it opens as RGBA (only the decoder's raw mode, 'LA;16B', tells)."""
-    if im.mode in GREY_MODES:
-        return True
-    args = im.tile[0].args if im.tile else None
-    rawmode = args[0] if isinstance(args, tuple) and args else args
-    return isinstance(rawmode, str) and rawmode.startswith("LA;16")
+    return im.mode in GREY_MODES or _rawmode(im).startswith("LA;16")
 
 
 def _profile_for(im: Image.Image) -> bytes | None:
@@ -314,8 +316,12 @@ def _profile_for(im: Image.Image) -> bytes | None:
     for a CMYK or Lab one, which an RGB output must not carry (read_image has converted such
     pixels to sRGB through it)."""
     icc = im.info.get("icc_profile") or None
-    space = icc[16:20] if icc and len(icc) >= 20 else None
-    return icc if space in (b"RGB ", b"GRAY") else None
+    return icc if _icc_space(icc) in (b"RGB ", b"GRAY") else None
+
+
+def _icc_space(icc: bytes | None) -> bytes | None:
+    """An ICC profile's colour space, from its header: b"RGB ", b"GRAY", b"CMYK"..."""
+    return icc[16:20] if icc and len(icc) >= 20 else None
 
 
 # A TIFF's EXIF is its own first tag block: its layout (size, strips, compression) beside
@@ -441,7 +447,7 @@ def _save(image: torch.Tensor, original: Original, target: Path | BinaryIO, suff
     if original.bits == 16 and (not original.grey or original.alpha is not None):
         if original.grey:  # Pillow writes no 16-bit grey with alpha: RGBA with R = G = B
             image = image.mean(0, keepdim=True).expand(3, -1, -1)
-            if original.icc and original.icc[16:20] != b"RGB ":  # a grey profile: not on RGB
+            if original.icc and _icc_space(original.icc) != b"RGB ":  # a grey one: not on RGB
                 original = replace(original, icc=None)
         data = encode_wide_colour(image, original, suffix)
         if isinstance(target, Path):
