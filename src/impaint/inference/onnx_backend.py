@@ -21,7 +21,6 @@ import importlib.util
 import io
 import json
 import logging
-import os
 import threading
 import warnings
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 from torch import nn
 
 from ..model import Decoder, compose, pixel_centres
-from ..model.checkpoint import temporary_name
+from ..model.checkpoint import written_atomically
 from .options import BACKENDS
 from .pipeline import bf16_is_fast, model_single
 
@@ -118,7 +117,6 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     dims = {0: batch, 2: height, 3: width}
     example = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.5).float()
     outputs = ["filled", "sigma"] if model.cfg.probabilistic else ["filled"]
-    tmp = temporary_name(path)  # this writer's own: see write_safetensors
     path.parent.mkdir(parents=True, exist_ok=True)
     with _quiet_exporter():
         program = torch.onnx.export(graph, example, dynamo=True, input_names=["image", "mask"],
@@ -128,12 +126,8 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
         "impaint_graph_version": str(GRAPH_VERSION),
         "impaint_model_config": json.dumps(model.cfg.to_dict()),
         "mask_convention": "1 = known, 0 = hole"})
-    try:
+    with written_atomically(path) as tmp:  # this writer's own: see write_safetensors
         program.save(tmp, external_data=False)
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, Ctrl-C: no temporary file left in the cache
-        tmp.unlink(missing_ok=True)
-        raise
     return path
 
 

@@ -7,6 +7,7 @@ place, so an interrupted save never destroys the previous checkpoint.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import uuid
@@ -60,6 +61,19 @@ def temporary_name(path: Path, suffix: str = ".tmp") -> Path:
     return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
 
 
+@contextlib.contextmanager
+def written_atomically(path: Path):
+    """Within: write the file at the yielded temporary name beside `path`; after, it is
+    renamed to `path` whole. A full disk or Ctrl-C leaves no half-written file behind."""
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
                       metadata: dict[str, str] | None = None) -> None:
     """Write a safetensors file atomically: to a temporary file, then renamed into place.
@@ -68,14 +82,8 @@ def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
     own `save_file` makes files only their owner can read, and shared checkpoints failed.
     Each writer has its own temporary file (`temporary_name`): two processes filling the same
     decode cache at once each rename their own file, and the last wins."""
-    tmp = temporary_name(path)
-    try:
-        with open(tmp, "xb") as f:
-            f.write(save(tensors, metadata))
-        os.replace(tmp, path)
-    except BaseException:  # a full disk, Ctrl-C: no half-written file left behind
-        tmp.unlink(missing_ok=True)
-        raise
+    with written_atomically(path) as tmp, open(tmp, "xb") as f:
+        f.write(save(tensors, metadata))
 
 
 def _is_safetensors(head: bytes, size: int) -> bool:
