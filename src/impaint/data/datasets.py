@@ -211,6 +211,26 @@ class ImageFolder(ImageTensorDataset):
         super().__init__(images[:limit])
 
 
+def is_tensor_file(root: str | Path) -> bool:
+    """Whether `root` is a safetensors file of decoded images (a decode cache, a crop set)."""
+    return Path(root).suffix == ".safetensors" and Path(root).is_file()
+
+
+def _split_key(keys, split: str) -> str:
+    """The tensor of a decoded-images file that holds `split`: its own, or a decode cache's
+    `images`, which serves any split."""
+    return split if split in keys else "images"
+
+
+def tensor_file_count(path: str | Path, split: str) -> int:
+    """How many images `tensor_file_dataset(path, split, ...)` holds, from the header alone."""
+    with safe_open(path, "pt") as f:
+        key = _split_key(f.keys(), split)
+        if key not in f.keys():
+            raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(f.keys())})")
+        return f.get_slice(key).get_shape()[0]
+
+
 def tensor_file_dataset(path: str | Path, split: str, size: int,
                         limit: int | None = None) -> ImageTensorDataset:
     """Images already decoded into a safetensors file: one uint8 (N, 3, size, size) tensor per
@@ -220,7 +240,7 @@ def tensor_file_dataset(path: str | Path, split: str, size: int,
     try:
         with safe_open(path, "pt") as f:
             keys = list(f.keys())
-            key = split if split in keys else "images"
+            key = _split_key(keys, split)
             if key not in keys:
                 raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(keys)})")
             images = f.get_tensor(key)
@@ -248,7 +268,7 @@ def open_dataset(root: str | Path, split: str = "train", size: int = 32,
                  cache_dir: Path | None = None, limit: int | None = None) -> ImageTensorDataset:
     """CelebA if `root` has a partition file, decoded tensors if it is a .safetensors file,
     else an image folder."""
-    if Path(root).suffix == ".safetensors" and Path(root).is_file():
+    if is_tensor_file(root):
         return tensor_file_dataset(root, split, size, limit)
     if (Path(root) / "list_eval_partition.txt").exists():
         return CelebA(root, split, size, cache_dir=cache_dir, limit=limit)

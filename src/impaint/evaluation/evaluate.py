@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .baselines import BASELINES, opencv_radius
+from ..data.datasets import is_tensor_file
 from ..data.masks import TABLE_MASKS, hole_ratio
 from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
 from ..progress import bar as progress_bar
@@ -410,16 +411,11 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
     if native:
         return native_images(root, split, folder, limit, skip)
     if skip:  # a plain set: decoded whole (as train decodes it), then the held-out part
-        whole = (open_dataset(root, "train", size) if _tensor_file(root)  # what train read
+        whole = (open_dataset(root, "train", size) if is_tensor_file(root)  # what train read
                  else ImageFolder(root, size))
         return ImageTensorDataset(whole.images[skip:][:limit])
     return (ImageFolder(root, size, limit=limit) if folder else
             open_dataset(root, split, size, limit=limit))
-
-
-def _tensor_file(root) -> bool:
-    """Whether `root` is a file of decoded images (a decode cache, a crop set)."""
-    return Path(root).suffix == ".safetensors" and Path(root).is_file()
 
 
 def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> int:
@@ -428,16 +424,9 @@ def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> i
     most `valid_images`) of the first `limit` images. A folder's files, not its decoded
     images: an unreadable file (train skips it) makes this at most a little larger, never
     smaller, so no training image is scored."""
-    from safetensors import safe_open
+    from ..data.datasets import folder_files, tensor_file_count
 
-    from ..data.datasets import folder_files
-
-    if _tensor_file(root):  # the tensor train reads: "train", or a decode cache's "images"
-        with safe_open(root, "pt") as f:
-            key = "train" if "train" in f.keys() else "images"
-            total = f.get_slice(key).get_shape()[0]
-    else:
-        total = len(folder_files(root))
+    total = tensor_file_count(root, "train") if is_tensor_file(root) else len(folder_files(root))
     n = min(limit or total, total)
     return n - max(1, min(valid_images, n // 10))
 
@@ -461,7 +450,7 @@ def trained_on(models: dict, root) -> tuple[int, list[str]]:
     elsewhere."""
     from ..data import has_splits
 
-    if has_splits(root) or not (Path(root).is_dir() or _tensor_file(root)):
+    if has_splits(root) or not (Path(root).is_dir() or is_tensor_file(root)):
         return 0, []
     skip, names = 0, []
     for name, model in models.items():
@@ -538,7 +527,7 @@ def evaluate_cli(args) -> Results:
     if not args.checkpoint and "impaint" in methods:  # the default is a 32-px face model
         print(f"impaint evaluate: impaint = {DEFAULT_NOTE}")
     plain = args.folder or not has_splits(args.data)
-    kind = "a file of decoded images" if _tensor_file(args.data) else "a plain folder"
+    kind = "a file of decoded images" if is_tensor_file(args.data) else "a plain folder"
     split = (f"{kind}, the images after the first {skip:,}, held out of training"
              if plain and skip else kind if plain else args.split)
     about = {"data": str(args.data), "split": split, "checkpoints": checkpoints}
