@@ -136,9 +136,10 @@ def large_photo(side: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _peak_rss_gb() -> float:
-    """This process's peak resident memory, in GB (10⁹ bytes). Linux's VmHWM belongs to the process's own address
-    space; ru_maxrss would also count the parent's RSS at fork time, since Linux carries it
-    across the exec that starts a spawned worker (the bench's parent holds ~1.5 GB)."""
+    """This process's peak resident memory, in GB (10⁹ bytes). Linux's VmHWM belongs to the
+    process's own address space; ru_maxrss would also count the parent's RSS at fork time,
+    since Linux carries it across the exec that starts a spawned worker (the bench's parent
+    holds ~1.5 GB)."""
     try:
         with open("/proc/self/status") as f:
             kib = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))

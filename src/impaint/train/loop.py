@@ -162,16 +162,22 @@ def run_steps(out: str | Path) -> int | None:
 RESUME_MAY_CHANGE = {"steps", "time_budget", "data", "device", "out"}
 
 
+def _differing(given: dict, saved: dict, default: dict, whose: str, prefix: str = ""
+               ) -> list[str]:
+    """`name value (whose: saved value)` for each setting given away from its default that
+    differs from `saved`'s: a setting left at its default is taken to be not given."""
+    return [f"{prefix}{k} {v} ({whose}: {saved.get(k)})" for k, v in given.items()
+            if v != default[k] and v != saved.get(k)]
+
+
 def _clashes(given: TrainConfig, saved: TrainConfig) -> list[str]:
-    """The settings (`batch 64 (the run's: 32)`) given away from their defaults that differ
-    from the resumed run's: a setting left at its default is taken to be not given."""
+    """The settings (`batch 64 (the run's: 32)`) given against the resumed run's."""
     default = config_to_dict(TrainConfig())
     given_d, saved_d = config_to_dict(given), config_to_dict(saved)
-    flat = [(k, given_d[k], saved_d.get(k), default[k]) for k in given_d if k != "model"]
-    flat += [(f"model.{k}", v, saved_d["model"].get(k), default["model"][k])
-             for k, v in given_d["model"].items()]
-    return [f"{k} {v} (the run's: {s})" for k, v, s, d in flat
-            if k not in RESUME_MAY_CHANGE and v != d and v != s]
+    top = {k: v for k, v in given_d.items() if k != "model" and k not in RESUME_MAY_CHANGE}
+    return (_differing(top, saved_d, default, "the run's")
+            + _differing(given_d["model"], saved_d["model"], default["model"], "the run's",
+                         "model."))
 
 
 @dataclass
@@ -358,10 +364,8 @@ def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
     if not cfg.init or start_step:
         return build_model(cfg.model)
     tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
-    saved = ModelConfig.from_dict(state["model_config"]).to_dict()
-    default = TrainConfig().model.to_dict()  # a model setting at its default: not given
-    clashes = [f"model.{k} {v} (its: {saved.get(k)})" for k, v in cfg.model.to_dict().items()
-               if v != default[k] and v != saved.get(k)]
+    clashes = _differing(cfg.model.to_dict(), ModelConfig.from_dict(state["model_config"])
+                         .to_dict(), TrainConfig().model.to_dict(), "its", "model.")
     if clashes:  # said, not silently dropped: the checkpoint's model is what trains
         raise TrainingError(f"init={cfg.init} trains its own model as it is, and these "
                             f"settings differ from it: {', '.join(clashes)}")
