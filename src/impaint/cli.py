@@ -413,7 +413,8 @@ def installed_version() -> str:
 def train_arguments(p: argparse.ArgumentParser) -> None:
     from .train.config import TrainConfig  # its defaults, in the help
 
-    p.add_argument("--data", help="CelebA root (official layout) or a folder of images")
+    p.add_argument("--data", help="CelebA root (official layout) or a folder of images (its "
+                   "train/ and valid/ subfolders if it has both)")
     p.add_argument("-o", "--out", help="run folder (default runs/celeba32)")
     p.add_argument("--steps", type=int, help=f"optimizer steps (default {TrainConfig.steps}; "
                    "with --resume, the run's own)")
@@ -617,10 +618,12 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     from .inference.options import FLIPS
 
     p.add_argument("--data", required=True,
-                   help="CelebA root (official layout) or a folder of images")
+                   help="CelebA root (official layout) or a folder of images (its --split "
+                        "subfolder if it has train/ and valid/ ones)")
     p.add_argument("--folder", action="store_true",
                    help="read --data as a plain image folder even if it has a partition file")
-    p.add_argument("--split", default="valid", choices=("valid", "test"), help="CelebA split")
+    p.add_argument("--split", default="valid", choices=("valid", "test"),
+                   help="CelebA's split, or a folder's subfolder")
     p.add_argument("--checkpoint", nargs="+", action="extend", default=[], metavar="CKPT",
                    help="model checkpoints, each named impaint:<file stem> "
                         "(default: the shipped celeba32, named impaint)")

@@ -102,6 +102,32 @@ def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(DataError, match="cannot read image tensors"):
         open_dataset(tmp_path / "bad.safetensors", "train", 16)
+    with pytest.raises(DataError, match="cannot read image tensors"):
+        has_splits(tmp_path / "bad.safetensors")
+
+
+def test_a_folder_with_train_and_valid_subfolders_is_read_by_split(tmp_path):
+    """The photos' layout (BSDS500's): each split its own subfolder, so that training on the
+    folder never reads its valid images, as it would reading it whole."""
+    import numpy as np
+    from PIL import Image
+    from impaint.data.datasets import has_splits, split_files
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 3), ("valid", 2)):
+        (tmp_path / "photos" / split).mkdir(parents=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (20, 24, 3), np.uint8)).save(
+                tmp_path / "photos" / split / f"{split}{i}.png")
+    root = tmp_path / "photos"
+    assert has_splits(root) and not has_splits(root / "train")
+    assert [p.name for p in split_files(root, "valid")] == ["valid0.png", "valid1.png"]
+    assert torch.equal(open_dataset(root, "valid", 16).images, ImageFolder(root / "valid",
+                                                                           16).images)
+    assert open_dataset(root, "train", 16).images.shape == (3, 3, 16, 16)
+    with pytest.raises(DataError, match=r"photos has no test/ folder \(its splits: train, "
+                                        r"valid\)"):
+        open_dataset(root, "test", 16)
 
 
 def test_training_images_are_read_upright_and_a_decompression_bomb_is_skipped(tmp_path,

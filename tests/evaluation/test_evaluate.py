@@ -110,15 +110,18 @@ def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
 
 @pytest.mark.parametrize("native", [False, True])
 def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
-        tmp_path, image_folder, capsys, native):
+        tmp_path, image_folder, capsys, monkeypatch, native):
     """train holds out the last tenth of a folder (24 images, valid_images 8: 2); evaluate on
-    that folder scores those two only, and says why, not the 22 the model trained on."""
+    that folder scores those two only, and says why, not the 22 the model trained on: also
+    from another working directory than the one train was given a relative --data in."""
     from impaint.data import ImageFolder
     from impaint.evaluation.evaluate import evaluation_images
     from impaint.train import train
     from tests.helpers import tiny_config
 
-    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    monkeypatch.chdir(image_folder.parent)
+    ckpt = train(tiny_config(image_folder.name, tmp_path / "run"), progress=False)
+    monkeypatch.chdir(tmp_path / "run")
     out = tmp_path / "eval"
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--checkpoint", str(ckpt),
                "--methods", "impaint:last", "telea", "--families", "box", "--quiet",
@@ -181,7 +184,7 @@ def empty_test_split(tmp_path):
     (["--size", "8"], "--size must be at least 16 px"),
     (["--size", "0"], "--size must be at least 16 px, got 0"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
-    (["--split", "test"], "--split test picks a split of CelebA; "),  # a folder: all of it
+    (["--split", "test"], "--split test picks a split of CelebA (or of a folder with "),  # a folder: all of it
     (["--device", "gpu"], "--device gpu is not a device: auto, cpu, cuda or cuda:N"),
     (["--grid-images", "-1"], "--grid-images must be 0 (none) or more"),
 ])

@@ -13,8 +13,10 @@ open_dataset``); the mask generators are ``impaint.data.masks`` (old path ``impa
 
 from .datasets import (CELEBA_WIDTH, IMAGE_EXTENSIONS, SPLITS, CelebA, DataError, ImageFolder,
                        ImageTensorDataset, celeba_files, decode_all, default_cache_dir,
-                       folder_files, has_splits, load_square, open_dataset, tensor_file_dataset)
+                       folder_files, has_split_folders, has_splits, load_square, open_dataset,
+                       tensor_file_dataset)
 
 __all__ = ["CELEBA_WIDTH", "IMAGE_EXTENSIONS", "SPLITS", "CelebA", "DataError", "ImageFolder",
            "ImageTensorDataset", "celeba_files", "decode_all", "default_cache_dir",
-           "folder_files", "has_splits", "load_square", "open_dataset", "tensor_file_dataset"]
+           "folder_files", "has_split_folders", "has_splits", "load_square", "open_dataset",
+           "tensor_file_dataset"]

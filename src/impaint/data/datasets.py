@@ -255,21 +255,45 @@ def tensor_file_dataset(path: str | Path, split: str, size: int,
     return ImageTensorDataset(images[:limit])
 
 
+def has_split_folders(root: str | Path) -> bool:
+    """Whether the folder `root` keeps its splits in train/ and valid/ subfolders (the photos'
+    layout, BSDS500's): read whole, its valid images would be trained on."""
+    root = Path(root)
+    return (root / "train").is_dir() and (root / "valid").is_dir()
+
+
 def has_splits(root: str | Path) -> bool:
     """Whether `root` names its own train/valid splits (else a folder's tenth is held out)."""
     root = Path(root)
     if root.suffix == ".safetensors":
-        with safe_open(root, "pt") as f:
-            return "valid" in f.keys()
-    return (root / "list_eval_partition.txt").exists()
+        try:
+            with safe_open(root, "pt") as f:
+                return "valid" in f.keys()
+        except Exception as e:  # safetensors raises its own error types for corrupt files
+            raise DataError(f"cannot read image tensors from {root}: {e}") from None
+    return (root / "list_eval_partition.txt").exists() or has_split_folders(root)
+
+
+def split_files(root: str | Path, split: str) -> list[Path]:
+    """The image files of `split` in a CelebA root or a folder with split subfolders."""
+    root = Path(root)
+    if not has_split_folders(root):
+        return celeba_files(root, split)
+    if not (root / split).is_dir():
+        raise DataError(f"{root} has no {split}/ folder (its splits: "
+                        f"{', '.join(s for s in SPLITS if (root / s).is_dir())})")
+    return folder_files(root / split)
 
 
 def open_dataset(root: str | Path, split: str = "train", size: int = 32,
                  cache_dir: Path | None = None, limit: int | None = None) -> ImageTensorDataset:
     """CelebA if `root` has a partition file, decoded tensors if it is a .safetensors file,
-    else an image folder."""
+    the `split` subfolder of a folder with train/ and valid/ ones, else an image folder."""
     if is_tensor_file(root):
         return tensor_file_dataset(root, split, size, limit)
     if (Path(root) / "list_eval_partition.txt").exists():
         return CelebA(root, split, size, cache_dir=cache_dir, limit=limit)
+    if has_split_folders(root):
+        split_files(root, split)  # a split with no folder: said here, in one line
+        return ImageFolder(Path(root) / split, size, cache_dir=cache_dir, limit=limit)
     return ImageFolder(root, size, cache_dir=cache_dir, limit=limit)

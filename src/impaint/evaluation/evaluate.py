@@ -372,10 +372,10 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
     have one size."""
     from PIL import Image, ImageOps
 
-    from ..data import ImageTensorDataset, celeba_files, has_splits
-    from ..data.datasets import DataError, folder_files, rgb
+    from ..data import ImageTensorDataset, has_splits
+    from ..data.datasets import DataError, folder_files, rgb, split_files
 
-    files = (celeba_files(root, split) if not folder and has_splits(root) else
+    files = (split_files(root, split) if not folder and has_splits(root) else
              folder_files(root))[skip:][:limit]
     arrays = []
     for f in files:
@@ -406,8 +406,8 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
     if not native and size < MIN_SIZE:
         raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
     if split != "valid" and (folder or not has_splits(root)):  # else silently the whole folder
-        raise ValueError(f"--split {split} picks a split of CelebA; {root} is read as a plain "
-                         "folder, all of it")
+        raise ValueError(f"--split {split} picks a split of CelebA (or of a folder with train/ "
+                         f"and valid/ subfolders); {root} is read as a plain folder, all of it")
     if native:
         return native_images(root, split, folder, limit, skip)
     if skip:  # a plain set: decoded whole (as train decodes it), then the held-out part

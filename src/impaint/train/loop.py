@@ -212,7 +212,10 @@ class Run:
 
     def state_at(self, step: int) -> dict:
         """The JSON state a checkpoint written after `step` steps carries."""
-        return {"step": step, "train_config": config_to_dict(self.cfg),
+        cfg = config_to_dict(self.cfg)
+        if cfg["data"]:  # absolute: evaluate knows the images it trained on from any folder
+            cfg["data"] = str(Path(cfg["data"]).resolve())
+        return {"step": step, "train_config": cfg,
                 "model_config": self.cfg.model.to_dict(), "image_size": self.cfg.size,
                 "parameters": count_parameters(self.model), "best_valid_psnr": self.best,
                 "elapsed_seconds": self.elapsed}
