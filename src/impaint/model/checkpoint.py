@@ -46,11 +46,8 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
     tensors.update({k: v.contiguous() for k, v in (extra or {}).items()})
     meta = {"format": FORMAT_VERSION, **state}
     if optimizer is not None:
-        opt = optimizer.state_dict()
-        for idx, slots in opt["state"].items():
-            for name, value in slots.items():
-                tensors[f"optim.{idx}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-        meta["optimizer_param_groups"] = opt["param_groups"]
+        tensors.update(optimizer_tensors(optimizer))
+        meta["optimizer_param_groups"] = optimizer.state_dict()["param_groups"]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_safetensors(path, tensors, {"impaint": json.dumps(meta)})
 
@@ -188,10 +185,24 @@ def export_model(src: str | Path, dst: str | Path, **extra) -> Path:
     return Path(dst)
 
 
-def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, state: dict) -> None:
+def optimizer_tensors(optimizer: torch.optim.Optimizer, prefix: str = "optim"
+                      ) -> dict[str, torch.Tensor]:
+    """The optimizer's per-parameter state (Adam's step and moments) as `prefix.IDX.NAME`
+    tensors; its param groups (lr, betas) are JSON, kept by the caller where they change."""
+    return {f"{prefix}.{idx}.{name}": torch.as_tensor(value).detach().cpu().contiguous()
+            for idx, slots in optimizer.state_dict()["state"].items()
+            for name, value in slots.items()}
+
+
+def load_optimizer_state(optimizer: torch.optim.Optimizer, tensors: dict, state: dict | None,
+                         prefix: str = "optim") -> None:
+    """Restore what `optimizer_tensors` saved; the param groups from `state` (the checkpoint's
+    JSON), or the optimizer's own where they never change (None)."""
     slots: dict[int, dict] = {}
     for key, value in tensors.items():
-        if key.startswith("optim."):
+        if key.startswith(prefix + "."):
             _, idx, name = key.split(".", 2)
             slots.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": slots, "param_groups": state["optimizer_param_groups"]})
+    groups = (optimizer.state_dict()["param_groups"] if state is None
+              else state["optimizer_param_groups"])
+    optimizer.load_state_dict({"state": slots, "param_groups": groups})

@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from ..model.checkpoint import load_optimizer_state, optimizer_tensors
+
 
 class PatchDiscriminator(nn.Module):
     """(image, mask) -> a map of real/fake logits, one per ~10-px patch."""
@@ -37,11 +39,13 @@ class Adversary:
 
     def __init__(self, channels: int, device, lr: float, tensors: dict | None = None):
         self.disc = PatchDiscriminator(channels).to(device)
-        if tensors:  # resume: the discriminator's weights (its Adam moments restart)
+        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.5, 0.999))
+        if tensors:  # resume: the discriminator's weights and Adam moments (bit for bit)
             weights = {k[5:]: v for k, v in tensors.items() if k.startswith("disc.")}
             if weights:
                 self.disc.load_state_dict(weights)
-        self.opt = torch.optim.AdamW(self.disc.parameters(), lr=lr, betas=(0.5, 0.999))
+                # its lr never changes: the param groups are the ones just built
+                load_optimizer_state(self.opt, tensors, None, prefix="disc_optim")
 
     def generator_loss(self, composed: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return -self.disc(composed.float(), mask).mean()
@@ -56,4 +60,5 @@ class Adversary:
         return float(loss.detach())
 
     def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"disc.{k}": v.detach().cpu() for k, v in self.disc.state_dict().items()}
+        return {**{f"disc.{k}": v.detach().cpu() for k, v in self.disc.state_dict().items()},
+                **optimizer_tensors(self.opt, prefix="disc_optim")}
