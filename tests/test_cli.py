@@ -375,6 +375,14 @@ def test_train_and_resume_through_the_cli(capsys, image_folder, tmp_path):
     assert code == 2
     one_line_error(err, "--steps 1 is below the 2 steps")
     assert last.read_bytes() == before
+    # A setting given at its default is given all the same: --batch 64 against the run's 8.
+    code, _, err = run(capsys, "train", "--out", tmp_path / "r", "--batch", 64, "--resume")
+    assert code == 2
+    one_line_error(err, "differs in batch 64 (the run's: 8)")
+    # --set out= names the run folder as --out does: on to the run's own 2 steps, not 12,000.
+    code, out, _ = run(capsys, "train", "--set", f"out={tmp_path / 'r'}", "--resume", "--quiet")
+    assert code == 0 and "is already at step 2, its last" in out
+    assert last.read_bytes() == before
 
 
 def test_batch_reports_each_failure_and_writes_the_rest(capsys, tmp_path, tiny_checkpoint):

@@ -32,31 +32,36 @@ def cmd_train(args) -> None:
     from .train import TrainConfig, apply_overrides, distributed, run_steps, train
 
     cfg = TrainConfig()
-    if args.data:
-        cfg.data = args.data
-    if args.out:
-        cfg.out = args.out
-    if args.resume and args.steps is None:  # a run goes on to its own steps, not the default
-        cfg.steps = run_steps(cfg.out) or cfg.steps
-    for name in ("steps", "time_budget", "batch", "size", "lr", "seed", "device", "limit"):
-        if getattr(args, name) is not None:
-            setattr(cfg, name, getattr(args, name))
+    # The settings given (`batch`, `model.width`): --resume refuses each that differs from
+    # the run's, even one given at its default.
+    given = {name for name in ("data", "out", "steps", "time_budget", "batch", "size", "lr",
+                               "seed", "device", "limit") if getattr(args, name) is not None}
+    for name in given:
+        setattr(cfg, name, getattr(args, name))
     if args.fp32:
         cfg.amp = cfg.channels_last = False
+        given |= {"amp", "channels_last"}
     if args.compile:
         cfg.compile = True
+        given.add("compile")
     apply_overrides(cfg, args.set or [])
+    given |= {item.split("=", 1)[0] for item in args.set or []}
+    if args.resume and "steps" not in given:  # a run goes on to its own steps, not the default
+        cfg.steps = run_steps(cfg.out) or cfg.steps
     if args.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, not {args.nproc}")
     if args.nproc > 1:
         if distributed.world_size() > 1:
             raise UsageError("--nproc starts its own processes: leave it out under torchrun")
         from .train.config import check_config
-        check_config(cfg, args.nproc)  # here, not in N processes that each print it
-        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet, args.overwrite)
+        if not args.resume:  # a resumed run's config is its own: the workers check that
+            check_config(cfg, args.nproc)  # here, not in N processes that each print it
+        distributed.launch(args.nproc, train, cfg, args.resume, not args.quiet, args.overwrite,
+                           given)
         ckpt = Path(cfg.out) / "last.safetensors"
     else:
-        ckpt = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite)
+        ckpt = train(cfg, resume=args.resume, progress=not args.quiet, overwrite=args.overwrite,
+                     given=given)
     if distributed.rank() == 0:  # under torchrun, one report
         print(f"checkpoint: {ckpt}\nlog: {Path(cfg.out) / 'log.csv'}\n"
               f"curve: {Path(cfg.out) / 'curve.png'}")

@@ -56,6 +56,12 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
     ("valid_images=0", "valid_images must be a positive integer, got 0"),  # after step 1
     ("model.arch=unet", "model.arch=unet (the gated U-Net baseline) has no probabilistic: add "
                         "--set model.probabilistic=false"),
+    ("adv_weight=-0.5", "adv_weight must be 0 or more, got -0.5"),  # once: no adversary, silently
+    ("beta=nan", "beta must be 0 or more, got nan"),  # once: "loss became nan at step 0"
+    ("warmup=-10", "warmup must be 0 or more, got -10"),
+    ("min_lr_ratio=3", "min_lr_ratio is the final LR as a fraction of the peak: from 0 to 1, "
+                       "got 3.0"),
+    ("model.channels=1", "model.channels must be 3 (training images are RGB), got 1"),
 ])
 def test_a_config_that_cannot_train_is_refused_before_any_work(override, message):
     cfg = apply_overrides(TrainConfig(data="somewhere"), [override])

@@ -75,10 +75,14 @@ def test_cli_nproc_launches_workers(image_folder, tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(distributed, "launch", lambda *args: calls.append(args))
     argv = ["train", "--data", str(image_folder), "--out", str(tmp_path / "r"), "--batch", "8"]
     assert main([*argv, "--nproc", "2", "--quiet"]) == 0
-    nproc, fn, cfg, resume, progress, overwrite = calls[0]
+    nproc, fn, cfg, resume, progress, overwrite, given = calls[0]
     assert (nproc, fn, cfg.batch, resume, progress, overwrite) == (2, train, 8, False, False, False)
+    assert given == {"data", "out", "batch"}
+    # Resuming takes the run's own --data: the workers check its config, not this one.
+    assert main(["train", "--out", str(tmp_path / "r"), "--resume", "--nproc", "2"]) == 0
+    assert calls[1][2].data == "" and calls[1][3] is True
     capsys.readouterr()
-    assert main([*argv[:-1], "9", "--nproc", "2"]) == 2 and len(calls) == 1  # none started
+    assert main([*argv[:-1], "9", "--nproc", "2"]) == 2 and len(calls) == 2  # none started
     assert capsys.readouterr().err.strip() == \
         "impaint: error: batch 9 is not a multiple of the 2 processes"
     monkeypatch.setenv("WORLD_SIZE", "2")  # under torchrun, --nproc would start 2 x 2

@@ -167,7 +167,7 @@ def test_the_gated_unet_baseline_trains_and_reloads(image_folder, tmp_path):
     assert isinstance(model, GatedUNet)
 
 
-def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path):
+def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path, capsys):
     cfg = tiny_config(image_folder, tmp_path / "t", steps=10**6, time_budget=1e-9)
     ckpt = train(cfg, progress=False)
     _, state = read_checkpoint(ckpt)
@@ -175,10 +175,15 @@ def test_a_time_budget_stops_training_and_saves(image_folder, tmp_path):
     assert state["step"] == 1 and state["elapsed_seconds"] > 0
     rows = list(csv.DictReader(open(tmp_path / "t" / "log.csv")))
     assert len(rows) == 1 and rows[0]["valid_psnr_hole"]
-    # Resuming an exhausted budget trains nothing more.
+    # Resuming an exhausted budget trains nothing more, and says so ...
     again = train(tiny_config(image_folder, tmp_path / "t", steps=10**6), resume=True,
                   progress=False)
     assert read_checkpoint(again)[1]["step"] == 1
+    assert "has spent its time budget" in capsys.readouterr().out
+    # ... and a budget of 0 given (--time-budget 0) turns it off: on to the steps.
+    again = train(tiny_config(image_folder, tmp_path / "t", steps=2), resume=True,
+                  progress=False, given={"steps", "time_budget"})
+    assert read_checkpoint(again)[1]["step"] == 2
 
 
 def test_128_px_trains_evaluates_and_inpaints_end_to_end(image_folder, tmp_path):
@@ -323,6 +328,9 @@ def test_a_folder_of_one_image_says_it_needs_two(tmp_path):
     make_images(tmp_path / "one", 1)
     with pytest.raises(TrainingError, match=r"one has 1 image: training needs at least 2"):
         train(tiny_config(tmp_path / "one", tmp_path / "run"), progress=False)
+    make_images(tmp_path / "two", 2)
+    with pytest.raises(TrainingError, match=r"^--limit 1 leaves 1 image: training needs"):
+        train(tiny_config(tmp_path / "two", tmp_path / "run", limit=1), progress=False)
 
 
 def test_init_fine_tunes_from_a_checkpoints_weights_and_config(image_folder, tmp_path):

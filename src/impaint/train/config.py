@@ -142,7 +142,19 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     for key in ("limit", "time_budget"):  # 0 = all images, no time budget
         if not getattr(cfg, key) >= 0:
             raise ValueError(f"{key} must be 0 (off) or positive, got {getattr(cfg, key)}")
+    # Weights of the loss and the optimiser's knobs: a negative one trains against its aim (or,
+    # for adv_weight, silently without the adversary), a NaN one reads as "loss became nan".
+    for key in ("weight_decay", "warmup", "alpha", "beta", "nll_beta", "kl_weight",
+                "adv_weight"):
+        if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
+            raise ValueError(f"{key} must be 0 or more, got {getattr(cfg, key)}")
+    if not 0 <= cfg.min_lr_ratio <= 1:
+        raise ValueError(f"min_lr_ratio is the final LR as a fraction of the peak: from 0 to 1, "
+                         f"got {cfg.min_lr_ratio}")
     model = cfg.model
+    if model.channels != 3:  # every image is decoded to RGB
+        raise ValueError(f"model.channels must be 3 (training images are RGB), got "
+                         f"{model.channels}")
     for key in ("channels", "width", "hidden", "depth", "latent_stride"):
         if getattr(model, key) < 1:
             raise ValueError(f"model.{key} must be a positive integer, got "

@@ -62,8 +62,12 @@ def valid_psnr_hole(model, images, masks, device, amp: bool, batch: int = 250,
 
 
 def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
-          overwrite: bool = False) -> Path:
+          overwrite: bool = False, given: Collection[str] | None = None) -> Path:
     """Train (or resume) into cfg.out; returns the path of the last checkpoint.
+
+    `given` names the settings the caller set (`batch`, `model.width`): resuming refuses
+    each that differs from the run's, even one set to its default. None: the settings away
+    from their defaults count as given.
 
     A run already in cfg.out is never replaced silently: without `resume` (continue it) or
     `overwrite` (replace it), training stops before touching any file. Under torchrun (or
@@ -76,12 +80,19 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     problem = _run_folder_problem(cfg, resume, overwrite)  # this machine's view; reads only
     tensors, state = {}, {}
     if problem is None:  # a bad config stops every rank here, before they wait for each other
-        cfg, tensors, state = _resumed(cfg, resume)
+        cfg, tensors, state = _resumed(cfg, resume, given)
         check_config(cfg, distributed.world_size())
         if state.get("step", 0) == cfg.steps:  # a finished run, resumed: nothing to train
             if distributed.rank() == 0:
                 print(f"impaint train: {cfg.out} is already at step {cfg.steps:,}, its last: "
                       f"nothing to train (--steps above {cfg.steps:,} trains it further)")
+            return Path(cfg.out) / "last.safetensors"
+        spent = state.get("elapsed_seconds", 0.0)
+        if 0 < cfg.time_budget <= spent:  # resumed with its budget spent: nothing to train
+            if distributed.rank() == 0:
+                print(f"impaint train: {cfg.out} has spent its time budget ({spent:,.0f} of "
+                      f"{cfg.time_budget:,.0f} s) at step {state['step']:,}: a larger "
+                      f"--time-budget trains it further (0: none, on to its --steps)")
             return Path(cfg.out) / "last.safetensors"
     with distributed.process_group(pick_device(cfg.device)) as device:
         problem = distributed.agree(problem, device)
@@ -121,13 +132,14 @@ def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str 
             f"--overwrite to replace it")
 
 
-def _resumed(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict, dict]:
+def _resumed(cfg: TrainConfig, resume: bool, given: Collection[str] | None = None
+             ) -> tuple[TrainConfig, dict, dict]:
     """(config, checkpoint tensors, checkpoint state): the run's own, when resuming."""
     if not resume:
         return cfg, {}, {}
     tensors, state = read_checkpoint(Path(cfg.out) / "last.safetensors")
     saved = config_from_dict(state["train_config"])
-    clashes = _clashes(cfg, saved)
+    clashes = _clashes(cfg, saved, given)
     if clashes:  # a run goes on as it was set up; a silently ignored --batch misleads
         raise TrainingError(f"--resume continues {cfg.out} as it was set up, and it differs "
                             f"in {', '.join(clashes)}: leave those out, or start a new run "
@@ -145,7 +157,9 @@ def _resumed(cfg: TrainConfig, resume: bool) -> tuple[TrainConfig, dict, dict]:
               f"it goes on with these images, and validates on them")
     # Keep the run's own settings, but let the user extend `steps` or change the device.
     saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
-    saved.time_budget = cfg.time_budget or saved.time_budget
+    # 0 is the default, so "not given" to an API caller; --time-budget 0 turns it off.
+    saved.time_budget = (cfg.time_budget if given is not None and "time_budget" in given
+                         else cfg.time_budget or saved.time_budget)
     saved.data = cfg.data or saved.data
     return saved, tensors, state
 
@@ -162,22 +176,24 @@ def run_steps(out: str | Path) -> int | None:
 RESUME_MAY_CHANGE = {"steps", "time_budget", "data", "device", "out"}
 
 
-def _differing(given: dict, saved: dict, default: dict, whose: str, prefix: str = ""
-               ) -> list[str]:
-    """`name value (whose: saved value)` for each setting given away from its default that
-    differs from `saved`'s: a setting left at its default is taken to be not given."""
+def _differing(given: dict, saved: dict, default: dict, whose: str, prefix: str = "",
+               named: Collection[str] | None = None) -> list[str]:
+    """`name value (whose: saved value)` for each setting given that differs from `saved`'s:
+    those `named` (with `prefix`), or where None, those away from their defaults."""
     return [f"{prefix}{k} {v} ({whose}: {saved.get(k)})" for k, v in given.items()
-            if v != default[k] and v != saved.get(k)]
+            if (v != default[k] if named is None else prefix + k in named)
+            and v != saved.get(k)]
 
 
-def _clashes(given: TrainConfig, saved: TrainConfig) -> list[str]:
+def _clashes(cfg: TrainConfig, saved: TrainConfig, given: Collection[str] | None = None
+             ) -> list[str]:
     """The settings (`batch 64 (the run's: 32)`) given against the resumed run's."""
     default = config_to_dict(TrainConfig())
-    given_d, saved_d = config_to_dict(given), config_to_dict(saved)
-    top = {k: v for k, v in given_d.items() if k != "model" and k not in RESUME_MAY_CHANGE}
-    return (_differing(top, saved_d, default, "the run's")
-            + _differing(given_d["model"], saved_d["model"], default["model"], "the run's",
-                         "model."))
+    cfg_d, saved_d = config_to_dict(cfg), config_to_dict(saved)
+    top = {k: v for k, v in cfg_d.items() if k != "model" and k not in RESUME_MAY_CHANGE}
+    return (_differing(top, saved_d, default, "the run's", named=given)
+            + _differing(cfg_d["model"], saved_d["model"], default["model"], "the run's",
+                         "model.", named=given))
 
 
 @dataclass
@@ -236,11 +252,10 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
                        disable=not (progress and run.main), desc="train", unit="step")
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
-    out_of_time = cfg.time_budget > 0 and run.elapsed >= cfg.time_budget
     stopped = False
     try:
         with stop_on_signal(run):  # Ctrl-C: stop after a whole step, saved
-            for step in ([] if out_of_time else range(run.start_step, cfg.steps)):
+            for step in range(run.start_step, cfg.steps):
                 lr = lr_at(cfg, step, run.elapsed)
                 loss_v, mse_v, tv_v, stopped = _train_step(run, step, next(batches), lr,
                                                            elapsed_before)
@@ -387,8 +402,9 @@ def _load_data(cfg: TrainConfig) -> tuple[torch.Tensor, ImageTensorDataset]:
         if has_splits(cfg.data):
             valid, images = open_dataset(cfg.data, "valid", side), train_set.images
         elif train_set.images.shape[0] < 2:  # its one image would go to validation
-            raise TrainingError(f"{cfg.data} has 1 image: training needs at least 2 (a "
-                                f"tenth, at least one, is held out for validation)")
+            has = f"--limit {cfg.limit} leaves" if cfg.limit else f"{cfg.data} has"
+            raise TrainingError(f"{has} 1 image: training needs at least 2 (a tenth, at least "
+                                f"one, is held out for validation)")
         else:
             held = max(1, min(cfg.valid_images, train_set.images.shape[0] // 10))
             valid = ImageTensorDataset(train_set.images[-held:])
