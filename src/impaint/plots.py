@@ -30,9 +30,11 @@ def training_curve(log_csv: str | Path, out_png: str | Path) -> Path:
     valid = [(int(r["step"]), float(r["valid_psnr_hole"])) for r in rows if r["valid_psnr_hole"]]
     plt = _pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
-    ax[0].plot(steps, loss, lw=0.5, alpha=0.4, label="per step")
-    if len(loss) >= 50:  # a running mean shows the trend under the per-batch noise
-        k = max(1, len(loss) // 50)
+    # markers while there are few steps: one step's loss is a point, not a line
+    ax[0].plot(steps, loss, lw=0.5, alpha=0.4, label="per step",
+               marker="o" if len(loss) <= 20 else None, ms=3)
+    if len(loss) >= 100:  # a running mean (of 2 or more) shows the trend under the noise
+        k = len(loss) // 50
         smooth = np.convolve(loss, np.ones(k) / k, mode="valid")
         ax[0].plot(steps[k - 1:], smooth, lw=1.5, label=f"mean of {k}")
     # A Gaussian NLL goes below zero: a log axis would drop it.

@@ -17,6 +17,11 @@ def test_celeba_decodes_to_uint8_squares_and_caches(celeba_tree, tmp_path):
     assert len(list(cache.glob("*.safetensors"))) == 1
     again = CelebA(celeba_tree, "valid", size=16, cache_dir=cache)
     assert torch.equal(again.images, ds.images)
+    # A cache cut short (a full disk, another tool's crash) is decoded again and replaced.
+    cached = next(cache.glob("*.safetensors"))
+    cached.write_bytes(cached.read_bytes()[:100])
+    assert torch.equal(CelebA(celeba_tree, "valid", size=16, cache_dir=cache).images, ds.images)
+    assert cached.stat().st_size > 100
     item = ds[0]
     assert item.dtype == torch.float32 and 0 <= item.min() and item.max() <= 1
 

@@ -106,18 +106,32 @@ def warn_skipped(count: int, example: str, enlarged: int = 0, small: str = "",
               f"(blurry), e.g. {small}")
 
 
+def _read_cache(cache: Path, size: int) -> torch.Tensor | None:
+    """A decode cache's images, its notes warned again (a run on the cache skips the same
+    files); None if there is none, or one a full disk or a crash left unreadable (decoded
+    again and replaced, rather than a traceback)."""
+    if not cache.exists():
+        return None
+    try:
+        with safe_open(cache, "pt") as f:
+            meta = f.metadata() or {}
+        images = load_file(cache)["images"]
+    except Exception:  # safetensors raises its own error types for corrupt files
+        return None
+    warn_skipped(int(meta.get("skipped", 0)), meta.get("skipped_example", ""),
+                 int(meta.get("enlarged", 0)), meta.get("enlarged_example", ""), size)
+    return images
+
+
 def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: str,
                cache_dir: Path | None = None, workers: int | None = None) -> torch.Tensor:
     """Decode `files` into (N, 3, size, size) uint8, skipping unreadable ones; cached."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
     key = _inputs_hash(files, size=size, crop=crop_fraction)
     cache = cache_dir / f"{desc.replace(' ', '_')}-{size}px-{key}.safetensors"
-    if cache.exists():  # warned again: a run on the cache skips the same files
-        with safe_open(cache, "pt") as f:
-            meta = f.metadata() or {}
-        warn_skipped(int(meta.get("skipped", 0)), meta.get("skipped_example", ""),
-                     int(meta.get("enlarged", 0)), meta.get("enlarged_example", ""), size)
-        return load_file(cache)["images"]
+    cached = _read_cache(cache, size)
+    if cached is not None:
+        return cached
     jobs = [(f, size, crop_fraction) for f in files]
     workers = workers or min(os.cpu_count() or 1, 4)
     if len(files) < 256 or workers == 1:
