@@ -16,6 +16,23 @@ def test_design_table_has_a_row_per_mask_and_a_column_per_design(capsys):
     assert all(line.endswith("(telea) |") or "**" in line.split("|")[-2] for line in lines[2:])
 
 
+def test_a_pairs_coarse_model_fills_the_coarsest_level_of_both_pyramid_designs():
+    """As `impaint inpaint` runs the `faces` pair: the designs of the pair, not of its fine
+    model alone (the single pass has no coarse level, and stays the fine model's)."""
+    from impaint.evaluation.protocol import evaluation_masks
+    from impaint.model.checkpoint import with_coarse
+
+    torch.manual_seed(0)
+    images = torch.rand(2, 3, 64, 80)
+    mask = evaluation_masks(2, (64, 80), 0)["box", "0.5"]  # wider than reach: two levels
+    fine = ImplicitInpainter(TINY).eval()
+    pair = with_coarse(ImplicitInpainter(TINY).eval(), ImplicitInpainter(TINY).eval())
+    pair.load_state_dict(fine.state_dict())  # fine's weights, and a coarse model of its own
+    same = {name: torch.equal(design(fine, images, mask), design(pair, images, mask))
+            for name, design in DESIGNS.items()}
+    assert same == {"single pass": True, "coarse, then up": False, "pyramid": False}
+
+
 def test_scales_scores_only_what_a_checkpoint_did_not_train_on(tmp_path, image_folder, capsys):
     from impaint.train import train
     from tests.helpers import tiny_config

@@ -161,17 +161,20 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     of LARGE_BACKENDS (OpenVINO in its own precision: bf16 where the CPU has it). (OpenCV
     Telea is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at
     2048 px it would take minutes.)"""
-    from ..inference.onnx_backend import OpenVinoInpainter, cached_export
-    from ..inference.pipeline import (Pyramid, auto_averaged, bf16_is_fast, inpaint_pyramid,
-                                      model_single)
+    from ..inference.onnx_backend import load_backend
+    from ..inference.pipeline import (Pyramid, auto_averaged, bf16_is_fast, coarse_of,
+                                      inpaint_pyramid, model_single)
     from ..model import load_model
 
+    # A pair ("faces") brings its coarse model for the coarsest level, as `inpaint` runs it.
     if backend == "openvino":
-        single = OpenVinoInpainter(cached_export(checkpoint))
+        single = load_backend("openvino", checkpoint)
+        coarse = coarse_of(single)
     else:
         # auto: as `impaint inpaint` runs, bf16 where the CPU has it (and --fp32 is not asked)
-        single = model_single(load_model(checkpoint).eval(),
-                              bf16=backend == "bf16" or (backend == "auto" and bf16_is_fast()))
+        bf16 = backend == "bf16" or (backend == "auto" and bf16_is_fast())
+        model = load_model(checkpoint).eval()
+        single, coarse = model_single(model, bf16=bf16), coarse_of(model, bf16=bf16)
     img, mask = large_photo(side)
     cfg = auto_averaged((side, side)) if backend == "auto" else Pyramid()
     passes = []  # (pixels, seconds) of each model pass
@@ -182,10 +185,10 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
         passes.append((image.shape[-2] * image.shape[-1], time.perf_counter() - t))
         return out
 
-    inpaint_pyramid(single, *large_photo(64))  # warm-up
+    inpaint_pyramid(single, *large_photo(64), coarse=coarse)  # warm-up
     t = time.perf_counter()
     with torch.no_grad():
-        inpaint_pyramid(timed, img, mask, cfg)
+        inpaint_pyramid(timed, img, mask, cfg, coarse=coarse)
     seconds = time.perf_counter() - t
     peak_gb = _peak_rss_gb()
     return {"seconds": seconds, "peak_gb": peak_gb,

@@ -17,14 +17,21 @@ import torch
 from ..evaluation.baselines import BASELINES
 from ..evaluation.metrics import psnr
 from ..evaluation.protocol import evaluation_masks
-from ..inference.pipeline import Pyramid, inpaint_pyramid, model_single
+from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, model_single
 from ..model import inpaint_with_std as one_pass
+
+
+def _pyramid(cfg: Pyramid):
+    """The pyramid design `cfg` for a model, with the coarse model it is paired with (the
+    `faces` pair's celeba32) at the coarsest level, as `impaint inpaint` runs it."""
+    return lambda model, img, m: inpaint_pyramid(model_single(model), img, m, cfg,
+                                                 coarse=coarse_of(model))[0]
+
 
 DESIGNS = {
     "single pass": lambda model, img, m: one_pass(model, img, m)[0],
-    "coarse, then up": lambda model, img, m: inpaint_pyramid(model_single(model), img, m,
-                                                             Pyramid(band=0.0))[0],
-    "pyramid": lambda model, img, m: inpaint_pyramid(model_single(model), img, m)[0],
+    "coarse, then up": _pyramid(Pyramid(band=0.0)),
+    "pyramid": _pyramid(Pyramid()),
 }
 ROWS = [("box", "0.25"), ("box", "0.5"), ("random", "0.5"), ("random", "0.9"),
         ("strokes", "medium"), ("strokes", "thick")]
