@@ -79,10 +79,11 @@ def cmd_crops(args) -> None:
 
 
 def cmd_scales(args) -> None:
-    from .evaluation.evaluate import scored_images
+    from .evaluation.evaluate import check_native_size, scored_images
     from .model import load_model
     from .studies.scales import compare_designs
 
+    check_native_size(args.native, args.size)
     given = args.checkpoint or ["shipped"]
     if len(set(given)) < len(given):
         raise UsageError("--checkpoint names the same checkpoint twice")
@@ -92,7 +93,8 @@ def cmd_scales(args) -> None:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     models = {label: load_model(None if p == "shipped" else p)
               for label, p in zip(checkpoint_labels(given), given)}
-    data, _ = scored_images("scales", args.data, "valid", args.size, args.folder, args.native,
+    size = 128 if args.size is None else args.size
+    data, _ = scored_images("scales", args.data, "valid", size, args.folder, args.native,
                             args.limit, models)
     n, h, w = data.images.shape[0], *data.images.shape[-2:]
     shape = "at their own size" if args.native else f"at {w}×{h}"
@@ -551,7 +553,7 @@ def resolution_arguments(p: argparse.ArgumentParser) -> None:
 def scales_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="CelebA root (its valid split) or a folder")
     p.add_argument("--folder", action="store_true", help="read --data as a plain folder")
-    p.add_argument("--size", type=int, default=128, help="images resized to this (default 128)")
+    p.add_argument("--size", type=int, help="images resized to this (default 128)")
     p.add_argument("--native", action="store_true", help="the images at their own size")
     p.add_argument("--limit", type=int, default=32, help="images (default 32; 0 = all)")
     p.add_argument("--checkpoint", nargs="+",

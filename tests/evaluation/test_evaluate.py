@@ -184,19 +184,27 @@ def empty_test_split(tmp_path):
     (["--size", "8"], "--size must be at least 16 px"),
     (["--size", "0"], "--size must be at least 16 px, got 0"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
-    (["--split", "test"], "--split test picks a split of CelebA (or of a folder with "),  # a folder: all of it
+    # a plain folder is read whole
+    (["--split", "test"], "--split test picks a split of CelebA (or of a folder with "),
     (["--device", "gpu"], "--device gpu is not a device: auto, cpu, cuda or cuda:N"),
     (["--grid-images", "-1"], "--grid-images must be 0 (none) or more"),
+    (["--native"], "--native scores the images at their own size: leave out --size 32"),
+    (["--samples", "-2"], "--samples must be 0 (none) or a number of samples, got -2"),
+    # once: no table, no word, exit 0
+    (["--samples", "2"], "--samples needs a checkpoint with a stochastic latent"),
+    # the next run would read its grids as images
+    (["-o", "IMAGES/eval"], "/imgs/eval lies inside "),
 ])
 def test_bad_input_is_a_one_line_error(tmp_path, image_folder, empty_test_split, capsys,
                                        extra, message):
-    extra = [{"EMPTY": str(empty_test_split)}.get(a, a) for a in extra]
+    extra = [{"EMPTY": str(empty_test_split)}.get(a, a.replace("IMAGES", str(image_folder)))
+             for a in extra]
     rc = main(["evaluate", "--data", str(image_folder), "--quiet", "--out",
                str(tmp_path / "out"), "--size", "32", *extra])
     err = capsys.readouterr().err
     assert rc == 2
     assert err.startswith("impaint: error:") and message in err and err.count("\n") == 1
-    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "out").exists() and not (image_folder / "eval").exists()
 
 
 def test_an_output_that_is_a_file_is_refused_before_the_work(tmp_path, image_folder, capsys):
@@ -247,6 +255,19 @@ def test_a_backend_is_scored_beside_pytorch_on_the_same_masks(tmp_path, image_fo
              for (m, f, l), v in by.items() if m == "impaint:tiny"]
     assert len(pairs) == 8 and all(abs(a - b) < 0.01 for a, b in pairs)
     assert "impaint:tiny [onnxruntime]" in capsys.readouterr().out
+    # The exported graph itself, as a checkpoint: run in onnxruntime (it was refused with
+    # advice to add --backend onnxruntime, which was refused the same way).
+    from impaint.inference.onnx_backend import export_onnx
+    from impaint.model import load_model
+
+    graph = export_onnx(load_model(ckpt), tmp_path / "graph" / "tiny.onnx")
+    rc = main(["evaluate", "--data", str(image_folder), "--folder", "--native", "--limit", "3",
+               "--families", "random", "box", "--methods", "impaint:tiny", "--checkpoint",
+               str(graph), "--quiet", "--grid-images", "0", "--out", str(tmp_path / "out2")])
+    assert rc == 0
+    rows = json.loads((tmp_path / "out2" / "results.json").read_text())["rows"]
+    assert sorted(r["psnr_hole"] for r in rows) == pytest.approx(sorted(v for v, _ in pairs),
+                                                                 abs=0.01)
 
 
 @pytest.mark.parametrize("options, label", [
@@ -280,9 +301,13 @@ def test_flips_and_rounds_are_scored_beside_the_plain_fill(tmp_path, image_folde
     assert f"| impaint:tiny | {averaged} |" in out
     # σ's calibration for each: another mean (and, with flips, the mixture's σ)
     assert f"Calibration of {averaged}" in out
+    stem = "impaint_tiny_" + label.strip("[]").replace(", ", "_").replace(" ", "_")
     plain, other = (json.loads((tmp_path / "out" / f"calibration_{n}.json").read_text())
-                    for n in ("impaint_tiny", f"impaint_tiny {label}"))
+                    for n in ("impaint_tiny", stem))
     assert plain[-1]["nll"] != other[-1]["nll"]
+    # a link Markdown renders: no space or bracket in the image's file name
+    assert f"![reliability of {averaged}](reliability_{stem}.png)" in \
+        (tmp_path / "out" / "results.md").read_text()
 
 
 def test_sigma_is_calibrated_on_the_fills_scored_made_once(monkeypatch):
@@ -339,8 +364,8 @@ def test_the_outputs_name_the_model_data_and_split(tmp_path, image_folder, capsy
 def test_native_images_are_read_upright(tmp_path):
     from impaint.evaluation.evaluate import native_images
 
-    top = np.zeros((8, 12, 3), np.uint8)
-    top[:4] = 255
+    top = np.zeros((16, 24, 3), np.uint8)
+    top[:8] = 255
     exif = Image.Exif()
     exif[0x0112] = 3  # stored upside down
     (tmp_path / "pics").mkdir()

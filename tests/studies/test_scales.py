@@ -54,6 +54,11 @@ def test_scales_cli(tmp_path, image_folder, tiny_checkpoint, capsys):
     assert text[2].startswith("| mask | single pass (tiny)")
     assert main(["scales", "--data", str(image_folder), "--folder", "-o", str(tmp_path)]) == 2
     assert f"-o {tmp_path} is a folder" in capsys.readouterr().err
+    # --size with --native was silently ignored: one or the other
+    assert main(["scales", "--data", str(image_folder), "--folder", "--native", "--size",
+                 "64"]) == 2
+    assert "--native scores the images at their own size: leave out --size 64" in \
+        capsys.readouterr().err
 
 
 def test_scales_names_every_checkpoint_column(tmp_path, image_folder, tiny_checkpoint, capsys):

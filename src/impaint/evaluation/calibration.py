@@ -7,6 +7,7 @@ where the pixel was missing; only hole pixels count (known pixels are copied, no
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -76,8 +77,9 @@ def calibration_report(means, sigmas, targets, holes, out_png: str | Path | None
 
 
 def file_stem(name: str) -> str:
-    """A method's name as a file name's part: `impaint:a/best` -> `impaint_a_best`."""
-    return name.replace(":", "_").replace("/", "_")
+    """A method's name as a file name's part: `impaint:a/best [2 flips]` ->
+    `impaint_a_best_2_flips`; no space or bracket, which a Markdown image link cannot hold."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
 
 
 def calibration_table(fills: dict, images: torch.Tensor, out: str | Path | None,
@@ -102,8 +104,10 @@ def calibration_table(fills: dict, images: torch.Tensor, out: str | Path | None,
     rows.append({"family": "all", "label": "", **overall})
     if out:
         (Path(out) / f"calibration_{safe}.json").write_text(json.dumps(rows, indent=1))
+    # NLL: each image's mean over its hole values, averaged over images (a 10 % hole weighs as
+    # much as a full one, in `all` too); coverage pools the values themselves.
     lines = [f"### Calibration of {name} on the hole (68 % / 95 % should read 0.68 / 0.95)", "",
-             "| mask | NLL (nats/value) | coverage 68 % | coverage 95 % | corr(σ, error) |",
+             "| mask | NLL (nats/value, mean of images) | coverage 68 % (of values) | coverage 95 % (of values) | corr(σ, error) |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['family']} {r['label']} | {r['nll']:.3f} | {r['coverage_68']:.3f} | "
               f"{r['coverage_95']:.3f} | {_corr(r['sigma_error_corr'])} |" for r in rows]

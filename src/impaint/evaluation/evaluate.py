@@ -350,16 +350,18 @@ def checkpoint_names(paths) -> dict:
 
 def _checkpoint_methods(paths, backend: str | None = None) -> dict:
     """Checkpoints by name; none given means the shipped model, named plain `impaint`. With
-    `backend`, each one also through it, as `<name> [<backend>]`. An OpenVINO graph (.xml)
-    is scored as it is."""
+    `backend`, each one also through it, as `<name> [<backend>]`. An exported graph is scored
+    as it is: an OpenVINO one (.xml) in OpenVINO, an ONNX one in `backend` or onnxruntime."""
     from ..inference.onnx_backend import load_backend
     from ..model import load_model
 
     named = checkpoint_names(paths)
-    graphs = {name for name, path in named.items() if str(path).endswith(".xml")}
-    # an OpenVINO graph (`impaint export --int8`) runs as itself, through the pipeline
-    models = {name: load_backend("openvino", path) if name in graphs else load_model(path)
-              for name, path in named.items()}
+    kinds = {name: Path(str(path)).suffix.lower() for name, path in named.items()}
+    graphs = {name for name, kind in kinds.items() if kind in (".xml", ".onnx")}
+    # a graph (`impaint export`) runs as itself, through the pipeline
+    models = {name: load_backend("openvino" if kinds[name] == ".xml" else
+                                 backend or "onnxruntime", path)
+              if name in graphs else load_model(path) for name, path in named.items()}
     if backend:
         models.update({f"{name} [{backend}]": load_backend(backend, path)
                        for name, path in named.items() if name not in graphs})
@@ -385,7 +387,32 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
             raise DataError(f"--native needs images of one size: {files[0].name} is "
                             f"{arrays[0].shape[1]}x{arrays[0].shape[0]}, {f.name} "
                             f"{arrays[-1].shape[1]}x{arrays[-1].shape[0]} (use --size)")
+    if arrays and min(arrays[0].shape[:2]) < MIN_SIZE:  # as --size: masks round off below
+        raise DataError(f"--native: the images are {arrays[0].shape[1]}x{arrays[0].shape[0]}, "
+                        f"under {MIN_SIZE} px a side (use --size {MIN_SIZE} or more)")
     return ImageTensorDataset(torch.from_numpy(np.stack(arrays)).permute(0, 3, 1, 2).contiguous())
+
+
+def check_out_outside(out, root, split: str, folder: bool) -> None:
+    """-o inside the folder whose images are read (all of it, subfolders too) would have its
+    grids and masks scored as images by the next run, and move a checkpoint's held-out part."""
+    from ..data import has_split_folders
+
+    root = Path(root)
+    if is_tensor_file(root) or not root.is_dir() or (
+            not folder and (root / "list_eval_partition.txt").exists()):  # CelebA: its list
+        return
+    read = root / split if not folder and has_split_folders(root) else root
+    if Path(out).resolve().is_relative_to(read.resolve()):
+        raise ValueError(f"-o {out} lies inside {read}, whose images are read: the next run "
+                         f"would score its grids as images; choose an -o outside it")
+
+
+def check_native_size(native: bool, size: int | None) -> None:
+    """--native and --size: the images at their own size, or resized to one; not both."""
+    if native and size is not None:
+        raise ValueError(f"--native scores the images at their own size: leave out --size "
+                         f"{size}")
 
 
 def check_limit(limit: int | None) -> None:
@@ -507,6 +534,7 @@ def evaluate_cli(args) -> Results:
         raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
                          "into")
     check_limit(args.limit)  # before the models load
+    check_out_outside(args.out, args.data, args.split, args.folder)
     if args.grid_images < 0:
         raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
     check_families(args.families)
@@ -515,6 +543,12 @@ def evaluate_cli(args) -> Results:
     methods = _chosen_methods(args, settings)
     if args.loglik and not _models(methods, probabilistic=True):  # before, not after, the work
         raise ValueError("--loglik needs a probabilistic checkpoint")
+    if args.samples < 0:
+        raise ValueError(f"--samples must be 0 (none) or a number of samples, got {args.samples}")
+    if args.samples and not _models(methods, stochastic=True):  # else silently no table
+        raise ValueError("--samples needs a checkpoint with a stochastic latent (train one "
+                         "with --set model.latent_dim=8)")
+    check_native_size(args.native, args.size)
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
     # Any size: models run through the multi-scale pipeline (inference/pipeline.py).
     size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
@@ -550,7 +584,8 @@ def evaluate_cli(args) -> Results:
         source = f"images of {args.data}" if plain else f"{args.split} images"
         for name, model in _models(methods, probabilistic=True).items():
             values = loglik_per_image(model, images, args.seed)
-            _append_table(args.out, loglik_table(name, values, data.images[0].numel(), source))
+            _append_table(args.out, loglik_table(name, values, tuple(data.images.shape[1:]),
+                                                 source))
     print(f"wrote {Path(args.out) / 'results.md'}, results.csv, results.json"
           f"{' and grid_*.png' if args.grid_images else ''}")
     return results

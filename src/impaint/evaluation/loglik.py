@@ -69,19 +69,24 @@ def loglik_per_image(model, images: torch.Tensor, seed: int = 0, batch: int = 64
     return torch.cat(out).numpy()
 
 
-def loglik_table(name: str, values: np.ndarray, values_per_image: int,
+def loglik_table(name: str, values: np.ndarray, image_shape: tuple[int, int, int],
                  source: str = "valid images") -> str:
-    """Markdown: our figure on `len(values)` of `source` (e.g. "test images"), beside the
-    published ones."""
+    """Markdown: our figure on `len(values)` of `source` (e.g. "test images"), images of
+    `image_shape` (C, H, W), beside the published ones where those are of the same size."""
     mean, ci = mean_ci95(values.tolist())
-    shift = values_per_image * math.log(2)
+    channels, h, w = image_shape
+    shift = channels * h * w * math.log(2)  # a sum over every value: it grows with the size
     lines = [f"### Log-likelihood, neural-process protocol (context ~ U(0, {MAX_CONTEXT:.0%}) "
-             f"of the pixels, targets = all pixels), nats per image", "",
+             f"of the pixels, targets = all pixels), nats per {w}×{h} image", "",
              "| model | nats / image | as if values were in [-1, 1] |", "|---|---|---|",
              f"| {name} (ours, {len(values)} {source}, values in [0, 1]) | "
              f"{mean:.1f} ± {ci:.1f} | {mean - shift:.1f} ± {ci:.1f} |"]
-    lines += [f"| {k} (published, test split, their scaling) | {v} | |"
-              for k, v in PUBLISHED.items()]
+    if (h, w) == (32, 32):
+        lines += [f"| {k} (published, test split, their scaling) | {v} | |"
+                  for k, v in PUBLISHED.items()]
+    else:
+        lines += ["", f"(The published figures, a sum over a 32×32 image's 3,072 values, are "
+                      f"left out: not comparable with a sum over {channels * h * w:,}.)"]
     lines += ["", "Differences from the published protocol: see impaint/evaluation/loglik.py "
                   "(scaling, preprocessing, σ untrained on context pixels, the split)."]
     return "\n".join(lines) + "\n"
