@@ -46,6 +46,12 @@ def test_16_bit_greyscale_is_scaled_not_clipped(tmp_path):
     Image.fromarray(grey.astype(np.uint16) * 257).save(tmp_path / "scan16.png")
     square = load_square(tmp_path / "scan16.png", 24)
     assert np.array_equal(square, np.repeat(grey[..., None], 3, -1))
+    # A float TIFF (values in [0, 1], say) has no range to read it in: skipped, said why,
+    # not trained on as a black square.
+    from impaint.data.datasets import _load_or_none
+    Image.fromarray(grey.astype(np.float32) / 255).save(tmp_path / "float.tif")
+    assert _load_or_none((tmp_path / "float.tif", 24, None)) == \
+        (None, "32-bit floating point; save it with 8 or 16 bits")
 
 
 def test_unreadable_files_are_skipped_and_counted(image_folder, capsys, monkeypatch):

@@ -62,6 +62,7 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
     ("min_lr_ratio=3", "min_lr_ratio is the final LR as a fraction of the peak: from 0 to 1, "
                        "got 3.0"),
     ("model.channels=1", "model.channels must be 3 (training images are RGB), got 1"),
+    ("seed=10000000000000", "seed must be from 0 to 4294967295"),  # once: an overflow, later
 ])
 def test_a_config_that_cannot_train_is_refused_before_any_work(override, message):
     cfg = apply_overrides(TrainConfig(data="somewhere"), [override])

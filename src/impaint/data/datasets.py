@@ -41,7 +41,11 @@ WIDE_MODES = {"I", "I;16", "I;16L", "I;16B", "I;16N"}  # Pillow's 16-bit greysca
 
 def rgb(im: Image.Image) -> Image.Image:
     """Any image Pillow opens -> 8-bit RGB. 16-bit greyscale is scaled to 8 bits first:
-    Pillow's own conversion clips it at 255, and a 16-bit scan would read as white."""
+    Pillow's own conversion clips it at 255, and a 16-bit scan would read as white. A float
+    one is refused (ValueError), as `impaint inpaint` refuses it: Pillow clipped a [0, 1]
+    one to black."""
+    if im.mode == "F":  # 32-bit float: no range to read it in (0-1 and 0-255 both occur)
+        raise ValueError("32-bit floating point; save it with 8 or 16 bits")
     if im.mode in WIDE_MODES:
         im = Image.fromarray((np.asarray(im).clip(0, 65535) / 257).round().astype(np.uint8))
     return im.convert("RGB")

@@ -148,6 +148,8 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
                 "adv_weight"):
         if not (math.isfinite(getattr(cfg, key)) and getattr(cfg, key) >= 0):
             raise ValueError(f"{key} must be 0 or more, got {getattr(cfg, key)}")
+    if not 0 <= cfg.seed < 2 ** 32:  # a step's generator is seeded with seed x 1,000,003 + step
+        raise ValueError(f"seed must be from 0 to {2 ** 32 - 1}, got {cfg.seed}")
     if not 0 <= cfg.min_lr_ratio <= 1:
         raise ValueError(f"min_lr_ratio is the final LR as a fraction of the peak: from 0 to 1, "
                          f"got {cfg.min_lr_ratio}")
