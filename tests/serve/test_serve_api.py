@@ -187,6 +187,22 @@ def test_samples_of_a_stochastic_model():
                               "without flips or rounds")
         assert_one_line_error(post(url, data, mask_png(hole), sample=1, view="sigma"), 400,
                               "a sample is one draw: it has no σ")
+        # a sample keeps what the file was, as the mean does: its alpha, its 16-bit grey
+        rgb = noise_image()
+        alpha = np.random.default_rng(1).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+        r = post(url, encode(np.dstack([rgb, alpha])), mask_png(hole), sample=1)
+        with Image.open(io.BytesIO(r.content)) as im:
+            out = np.asarray(im)
+        assert out.shape == (40, 56, 4) and np.array_equal(out[..., 3], alpha)
+        assert np.array_equal(out[..., :3][~hole], rgb[~hole])
+        grey = noise_image()[..., 0].astype(np.uint16) * 257 + 100  # values 8 bits cannot hold
+        buf = io.BytesIO()
+        Image.fromarray(grey).save(buf, format="PNG")
+        r = post(url, buf.getvalue(), mask_png(hole), sample=1)
+        with Image.open(io.BytesIO(r.content)) as im:
+            assert im.mode.startswith("I")
+            out = np.asarray(im)
+        assert np.array_equal(out[~hole], grey[~hole])
 
 
 def bad_request(case):

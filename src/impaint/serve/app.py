@@ -176,7 +176,8 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
             raise InputError("samples are drawn at ×1 without flips or rounds only")
         if view == "sigma":
             raise InputError("a sample is one draw: it has no σ heat map (view=result)")
-        return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
+        return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0],
+                         read_original(image_file))
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
         out, std = inpaint_pyramid(fill, image[None], mask[None], cfg, coarse_of(fill))
     else:
