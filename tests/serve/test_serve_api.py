@@ -205,6 +205,20 @@ def test_samples_of_a_stochastic_model():
         assert np.array_equal(out[~hole], grey[~hole])
 
 
+def test_samples_have_their_own_pixel_cap():
+    """A sample is decoded whole, not in the pipeline's tiles: its image has a lower cap."""
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, latent_dim=4)
+    with running(create_app(ImplicitInpainter(cfg), limits=Limits(max_sample_pixels=45 * 45))
+                 ) as url:
+        data, hole = encode(noise_image()), mask_png(box_mask())
+        assert_one_line_error(post(url, data, hole, sample=1), 413,
+                              "the image is 56×40 (2,240 px); this server draws samples on at "
+                              "most 2,025 px (45×45)")
+        assert post(url, data, hole).status_code == 200  # the mean goes in tiles
+        small = encode(noise_image(40, 40))
+        assert post(url, small, mask_png(box_mask(40, 40)), sample=1).status_code == 200
+
+
 def bad_request(case):
     image, mask = encode(noise_image()), mask_png(box_mask())
     fields = {}

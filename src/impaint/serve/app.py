@@ -136,8 +136,10 @@ def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
     return encode(image, original, ".png")
 
 
-def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> None:
-    """413 before decoding when the image (or its output at `scale`) is too large."""
+def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample: int = 0
+               ) -> None:
+    """413 before decoding when the image (or its output at `scale`, or a sample of it) is
+    too large."""
     try:
         with Image.open(upload) as im:  # reads the header only
             w, h = im.size
@@ -153,6 +155,13 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
         raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
                             f"renders at most {limits.max_render} px per side at ×2 and ×4 "
                             f"(impaint serve --max-render): choose {smaller}")
+    if sample and w * h > limits.max_sample_pixels:
+        side = math.isqrt(limits.max_sample_pixels)
+        square = f" ({side}×{side})" if side * side == limits.max_sample_pixels else ""
+        raise ApiError(413, f"the {what} is {w}×{h} ({w * h:,} px); this server draws samples "
+                            f"on at most {limits.max_sample_pixels:,} px{square}, as a sample "
+                            "is decoded whole, not in tiles: crop or downscale it, or ask for "
+                            "the mean (sample=0)")
 
 
 def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
@@ -160,7 +169,7 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
                 rounds: int | None = None) -> bytes:
     """The work of one request, in a worker thread: decode, check, infer, encode."""
     cfg = averaging(flips, rounds)  # neither asked: by the image's size, as `impaint inpaint`
-    check_size(image_file, "image", scale, limits)
+    check_size(image_file, "image", scale, limits, sample)
     check_size(mask_file, "mask", 1, limits)
     image_file.seek(0)
     mask_file.seek(0)
