@@ -317,6 +317,38 @@ def test_caps_answer_413():
         assert post(url, large, mask_png(hole)).status_code == 200
 
 
+FIRST_HEIC = """
+import sys
+import httpx
+from impaint.model import ImplicitInpainter, ModelConfig
+from impaint.serve import Limits
+from impaint.serve.app import create_app
+from impaint.serve.server import running
+
+model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+with running(create_app(model, limits=Limits(max_side=48))) as url:
+    r = httpx.post(f"{url}/api/preview", timeout=60,
+                   files={"image": ("face.heic", open(sys.argv[1], "rb").read())})
+print(r.status_code, r.text)
+"""
+
+
+def test_the_first_heic_a_server_gets_is_held_to_its_caps(tmp_path):
+    """Pillow reads a HEIC's header only once pillow-heif's opener is registered: a fresh
+    server's first request (a fresh process) is sized like any other."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.from_pillow(Image.fromarray(noise_image())).save(tmp_path / "face.heic")
+    done = subprocess.run([sys.executable, "-c", FIRST_HEIC, str(tmp_path / "face.heic")],
+                          capture_output=True, text=True, timeout=90,
+                          cwd=Path(__file__).parents[2])
+    assert done.stdout.startswith("413 ") and "the image is 56×40" in done.stdout, \
+        done.stdout + done.stderr
+
+
 def held_fills(monkeypatch) -> threading.Event:
     """Every fill waits (up to 30 s) until the event returned is set."""
     release = threading.Event()

@@ -30,8 +30,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..inference.files import averaging, check_pair
-from ..inference.image_files import (InputError, Original, encode, read_image, read_mask,
-                                     read_original)
+from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
+                                     read_mask, read_original)
 from ..inference.pipeline import (FLIPS, Pyramid, auto_averaged, coarse_of, inpaint_pyramid,
                                   inpaint_with_std)
 from ..model import count_parameters
@@ -310,6 +310,9 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
     # the multipart parser logs each malformed body it refuses: the client's 400 says it
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     model.eval()
+    # pillow-heif's opener registered now, not by the first decode: until then check_size's
+    # header read could not size a HEIC, and the first one was decoded at any size
+    heif_support()
     pool = InferencePool(limits.workers, limits.queue)
     info = describe(model, name, limits, getattr(fill, "name", "torch"))  # what runs x1 fills
 
