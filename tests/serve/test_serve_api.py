@@ -387,6 +387,28 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         assert [a.status_code for a in answers] == [200, 200]
 
 
+def test_an_image_over_the_caps_is_refused_without_waiting_for_a_worker(monkeypatch):
+    release = held_fills(monkeypatch)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model, limits=Limits(workers=1, queue=1, max_side=64))
+    with running(app) as url:
+        held = threading.Thread(target=post, args=(url, encode(noise_image()),
+                                                   mask_png(box_mask())))
+        held.start()
+        deadline = time.monotonic() + 20
+        while not app.state.pool.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start = time.monotonic()
+        r = post(url, encode(noise_image(100, 100)), mask_png(box_mask(100, 100)))
+        assert_one_line_error(r, 413, "the image is 100×100")
+        r = httpx.post(f"{url}/api/preview", timeout=60,
+                       files={"image": ("big.png", encode(noise_image(100, 100)))})
+        assert_one_line_error(r, 413, "the image is 100×100")
+        assert time.monotonic() - start < 5  # not after the held fill's 30 s
+        release.set()
+        held.join()
+
+
 def test_stopping_mid_request_answers_a_one_line_503(monkeypatch):
     release = held_fills(monkeypatch)
     monkeypatch.setattr(serve_server, "GRACE_SECONDS", 0.5)

@@ -138,8 +138,8 @@ def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
 
 def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample: int = 0
                ) -> None:
-    """413 before decoding when the image (or its output at `scale`, or a sample of it) is
-    too large."""
+    """413 when the image (or its output at `scale`, or a sample of it) is too large, from
+    its header alone: milliseconds, so that it runs before the wait for a worker."""
     try:
         with Image.open(upload) as im:  # reads the header only
             w, h = im.size
@@ -147,6 +147,8 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample
         raise ApiError(413, f"the {what} has too many pixels")
     except Exception:
         return  # not an image: read_image says so, with the reason
+    finally:
+        upload.seek(0)  # for the decoder
     if max(w, h) > limits.max_side:
         raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most "
                             f"{limits.max_side} px per side (impaint serve --max-side)")
@@ -164,15 +166,12 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample
                             "the mean (sample=0)")
 
 
-def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
-                scale: int, view: str, sample: int, fill=None, flips: int | None = None,
-                rounds: int | None = None) -> bytes:
-    """The work of one request, in a worker thread: decode, check, infer, encode."""
+def run_inpaint(model, image_file: io.BytesIO, mask_file: io.BytesIO, scale: int, view: str,
+                sample: int, fill=None, flips: int | None = None, rounds: int | None = None
+                ) -> bytes:
+    """The work of one request, in a worker thread (its sizes checked before): decode, check,
+    infer, encode."""
     cfg = averaging(flips, rounds)  # neither asked: by the image's size, as `impaint inpaint`
-    check_size(image_file, "image", scale, limits, sample)
-    check_size(mask_file, "mask", 1, limits)
-    image_file.seek(0)
-    mask_file.seek(0)
     image, mask = read_image(image_file), read_mask(mask_file)
     check_pair(image, mask, image_file.name, hint="masks are white = hole, black = known")
     if cfg is None:  # a sample is one draw, never averaged
@@ -199,11 +198,9 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
     return png_bytes(out[0], read_original(image_file))
 
 
-def run_preview(limits: Limits, image_file: io.BytesIO) -> bytes:
+def run_preview(image_file: io.BytesIO) -> bytes:
     """An image the browser cannot show (TIFF, HEIC, 16-bit) -> an 8-bit PNG of it, upright,
     for the page to paint on; the page still sends the original file to be inpainted."""
-    check_size(image_file, "image", 1, limits)
-    image_file.seek(0)
     return png_bytes(read_image(image_file))
 
 
@@ -256,8 +253,9 @@ async def read_upload(form, key: str) -> io.BytesIO:
 async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work
                  ) -> Response:
     """One API request: 413 or 503 before reading the body where it must; the form's
-    fields by `parse` (-> `work`'s arguments); `work` in the pool -> a PNG; every failure
-    a one-line JSON error."""
+    fields by `parse` (-> `work`'s arguments; the images' sizes checked from their headers,
+    so that a 413 does not wait for a worker); `work` in the pool -> a PNG; every failure a
+    one-line JSON error."""
     max_bytes = int(limits.max_upload_mb * 1e6)
     try:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -333,12 +331,15 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         if isinstance(view, UploadFile) or view not in ("result", "sigma"):
             got = "a file" if isinstance(view, UploadFile) else repr(str(view)[:20])
             raise ApiError(400, f"view must be result or sigma, not {got}")
-        return model, limits, image, mask, scale, view, sample, fill, flips, rounds
+        check_size(image, "image", scale, limits, sample)  # here, not after the queue's wait
+        check_size(mask, "mask", 1, limits)
+        return model, image, mask, scale, view, sample, fill, flips, rounds
 
     async def preview_fields(form) -> tuple:
         image = await read_upload(form, "image")
         check_fields(form, ("image",))
-        return limits, image
+        check_size(image, "image", 1, limits)
+        return (image,)
 
     async def api_inpaint(request: Request) -> Response:
         return await answer(request, pool, limits, inpaint_fields, run_inpaint)
