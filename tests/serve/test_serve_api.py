@@ -449,6 +449,22 @@ def test_retry_after_counts_a_workers_time_not_the_wait_for_one():
     assert 0.19 < pool.mean_s < 0.3 and pool.busy == 0
 
 
+def test_retry_after_times_only_the_fills_that_succeed():
+    """A preview, or a request that fails at once, would pull the mean down: the 503 would
+    tell clients to come back too soon."""
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model)
+    data, hole = encode(noise_image()), mask_png(box_mask())
+    with running(app) as url:
+        app.state.pool.mean_s = 10.0  # as after fills of 10 s
+        assert post(url, b"not an image", hole).status_code == 400
+        assert post(url, data, mask_png(box_mask(20, 20))).status_code == 400
+        r = httpx.post(f"{url}/api/preview", files={"image": ("a.png", data)}, timeout=60)
+        assert r.status_code == 200 and app.state.pool.mean_s == 10.0
+        assert post(url, data, hole).status_code == 200
+        assert app.state.pool.mean_s < 10.0
+
+
 def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
     import logging
     import socket

@@ -88,21 +88,24 @@ class InferencePool:
     def release(self) -> None:
         self.busy -= 1
 
-    async def run(self, fn, *args):
-        """`fn(*args)` on a worker; its time there (not the wait for one, which the queue's
-        length already counts) goes into the mean."""
-        def timed():
+    async def run(self, fn, *args, timed: bool = True):
+        """`fn(*args)` on a worker. With `timed`, its time there (not the wait for one, which
+        the queue's length already counts) goes into the mean if it succeeds: a request that
+        fails at once, or a preview, would pull the mean far below a fill's time."""
+        def work():
             start = time.perf_counter()
             with self.lock:
                 self.running += 1
             try:
-                return fn(*args)
+                out = fn(*args)
+                if timed:
+                    took = time.perf_counter() - start
+                    self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
+                return out
             finally:
-                took = time.perf_counter() - start
-                self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
                 with self.lock:
                     self.running -= 1
-        return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
 
 
 def limited_receive(receive, max_bytes: int):
@@ -250,12 +253,12 @@ async def read_upload(form, key: str) -> io.BytesIO:
     return upload
 
 
-async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work
-                 ) -> Response:
+async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work,
+                 timed: bool = True) -> Response:
     """One API request: 413 or 503 before reading the body where it must; the form's
     fields by `parse` (-> `work`'s arguments; the images' sizes checked from their headers,
-    so that a 413 does not wait for a worker); `work` in the pool -> a PNG; every failure a
-    one-line JSON error."""
+    so that a 413 does not wait for a worker); `work` in the pool (`timed`: for
+    Retry-After) -> a PNG; every failure a one-line JSON error."""
     max_bytes = int(limits.max_upload_mb * 1e6)
     try:
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -279,7 +282,7 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
             args = await parse(form)
         finally:
             await form.close()
-        return Response(await pool.run(work, *args), media_type="image/png")
+        return Response(await pool.run(work, *args, timed=timed), media_type="image/png")
     except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running
         # after its grace period; the page gets a line it can show, the log no traceback
         log.warning("a request was cut off: the server is stopping")
@@ -345,7 +348,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         return await answer(request, pool, limits, inpaint_fields, run_inpaint)
 
     async def api_preview(request: Request) -> Response:
-        return await answer(request, pool, limits, preview_fields, run_preview)
+        return await answer(request, pool, limits, preview_fields, run_preview, timed=False)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail), exc.headers)  # 405: Allow
