@@ -232,6 +232,7 @@ def failure_line(path: Path, why: str) -> str:
 
 
 def cmd_serve(args) -> None:
+    import math
     import socket
 
     from .serve import Limits
@@ -247,6 +248,9 @@ def cmd_serve(args) -> None:
         print(f"impaint: warning: listening on {args.host}, not only on this machine: the page "
               "has no authentication, so anyone who can reach this port can use it",
               file=sys.stderr)
+    if not math.isfinite(args.max_upload_mb):  # argparse's float takes inf and nan
+        raise UsageError(f"--max-upload-mb must be a finite number of MB, not "
+                         f"{args.max_upload_mb}")
     limits = Limits(max_upload_mb=args.max_upload_mb, max_side=args.max_side,
                     max_render=args.max_render, workers=args.workers, queue=args.queue)
     if min(limits.max_upload_mb, limits.max_side, limits.max_render, limits.workers) <= 0 \
