@@ -289,7 +289,7 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
         return error_response(503, "the server is stopping: try again once it is back",
                               {"Retry-After": "10"})
     except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
-        log.info("a client disconnected mid-upload")
+        log.warning("a client disconnected mid-upload")
         return error_response(400, "the client disconnected")
     except ApiError as e:
         return error_response(e.status, str(e), e.headers)
