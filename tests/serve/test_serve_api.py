@@ -498,13 +498,51 @@ def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
         (logging.WARNING, "a client disconnected mid-upload", None)]
 
 
-def test_serve_warns_off_this_machine(monkeypatch, capsys):
-    calls = []
-    monkeypatch.setattr(serve_server, "serve", lambda *a: calls.append(a))
-    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 0
-    assert "no authentication" in capsys.readouterr().err and calls[0][1] == "0.0.0.0"
-    assert main(["serve", "--port", "0"]) == 0
-    assert capsys.readouterr().err == ""
+def stub_model_load(monkeypatch) -> list[str]:
+    """`impaint serve` with a tiny model, stopped once its app is made; -> the hosts served.
+    Loading the model prints a line, so that the order of the output shows when it ran."""
+    import sys
+
+    import impaint.model
+
+    def load(checkpoint):
+        print("loading the model", file=sys.stderr)
+        return ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    served = []
+    monkeypatch.setattr(impaint.model, "load_model", load)
+    monkeypatch.setattr(serve_server, "run_until_stopped",
+                        lambda app, sock: served.append(sock.getsockname()[0]))
+    return served
+
+
+@pytest.mark.parametrize("host,warned", [("0.0.0.0", True), ("127.0.0.1", False),
+                                         ("127.1", False), ("localhost", False)])
+def test_serve_warns_off_this_machine_before_loading_the_model(monkeypatch, capsys, host,
+                                                               warned):
+    served = stub_model_load(monkeypatch)
+    assert main(["serve", "--host", host, "--port", "0"]) == 0 and len(served) == 1
+    err = capsys.readouterr().err.splitlines()
+    warning = [f"impaint: warning: listening on {host}, not only on this machine: the page has "
+               "no authentication, so anyone who can reach this port can use it"] if warned else []
+    assert err[:len(warning) + 1] == warning + ["loading the model"]
+    assert not [line for line in err[len(warning):] if "warning" in line]
+
+
+def test_serve_says_it_cannot_listen_before_loading_the_model(monkeypatch, capsys):
+    import socket
+
+    served = stub_model_load(monkeypatch)
+    assert main(["serve", "--host", "192.0.2.1", "--port", "0"]) == 2  # not this machine's
+    assert capsys.readouterr().err.splitlines() == [
+        "impaint: error: cannot listen on 192.0.2.1:0: Cannot assign requested address"]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"impaint: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert served == []
 
 
 def test_on_every_interface_the_url_is_one_a_browser_opens():
