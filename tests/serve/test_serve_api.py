@@ -349,6 +349,21 @@ def test_the_first_heic_a_server_gets_is_held_to_its_caps(tmp_path):
         done.stdout + done.stderr
 
 
+def test_a_raised_render_cap_keeps_the_clis_memory_bound(monkeypatch):
+    """--max-render above 4096 px lets a 2100-px side through at x2; `impaint inpaint
+    --scale` refuses more than 2048x2048 px in (some 1 GB a megapixel), and so does the API."""
+    def render(*args):
+        raise RuntimeError("rendered")  # the work itself: gigabytes, minutes
+    monkeypatch.setattr(serve_app, "inpaint_with_std", render)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    with running(create_app(model, limits=Limits(max_render=8192))) as url:
+        flat = encode(np.full((2100, 2100, 3), 128, np.uint8))  # a few KB
+        hole = np.zeros((2100, 2100), bool)
+        hole[100:300, 100:300] = True
+        assert_one_line_error(post(url, flat, mask_png(hole), scale=2), 413,
+                              "2100×2100 is 4.4 Mpx; --scale takes at most 4.2 Mpx")
+
+
 def held_fills(monkeypatch) -> threading.Event:
     """Every fill waits (up to 30 s) until the event returned is set."""
     release = threading.Event()

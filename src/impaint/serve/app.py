@@ -29,7 +29,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import averaging, check_pair
+from ..inference.files import averaging, check_pair, check_scale
 from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
                                      read_mask, read_original)
 from ..inference.pipeline import (FLIPS, Pyramid, auto_averaged, coarse_of, inpaint_pyramid,
@@ -160,6 +160,10 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample
         raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
                             f"renders at most {limits.max_render} px per side at ×2 and ×4 "
                             f"(impaint serve --max-render): choose {smaller}")
+    try:  # what `impaint inpaint --scale` refuses for memory, whatever --max-render allows
+        check_scale(scale, (h, w))
+    except InputError as e:
+        raise ApiError(413, str(e))
     if sample and w * h > limits.max_sample_pixels:
         side = math.isqrt(limits.max_sample_pixels)
         square = f" ({side}×{side})" if side * side == limits.max_sample_pixels else ""
