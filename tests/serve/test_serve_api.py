@@ -278,8 +278,8 @@ def test_missing_fields_and_unknown_paths(shipped_url):
     r = httpx.get(f"{shipped_url}/api/inpaint")
     assert_one_line_error(r, 405, "Method Not Allowed")
     assert r.headers["allow"] == "POST"
-    # a trailing slash: JSON, not a bare redirect to the Host header's name
-    r = httpx.get(f"{shipped_url}/api/info/", headers={"Host": "elsewhere.example"})
+    # a trailing slash: JSON, not a bare redirect (another Host is refused before: 400)
+    r = httpx.get(f"{shipped_url}/api/info/")
     assert_one_line_error(r, 404, "Not Found")
     assert "location" not in r.headers
 
@@ -491,7 +491,7 @@ def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
     monkeypatch.setattr(serve_app, "BODY_SECONDS", 0.5)
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
     app = create_app(model, limits=Limits(workers=1, queue=0))
-    head = (b"POST /api/inpaint HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+    head = (b"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
             b"Content-Type: multipart/form-data; boundary=XYZ\r\n\r\n--XYZ\r\n")
     with running(app) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -558,6 +558,37 @@ def test_serve_says_it_cannot_listen_before_loading_the_model(monkeypatch, capsy
     assert capsys.readouterr().err.splitlines() == [
         f"impaint: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
     assert served == []
+
+
+def test_only_this_servers_own_names_and_page_are_answered():
+    """A site rebound to 127.0.0.1 by DNS sends its own name as Host (400); a page of another
+    site may POST a form here (no CORS check stops a form) but its Origin says so (403)."""
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    data, hole = encode(noise_image()), mask_png(box_mask())
+    with running(create_app(model, "tiny")) as url:
+        port = url.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert httpx.get(f"{url}/api/info", headers={"Host": host}).status_code == 200
+        r = httpx.get(f"{url}/api/info", headers={"Host": f"attacker.example:{port}"})
+        assert r.status_code == 400 and "tiny" not in r.text
+        for origin in ("http://attacker.example", "null", f"http://localhost:{port}"):
+            r = httpx.post(f"{url}/api/inpaint", files={"image": ("a.png", data),
+                                                        "mask": ("m.png", hole)},
+                           headers={"Origin": origin})
+            assert_one_line_error(r, 403, f"not from {origin}")
+        r = httpx.post(f"{url}/api/preview", files={"image": ("a.png", data)},
+                       headers={"Origin": "http://attacker.example"})
+        assert_one_line_error(r, 403, "this server answers its own page only")
+        r = httpx.post(f"{url}/api/inpaint", files={"image": ("a.png", data),
+                                                    "mask": ("m.png", hole)},
+                       headers={"Origin": url})  # the page itself
+        assert r.status_code == 200
+    # on every interface the machine's names on the network are not known: any Host
+    with running(create_app(model, "tiny", host="0.0.0.0"), "0.0.0.0") as url:
+        assert httpx.get(f"{url}/api/info", headers={"Host": "my-pc.lan"}).status_code == 200
+    with running(create_app(model, "tiny", host="127.1"), "127.1") as url:
+        port = url.rsplit(":", 1)[1]
+        assert httpx.get(f"{url}/api/info", headers={"Host": f"127.1:{port}"}).status_code == 200
 
 
 def test_on_every_interface_the_url_is_one_a_browser_opens():

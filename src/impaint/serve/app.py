@@ -11,19 +11,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import logging
 import math
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import torch
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -106,6 +111,30 @@ class InferencePool:
                 with self.lock:
                     self.running -= 1
         return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+
+def own_hosts(host: str) -> list[str]:
+    """The Host headers this server answers, listening on `host`: this machine's own names,
+    and `host` as given and as resolved. Another name is a site that DNS rebound to this
+    address, whose page could then read the API (400). Any, on every interface (0.0.0.0, ::):
+    the machine's names on the network are not known there."""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            return ["*"]
+    names = {"localhost", "127.0.0.1", "::1", host}
+    with contextlib.suppress(OSError, UnicodeError):
+        names |= {info[4][0] for info in socket.getaddrinfo(host, None)}
+    return sorted(f"[{name}]" if ":" in name else name for name in names)  # as in a Host
+
+
+def check_origin(request: Request) -> None:
+    """403 for a POST from another site's page: a browser sends any page's form here (no
+    CORS check stops one), but says whose page it is in Origin. curl sends none."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != \
+            request.headers.get("host", "").lower():
+        raise ApiError(403, f"this server answers its own page only, not from {origin[:60]}: "
+                            f"open the page at its address")
 
 
 def limited_receive(receive, max_bytes: int):
@@ -265,6 +294,7 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
     Retry-After) -> a PNG; every failure a one-line JSON error."""
     max_bytes = int(limits.max_upload_mb * 1e6)
     try:
+        check_origin(request)
         if not request.headers.get("content-type", "").startswith("multipart/form-data"):
             raise ApiError(400, "send the image and mask as multipart/form-data (curl -F "
                                 "image=@photo.png -F mask=@hole.png)")
@@ -307,10 +337,10 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
         pool.release()
 
 
-def create_app(model, name: str = "model", limits: Limits | None = None, fill=None
-               ) -> Starlette:
-    """The ASGI app around one loaded model; `fill`, if given, runs its x1 fills
-    (`impaint.inference.onnx_backend.load_backend`)."""
+def create_app(model, name: str = "model", limits: Limits | None = None, fill=None,
+               host: str = "127.0.0.1") -> Starlette:
+    """The ASGI app around one loaded model, for a server listening on `host`; `fill`, if
+    given, runs its x1 fills (`impaint.inference.onnx_backend.load_backend`)."""
     limits = limits or Limits()
     # the multipart parser logs each malformed body it refuses: the client's 400 says it
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
@@ -368,7 +398,8 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         Route("/api/inpaint", api_inpaint, methods=["POST"]),
         Route("/api/preview", api_preview, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
+    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=own_hosts(host))])
     app.router.redirect_slashes = False  # /api/inpaint/ is a JSON 404, not a bare redirect
     app.state.pool = pool
     return app

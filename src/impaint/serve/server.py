@@ -94,7 +94,7 @@ def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: i
         fill = load_backend(backend, checkpoint)
         print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
         name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
-        run_until_stopped(create_app(model, name, limits, fill), sock)
+        run_until_stopped(create_app(model, name, limits, fill, host), sock)
 
 
 def run_until_stopped(app, sock: socket.socket) -> None:
