@@ -294,6 +294,15 @@ def test_what_is_not_a_multipart_upload_is_told_how_to_send_one(shipped_url):
     r = httpx.post(f"{shipped_url}/api/inpaint", data={"image": "photo.png"},
                    files={"mask": ("mask.png", mask_png(box_mask()))})
     assert_one_line_error(r, 400, "the image field holds text, not a file")
+    # a media type is case-insensitive, and is itself: not one that starts like it
+    form = httpx.Request("POST", f"{shipped_url}/api/inpaint", files={
+        "image": ("a.png", png), "mask": ("m.png", mask_png(box_mask()))})
+    media, boundary = form.headers["content-type"].split(";")
+    for sent, status in ((media.upper(), 200), (media.title(), 200), (media + "x", 400)):
+        r = httpx.post(f"{shipped_url}/api/inpaint", content=form.read(),
+                       headers={"content-type": sent + ";" + boundary}, timeout=60)
+        assert r.status_code == status, (sent, r.text)
+    assert "send the image and mask as multipart/form-data" in r.json()["error"]
 
 
 def test_caps_answer_413():

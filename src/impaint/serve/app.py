@@ -295,7 +295,8 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
     max_bytes = int(limits.max_upload_mb * 1e6)
     try:
         check_origin(request)
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "multipart/form-data":  # media types are case-insensitive (RFC 9110)
             raise ApiError(400, "send the image and mask as multipart/form-data (curl -F "
                                 "image=@photo.png -F mask=@hole.png)")
         length = request.headers.get("content-length", "")
