@@ -607,6 +607,15 @@ def test_on_every_interface_the_url_is_one_a_browser_opens():
         assert httpx.get(f"{url}/api/info").json()["model"] == "tiny"
 
 
+def test_the_printed_address_takes_connections_before_the_server_runs():
+    """Between the URL printed and uvicorn's start (its app made, its loop set up: a fraction
+    of a second on a loaded machine) a client that connects waits, rather than being refused."""
+    import socket
+
+    with serve_server.bind("127.0.0.1", 0) as sock:
+        socket.create_connection(sock.getsockname()[:2], timeout=5).close()
+
+
 def test_serve_prints_its_url_and_serves(tiny_checkpoint):
     import subprocess
     import sys

@@ -18,11 +18,14 @@ from .limits import Limits
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (port 0: a free one), so the URL printed is the real one."""
+    """A listening socket (port 0: a free one), so the URL printed is the real one. It
+    listens at once: a client that connects before uvicorn has started waits in the backlog
+    (uvicorn's own size, 2048), where it was refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)
     return sock
 
 
@@ -92,9 +95,10 @@ def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: i
                   file=sys.stderr, flush=True)
         model = load_model(checkpoint)
         fill = load_backend(backend, checkpoint)
-        print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
         name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
-        run_until_stopped(create_app(model, name, limits, fill, host), sock)
+        app = create_app(model, name, limits, fill, host)  # before the URL, which says "ready"
+        print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
+        run_until_stopped(app, sock)
 
 
 def run_until_stopped(app, sock: socket.socket) -> None:
