@@ -340,6 +340,13 @@ def test_serve_port_out_of_range(capsys):
     one_line_error(err, "--port 99999 is not a port (0-65535)")
 
 
+@pytest.mark.parametrize("value", ["inf", "nan"])
+def test_serve_upload_cap_must_be_finite(capsys, value):
+    code, out, err = run(capsys, "serve", "--port", "0", "--max-upload-mb", value)
+    assert code == 2 and out == ""  # refused before the model loads and the URL is printed
+    one_line_error(err, f"--max-upload-mb must be a finite number of MB, not {value}")
+
+
 @pytest.mark.parametrize("setting,fragment", [
     ("gamma=1", "unknown config key 'gamma'"),
     ("mask_families=random,blob", "unknown mask family 'blob'"),

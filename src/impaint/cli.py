@@ -239,21 +239,21 @@ def failure_line(path: Path, why: str) -> str:
 
 
 def cmd_serve(args) -> None:
+    import math
     import socket
 
     from .serve import Limits
-    from .serve.server import is_local, serve
+    from .serve.server import serve
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port} is not a port (0-65535)")
-    try:  # an address this machine cannot have fails here, not after the warning below
+    try:  # not an address at all; one this machine does not have fails as serve binds it
         socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as e:
         raise UsageError(f"--host {args.host} is not an address to listen on ({e})")
-    if not is_local(args.host):
-        print(f"impaint: warning: listening on {args.host}, not only on this machine: the page "
-              "has no authentication, so anyone who can reach this port can use it",
-              file=sys.stderr)
+    if not math.isfinite(args.max_upload_mb):  # argparse's float takes inf and nan
+        raise UsageError(f"--max-upload-mb must be a finite number of MB, not "
+                         f"{args.max_upload_mb}")
     limits = Limits(max_upload_mb=args.max_upload_mb, max_side=args.max_side,
                     max_render=args.max_render, workers=args.workers, queue=args.queue)
     if min(limits.max_upload_mb, limits.max_side, limits.max_render, limits.workers) <= 0 \

@@ -187,6 +187,36 @@ def test_samples_of_a_stochastic_model():
                               "without flips or rounds")
         assert_one_line_error(post(url, data, mask_png(hole), sample=1, view="sigma"), 400,
                               "a sample is one draw: it has no σ")
+        # a sample keeps what the file was, as the mean does: its alpha, its 16-bit grey
+        rgb = noise_image()
+        alpha = np.random.default_rng(1).integers(0, 256, rgb.shape[:2], dtype=np.uint8)
+        r = post(url, encode(np.dstack([rgb, alpha])), mask_png(hole), sample=1)
+        with Image.open(io.BytesIO(r.content)) as im:
+            out = np.asarray(im)
+        assert out.shape == (40, 56, 4) and np.array_equal(out[..., 3], alpha)
+        assert np.array_equal(out[..., :3][~hole], rgb[~hole])
+        grey = noise_image()[..., 0].astype(np.uint16) * 257 + 100  # values 8 bits cannot hold
+        buf = io.BytesIO()
+        Image.fromarray(grey).save(buf, format="PNG")
+        r = post(url, buf.getvalue(), mask_png(hole), sample=1)
+        with Image.open(io.BytesIO(r.content)) as im:
+            assert im.mode.startswith("I")
+            out = np.asarray(im)
+        assert np.array_equal(out[~hole], grey[~hole])
+
+
+def test_samples_have_their_own_pixel_cap():
+    """A sample is decoded whole, not in the pipeline's tiles: its image has a lower cap."""
+    cfg = ModelConfig(width=8, coarse_width=12, hidden=16, depth=2, latent_dim=4)
+    with running(create_app(ImplicitInpainter(cfg), limits=Limits(max_sample_pixels=45 * 45))
+                 ) as url:
+        data, hole = encode(noise_image()), mask_png(box_mask())
+        assert_one_line_error(post(url, data, hole, sample=1), 413,
+                              "the image is 56×40 (2,240 px); this server draws samples on at "
+                              "most 2,025 px (45×45)")
+        assert post(url, data, hole).status_code == 200  # the mean goes in tiles
+        small = encode(noise_image(40, 40))
+        assert post(url, small, mask_png(box_mask(40, 40)), sample=1).status_code == 200
 
 
 def bad_request(case):
@@ -248,8 +278,8 @@ def test_missing_fields_and_unknown_paths(shipped_url):
     r = httpx.get(f"{shipped_url}/api/inpaint")
     assert_one_line_error(r, 405, "Method Not Allowed")
     assert r.headers["allow"] == "POST"
-    # a trailing slash: JSON, not a bare redirect to the Host header's name
-    r = httpx.get(f"{shipped_url}/api/info/", headers={"Host": "elsewhere.example"})
+    # a trailing slash: JSON, not a bare redirect (another Host is refused before: 400)
+    r = httpx.get(f"{shipped_url}/api/info/")
     assert_one_line_error(r, 404, "Not Found")
     assert "location" not in r.headers
 
@@ -264,6 +294,15 @@ def test_what_is_not_a_multipart_upload_is_told_how_to_send_one(shipped_url):
     r = httpx.post(f"{shipped_url}/api/inpaint", data={"image": "photo.png"},
                    files={"mask": ("mask.png", mask_png(box_mask()))})
     assert_one_line_error(r, 400, "the image field holds text, not a file")
+    # a media type is case-insensitive, and is itself: not one that starts like it
+    form = httpx.Request("POST", f"{shipped_url}/api/inpaint", files={
+        "image": ("a.png", png), "mask": ("m.png", mask_png(box_mask()))})
+    media, boundary = form.headers["content-type"].split(";")
+    for sent, status in ((media.upper(), 200), (media.title(), 200), (media + "x", 400)):
+        r = httpx.post(f"{shipped_url}/api/inpaint", content=form.read(),
+                       headers={"content-type": sent + ";" + boundary}, timeout=60)
+        assert r.status_code == status, (sent, r.text)
+    assert "send the image and mask as multipart/form-data" in r.json()["error"]
 
 
 def test_caps_answer_413():
@@ -285,6 +324,53 @@ def test_caps_answer_413():
                               "(impaint serve --max-render): choose ×1")
         large, hole = encode(noise_image(60, 60)), box_mask(60, 60)
         assert post(url, large, mask_png(hole)).status_code == 200
+
+
+FIRST_HEIC = """
+import sys
+import httpx
+from impaint.model import ImplicitInpainter, ModelConfig
+from impaint.serve import Limits
+from impaint.serve.app import create_app
+from impaint.serve.server import running
+
+model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+with running(create_app(model, limits=Limits(max_side=48))) as url:
+    r = httpx.post(f"{url}/api/preview", timeout=60,
+                   files={"image": ("face.heic", open(sys.argv[1], "rb").read())})
+print(r.status_code, r.text)
+"""
+
+
+def test_the_first_heic_a_server_gets_is_held_to_its_caps(tmp_path):
+    """Pillow reads a HEIC's header only once pillow-heif's opener is registered: a fresh
+    server's first request (a fresh process) is sized like any other."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.from_pillow(Image.fromarray(noise_image())).save(tmp_path / "face.heic")
+    done = subprocess.run([sys.executable, "-c", FIRST_HEIC, str(tmp_path / "face.heic")],
+                          capture_output=True, text=True, timeout=90,
+                          cwd=Path(__file__).parents[2])
+    assert done.stdout.startswith("413 ") and "the image is 56×40" in done.stdout, \
+        done.stdout + done.stderr
+
+
+def test_a_raised_render_cap_keeps_the_clis_memory_bound(monkeypatch):
+    """--max-render above 4096 px lets a 2100-px side through at x2; `impaint inpaint
+    --scale` refuses more than 2048x2048 px in (some 1 GB a megapixel), and so does the API."""
+    def render(*args):
+        raise RuntimeError("rendered")  # the work itself: gigabytes, minutes
+    monkeypatch.setattr(serve_app, "inpaint_with_std", render)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    with running(create_app(model, limits=Limits(max_render=8192))) as url:
+        flat = encode(np.full((2100, 2100, 3), 128, np.uint8))  # a few KB
+        hole = np.zeros((2100, 2100), bool)
+        hole[100:300, 100:300] = True
+        assert_one_line_error(post(url, flat, mask_png(hole), scale=2), 413,
+                              "2100×2100 is 4.4 Mpx; --scale takes at most 4.2 Mpx")
 
 
 def held_fills(monkeypatch) -> threading.Event:
@@ -323,6 +409,28 @@ def test_a_full_queue_answers_503_with_retry_after(monkeypatch):
         for t in threads:
             t.join()
         assert [a.status_code for a in answers] == [200, 200]
+
+
+def test_an_image_over_the_caps_is_refused_without_waiting_for_a_worker(monkeypatch):
+    release = held_fills(monkeypatch)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model, limits=Limits(workers=1, queue=1, max_side=64))
+    with running(app) as url:
+        held = threading.Thread(target=post, args=(url, encode(noise_image()),
+                                                   mask_png(box_mask())))
+        held.start()
+        deadline = time.monotonic() + 20
+        while not app.state.pool.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+        start = time.monotonic()
+        r = post(url, encode(noise_image(100, 100)), mask_png(box_mask(100, 100)))
+        assert_one_line_error(r, 413, "the image is 100×100")
+        r = httpx.post(f"{url}/api/preview", timeout=60,
+                       files={"image": ("big.png", encode(noise_image(100, 100)))})
+        assert_one_line_error(r, 413, "the image is 100×100")
+        assert time.monotonic() - start < 5  # not after the held fill's 30 s
+        release.set()
+        held.join()
 
 
 def test_stopping_mid_request_answers_a_one_line_503(monkeypatch):
@@ -365,6 +473,22 @@ def test_retry_after_counts_a_workers_time_not_the_wait_for_one():
     assert 0.19 < pool.mean_s < 0.3 and pool.busy == 0
 
 
+def test_retry_after_times_only_the_fills_that_succeed():
+    """A preview, or a request that fails at once, would pull the mean down: the 503 would
+    tell clients to come back too soon."""
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model)
+    data, hole = encode(noise_image()), mask_png(box_mask())
+    with running(app) as url:
+        app.state.pool.mean_s = 10.0  # as after fills of 10 s
+        assert post(url, b"not an image", hole).status_code == 400
+        assert post(url, data, mask_png(box_mask(20, 20))).status_code == 400
+        r = httpx.post(f"{url}/api/preview", files={"image": ("a.png", data)}, timeout=60)
+        assert r.status_code == 200 and app.state.pool.mean_s == 10.0
+        assert post(url, data, hole).status_code == 200
+        assert app.state.pool.mean_s < 10.0
+
+
 def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
     import logging
     import socket
@@ -373,11 +497,10 @@ def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
     handler = logging.Handler()
     handler.emit = logged.append
     logging.getLogger("impaint.serve").addHandler(handler)
-    monkeypatch.setattr(logging.getLogger("impaint.serve"), "level", logging.INFO)
     monkeypatch.setattr(serve_app, "BODY_SECONDS", 0.5)
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
     app = create_app(model, limits=Limits(workers=1, queue=0))
-    head = (b"POST /api/inpaint HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+    head = (b"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
             b"Content-Type: multipart/form-data; boundary=XYZ\r\n\r\n--XYZ\r\n")
     with running(app) as url:
         port = int(url.rsplit(":", 1)[1])
@@ -394,16 +517,87 @@ def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
         assert app.state.pool.busy == 0  # both slots given back
         assert post(url, encode(noise_image()), mask_png(box_mask())).status_code == 200
     logging.getLogger("impaint.serve").removeHandler(handler)
-    assert logged and not [r for r in logged if r.exc_info]  # one line, no traceback
+    # one line, no traceback, at a level `impaint serve` prints (its log shows warnings)
+    assert [(r.levelno, r.getMessage(), r.exc_info) for r in logged] == [
+        (logging.WARNING, "a client disconnected mid-upload", None)]
 
 
-def test_serve_warns_off_this_machine(monkeypatch, capsys):
-    calls = []
-    monkeypatch.setattr(serve_server, "serve", lambda *a: calls.append(a))
-    assert main(["serve", "--host", "0.0.0.0", "--port", "0"]) == 0
-    assert "no authentication" in capsys.readouterr().err and calls[0][1] == "0.0.0.0"
-    assert main(["serve", "--port", "0"]) == 0
-    assert capsys.readouterr().err == ""
+def stub_model_load(monkeypatch) -> list[str]:
+    """`impaint serve` with a tiny model, stopped once its app is made; -> the hosts served.
+    Loading the model prints a line, so that the order of the output shows when it ran."""
+    import sys
+
+    import impaint.model
+
+    def load(checkpoint):
+        print("loading the model", file=sys.stderr)
+        return ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    served = []
+    monkeypatch.setattr(impaint.model, "load_model", load)
+    monkeypatch.setattr(serve_server, "run_until_stopped",
+                        lambda app, sock: served.append(sock.getsockname()[0]))
+    return served
+
+
+@pytest.mark.parametrize("host,warned", [("0.0.0.0", True), ("127.0.0.1", False),
+                                         ("127.1", False), ("localhost", False)])
+def test_serve_warns_off_this_machine_before_loading_the_model(monkeypatch, capsys, host,
+                                                               warned):
+    served = stub_model_load(monkeypatch)
+    assert main(["serve", "--host", host, "--port", "0"]) == 0 and len(served) == 1
+    err = capsys.readouterr().err.splitlines()
+    warning = [f"impaint: warning: listening on {host}, not only on this machine: the page has "
+               "no authentication, so anyone who can reach this port can use it"] if warned else []
+    assert err[:len(warning) + 1] == warning + ["loading the model"]
+    assert not [line for line in err[len(warning):] if "warning" in line]
+
+
+def test_serve_says_it_cannot_listen_before_loading_the_model(monkeypatch, capsys):
+    import socket
+
+    served = stub_model_load(monkeypatch)
+    assert main(["serve", "--host", "192.0.2.1", "--port", "0"]) == 2  # not this machine's
+    assert capsys.readouterr().err.splitlines() == [
+        "impaint: error: cannot listen on 192.0.2.1:0: Cannot assign requested address"]
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert main(["serve", "--port", str(port)]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"impaint: error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert served == []
+
+
+def test_only_this_servers_own_names_and_page_are_answered():
+    """A site rebound to 127.0.0.1 by DNS sends its own name as Host (400); a page of another
+    site may POST a form here (no CORS check stops a form) but its Origin says so (403)."""
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
+    data, hole = encode(noise_image()), mask_png(box_mask())
+    with running(create_app(model, "tiny")) as url:
+        port = url.rsplit(":", 1)[1]
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
+            assert httpx.get(f"{url}/api/info", headers={"Host": host}).status_code == 200
+        r = httpx.get(f"{url}/api/info", headers={"Host": f"attacker.example:{port}"})
+        assert r.status_code == 400 and "tiny" not in r.text
+        for origin in ("http://attacker.example", "null", f"http://localhost:{port}"):
+            r = httpx.post(f"{url}/api/inpaint", files={"image": ("a.png", data),
+                                                        "mask": ("m.png", hole)},
+                           headers={"Origin": origin})
+            assert_one_line_error(r, 403, f"not from {origin}")
+        r = httpx.post(f"{url}/api/preview", files={"image": ("a.png", data)},
+                       headers={"Origin": "http://attacker.example"})
+        assert_one_line_error(r, 403, "this server answers its own page only")
+        r = httpx.post(f"{url}/api/inpaint", files={"image": ("a.png", data),
+                                                    "mask": ("m.png", hole)},
+                       headers={"Origin": url})  # the page itself
+        assert r.status_code == 200
+    # on every interface the machine's names on the network are not known: any Host
+    with running(create_app(model, "tiny", host="0.0.0.0"), "0.0.0.0") as url:
+        assert httpx.get(f"{url}/api/info", headers={"Host": "my-pc.lan"}).status_code == 200
+    with running(create_app(model, "tiny", host="127.1"), "127.1") as url:
+        port = url.rsplit(":", 1)[1]
+        assert httpx.get(f"{url}/api/info", headers={"Host": f"127.1:{port}"}).status_code == 200
 
 
 def test_on_every_interface_the_url_is_one_a_browser_opens():
@@ -411,6 +605,15 @@ def test_on_every_interface_the_url_is_one_a_browser_opens():
                                                           depth=1)), "tiny"), "0.0.0.0") as url:
         assert url.startswith("http://127.0.0.1:")
         assert httpx.get(f"{url}/api/info").json()["model"] == "tiny"
+
+
+def test_the_printed_address_takes_connections_before_the_server_runs():
+    """Between the URL printed and uvicorn's start (its app made, its loop set up: a fraction
+    of a second on a loaded machine) a client that connects waits, rather than being refused."""
+    import socket
+
+    with serve_server.bind("127.0.0.1", 0) as sock:
+        socket.create_connection(sock.getsockname()[:2], timeout=5).close()
 
 
 def test_serve_prints_its_url_and_serves(tiny_checkpoint):

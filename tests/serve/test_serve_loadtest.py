@@ -20,3 +20,10 @@ def test_the_report_keeps_percentiles_within_the_measured_latencies():
     p95 = int(text.split("p95 ")[1].split(" ms")[0])
     assert p95 <= int(text.split("max ")[1].split(" ms")[0]) == 320
     assert text.endswith("(MB): - - - - 300 300 300 300 300 301") and "nan" not in text
+
+
+def test_a_run_of_one_request_reports_its_latency():
+    """statistics.quantiles wants two latencies (before Python 3.13): one is its own p50."""
+    r = {"requests": 1, "concurrency": 1, "wall_s": 0.2, "errors": {}, "latencies": [0.2],
+         "rss_warm_mb": 300.0, "rss_end_mb": 301.0, "rss_peak_mb": 302.0, "memory": []}
+    assert "latency: p50 200 ms, p95 200 ms, max 200 ms" in report(r)

@@ -11,27 +11,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import logging
 import math
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import torch
 from PIL import Image
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.files import averaging, check_pair
-from ..inference.image_files import (InputError, Original, encode, read_image, read_mask,
-                                     read_original)
+from ..inference.files import averaging, check_pair, check_scale
+from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
+                                     read_mask, read_original)
 from ..inference.pipeline import (FLIPS, Pyramid, auto_averaged, coarse_of, inpaint_pyramid,
                                   inpaint_with_std)
 from ..model import count_parameters
@@ -88,21 +93,48 @@ class InferencePool:
     def release(self) -> None:
         self.busy -= 1
 
-    async def run(self, fn, *args):
-        """`fn(*args)` on a worker; its time there (not the wait for one, which the queue's
-        length already counts) goes into the mean."""
-        def timed():
+    async def run(self, fn, *args, timed: bool = True):
+        """`fn(*args)` on a worker. With `timed`, its time there (not the wait for one, which
+        the queue's length already counts) goes into the mean if it succeeds: a request that
+        fails at once, or a preview, would pull the mean far below a fill's time."""
+        def work():
             start = time.perf_counter()
             with self.lock:
                 self.running += 1
             try:
-                return fn(*args)
+                out = fn(*args)
+                if timed:
+                    took = time.perf_counter() - start
+                    self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
+                return out
             finally:
-                took = time.perf_counter() - start
-                self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
                 with self.lock:
                     self.running -= 1
-        return await asyncio.get_running_loop().run_in_executor(self.executor, timed)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
+
+
+def own_hosts(host: str) -> list[str]:
+    """The Host headers this server answers, listening on `host`: this machine's own names,
+    and `host` as given and as resolved. Another name is a site that DNS rebound to this
+    address, whose page could then read the API (400). Any, on every interface (0.0.0.0, ::):
+    the machine's names on the network are not known there."""
+    with contextlib.suppress(ValueError):
+        if ipaddress.ip_address(host).is_unspecified:
+            return ["*"]
+    names = {"localhost", "127.0.0.1", "::1", host}
+    with contextlib.suppress(OSError, UnicodeError):
+        names |= {info[4][0] for info in socket.getaddrinfo(host, None)}
+    return sorted(f"[{name}]" if ":" in name else name for name in names)  # as in a Host
+
+
+def check_origin(request: Request) -> None:
+    """403 for a POST from another site's page: a browser sends any page's form here (no
+    CORS check stops one), but says whose page it is in Origin. curl sends none."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc.lower() != \
+            request.headers.get("host", "").lower():
+        raise ApiError(403, f"this server answers its own page only, not from {origin[:60]}: "
+                            f"open the page at its address")
 
 
 def limited_receive(receive, max_bytes: int):
@@ -136,8 +168,10 @@ def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
     return encode(image, original, ".png")
 
 
-def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> None:
-    """413 before decoding when the image (or its output at `scale`) is too large."""
+def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample: int = 0
+               ) -> None:
+    """413 when the image (or its output at `scale`, or a sample of it) is too large, from
+    its header alone: milliseconds, so that it runs before the wait for a worker."""
     try:
         with Image.open(upload) as im:  # reads the header only
             w, h = im.size
@@ -145,6 +179,8 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
         raise ApiError(413, f"the {what} has too many pixels")
     except Exception:
         return  # not an image: read_image says so, with the reason
+    finally:
+        upload.seek(0)  # for the decoder
     if max(w, h) > limits.max_side:
         raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most "
                             f"{limits.max_side} px per side (impaint serve --max-side)")
@@ -153,17 +189,25 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits) -> Non
         raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
                             f"renders at most {limits.max_render} px per side at ×2 and ×4 "
                             f"(impaint serve --max-render): choose {smaller}")
+    try:  # what `impaint inpaint --scale` refuses for memory, whatever --max-render allows
+        check_scale(scale, (h, w))
+    except InputError as e:
+        raise ApiError(413, str(e))
+    if sample and w * h > limits.max_sample_pixels:
+        side = math.isqrt(limits.max_sample_pixels)
+        square = f" ({side}×{side})" if side * side == limits.max_sample_pixels else ""
+        raise ApiError(413, f"the {what} is {w}×{h} ({w * h:,} px); this server draws samples "
+                            f"on at most {limits.max_sample_pixels:,} px{square}, as a sample "
+                            "is decoded whole, not in tiles: crop or downscale it, or ask for "
+                            "the mean (sample=0)")
 
 
-def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.BytesIO,
-                scale: int, view: str, sample: int, fill=None, flips: int | None = None,
-                rounds: int | None = None) -> bytes:
-    """The work of one request, in a worker thread: decode, check, infer, encode."""
+def run_inpaint(model, image_file: io.BytesIO, mask_file: io.BytesIO, scale: int, view: str,
+                sample: int, fill=None, flips: int | None = None, rounds: int | None = None
+                ) -> bytes:
+    """The work of one request, in a worker thread (its sizes checked before): decode, check,
+    infer, encode."""
     cfg = averaging(flips, rounds)  # neither asked: by the image's size, as `impaint inpaint`
-    check_size(image_file, "image", scale, limits)
-    check_size(mask_file, "mask", 1, limits)
-    image_file.seek(0)
-    mask_file.seek(0)
     image, mask = read_image(image_file), read_mask(mask_file)
     check_pair(image, mask, image_file.name, hint="masks are white = hole, black = known")
     if cfg is None:  # a sample is one draw, never averaged
@@ -176,7 +220,8 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
             raise InputError("samples are drawn at ×1 without flips or rounds only")
         if view == "sigma":
             raise InputError("a sample is one draw: it has no σ heat map (view=result)")
-        return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0])
+        return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0],
+                         read_original(image_file))
     if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
         out, std = inpaint_pyramid(fill, image[None], mask[None], cfg, coarse_of(fill))
     else:
@@ -189,11 +234,9 @@ def run_inpaint(model, limits: Limits, image_file: io.BytesIO, mask_file: io.Byt
     return png_bytes(out[0], read_original(image_file))
 
 
-def run_preview(limits: Limits, image_file: io.BytesIO) -> bytes:
+def run_preview(image_file: io.BytesIO) -> bytes:
     """An image the browser cannot show (TIFF, HEIC, 16-bit) -> an 8-bit PNG of it, upright,
     for the page to paint on; the page still sends the original file to be inpainted."""
-    check_size(image_file, "image", 1, limits)
-    image_file.seek(0)
     return png_bytes(read_image(image_file))
 
 
@@ -243,14 +286,17 @@ async def read_upload(form, key: str) -> io.BytesIO:
     return upload
 
 
-async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work
-                 ) -> Response:
+async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work,
+                 timed: bool = True) -> Response:
     """One API request: 413 or 503 before reading the body where it must; the form's
-    fields by `parse` (-> `work`'s arguments); `work` in the pool -> a PNG; every failure
-    a one-line JSON error."""
+    fields by `parse` (-> `work`'s arguments; the images' sizes checked from their headers,
+    so that a 413 does not wait for a worker); `work` in the pool (`timed`: for
+    Retry-After) -> a PNG; every failure a one-line JSON error."""
     max_bytes = int(limits.max_upload_mb * 1e6)
     try:
-        if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        check_origin(request)
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media != "multipart/form-data":  # media types are case-insensitive (RFC 9110)
             raise ApiError(400, "send the image and mask as multipart/form-data (curl -F "
                                 "image=@photo.png -F mask=@hole.png)")
         length = request.headers.get("content-length", "")
@@ -271,14 +317,14 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
             args = await parse(form)
         finally:
             await form.close()
-        return Response(await pool.run(work, *args), media_type="image/png")
+        return Response(await pool.run(work, *args, timed=timed), media_type="image/png")
     except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running
         # after its grace period; the page gets a line it can show, the log no traceback
         log.warning("a request was cut off: the server is stopping")
         return error_response(503, "the server is stopping: try again once it is back",
                               {"Retry-After": "10"})
     except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
-        log.info("a client disconnected mid-upload")
+        log.warning("a client disconnected mid-upload")
         return error_response(400, "the client disconnected")
     except ApiError as e:
         return error_response(e.status, str(e), e.headers)
@@ -292,14 +338,17 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
         pool.release()
 
 
-def create_app(model, name: str = "model", limits: Limits | None = None, fill=None
-               ) -> Starlette:
-    """The ASGI app around one loaded model; `fill`, if given, runs its x1 fills
-    (`impaint.inference.onnx_backend.load_backend`)."""
+def create_app(model, name: str = "model", limits: Limits | None = None, fill=None,
+               host: str = "127.0.0.1") -> Starlette:
+    """The ASGI app around one loaded model, for a server listening on `host`; `fill`, if
+    given, runs its x1 fills (`impaint.inference.onnx_backend.load_backend`)."""
     limits = limits or Limits()
     # the multipart parser logs each malformed body it refuses: the client's 400 says it
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
     model.eval()
+    # pillow-heif's opener registered now, not by the first decode: until then check_size's
+    # header read could not size a HEIC, and the first one was decoded at any size
+    heif_support()
     pool = InferencePool(limits.workers, limits.queue)
     info = describe(model, name, limits, getattr(fill, "name", "torch"))  # what runs x1 fills
 
@@ -320,18 +369,21 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         if isinstance(view, UploadFile) or view not in ("result", "sigma"):
             got = "a file" if isinstance(view, UploadFile) else repr(str(view)[:20])
             raise ApiError(400, f"view must be result or sigma, not {got}")
-        return model, limits, image, mask, scale, view, sample, fill, flips, rounds
+        check_size(image, "image", scale, limits, sample)  # here, not after the queue's wait
+        check_size(mask, "mask", 1, limits)
+        return model, image, mask, scale, view, sample, fill, flips, rounds
 
     async def preview_fields(form) -> tuple:
         image = await read_upload(form, "image")
         check_fields(form, ("image",))
-        return limits, image
+        check_size(image, "image", 1, limits)
+        return (image,)
 
     async def api_inpaint(request: Request) -> Response:
         return await answer(request, pool, limits, inpaint_fields, run_inpaint)
 
     async def api_preview(request: Request) -> Response:
-        return await answer(request, pool, limits, preview_fields, run_preview)
+        return await answer(request, pool, limits, preview_fields, run_preview, timed=False)
 
     async def not_found(request: Request, exc: HTTPException) -> Response:
         return error_response(exc.status_code, str(exc.detail), exc.headers)  # 405: Allow
@@ -347,7 +399,8 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         Route("/api/inpaint", api_inpaint, methods=["POST"]),
         Route("/api/preview", api_preview, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
-    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan)
+    ], exception_handlers={HTTPException: not_found}, lifespan=lifespan,
+        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=own_hosts(host))])
     app.router.redirect_slashes = False  # /api/inpaint/ is a JSON 404, not a bare redirect
     app.state.pool = pool
     return app

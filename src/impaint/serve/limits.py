@@ -17,6 +17,11 @@ class Limits:
     # Longest side of an output rendered at x2 or x4: every output pixel is a decoder query
     # (a 512-px photo at x4 took 8.1 s and 0.89 GB through the CLI), so this stays lower.
     max_render: int = 2048
+    # Pixels of an image a sample (sample >= 1) is drawn on; more is 413. A sample is decoded
+    # whole, not in the pipeline's tiles, at some 1.6 KB a pixel: with the general model's
+    # settings and latent_dim=8, 768 x 768 peaked at 1.2 GB and 1024 x 1024 at 1.9 GB on the
+    # 2-core machine, so a phone's photo would have needed some 20 GB.
+    max_sample_pixels: int = 768 * 768
     workers: int = 1  # inferences at once (each one already uses all of torch's threads)
     queue: int = 16  # requests waiting for a worker; one more is 503 with Retry-After
     max_samples: int = 8  # the page's "K samples" (each is one request)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -81,14 +82,16 @@ def run(requests: int, concurrency: int, checkpoint: str | None) -> dict:
 
     work = payloads(requests)
     proc, url = start_server(checkpoint)
-    latencies, errors, memory = [], {}, []
+    latencies, memory = [], []
     done = threading.Event()
 
     def sample_memory():
         while not done.wait(0.1):
             memory.append((len(latencies), *rss_mb(proc.pid)))
 
-    def one(client: httpx.Client, p: dict) -> None:
+    def one(client: httpx.Client, p: dict) -> str | None:
+        """One request, timed -> its error, None if it succeeded (the caller counts them:
+        this runs on CONCURRENCY threads at once)."""
         start = time.perf_counter()
         try:
             r = client.post(f"{url}/api/inpaint", data={"view": p["view"]},
@@ -97,20 +100,18 @@ def run(requests: int, concurrency: int, checkpoint: str | None) -> dict:
         except httpx.HTTPError as e:
             key = type(e).__name__
         latencies.append(time.perf_counter() - start)
-        if key:
-            errors[key] = errors.get(key, 0) + 1
+        return key
 
     try:
         with httpx.Client(timeout=120) as client:
             for p in work[:len(SIZES)]:  # warm-up, not counted: the first calls build kernels
                 one(client, p)
             latencies.clear()
-            errors.clear()
             warm = rss_mb(proc.pid)[0]
             threading.Thread(target=sample_memory, daemon=True).start()
             start = time.perf_counter()
             with ThreadPoolExecutor(concurrency) as pool:
-                list(pool.map(lambda p: one(client, p), work))
+                errors = Counter(key for key in pool.map(lambda p: one(client, p), work) if key)
             wall = time.perf_counter() - start
         done.set()
         end, peak = rss_mb(proc.pid)
@@ -118,14 +119,16 @@ def run(requests: int, concurrency: int, checkpoint: str | None) -> dict:
         proc.terminate()
         proc.wait(10)
     return {"requests": requests, "concurrency": concurrency, "wall_s": wall,
-            "latencies": latencies, "errors": errors, "rss_warm_mb": warm, "rss_end_mb": end,
+            "latencies": latencies, "errors": dict(errors), "rss_warm_mb": warm, "rss_end_mb": end,
             "rss_peak_mb": peak, "memory": memory}
 
 
 def report(r: dict) -> str:
     # inclusive: percentiles within the measured range (the default extrapolates past the
-    # largest latency on a short run: a p95 above the max)
-    q = statistics.quantiles(r["latencies"], n=100, method="inclusive")
+    # largest latency on a short run: a p95 above the max); one latency is every percentile
+    # (quantiles wants two before Python 3.13)
+    q = statistics.quantiles(r["latencies"], n=100, method="inclusive") \
+        if len(r["latencies"]) > 1 else r["latencies"] * 99
     # The resident memory at each tenth of the run: a leak climbs, a bounded server stays flat.
     tenths = [next((m[1] for m in reversed(r["memory"]) if m[0] <= r["requests"] * k / 10),
                    None) for k in range(1, 11)]

@@ -18,11 +18,14 @@ from .limits import Limits
 
 
 def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (port 0: a free one), so the URL printed is the real one."""
+    """A listening socket (port 0: a free one), so the URL printed is the real one. It
+    listens at once: a client that connects before uvicorn has started waits in the backlog
+    (uvicorn's own size, 2048), where it was refused."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(2048)
     return sock
 
 
@@ -65,29 +68,37 @@ def running(app, host: str = "127.0.0.1", port: int = 0):
         sock.close()
 
 
-def is_local(host: str) -> bool:
-    try:
-        return host == "localhost" or ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: only "localhost" is known to stay on this machine
-        return False
+def is_local(sock: socket.socket) -> bool:
+    """Whether a bound socket takes connections from this machine only: its address, as
+    bound (127.1 and localhost are 127.0.0.1 there), is a loopback one."""
+    return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
 
 
 def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, backend: str = "torch") -> None:
-    """Load the model once, print the page's URL, serve until Ctrl-C. `backend`: what runs
-    the x1 fills (see impaint.inference.onnx_backend); the PyTorch model renders the rest."""
+    """Listen on `host`, load the model once, print the page's URL, serve until Ctrl-C.
+    `backend`: what runs the x1 fills (see impaint.inference.onnx_backend); the PyTorch model
+    renders the rest."""
     from ..model import load_model
     from ..inference.onnx_backend import load_backend
 
-    model = load_model(checkpoint)
-    fill = load_backend(backend, checkpoint)
+    # bound first: a busy port, or an address this machine does not have, fails in one line
+    # before the warning below and the model's load (seconds), not after them
     try:
         sock = bind(host, port)
     except OSError as e:
         raise ValueError(f"cannot listen on {host}:{port}: {e.strerror or e}")
-    print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
-    name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
-    run_until_stopped(create_app(model, name, limits, fill), sock)
+    with sock:  # closed however this ends: a model that does not load, Ctrl-C
+        if not is_local(sock):
+            print(f"impaint: warning: listening on {host}, not only on this machine: the page "
+                  "has no authentication, so anyone who can reach this port can use it",
+                  file=sys.stderr, flush=True)
+        model = load_model(checkpoint)
+        fill = load_backend(backend, checkpoint)
+        name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
+        app = create_app(model, name, limits, fill, host)  # before the URL, which says "ready"
+        print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
+        run_until_stopped(app, sock)
 
 
 def run_until_stopped(app, sock: socket.socket) -> None:
