@@ -179,20 +179,22 @@ def test_a_large_single_pass_runs_in_tiles_with_the_whole_pass_result():
     assert (tiled_sigma - whole_sigma).abs().max() < 1e-4
 
 
-def test_a_flat_level_takes_the_carried_up_fill(model):
+@pytest.mark.parametrize("size, coarsest", [(256, 32), (255, 64), (257, 33)])
+def test_a_flat_level_takes_the_carried_up_fill(model, size, coarsest):
     """Levels no sharper than the level below carried up (an upscaled picture) are not
     re-filled: the model runs at the coarsest level only; the holes above hold its fill carried
-    up, and σ the hint's; known pixels stay exact."""
+    up, and σ the hint's; known pixels stay exact. Odd sides too, whose levels' last cells
+    hold one row (carried up resized to the side, they drifted: 3.6-3.9 grey levels)."""
     calls = []
 
     def single(image, mask):
         calls.append(tuple(image.shape[-2:]))
         return model_single(model)(image, mask)
 
-    h = w = 256
+    h = w = size
     image, mask = smooth_image(h, w), box_mask(h, w, 64, 64, 128, 128)
     out, sigma = inpaint_pyramid(single, image, mask, Pyramid(tile=256))
-    assert calls == [(32, 32)]
+    assert calls == [(coarsest, coarsest)]
     known = mask.bool().expand_as(image)
     assert torch.equal(out[known], image[known])
     assert (sigma[~known] > 0).all() and (sigma[known] == 0).all()
@@ -236,13 +238,24 @@ def test_detail_variance_is_measured_on_known_pixels_away_from_holes():
     assert 0.22 < float(v[0, 0]) < 0.28 and float(v[0, 1:].max()) < 1e-6
 
 
-def test_sigma_grows_with_what_the_pyramid_cannot_know():
+@pytest.mark.parametrize("size", [64, 63, 65, 127, 129])
+def test_a_smooth_picture_has_no_detail_at_any_size(size):
+    """The level below carried up is the picture itself, to a fraction of a grey level, on
+    odd sides too (whose coarse level's last cell holds one row and one column)."""
+    image = torch.nn.functional.interpolate(smooth_image(size // 4 + 1, size // 4 + 1),
+                                            size=(size, size), mode="bicubic").clamp(0, 1)
+    v = detail_variance(image, torch.ones(1, 1, size, size), Pyramid())
+    assert float(v.mean().sqrt()) * 255 < 1.0  # 3.6-3.7 grey levels on odd sides, misaligned
+
+
+@pytest.mark.parametrize("size", [128, 127, 129])
+def test_sigma_grows_with_what_the_pyramid_cannot_know(size):
     """The hint's σ grows by the level's detail, and a band pixel takes its distance's share
     of the hint's variance: a stub model sure of everything (σ 0.01) is not believed."""
     def sure(image, mask):
         return image, torch.full_like(image, 0.01)
 
-    h = w = 128
+    h = w = size
     image = smooth_image(h, w)
     image[:, 0, :, 1::2] += 0.2  # fine detail the coarse levels cannot carry up
     mask = box_mask(h, w, 32, 32, 64, 64)
@@ -253,7 +266,10 @@ def test_sigma_grows_with_what_the_pyramid_cannot_know():
     red[:, 0] = True
     # Next to known pixels: barely above the model's own σ; deep in the hole: the detail's.
     assert (sigma[one & ~red] < 0.02).all()
-    assert (sigma[far & red] > 0.09).all() and (sigma[far & ~red] < 0.05).all()
+    assert (sigma[far & red] > 0.09).all()
+    # Green and blue have no detail beyond a smooth picture's (a fraction of a grey level): the
+    # model's own 0.01, not more (misaligned on odd sides, the drift added up to 0.024).
+    assert (sigma[far & ~red] < 0.0125).all()
     assert sigma[one & red].mean() < sigma[(dist == 4).expand_as(sigma) & red].mean()
 
 
