@@ -273,6 +273,18 @@ def test_sigma_grows_with_what_the_pyramid_cannot_know(size):
     assert sigma[one & red].mean() < sigma[(dist == 4).expand_as(sigma) & red].mean()
 
 
+@pytest.mark.parametrize("band", [0.0, 0.5, 4.0])
+def test_sigma_is_finite_at_any_band(model, band):
+    """band 0 ("coarse, then up", docs/any-size.md) took d/band of the hint's variance as
+    0/0 on known pixels, and carried the NaN up into the next level's holes."""
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    mask = box_mask(128, 128, 32, 32, 64, 64)
+    out, sigma = inpaint_with_std(model, image, mask, cfg=Pyramid(band=band), bf16=False)
+    known = mask.bool().expand_as(sigma)
+    assert torch.isfinite(out).all() and torch.isfinite(sigma).all()
+    assert (sigma[known] == 0).all() and (sigma[~known] > 0).all()
+
+
 @pytest.mark.parametrize("size", [32, 64, 300])
 def test_nothing_known_still_has_a_sigma(size):
     """A full mask goes through every level with no band pixel to re-fill (no tile holds one

@@ -369,8 +369,13 @@ def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, le
         hint_var = hint_sigma.square_()
         if detail is not None:
             hint_var.add_(detail)
-        share = dist.clamp(max=cfg.band).div_(cfg.band)
+        # band 0 ("coarse, then up"): every hole is far, and d/band would be 0/0 on the rest
+        share = (dist.clamp(max=cfg.band).div_(cfg.band) if cfg.band > 0
+                 else torch.zeros_like(dist))
         sigma = torch.where(far, hint_var, sigma.square().add_(share * hint_var)).sqrt_()
+        # 0 on this level's known pixels (a coarse one is the mean of real ones): carried up,
+        # a stub's or a runtime's σ there would leak into the next level's holes
+        sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
 
 
