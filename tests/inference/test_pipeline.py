@@ -179,6 +179,29 @@ def test_a_large_single_pass_runs_in_tiles_with_the_whole_pass_result():
     assert (tiled_sigma - whole_sigma).abs().max() < 1e-4
 
 
+@pytest.mark.parametrize("order", [[0, 1], [1, 0]])
+def test_an_image_with_nothing_missing_over_pass_tile_has_sigma_zero(model, order):
+    """No tile holds a hole, so no pass runs: σ is 0 for a probabilistic model (it was None,
+    and beside an image with σ in a batch, a crash or every image's σ dropped)."""
+    g = torch.Generator().manual_seed(5)
+    image = torch.rand(2, 3, 100, 100, generator=g)
+    mask = (torch.rand(2, 1, 100, 100, generator=g) > 0.3).float()
+    mask[1] = 1  # nothing missing
+    cfg = Pyramid(pass_tile=64)
+    out, sigma = inpaint_with_std(model, image[order], mask[order], cfg=cfg, bf16=False)
+    alone = inpaint_with_std(model, image[:1], mask[:1], cfg=cfg, bf16=False)[1]
+    assert sigma.shape == image.shape and torch.equal(out[order.index(1)], image[1])
+    assert torch.equal(sigma[order.index(1)], torch.zeros(3, 100, 100))
+    assert torch.allclose(sigma[order.index(0)], alone[0], atol=1e-6)
+    assert torch.equal(inpaint_with_std(model, image[1:], mask[1:], cfg=cfg)[1],
+                       torch.zeros(1, 3, 100, 100))
+    # A bare function says nothing of its σ: the image no pass ran on has σ 0 in the batch.
+    def bare(im, mk):
+        return model_single(model)(im, mk)
+
+    assert torch.equal(inpaint_pyramid(bare, image[order], mask[order], cfg)[1], sigma)
+
+
 @pytest.mark.parametrize("size, coarsest", [(256, 32), (255, 64), (257, 33)])
 def test_a_flat_level_takes_the_carried_up_fill(model, size, coarsest):
     """Levels no sharper than the level below carried up (an upscaled picture) are not

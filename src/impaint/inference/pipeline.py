@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 import cv2
@@ -50,6 +50,27 @@ from ..precision import bf16_is_fast
 from .options import FLIPS
 
 SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a single-scale fill says of itself, as attributes of the same names, where it does
+    (`model_single` and the backends; `counted` passes them on): a bare function says nothing,
+    and what it returns is taken as it comes."""
+    probabilistic: bool | None = None  # it gives σ (None: unsaid)
+
+
+def traits(single: SingleScale) -> Traits:
+    return Traits(**{f.name: getattr(single, f.name) for f in fields(Traits)
+                     if hasattr(single, f.name)})
+
+
+def with_traits(fill: SingleScale, like) -> SingleScale:
+    """`fill`, saying the traits that `like` says (a wrapper of it, or the model it runs)."""
+    for f in fields(Traits):
+        if hasattr(like, f.name):
+            setattr(fill, f.name, getattr(like, f.name))
+    return fill
 
 
 @dataclass(frozen=True)
@@ -355,7 +376,7 @@ def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, le
     if flat:
         filled, sigma = seeded, None if hint_sigma is None else torch.zeros_like(hint_sigma)
     else:
-        filled, sigma = _tiled(single, seeded, seeded_mask, cfg)
+        filled, sigma = _tiled(single, seeded, seeded_mask, cfg, Traits())
         if sigma is None and hint_sigma is not None:  # no band pixel in any tile: nothing known
             sigma = torch.zeros_like(hint_sigma)
     filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
@@ -390,13 +411,14 @@ def _hole_tiles(mask: torch.Tensor, cfg: Pyramid) -> list[tuple[int, int]]:
             if holes[top:top + t, left:left + t].any()]
 
 
-def _tiled(single: SingleScale, image, mask, cfg: Pyramid):
+def _tiled(single: SingleScale, image, mask, cfg: Pyramid, fine: Traits):
     """`single` on a large (1, C, H, W) level, only on the tiles that hold a hole, each with
-    `margin` px of context; a small level in one pass."""
+    `margin` px of context; a small level in one pass. Where no tile holds a hole, σ is 0 if
+    `fine` (`single`'s traits) gives σ, else None."""
     h, w = image.shape[-2:]
     if max(h, w) <= cfg.tile:
         return single(image, mask)
-    filled, sigma = image.clone(), None
+    filled, sigma = image.clone(), torch.zeros_like(image) if fine.probabilistic else None
     t, m = cfg.tile, cfg.margin
     for top, left in _hole_tiles(mask, cfg):
         # Even offsets keep the encoder's 2x pooling grid where a whole-image pass has it.
@@ -424,6 +446,7 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     `on_plan(n)`: n more calls of `single` or `coarse` to come, told before them (image by
     image): a progress bar's total."""
     on_plan = on_plan or (lambda n: None)
+    fine = traits(single)
     dists = [hole_distance(m[None]) for m in mask]  # each (1, 1, H, W): level 0's, kept
     depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
     if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
@@ -432,24 +455,28 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
         return refilled(single, cfg, image.shape[-2:])(image, mask)
     # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
     return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg,
-                              dists[i], on_plan) for i, k in enumerate(depth)])
+                              dists[i], on_plan, fine) for i, k in enumerate(depth)])
 
 
 def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-image (filled, σ or None) pairs -> the batch's (filled, σ or None)."""
-    sigmas = [r[1] for r in results]
-    return torch.cat([r[0] for r in results]), None if sigmas[0] is None else torch.cat(sigmas)
+    """Per-image (filled, σ or None) pairs -> the batch's (filled, σ or None). An image with
+    no σ beside others with one (a bare function's, on which no pass ran: nothing missing)
+    has σ 0."""
+    filled = torch.cat([f for f, _ in results])
+    if all(s is None for _, s in results):
+        return filled, None
+    return filled, torch.cat([torch.zeros_like(f) if s is None else s for f, s in results])
 
 
 def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid,
-               dist: torch.Tensor | None, on_plan: Callable[[int], None]):
+               dist: torch.Tensor | None, on_plan: Callable[[int], None], fine: Traits):
     """One (1, C, H, W) image through `levels` reductions -> (filled, σ or None). `dist`:
     the mask's `hole_distance`, if the caller has it (0.3-0.45 s at 4096 px); `on_plan`:
-    see `inpaint_pyramid`."""
+    see `inpaint_pyramid`; `fine`: `single`'s traits."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
         one = replace(cfg, tile=cfg.pass_tile)
         on_plan(len(_hole_tiles(mask, one)) * refilled_passes(cfg, image.shape[-2:]))
-        return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one)
+        return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one, fine)
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
@@ -479,7 +506,7 @@ def counted(single: SingleScale | None, on_pass: Callable[[], None] | None
         out = single(image, mask)
         on_pass()
         return out
-    return fill
+    return with_traits(fill, single)
 
 
 def coarse_of(model, bf16: bool = False) -> SingleScale | None:
@@ -497,6 +524,7 @@ def model_single(model, bf16: bool = False) -> SingleScale:
         with torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext():
             filled, sigma = one_pass(model, image, mask)
         return filled, None if sigma is None else sigma.float()
+    single.probabilistic = bool(model.cfg.probabilistic)
     return single
 
 
