@@ -479,6 +479,33 @@ def test_a_coarse_model_fills_only_the_coarsest_level(model):
     assert torch.allclose(both[1:], alone, atol=1e-6) and torch.allclose(both[:1], out, atol=1e-6)
 
 
+@pytest.mark.parametrize("fine_sigma, coarse_sigma", [(True, False), (False, True)])
+def test_sigma_follows_the_fine_model_of_a_mixed_pair(fine_sigma, coarse_sigma):
+    """A probabilistic model with a deterministic coarse one (σ 0 in the hint: the level's
+    detail alone) crashed; a deterministic one with a probabilistic coarse one gave σ. Bare
+    functions too, which say nothing: what the fine one's passes return tells."""
+    from dataclasses import replace
+
+    from impaint.model import with_coarse
+
+    def tiny(probabilistic):
+        torch.manual_seed(0)
+        return ImplicitInpainter(replace(TINY, probabilistic=probabilistic)).eval()
+
+    fine, coarse = tiny(fine_sigma), tiny(coarse_sigma)
+    image = torch.rand(1, 3, 128, 128, generator=torch.Generator().manual_seed(0))
+    mask = box_mask(128, 128, 32, 32, 64, 64)
+    _, sigma = inpaint_with_std(with_coarse(fine, coarse), image, mask, bf16=False)
+    bare = [lambda im, mk, m=m: model_single(m)(im, mk) for m in (fine, coarse)]
+    _, bare_sigma = inpaint_pyramid(bare[0], image, mask, Pyramid(), bare[1])
+    if not fine_sigma:
+        assert sigma is None and bare_sigma is None
+        return
+    known = mask.bool().expand_as(sigma)
+    assert torch.isfinite(sigma).all() and (sigma[known] == 0).all()
+    assert (sigma[~known] > 0).all() and torch.allclose(bare_sigma, sigma, atol=1e-6)
+
+
 def test_the_shipped_faces_pair_loads_and_fills_without_a_download(monkeypatch):
     import socket
 

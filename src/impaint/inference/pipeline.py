@@ -29,7 +29,8 @@ models) follows the same path, and grows with what each step cannot know (`_refi
 carried-up fill lacks the level's own detail, and the band's fill leans on that hint.
 
 `single` is any single-scale fill, `(image, mask) -> (filled, σ or None)`, known pixels kept:
-PyTorch's `model.inpaint_with_std`, or another backend with the same contract.
+PyTorch's `model.inpaint_with_std`, or another backend with the same contract. Whether the
+pipeline gives σ follows `single` (`Traits`), whatever the coarse model paired with it does.
 """
 
 from __future__ import annotations
@@ -366,19 +367,24 @@ def plan(images: list, masks: list, cfg: Pyramid, dist: torch.Tensor | None = No
     return levels
 
 
-def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, level: Level):
+def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, level: Level,
+            fine: Traits):
     """One finer level, as `plan` measured it: far holes take the hint, the model re-fills
-    the band near known pixels. -> (filled, σ or None), each (1, C, H, W)."""
+    the band near known pixels. -> (filled, σ or None), each (1, C, H, W). σ comes out if
+    `single` gives it (`fine`, its traits; unsaid, as its passes show, or with no pass, as
+    the hint has it): a coarse model paired with it may give σ or not (`with_coarse`)."""
     dist, detail, flat = level.dist, level.detail, level.flat  # (1, 1, H, W) px, (1, C, 1, 1)
     far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
     seeded = torch.where(far, hint, image)
     seeded_mask = torch.where(far, torch.ones_like(mask), mask)
-    if flat:
-        filled, sigma = seeded, None if hint_sigma is None else torch.zeros_like(hint_sigma)
-    else:
-        filled, sigma = _tiled(single, seeded, seeded_mask, cfg, Traits())
-        if sigma is None and hint_sigma is not None:  # no band pixel in any tile: nothing known
-            sigma = torch.zeros_like(hint_sigma)
+    filled, sigma = (seeded, None) if flat else _tiled(single, seeded, seeded_mask, cfg, fine)
+    gives = fine.probabilistic
+    if gives is None:
+        gives = sigma is not None if level.passes else hint_sigma is not None
+    if not gives:
+        sigma = None
+    elif sigma is None:  # no pass ran (flat, or no band pixel in any tile): the hint's alone
+        sigma = torch.zeros_like(image)
     filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
     if sigma is not None:
         # The model takes the hint for truth, so its σ alone is overconfident (measured: the
@@ -387,7 +393,8 @@ def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, le
         # to the hint and takes that share of its variance.
         # In place on this function's own tensors (the carried-up σ is made for it; `single`'s
         # σ is not touched): fewer copies at the level's size, the same values.
-        hint_var = hint_sigma.square_()
+        # (a deterministic coarse model's hint: σ 0, the level's detail alone)
+        hint_var = torch.zeros_like(sigma) if hint_sigma is None else hint_sigma.square_()
         if detail is not None:
             hint_var.add_(detail)
         # band 0 ("coarse, then up"): every hole is far, and d/band would be 0/0 on the rest
@@ -490,7 +497,7 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
         filled, sigma = _refine(mirrored(single, cfg, size), images[k], masks[k], hint,
-                                hint_sigma, cfg, finer[k])
+                                hint_sigma, cfg, finer[k], fine)
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma

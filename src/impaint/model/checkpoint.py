@@ -148,7 +148,9 @@ def checkpoint_path(path: str | Path | None) -> Path:
 def with_coarse(model: torch.nn.Module, coarse) -> torch.nn.Module:
     """`model`, with `coarse` (a model or a single-scale backend) for the coarsest level of
     the multi-scale pipeline. Kept out of the module tree on purpose (not a submodule): the
-    model's parameters, state_dict and export stay its own."""
+    model's parameters, state_dict and export stay its own. σ follows `model`: a
+    deterministic coarse model's hint counts as sure (σ 0), a probabilistic one's σ is
+    dropped for a deterministic `model`."""
     model.__dict__["coarse"] = coarse
     return model
 
