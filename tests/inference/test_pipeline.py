@@ -152,27 +152,41 @@ def test_the_band_is_refined_and_the_far_hole_follows_the_coarse_fill(model):
     assert calls[-1][1] == 128 * 128 - 120 * 120
 
 
-def test_a_large_single_pass_runs_in_tiles_with_the_whole_pass_result():
+@pytest.mark.parametrize("latent, margin, flips", [(0, 32, 1), (4, 30, 1), (0, 30, 8),
+                                                   (4, 30, 8)])
+def test_a_large_single_pass_runs_in_tiles_with_the_whole_pass_result(latent, margin, flips):
     """Scattered holes on an image over `pass_tile`: tiles with `margin` px of context (more
     than the encoder's view) give what one pass over the whole image gives, in bounded
     memory. (A model without the coordinate input: x is relative to the frame it is given,
-    a tile's or the image's, and moves the shipped model's fill by ~0.001 dB.)"""
+    a tile's or the image's, and moves the shipped model's fill by ~0.001 dB.) A tile's edges
+    sit on the model's pooling grid, 4 px with a stochastic latent (a 30-px margin put them
+    2 px off it: 0.011 apart), and from the far sides too, where mirror images pool from
+    (8 flips on an odd width: 0.0013 apart)."""
+    from tests.helpers import STOCHASTIC
+
     torch.manual_seed(0)
-    model = ImplicitInpainter(TINY.__class__(**{**TINY.to_dict(), "probabilistic": True,
-                                                "use_coords": False})).eval()
+    model = ImplicitInpainter(STOCHASTIC.__class__(**{
+        **STOCHASTIC.to_dict(), "probabilistic": True, "use_coords": False,
+        "latent_dim": latent})).eval()
+    if latent:
+        torch.nn.init.normal_(model.latent.inject.weight, std=1.0)  # make the latent matter
     calls = []
 
     def single(image, mask):
         calls.append(tuple(image.shape[-2:]))
         return model_single(model)(image, mask)
+    single.grid = model.cfg.grid
 
-    h, w = 150, 200
+    h, w = 150, 201
     noise = torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(3))
     image = smooth_image(h, w) * 0.7 + 0.3 * noise
     mask = (torch.rand(1, 1, h, w, generator=torch.Generator().manual_seed(4)) > 0.5).float()
-    tiled, tiled_sigma = inpaint_pyramid(single, image, mask, Pyramid(pass_tile=64))
-    whole, whole_sigma = inpaint_pyramid(model_single(model), image, mask, Pyramid())
-    assert len(calls) == 3 * 4 and max(max(c) for c in calls) <= 64 + 2 * 32
+    cfg = Pyramid(pass_tile=64, margin=margin, flips=flips)
+    tiled, tiled_sigma = inpaint_pyramid(single, image, mask, cfg)
+    whole, whole_sigma = inpaint_pyramid(model_single(model), image, mask, Pyramid(flips=flips))
+    assert model.cfg.grid == (4 if latent else 2)
+    assert len(calls) == 3 * 4 * flips
+    assert max(max(c) for c in calls) <= 64 + 2 * (margin + model.cfg.grid - 1)
     known = mask.bool().expand_as(image)
     assert torch.equal(tiled[known], image[known])
     assert (tiled - whole).abs().max() < 1e-4

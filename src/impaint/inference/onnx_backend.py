@@ -317,7 +317,7 @@ class TorchInpainter:
 
     def __init__(self, model: nn.Module):
         self.model = model.eval()
-        self.probabilistic = bool(model.cfg.probabilistic)
+        self.probabilistic, self.grid = bool(model.cfg.probabilistic), model.cfg.grid
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor):
         return model_single(self.model, bf16_is_fast(image.device))(image, mask)

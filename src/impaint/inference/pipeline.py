@@ -59,6 +59,7 @@ class Traits:
     (`model_single` and the backends; `counted` passes them on): a bare function says nothing,
     and what it returns is taken as it comes."""
     probabilistic: bool | None = None  # it gives σ (None: unsaid)
+    grid: int = 2  # px: its model's pooling grid (`ModelConfig.grid`; 2, the default model's)
 
 
 def traits(single: SingleScale) -> Traits:
@@ -426,11 +427,14 @@ def _tiled(single: SingleScale, image, mask, cfg: Pyramid, fine: Traits):
     if max(h, w) <= cfg.tile:
         return single(image, mask)
     filled, sigma = image.clone(), torch.zeros_like(image) if fine.probabilistic else None
-    t, m = cfg.tile, cfg.margin
+    t, m, g = cfg.tile, cfg.margin, fine.grid
     for top, left in _hole_tiles(mask, cfg):
-        # Even offsets keep the encoder's 2x pooling grid where a whole-image pass has it.
-        y0, x0 = max(0, top - m) // 2 * 2, max(0, left - m) // 2 * 2
+        # Edges on the model's pooling grid (a stochastic latent's is 4 px), counted from the
+        # image's near and far sides (a mirror image pools from the far one), keep its cells
+        # where a whole-image pass has them: up to g - 1 px more context.
+        y0, x0 = max(0, top - m) // g * g, max(0, left - m) // g * g
         y1, x1 = min(h, top + t + m), min(w, left + t + m)
+        y1, x1 = h - (h - y1) // g * g, w - (w - x1) // g * g
         out, s = single(image[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1])
         core = (..., slice(top, min(h, top + t)), slice(left, min(w, left + t)))
         inner = (..., slice(top - y0, min(h, top + t) - y0),
@@ -531,7 +535,7 @@ def model_single(model, bf16: bool = False) -> SingleScale:
         with torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext():
             filled, sigma = one_pass(model, image, mask)
         return filled, None if sigma is None else sigma.float()
-    single.probabilistic = bool(model.cfg.probabilistic)
+    single.probabilistic, single.grid = bool(model.cfg.probabilistic), model.cfg.grid
     return single
 
 
