@@ -520,6 +520,19 @@ def test_sigma_follows_the_fine_model_of_a_mixed_pair(fine_sigma, coarse_sigma):
     assert (sigma[~known] > 0).all() and torch.allclose(bare_sigma, sigma, atol=1e-6)
 
 
+def test_the_coarse_model_follows_the_fine_ones_device_and_dtype():
+    """A pair's coarse model is out of the fine one's module tree: `pair.to(...)` left it
+    behind (a CUDA evaluation fed it CUDA tensors on the CPU); it follows when used."""
+    from impaint.inference.pipeline import coarse_of
+    from impaint.model import with_coarse
+
+    pair = with_coarse(ImplicitInpainter(TINY).eval(), ImplicitInpainter(TINY).eval())
+    pair.to(torch.float64)
+    image, mask = smooth_image(32, 32).double(), box_mask(32, 32, 8, 8, 16, 16).double()
+    out, _ = coarse_of(pair)(image, mask)
+    assert next(pair.coarse.parameters()).dtype == torch.float64 == out.dtype
+
+
 def test_the_shipped_faces_pair_loads_and_fills_without_a_download(monkeypatch):
     import socket
 

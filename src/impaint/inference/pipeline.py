@@ -524,7 +524,14 @@ def coarse_of(model, bf16: bool = False) -> SingleScale | None:
     """The single-scale fill for a pyramid's coarsest level that `model` (or a backend) was
     paired with (`model.with_coarse`, the shipped `faces` pair), or None: itself."""
     coarse = getattr(model, "coarse", None)
-    return model_single(coarse, bf16) if isinstance(coarse, torch.nn.Module) else coarse
+    if not isinstance(coarse, torch.nn.Module):
+        return coarse
+    # Out of `model`'s module tree (`with_coarse`), the coarse model does not follow its
+    # .to(): it goes where the fine model is, in its dtype (`evaluate --device cuda`).
+    weight = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    if weight is not None:
+        coarse.to(device=weight.device, dtype=weight.dtype)
+    return model_single(coarse, bf16)
 
 
 def model_single(model, bf16: bool = False) -> SingleScale:
