@@ -362,14 +362,14 @@ def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
     """A single-scale fill for `checkpoint` (None = the shipped model): a callable
     (image, mask) -> (filled, σ or None) with the semantics of `inpaint_with_std`."""
     from ..model import load_model
-    from ..model.checkpoint import PAIRS
+    from ..model.checkpoint import paired
 
     suffix = Path(str(checkpoint)).suffix.lower()
     if suffix in (".xml", ".onnx"):  # a graph `impaint export` wrote (.xml: --int8)
         return open_graph(Path(checkpoint), name)
     name = resolve_backend(name)
-    if str(checkpoint) in PAIRS and not Path(str(checkpoint)).exists():  # e.g. "faces"
-        fine, coarse = PAIRS[str(checkpoint)]
+    if pair := paired(checkpoint):  # e.g. "faces"
+        fine, coarse = pair
         backend = load_backend(name, fine)
         backend.coarse = load_backend(name, coarse)
         return backend
