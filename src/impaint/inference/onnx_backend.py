@@ -46,6 +46,11 @@ class BackendError(ValueError):
     """A backend that cannot run here (its runtime missing, a model it cannot export)."""
 
 
+class InferenceError(BackendError, RuntimeError):
+    """A backend that failed on one input (its runtime's error, an output of another shape):
+    a folder run goes on to the next image, as past PyTorch's RuntimeErrors."""
+
+
 class InpaintGraph(nn.Module):
     """What the exported graph computes: (image, mask) -> filled[, sigma]."""
 
@@ -209,17 +214,17 @@ def one_line(error: Exception) -> str:
 def graph_outputs(name: str, run, image: torch.Tensor, mask: torch.Tensor) -> list:
     """`run(feeds)`, runtime `name`'s call of the graph -> its outputs (numpy) as tensors on
     `image`'s device, each checked to be `image`'s (B, 3, H, W). A failure in the runtime, or
-    an output of another shape, is a one-line BackendError: OpenVINO's request, failing
+    an output of another shape, is a one-line InferenceError: OpenVINO's request, failing
     without a word, once handed back an empty output or the previous call's."""
     try:
         outs = run(graph_feeds(image, mask))
     except Exception as e:  # onnxruntime's errors derive from Exception alone
-        raise BackendError(f"{name} failed on a {tuple(image.shape)} image: "
-                           f"{one_line(e)}") from None
+        raise InferenceError(f"{name} failed on a {tuple(image.shape)} image: "
+                             f"{one_line(e)}") from None
     for out in outs:
         if tuple(out.shape) != tuple(image.shape):
-            raise BackendError(f"{name} returned {tuple(out.shape)} for a "
-                               f"{tuple(image.shape)} image")
+            raise InferenceError(f"{name} returned {tuple(out.shape)} for a "
+                                 f"{tuple(image.shape)} image")
     return [torch.from_numpy(out).to(image.device) for out in outs]
 
 
