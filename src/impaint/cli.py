@@ -267,6 +267,11 @@ def cmd_serve(args) -> None:
 def cmd_export(args) -> None:
     from .inference.onnx_backend import export_onnx
     from .model import load_model
+    from .model.checkpoint import paired
+
+    pair = paired(args.checkpoint)
+    # The graph is one network's: a pair's fine model, without the coarse one.
+    alone = f" ({pair[0]} alone: {pair[1]}, paired with it, is not in the graph)" if pair else ""
 
     if Path(args.output).is_dir():
         raise UsageError(f"cannot write {args.output}: it is a folder (name a file in it, "
@@ -280,9 +285,9 @@ def cmd_export(args) -> None:
         from .inference.quantize import quantize_int8
 
         path, drop = quantize_int8(args.checkpoint, args.calibration, args.output)
-        print(f"wrote {path} and {path.with_suffix('.bin').name}: int8, the worst held-out "
-              f"row {-drop:+.3f} dB against fp32; run it with --backend openvino --checkpoint "
-              f"{path}")
+        print(f"wrote {path} and {path.with_suffix('.bin').name}{alone}: int8, the worst "
+              f"held-out row {-drop:+.3f} dB against fp32; run it with --backend openvino "
+              f"--checkpoint {path}")
         return
     if Path(args.output).suffix.lower() in (".xml", ".bin"):
         raise UsageError(f"-o {args.output} names OpenVINO's int8 files (--int8 --calibration "
@@ -293,12 +298,10 @@ def cmd_export(args) -> None:
                          f"{Path(args.output).with_suffix('.onnx')})")
     model = load_model(args.checkpoint)
     path = export_onnx(model, args.output)
-    paired = " (its network alone: the coarse model it is paired with is not in the graph)"
     # The default is the 32-px face model (the bench's), not inpaint's and serve's `general`.
     which = (" from celeba32, the model for aligned 32-px faces (photos of any size: "
              "--checkpoint general)" if args.checkpoint is None else "")
-    paired = paired if getattr(model, "coarse", None) is not None else ""
-    print(f"wrote {path}{which}{paired} (inputs "
+    print(f"wrote {path}{which}{alone} (inputs "
           f"image, mask; outputs filled{', sigma' if model.cfg.probabilistic else ''}; see "
           "README, Export and deployment)")
 

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from impaint.inference.files import InputError, inpaint_paths, read_image
+from impaint.inference.pipeline import Pyramid
 from impaint.inference.image_files import read_original, write_image
 from tests.helpers import save_mask
 
@@ -319,6 +320,29 @@ def test_a_folder_goes_on_past_a_bad_pair(tmp_path, image_folder, tiny_checkpoin
                       progress=False)
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == \
         [p.stem + ".png" for i, p in enumerate(images) if i != 2]
+
+
+def test_a_folder_goes_on_past_a_backend_failing_on_one_image(tmp_path, tiny_checkpoint):
+    """A runtime's failure on one image (here OpenVINO on a 1-px side, unpadded) is that
+    pair's one-line failure, not the end of the run."""
+    pytest.importorskip("openvino")
+    from impaint.inference.files import inpaint_folder
+    from impaint.inference.onnx_backend import OpenVinoInpainter, cached_export
+
+    for name, (h, w) in (("a", (37, 53)), ("b", (1, 40))):
+        (tmp_path / "img").mkdir(exist_ok=True)
+        (tmp_path / "msk").mkdir(exist_ok=True)
+        Image.fromarray(np.full((h, w, 3), 120, np.uint8)).save(tmp_path / "img" / f"{name}.png")
+        hole = np.zeros((h, w), bool)
+        hole[0, :5] = True
+        save_mask(tmp_path / "msk" / f"{name}.png", hole)
+    backend = OpenVinoInpainter(cached_export(tiny_checkpoint), bf16=False)
+    backend.grid = 1  # as if the model needed no padding: OpenVINO fails on the 1-px side
+    report = inpaint_folder(backend, tmp_path / "img", tmp_path / "msk", tmp_path / "out",
+                            progress=False, cfg=Pyramid())
+    assert [p.name for p in report.written] == ["a.png"]
+    [(failed, reason)] = report.failed
+    assert failed.name == "b.png" and reason.startswith("openvino ") and "\n" not in reason
 
 
 def test_the_passing_bar_of_one_image_stays_off_a_log(capsys):

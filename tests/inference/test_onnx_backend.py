@@ -181,3 +181,47 @@ def test_a_graph_no_runtime_can_read_is_one_line(tmp_path, name):
     if runtime == "openvino":  # an IR graph without its weights: said before OpenVINO tries
         with pytest.raises(BackendError, match="needs its weights beside it: bad.bin"):
             load_backend(runtime, tmp_path / name)
+
+
+@pytest.mark.parametrize("which", ["tiny", "latent"])
+def test_openvino_fills_a_side_under_the_models_grid(tmp_path, which):
+    """OpenVINO cannot pool a 1-px side (or a latent model's 3-px one): it failed, or with one
+    thread handed back the previous call's output. Such sides are padded and cropped back."""
+    pytest.importorskip("openvino")
+    from tests.helpers import stochastic_model
+
+    model = stochastic_model().eval() if which == "latent" else ImplicitInpainter(TINY).eval()
+    path = export_onnx(model, tmp_path / "m.onnx")
+    run = OpenVinoInpainter(path, threads=1, bf16=False)
+    assert run.grid == model.cfg.grid == (4 if which == "latent" else 2)
+    run(*_pair(1, 37, 53))  # a previous output the request could hand back
+    for b, h, w in [(1, 1, 40), (2, 40, 1), (1, 1, 1), (1, 3, 9)]:
+        image, mask = _pair(b, h, w, seed=h + w)
+        mask[0, 0, 0, 0] = 0  # a hole in each
+        out, _ = run(image, mask)
+        ref, _ = OnnxInpainter(path)(image, mask)  # onnxruntime pools a short side
+        known = mask.bool().expand_as(image)
+        assert out.shape == image.shape and torch.equal(out[known], image[known])
+        assert (out - ref).abs().max() < 0.2  # the same model, next to a repeated edge
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_openvino_failures_and_wrong_shapes_are_one_line(tiny_checkpoint, threads):
+    """Unpadded, a 1-px side fails in OpenVINO: with one thread silently (an empty output, or
+    the last call's), with more in a C++ exception of many lines; either is one line here."""
+    pytest.importorskip("openvino")
+    run = OpenVinoInpainter(cached_export(tiny_checkpoint), threads=threads, bf16=False)
+    run(*_pair(1, 5, 7))
+    run.grid = 1  # as if the model needed no padding
+    with pytest.raises(BackendError, match=r"openvino (failed on|returned \(.*\) for) a "
+                                           r"\(1, 3, 1, 40\) image") as error:
+        run(*_pair(1, 1, 40))
+    assert "\n" not in str(error.value)
+
+
+def test_an_onnxruntime_failure_is_one_line(tiny_checkpoint):
+    run = OnnxInpainter(cached_export(tiny_checkpoint))
+    with pytest.raises(BackendError, match=r"onnxruntime failed on a \(1, 4, 8, 8\) image: "
+                                           r".*Got: 4 Expected: 3") as error:
+        run(torch.rand(1, 4, 8, 8), torch.ones(1, 1, 8, 8))
+    assert "\n" not in str(error.value)

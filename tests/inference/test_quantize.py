@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 
@@ -70,3 +71,35 @@ print("DROP", drop)
     assert "Calculating ranking scores" in out  # the subset was taken
     assert abs(float(out.split("DROP ")[1].split()[0])) < 0.5
     assert (tmp_path / "g" / "m.xml").is_file()
+
+
+def test_a_pair_is_quantized_as_its_fine_model(tmp_path):
+    """`faces` is `general` with `celeba32` at a pyramid's coarsest level: its int8 graph is
+    general's alone, as its fp32 one is (the export looked for a checkpoint file 'faces',
+    and refused the name that its own error listed)."""
+    make_images(tmp_path / "cal", 48, size=(32, 32))
+    out = run_python(f"""
+import impaint.inference.quantize as quantize
+asked = []
+def export(checkpoint):  # where quantizing starts, after the checks and the images
+    asked.append(checkpoint)
+    raise RuntimeError("stop")
+quantize.cached_export = export
+try:
+    quantize.quantize_int8("faces", {str(tmp_path / "cal")!r}, {str(tmp_path / "f.xml")!r})
+except RuntimeError as e:
+    print("ASKED", asked, e)
+""", IMPAINT_CACHE=str(tmp_path / "cache"))
+    assert "ASKED ['general'] stop" in out
+
+
+def test_export_int8_of_a_pair_says_which_network_it_holds(tmp_path, monkeypatch, capsys):
+    def quantized(checkpoint, calibration, out):  # the minutes of NNCF, not under test here
+        return Path(out), 0.01
+
+    monkeypatch.setattr("impaint.inference.quantize.quantize_int8", quantized)
+    code = main(["export", "--int8", "--calibration", str(tmp_path), "--checkpoint", "faces",
+                 "-o", str(tmp_path / "f.xml")])
+    assert code == 0
+    assert "f.bin (general alone: celeba32, paired with it, is not in the graph): int8" in \
+        capsys.readouterr().out

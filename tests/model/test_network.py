@@ -275,3 +275,28 @@ def test_queries_under_bf16_sample_at_their_own_positions(decoder):
         with torch.autocast("cpu", torch.bfloat16):
             low = model.query(z.bfloat16(), coords)
     assert (low.float() - exact).abs().max() < 0.02  # bf16 arithmetic only (0.06 before)
+
+
+@pytest.mark.parametrize("changes, grid", [({}, 2), ({"strides": (1, 2, 4)}, 4),
+                                           ({"latent_dim": 4}, 4),
+                                           ({"latent_dim": 4, "latent_stride": 3}, 6)])
+def test_a_crop_on_the_models_grid_pools_as_the_whole_image(changes, grid):
+    """`ModelConfig.grid`: a crop whose corner is a multiple of it gives the whole image's Z
+    away from its edges (tiles rely on it); half a grid off, the pooled cells move."""
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    model = ImplicitInpainter(replace(TINY, **changes)).eval()
+    assert model.cfg.grid == grid
+    if model.latent is not None:
+        torch.nn.init.normal_(model.latent.inject.weight, std=1.0)  # make the latent matter
+    image = torch.rand(1, 3, 192, 192, generator=torch.Generator().manual_seed(1))
+    inner = slice(80, 112)  # beyond the view (stride 4 blocks: ~60 px) of every crop's edge
+    with torch.no_grad():
+        whole = model.encode(image, torch.ones(1, 1, 192, 192))[..., inner, inner]
+        for top, same in ((12, True), (12 + grid // 2, False)):
+            z = model.encode(image[..., top:, top:], torch.ones(1, 1, 192 - top, 192 - top))
+            moved = slice(inner.start - top, inner.stop - top)
+            gap = (z[..., moved, moved] - whole).abs().max()
+            assert (gap < 1e-5) if same else (gap > 1e-4)
+    assert replace(TINY, arch="unet").grid == 4  # the U-Net halves twice

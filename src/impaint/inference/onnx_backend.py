@@ -26,9 +26,10 @@ import warnings
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..model import Decoder, compose, pixel_centres
+from ..model import Decoder, ModelConfig, compose, pixel_centres
 from ..model.checkpoint import written_atomically
 from .options import BACKENDS
 from .pipeline import bf16_is_fast, model_single
@@ -43,6 +44,11 @@ LARGE_PIXELS = 512 * 512
 
 class BackendError(ValueError):
     """A backend that cannot run here (its runtime missing, a model it cannot export)."""
+
+
+class InferenceError(BackendError, RuntimeError):
+    """A backend that failed on one input (its runtime's error, an output of another shape):
+    a folder run goes on to the next image, as past PyTorch's RuntimeErrors."""
 
 
 class InpaintGraph(nn.Module):
@@ -196,6 +202,41 @@ def graph_feeds(image: torch.Tensor, mask: torch.Tensor) -> dict:
             "mask": mask.detach().float().cpu().contiguous().numpy()}
 
 
+def one_line(error: Exception) -> str:
+    """A runtime's exception in one line: OpenVINO's gives lines of C++ source positions, then
+    the reason (its last line is kept); onnxruntime's breaks one sentence over lines (joined)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    if lines and lines[0].startswith("Exception from "):
+        return lines[-1]
+    return " ".join(lines) or type(error).__name__
+
+
+def graph_outputs(name: str, run, image: torch.Tensor, mask: torch.Tensor) -> list:
+    """`run(feeds)`, runtime `name`'s call of the graph -> its outputs (numpy) as tensors on
+    `image`'s device, each checked to be `image`'s (B, 3, H, W). A failure in the runtime, or
+    an output of another shape, is a one-line InferenceError: OpenVINO's request, failing
+    without a word, once handed back an empty output or the previous call's."""
+    try:
+        outs = run(graph_feeds(image, mask))
+    except Exception as e:  # onnxruntime's errors derive from Exception alone
+        raise InferenceError(f"{name} failed on a {tuple(image.shape)} image: "
+                             f"{one_line(e)}") from None
+    for out in outs:
+        if tuple(out.shape) != tuple(image.shape):
+            raise InferenceError(f"{name} returned {tuple(out.shape)} for a "
+                                 f"{tuple(image.shape)} image")
+    return [torch.from_numpy(out).to(image.device) for out in outs]
+
+
+def graph_grid(config: str | None) -> int:
+    """The pooling grid (`ModelConfig.grid`) of the model a graph was exported from, read
+    from its metadata's JSON config; 2, the encoder's own, where there is none to read."""
+    try:
+        return ModelConfig.from_dict(json.loads(config)).grid
+    except (TypeError, ValueError):  # no metadata, or a config of another version
+        return 2
+
+
 class OnnxInpainter:
     """An exported graph in onnxruntime, called as `inpaint_with_std(model, image, mask)`:
     (B, 3, H, W), (B, 1, H, W) -> (filled, σ or None), torch tensors on the input's device."""
@@ -208,6 +249,8 @@ class OnnxInpainter:
         self.session = self._session(arena=True)
         self.large = None  # the session for large inputs, made when one comes
         self.probabilistic = len(self.session.get_outputs()) == 2
+        meta = self.session.get_modelmeta().custom_metadata_map
+        self.grid = graph_grid(meta.get("impaint_model_config"))
 
     def _session(self, arena: bool):
         import onnxruntime as ort
@@ -219,12 +262,11 @@ class OnnxInpainter:
         return ort.InferenceSession(self.path, options, providers=["CPUExecutionProvider"])
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor):
-        feeds = graph_feeds(image, mask)
         session = self.session
         if mask.numel() > LARGE_PIXELS:  # the arena keeps 2.4x the peak: 14 GB at 2048^2
             self.large = self.large or self._session(arena=False)
             session = self.large
-        outs = [torch.from_numpy(o).to(image.device) for o in session.run(None, feeds)]
+        outs = graph_outputs(self.name, lambda feeds: session.run(None, feeds), image, mask)
         return outs[0], (outs[1] if self.probabilistic else None)
 
 
@@ -244,7 +286,12 @@ class OpenVinoInpainter:
         config = {"INFERENCE_NUM_THREADS": threads or torch.get_num_threads(),
                   "PERFORMANCE_HINT": "LATENCY",
                   "INFERENCE_PRECISION_HINT": "bf16" if self.bf16 else "f32"}
-        self.compiled = ov.Core().compile_model(str(path), "CPU", config)
+        core = ov.Core()
+        graph = core.read_model(str(path))
+        key = ["framework", "impaint_model_config"]  # the ONNX metadata (kept in an .xml)
+        self.grid = graph_grid(graph.get_rt_info(key).astype(str)
+                               if graph.has_rt_info(key) else None)
+        self.compiled = core.compile_model(graph, "CPU", config)
         self.probabilistic = len(self.compiled.outputs) == 2
         self._local = threading.local()  # an infer request per thread: `serve` calls from several
 
@@ -252,10 +299,18 @@ class OpenVinoInpainter:
         request = getattr(self._local, "request", None)
         if request is None:
             request = self._local.request = self.compiled.create_infer_request()
-        feeds = graph_feeds(image, mask)
-        result = request.infer(feeds)
-        # copies: the request reuses its output buffers on the next call
-        outs = [torch.from_numpy(result[i].copy()).to(image.device) for i in range(len(result))]
+
+        def run(feeds):  # copies: the request reuses its output buffers on the next call
+            result = request.infer(feeds)
+            return [result[i].copy() for i in range(len(result))]
+        # OpenVINO's CPU plugin cannot pool a side shorter than the kernel (onnxruntime and
+        # PyTorch pool what there is): a side under the model's grid is padded by repeating
+        # its last row or column, and the outputs cropped back.
+        h, w = image.shape[-2:]
+        grow = (0, max(0, self.grid - w), 0, max(0, self.grid - h))  # (left, right, top, bottom)
+        if any(grow):
+            image, mask = (F.pad(t, grow, mode="replicate") for t in (image, mask))
+        outs = [o[..., :h, :w].contiguous() for o in graph_outputs(self.name, run, image, mask)]
         return outs[0], (outs[1] if self.probabilistic else None)
 
 
@@ -267,7 +322,7 @@ class TorchInpainter:
 
     def __init__(self, model: nn.Module):
         self.model = model.eval()
-        self.probabilistic = bool(model.cfg.probabilistic)
+        self.probabilistic, self.grid = bool(model.cfg.probabilistic), model.cfg.grid
 
     def __call__(self, image: torch.Tensor, mask: torch.Tensor):
         return model_single(self.model, bf16_is_fast(image.device))(image, mask)
@@ -305,23 +360,21 @@ def open_graph(path: Path, name: str = "auto"):
     try:
         return (OpenVinoInpainter if name == "openvino" else OnnxInpainter)(path)
     except Exception as e:  # onnxruntime's errors derive from Exception alone
-        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
-        raise BackendError(f"cannot load {path} in {name}: "
-                           f"{lines[-1] if lines else type(e).__name__}") from None
+        raise BackendError(f"cannot load {path} in {name}: {one_line(e)}") from None
 
 
 def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
     """A single-scale fill for `checkpoint` (None = the shipped model): a callable
     (image, mask) -> (filled, σ or None) with the semantics of `inpaint_with_std`."""
     from ..model import load_model
-    from ..model.checkpoint import PAIRS
+    from ..model.checkpoint import paired
 
     suffix = Path(str(checkpoint)).suffix.lower()
     if suffix in (".xml", ".onnx"):  # a graph `impaint export` wrote (.xml: --int8)
         return open_graph(Path(checkpoint), name)
     name = resolve_backend(name)
-    if str(checkpoint) in PAIRS and not Path(str(checkpoint)).exists():  # e.g. "faces"
-        fine, coarse = PAIRS[str(checkpoint)]
+    if pair := paired(checkpoint):  # e.g. "faces"
+        fine, coarse = pair
         backend = load_backend(name, fine)
         backend.coarse = load_backend(name, coarse)
         return backend

@@ -29,14 +29,15 @@ models) follows the same path, and grows with what each step cannot know (`_refi
 carried-up fill lacks the level's own detail, and the band's fill leans on that hint.
 
 `single` is any single-scale fill, `(image, mask) -> (filled, σ or None)`, known pixels kept:
-PyTorch's `model.inpaint_with_std`, or another backend with the same contract.
+PyTorch's `model.inpaint_with_std`, or another backend with the same contract. Whether the
+pipeline gives σ follows `single` (`Traits`), whatever the coarse model paired with it does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import operator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Callable
 
 import cv2
@@ -45,10 +46,33 @@ import torch
 import torch.nn.functional as F
 
 from ..model import compose, inpaint_with_std as one_pass
+from ..model.decoders import crop_to
 from ..precision import bf16_is_fast
 from .options import FLIPS
 
 SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a single-scale fill says of itself, as attributes of the same names, where it does
+    (`model_single` and the backends; `counted` passes them on): a bare function says nothing,
+    and what it returns is taken as it comes."""
+    probabilistic: bool | None = None  # it gives σ (None: unsaid)
+    grid: int = 2  # px: its model's pooling grid (`ModelConfig.grid`; 2, the default model's)
+
+
+def traits(single: SingleScale) -> Traits:
+    return Traits(**{f.name: getattr(single, f.name) for f in fields(Traits)
+                     if hasattr(single, f.name)})
+
+
+def with_traits(fill: SingleScale, like) -> SingleScale:
+    """`fill`, saying the traits that `like` says (a wrapper of it, or the model it runs)."""
+    for f in fields(Traits):
+        if hasattr(like, f.name):
+            setattr(fill, f.name, getattr(like, f.name))
+    return fill
 
 
 @dataclass(frozen=True)
@@ -279,7 +303,12 @@ def pull(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.T
 
 
 def carry_up(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+    """A level (B, C, h, w) carried up to the finer level's `size` (H, W): 2x, then cropped.
+    `pull` pools with ceil_mode, so on an odd side the last cell holds one row or column;
+    resizing to the side instead stretched the grid by H / 2h and shifted every pixel (up to
+    1 px at the far edge), which `detail_variance` measured as 3.6-4.1 grey levels of detail
+    on a smooth upscaled picture (0.6 on even sides): the `flat` rule never held there."""
+    return crop_to(F.interpolate(x, scale_factor=2, mode=mode, align_corners=False), size)
 
 
 def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid,
@@ -339,19 +368,24 @@ def plan(images: list, masks: list, cfg: Pyramid, dist: torch.Tensor | None = No
     return levels
 
 
-def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, level: Level):
+def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, level: Level,
+            fine: Traits):
     """One finer level, as `plan` measured it: far holes take the hint, the model re-fills
-    the band near known pixels. -> (filled, σ or None), each (1, C, H, W)."""
+    the band near known pixels. -> (filled, σ or None), each (1, C, H, W). σ comes out if
+    `single` gives it (`fine`, its traits; unsaid, as its passes show, or with no pass, as
+    the hint has it): a coarse model paired with it may give σ or not (`with_coarse`)."""
     dist, detail, flat = level.dist, level.detail, level.flat  # (1, 1, H, W) px, (1, C, 1, 1)
     far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
     seeded = torch.where(far, hint, image)
     seeded_mask = torch.where(far, torch.ones_like(mask), mask)
-    if flat:
-        filled, sigma = seeded, None if hint_sigma is None else torch.zeros_like(hint_sigma)
-    else:
-        filled, sigma = _tiled(single, seeded, seeded_mask, cfg)
-        if sigma is None and hint_sigma is not None:  # no band pixel in any tile: nothing known
-            sigma = torch.zeros_like(hint_sigma)
+    filled, sigma = (seeded, None) if flat else _tiled(single, seeded, seeded_mask, cfg, fine)
+    gives = fine.probabilistic
+    if gives is None:
+        gives = sigma is not None if level.passes else hint_sigma is not None
+    if not gives:
+        sigma = None
+    elif sigma is None:  # no pass ran (flat, or no band pixel in any tile): the hint's alone
+        sigma = torch.zeros_like(image)
     filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
     if sigma is not None:
         # The model takes the hint for truth, so its σ alone is overconfident (measured: the
@@ -360,11 +394,17 @@ def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, le
         # to the hint and takes that share of its variance.
         # In place on this function's own tensors (the carried-up σ is made for it; `single`'s
         # σ is not touched): fewer copies at the level's size, the same values.
-        hint_var = hint_sigma.square_()
+        # (a deterministic coarse model's hint: σ 0, the level's detail alone)
+        hint_var = torch.zeros_like(sigma) if hint_sigma is None else hint_sigma.square_()
         if detail is not None:
             hint_var.add_(detail)
-        share = dist.clamp(max=cfg.band).div_(cfg.band)
+        # band 0 ("coarse, then up"): every hole is far, and d/band would be 0/0 on the rest
+        share = (dist.clamp(max=cfg.band).div_(cfg.band) if cfg.band > 0
+                 else torch.zeros_like(dist))
         sigma = torch.where(far, hint_var, sigma.square().add_(share * hint_var)).sqrt_()
+        # 0 on this level's known pixels (a coarse one is the mean of real ones): carried up,
+        # a stub's or a runtime's σ there would leak into the next level's holes
+        sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
 
 
@@ -379,18 +419,22 @@ def _hole_tiles(mask: torch.Tensor, cfg: Pyramid) -> list[tuple[int, int]]:
             if holes[top:top + t, left:left + t].any()]
 
 
-def _tiled(single: SingleScale, image, mask, cfg: Pyramid):
+def _tiled(single: SingleScale, image, mask, cfg: Pyramid, fine: Traits):
     """`single` on a large (1, C, H, W) level, only on the tiles that hold a hole, each with
-    `margin` px of context; a small level in one pass."""
+    `margin` px of context; a small level in one pass. Where no tile holds a hole, σ is 0 if
+    `fine` (`single`'s traits) gives σ, else None."""
     h, w = image.shape[-2:]
     if max(h, w) <= cfg.tile:
         return single(image, mask)
-    filled, sigma = image.clone(), None
-    t, m = cfg.tile, cfg.margin
+    filled, sigma = image.clone(), torch.zeros_like(image) if fine.probabilistic else None
+    t, m, g = cfg.tile, cfg.margin, fine.grid
     for top, left in _hole_tiles(mask, cfg):
-        # Even offsets keep the encoder's 2x pooling grid where a whole-image pass has it.
-        y0, x0 = max(0, top - m) // 2 * 2, max(0, left - m) // 2 * 2
+        # Edges on the model's pooling grid (a stochastic latent's is 4 px), counted from the
+        # image's near and far sides (a mirror image pools from the far one), keep its cells
+        # where a whole-image pass has them: up to g - 1 px more context.
+        y0, x0 = max(0, top - m) // g * g, max(0, left - m) // g * g
         y1, x1 = min(h, top + t + m), min(w, left + t + m)
+        y1, x1 = h - (h - y1) // g * g, w - (w - x1) // g * g
         out, s = single(image[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1])
         core = (..., slice(top, min(h, top + t)), slice(left, min(w, left + t)))
         inner = (..., slice(top - y0, min(h, top + t) - y0),
@@ -413,6 +457,7 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
     `on_plan(n)`: n more calls of `single` or `coarse` to come, told before them (image by
     image): a progress bar's total."""
     on_plan = on_plan or (lambda n: None)
+    fine = traits(single)
     dists = [hole_distance(m[None]) for m in mask]  # each (1, 1, H, W): level 0's, kept
     depth = [levels_for(m, cfg, d) for m, d in zip(mask, dists)]
     if not any(depth) and max(image.shape[-2:]) <= cfg.pass_tile:
@@ -421,24 +466,28 @@ def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor
         return refilled(single, cfg, image.shape[-2:])(image, mask)
     # Image by image, each at its own depth: an image's fill never depends on its batch-mates.
     return _stack([_one_image(single, coarse or single, image[i:i + 1], mask[i:i + 1], k, cfg,
-                              dists[i], on_plan) for i, k in enumerate(depth)])
+                              dists[i], on_plan, fine) for i, k in enumerate(depth)])
 
 
 def _stack(results: list) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Per-image (filled, σ or None) pairs -> the batch's (filled, σ or None)."""
-    sigmas = [r[1] for r in results]
-    return torch.cat([r[0] for r in results]), None if sigmas[0] is None else torch.cat(sigmas)
+    """Per-image (filled, σ or None) pairs -> the batch's (filled, σ or None). An image with
+    no σ beside others with one (a bare function's, on which no pass ran: nothing missing)
+    has σ 0."""
+    filled = torch.cat([f for f, _ in results])
+    if all(s is None for _, s in results):
+        return filled, None
+    return filled, torch.cat([torch.zeros_like(f) if s is None else s for f, s in results])
 
 
 def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: int, cfg: Pyramid,
-               dist: torch.Tensor | None, on_plan: Callable[[int], None]):
+               dist: torch.Tensor | None, on_plan: Callable[[int], None], fine: Traits):
     """One (1, C, H, W) image through `levels` reductions -> (filled, σ or None). `dist`:
     the mask's `hole_distance`, if the caller has it (0.3-0.45 s at 4096 px); `on_plan`:
-    see `inpaint_pyramid`."""
+    see `inpaint_pyramid`; `fine`: `single`'s traits."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
         one = replace(cfg, tile=cfg.pass_tile)
         on_plan(len(_hole_tiles(mask, one)) * refilled_passes(cfg, image.shape[-2:]))
-        return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one)
+        return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one, fine)
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
@@ -452,7 +501,7 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
         filled, sigma = _refine(mirrored(single, cfg, size), images[k], masks[k], hint,
-                                hint_sigma, cfg, finer[k])
+                                hint_sigma, cfg, finer[k], fine)
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma
@@ -468,14 +517,21 @@ def counted(single: SingleScale | None, on_pass: Callable[[], None] | None
         out = single(image, mask)
         on_pass()
         return out
-    return fill
+    return with_traits(fill, single)
 
 
 def coarse_of(model, bf16: bool = False) -> SingleScale | None:
     """The single-scale fill for a pyramid's coarsest level that `model` (or a backend) was
     paired with (`model.with_coarse`, the shipped `faces` pair), or None: itself."""
     coarse = getattr(model, "coarse", None)
-    return model_single(coarse, bf16) if isinstance(coarse, torch.nn.Module) else coarse
+    if not isinstance(coarse, torch.nn.Module):
+        return coarse
+    # Out of `model`'s module tree (`with_coarse`), the coarse model does not follow its
+    # .to(): it goes where the fine model is, in its dtype (`evaluate --device cuda`).
+    weight = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+    if weight is not None:
+        coarse.to(device=weight.device, dtype=weight.dtype)
+    return model_single(coarse, bf16)
 
 
 def model_single(model, bf16: bool = False) -> SingleScale:
@@ -486,6 +542,7 @@ def model_single(model, bf16: bool = False) -> SingleScale:
         with torch.autocast("cpu", torch.bfloat16) if bf16 else contextlib.nullcontext():
             filled, sigma = one_pass(model, image, mask)
         return filled, None if sigma is None else sigma.float()
+    single.probabilistic, single.grid = bool(model.cfg.probabilistic), model.cfg.grid
     return single
 
 

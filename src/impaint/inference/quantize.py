@@ -27,7 +27,7 @@ import torch
 from ..data import DataError, open_dataset
 from ..data.masks import TABLE_MASKS, MixtureMask, mask_batch
 from ..evaluation.metrics import psnr
-from ..model.checkpoint import temporary_name
+from ..model.checkpoint import paired, temporary_name
 from .onnx_backend import BackendError, cached_export, require
 
 MAX_DROP = 0.05  # dB on the worst validation row: the 32-px table moved at most 0.05 dB
@@ -64,6 +64,8 @@ def quantize_int8(checkpoint, calibration: str | Path, out: str | Path, images: 
         raise BackendError(f"an int8 graph is OpenVINO IR: name it NAME.xml, not {out.name}")
     from ..model import load_model
 
+    if pair := paired(checkpoint):  # "faces": the graph is its fine model's, as fp32's is
+        checkpoint = pair[0]
     size = (getattr(load_model(checkpoint), "checkpoint_state", {}).get("image_size") or 32)
     data = open_dataset(calibration, "train", size, limit=images).images.float() / 255
     if data.shape[0] < MIN_IMAGES:

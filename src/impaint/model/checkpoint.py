@@ -142,10 +142,18 @@ def checkpoint_path(path: str | Path | None) -> Path:
     return Path(path)
 
 
+def paired(path: str | Path | None) -> tuple[str, str] | None:
+    """A shipped pair's (fine, coarse) model names if `path` names one (when no file of that
+    name exists here), else None."""
+    return PAIRS.get(str(path)) if not Path(str(path)).exists() else None
+
+
 def with_coarse(model: torch.nn.Module, coarse) -> torch.nn.Module:
     """`model`, with `coarse` (a model or a single-scale backend) for the coarsest level of
     the multi-scale pipeline. Kept out of the module tree on purpose (not a submodule): the
-    model's parameters, state_dict and export stay its own."""
+    model's parameters, state_dict and export stay its own. σ follows `model`: a
+    deterministic coarse model's hint counts as sure (σ 0), a probabilistic one's σ is
+    dropped for a deterministic `model`."""
     model.__dict__["coarse"] = coarse
     return model
 
@@ -154,8 +162,8 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
                ) -> ImplicitInpainter:
     """Rebuild a model from a checkpoint alone (its config is inside); None = the default
     shipped model, "celeba32" / "general" = one of the shipped models by name."""
-    if str(path) in PAIRS and not Path(path).exists():
-        fine, coarse = PAIRS[str(path)]
+    if pair := paired(path):
+        fine, coarse = pair
         return with_coarse(load_model(fine, device), load_model(coarse, device))
     path = checkpoint_path(path)
     tensors, state = read_checkpoint(path)

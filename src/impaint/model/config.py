@@ -3,6 +3,7 @@ rebuilds the network from the file alone."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 
@@ -37,6 +38,16 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def grid(self) -> int:
+        """The model's coarsest pooling grid, in px: every stride of the encoder, and the
+        stochastic latent's, divides it (the U-Net halves twice). A crop whose corner is a
+        multiple of it pools into the cells a whole-image pass has; a side under it is too
+        short for a pooling kernel in OpenVINO."""
+        if self.arch == "unet":
+            return 4
+        return math.lcm(*self.strides, self.latent_stride if self.latent_dim > 0 else 1)
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelConfig":
