@@ -27,11 +27,26 @@ def _runner(runtime, path):
     return OnnxInpainter(path)
 
 
+def _model(which, tmp_path):
+    """The shipped model, a tiny one as built, or a stochastic-latent one as load_model gives
+    it (channels-last: traced so, its graph once failed in onnxruntime off a 4-px grid)."""
+    if which == "shipped":
+        return load_model()
+    if which == "tiny":
+        return ImplicitInpainter(TINY).eval()
+    from impaint.model import save_checkpoint
+    from tests.helpers import STOCHASTIC, stochastic_model
+
+    save_checkpoint(tmp_path / "latent.safetensors", stochastic_model(),
+                    {"model_config": STOCHASTIC.to_dict(), "image_size": 32})
+    return load_model(tmp_path / "latent.safetensors")
+
+
 @pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-@pytest.mark.parametrize("which", ["shipped", "tiny"])
+@pytest.mark.parametrize("which", ["shipped", "tiny", "latent"])
 def test_export_matches_pytorch(tmp_path, which, runtime):
     """One graph, every size: the hole within 1e-4 of PyTorch fp32, known pixels exact."""
-    model = load_model() if which == "shipped" else ImplicitInpainter(TINY).eval()
+    model = _model(which, tmp_path)
     run = _runner(runtime, export_onnx(model, tmp_path / "m.onnx"))
     assert run.probabilistic == bool(model.cfg.probabilistic)
     for b, h, w in SIZES:
@@ -120,6 +135,16 @@ def test_backends_agree(tiny_checkpoint, monkeypatch):
     torch_out, _ = load_backend("torch", tiny_checkpoint)(image, mask)
     onnx_out, _ = load_backend("onnxruntime", tiny_checkpoint)(image, mask)
     assert (torch_out - onnx_out).abs().max() <= 1e-4
+
+
+def test_the_torch_backend_runs_a_model_already_loaded_not_a_copy():
+    """`serve` holds the model (for ×2, ×4 and samples) and the x1 fill: one copy in memory;
+    a pair's coarse model too."""
+    from impaint.model import load_model
+
+    pair = load_model("faces")
+    fill = load_backend("torch", "faces", pair)
+    assert fill.model is pair and fill.coarse.model is pair.coarse
 
 
 def test_auto_is_torch_with_native_bf16_else_openvino(monkeypatch, tiny_checkpoint):

@@ -16,6 +16,7 @@ OpenVINO where it is installed (`resolve_backend` says why).
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import importlib.util
 import io
@@ -35,8 +36,8 @@ from .options import BACKENDS
 from .pipeline import bf16_is_fast, model_single
 
 # Bump when the exported graph changes: cached exports are then rebuilt (3: the encoder
-# upsamples by its stride, aligned on odd sides).
-GRAPH_VERSION = 3
+# upsamples by its stride, aligned on odd sides; 4: traced contiguous, see export_onnx).
+GRAPH_VERSION = 4
 # Above this many pixels a call runs without onnxruntime's memory arena: 1024^2 peaked at
 # 1.5 GB without it and 3.6 GB with it; at 32 px the arena is worth ~30 % (docs/speed.md).
 LARGE_PIXELS = 512 * 512
@@ -118,6 +119,10 @@ def export_onnx(model: nn.Module, path: str | Path) -> Path:
     except ImportError:
         raise BackendError("exporting needs onnx and onnxscript: pip install 'impaint[onnx]'")
     path = Path(path)
+    # A copy in the contiguous layout: traced channels-last (as load_model returns it, for
+    # speed), the graph declared shapes that hold on even sides only, and onnxruntime
+    # failed on other sizes ("Shape mismatch attempting to re-use buffer") for a latent model.
+    model = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
     graph = InpaintGraph(model.eval()).eval()
     batch, height, width = (torch.export.Dim(n, min=2) for n in ("batch", "height", "width"))
     dims = {0: batch, 2: height, 3: width}
@@ -363,9 +368,12 @@ def open_graph(path: Path, name: str = "auto"):
         raise BackendError(f"cannot load {path} in {name}: {one_line(e)}") from None
 
 
-def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
+def load_backend(name: str = "auto", checkpoint: str | Path | None = None,
+                 model: nn.Module | None = None):
     """A single-scale fill for `checkpoint` (None = the shipped model): a callable
-    (image, mask) -> (filled, σ or None) with the semantics of `inpaint_with_std`."""
+    (image, mask) -> (filled, σ or None) with the semantics of `inpaint_with_std`. `model`:
+    `checkpoint`'s PyTorch model where the caller has it loaded (`serve`): the torch backend
+    runs it rather than a second copy."""
     from ..model import load_model
     from ..model.checkpoint import paired
 
@@ -375,11 +383,11 @@ def load_backend(name: str = "auto", checkpoint: str | Path | None = None):
     name = resolve_backend(name)
     if pair := paired(checkpoint):  # e.g. "faces"
         fine, coarse = pair
-        backend = load_backend(name, fine)
-        backend.coarse = load_backend(name, coarse)
+        backend = load_backend(name, fine, model)
+        backend.coarse = load_backend(name, coarse, getattr(model, "coarse", None))
         return backend
     if name == "torch":
-        return TorchInpainter(load_model(checkpoint))
+        return TorchInpainter(load_model(checkpoint) if model is None else model)
     require(name)  # before exporting: that alone takes seconds
     runner = OnnxInpainter if name == "onnxruntime" else OpenVinoInpainter
     return runner(cached_export(checkpoint))

@@ -94,7 +94,7 @@ def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: i
                   "has no authentication, so anyone who can reach this port can use it",
                   file=sys.stderr, flush=True)
         model = load_model(checkpoint)
-        fill = load_backend(backend, checkpoint)
+        fill = load_backend(backend, checkpoint, model)  # torch: this model, not a copy
         name = str(checkpoint) if checkpoint else "shipped CelebA-32 model"
         app = create_app(model, name, limits, fill, host)  # before the URL, which says "ready"
         print(f"impaint serve: {url_of(sock)}  (Ctrl-C to stop)", flush=True)
