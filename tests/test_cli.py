@@ -143,7 +143,7 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"impaint {impaint.__version__}"
 
 
-def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
+def test_info_prints_the_parameter_count(capsys, tiny_checkpoint, monkeypatch):
     from impaint.model import ImplicitInpainter, count_parameters
     from tests.helpers import TINY
     code, out, _ = run(capsys, "info", tiny_checkpoint)
@@ -154,6 +154,11 @@ def test_info_prints_the_parameter_count(capsys, tiny_checkpoint):
         assert code == 0 and out.splitlines()[0] == (
             f"checkpoint: {name or 'celeba32'} (shipped: {use}"
             + (", as CelebA's)" if not name else ", faces in a wider frame)"))
+    # A file named as a shipped pair is that file, and said to be (as load_model reads it)
+    monkeypatch.chdir(tiny_checkpoint.parent)
+    tiny_checkpoint.rename("faces")
+    code, out, _ = run(capsys, "info", "faces")
+    assert code == 0 and out.startswith("checkpoint: faces\n") and "a pair" not in out
 
 
 @pytest.mark.parametrize("case,fragment", [
@@ -550,6 +555,10 @@ def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_pat
     code, _, err = run(capsys, "sample", "2", "-o", tmp_path / "s")
     assert code == 2
     one_line_error(err, "train one with --set model.latent_dim=8")
+    (tmp_path / "afile").write_bytes(b"mine")  # was "File exists: afile", after the work
+    code, _, err = run(capsys, "sample", "2", "-o", tmp_path / "afile")
+    assert code == 2 and (tmp_path / "afile").read_bytes() == b"mine"
+    one_line_error(err, "afile is a file: -o names the folder to write the samples into")
 
 
 @pytest.mark.parametrize("backend", ["auto", "onnxruntime", "openvino"])
@@ -728,6 +737,19 @@ def test_ctrl_c_says_what_is_kept_only_where_something_is(monkeypatch, capsys):
     monkeypatch.setattr(impaint.model, "load_model", interrupted)
     assert main(["info"]) == 130
     assert capsys.readouterr().err.strip() == "impaint: interrupted"  # info writes nothing
+
+
+@pytest.mark.parametrize("command", [["sample", "4"], ["inpaint", "a.png", "--mask", "m.png",
+                                                      "-o", "o.png", "--samples", "2"],
+                                     ["train", "--data", "d"], ["evaluate", "--data", "d"]])
+@pytest.mark.parametrize("seed", ["10000000000000", "-1"])
+def test_a_seed_out_of_range_is_refused_by_the_parser_at_once(capsys, command, seed):
+    """Once an overflow deep in a generator (sample, inpaint --samples), after the work."""
+    with pytest.raises(SystemExit) as stop:
+        main([*command, "--seed", seed])
+    assert stop.value.code == 2
+    one_line_error(capsys.readouterr().err, f"argument --seed: seeds are whole numbers from 0 "
+                                            f"to 4294967295, not '{seed}'")
 
 
 def test_negative_rounds_are_refused_by_the_parser_at_once(capsys):

@@ -129,20 +129,22 @@ SHIPPED_USE = {"celeba32": "aligned 32-px faces, as CelebA's",
 
 def cmd_info(args) -> None:
     from .model import count_parameters, load_model
-    from .model.checkpoint import PAIRS
+    from .model.checkpoint import paired
 
     model = load_model(args.checkpoint)
     state = model.checkpoint_state
     name = args.checkpoint or "celeba32"
     use = SHIPPED_USE.get(name) if not Path(name).exists() else None
     print(f"checkpoint: {name}" + (f" (shipped: {use})" if use else ""))
-    if args.checkpoint in PAIRS:
-        fine, coarse = PAIRS[args.checkpoint]
+    if pair := paired(args.checkpoint):  # a file of that name here is that file
+        fine, coarse = pair
         print(f"a pair of shipped models: {coarse} fills a pyramid's coarsest level, {fine} "
               f"every other (and every image whose holes need no pyramid); below: {fine}")
     print(f"parameters: {count_parameters(model):,}")
     best = state.get("best_valid_psnr")
-    print(f"trained on {state.get('image_size')}-px images  step: {state.get('step')}  "
+    size = state.get("image_size")
+    print(f"trained on {f'{size}-px images' if size else 'images of an unrecorded size'}  "
+          f"step: {state.get('step')}  "
           f"best valid PSNR (hole): {'-' if best is None else f'{best:.2f} dB'}")
     print(f"model config: {state['model_config']}")
 
@@ -173,6 +175,19 @@ ROUNDS_HELP = ("re-fill rounds for scattered holes (every hole within a few px o
                "random holes 0.00-0.37 dB more; docs/any-size.md")
 FP32_HELP = ("run the model in fp32 (default: bf16 on CPUs with native bf16, 1.3-2.4x faster; "
              "every table row within 0.04 dB)")
+
+
+def seed_number(text: str) -> int:
+    """--seed: 0 to 2^32 - 1, refused by the parser at once (a larger one overflowed deep in
+    a generator, a negative one in numpy's)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value < 2 ** 32:
+        raise argparse.ArgumentTypeError(f"seeds are whole numbers from 0 to {2 ** 32 - 1}, "
+                                         f"not {text!r}")
+    return value
 
 
 def rounds_count(text: str) -> int:
@@ -365,6 +380,9 @@ def cmd_sample(args) -> None:
 
     if args.n < 1:
         raise UsageError(f"the number of samples must be positive, got {args.n}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work
+        raise UsageError(f"-o {args.out} is a file: -o names the folder to write the samples "
+                         "into")
     model = load_model(args.checkpoint)
     size = model.image_size or 32
     nothing = torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size)
@@ -433,7 +451,7 @@ def train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, help=f"images per step (default {TrainConfig.batch})")
     p.add_argument("--size", type=int, help=f"image size in pixels (default {TrainConfig.size})")
     p.add_argument("--lr", type=float, help=f"peak learning rate (default {TrainConfig.lr:g})")
-    p.add_argument("--seed", type=int,
+    p.add_argument("--seed", type=seed_number,
                    help=f"seeds data order, masks and weights (default {TrainConfig.seed})")
     p.add_argument("--limit", type=int, help="use at most N training images (0 = all)")
     p.add_argument("--device", help="auto (default), cpu or cuda")
@@ -464,7 +482,7 @@ def crops_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--include", nargs="+", default=[], metavar="SET",
                    help="earlier crop sets (.safetensors) to mix into this one")
     p.add_argument("--overwrite", action="store_true", help="replace the -o file if it exists")
-    p.add_argument("--seed", type=int, default=0, help="draws the crops (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="draws the crops (default 0)")
 
 
 def inpaint_arguments(p: argparse.ArgumentParser) -> None:
@@ -484,7 +502,7 @@ def inpaint_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     p.add_argument("--samples", type=int, default=0, metavar="K",
                    help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the --samples draws")
+    p.add_argument("--seed", type=seed_number, default=0, help="seed of the --samples draws")
     p.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map as a picture at PATH "
                         "(sigma.png) and its raw values beside it (sigma.npy)")
@@ -540,7 +558,7 @@ def sample_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint", help="a checkpoint with a stochastic latent (the shipped "
                                         "models have none: see README, Your own image)")
     p.add_argument("-o", "--out", default="impaint-samples", help="output folder")
-    p.add_argument("--seed", type=int, default=0, help="draws the samples (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="draws the samples (default 0)")
 
 
 def resolution_arguments(p: argparse.ArgumentParser) -> None:
@@ -549,7 +567,7 @@ def resolution_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--checkpoint-64", help="a model trained at 64 px, if you have one")
     p.add_argument("--split", default="valid", choices=["valid", "test"])
     p.add_argument("--limit", type=int, default=500, help="images (default 500; 0 = all)")
-    p.add_argument("--seed", type=int, default=0, help="draws the masks (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="draws the masks (default 0)")
     p.add_argument("-o", "--out", help="also write OUT/resolution.md")
 
 
@@ -561,7 +579,7 @@ def scales_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, default=32, help="images (default 32; 0 = all)")
     p.add_argument("--checkpoint", nargs="+",
                    help="checkpoint files or shipped models (default: celeba32)")
-    p.add_argument("--seed", type=int, default=0, help="draws the masks (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="draws the masks (default 0)")
     p.add_argument("-o", "--out", help="also write the Markdown table here")
 
 
@@ -598,7 +616,7 @@ def reproduce_arguments(p: argparse.ArgumentParser) -> None:
                    help="CelebA split (default valid; a plain folder is read whole)")
     p.add_argument("--limit", type=int, default=500,
                    help="images of the split to use (default 500; 0 = all)")
-    p.add_argument("--seed", type=int, default=0, help="picks the 8 images and the masks")
+    p.add_argument("--seed", type=seed_number, default=0, help="picks the 8 images and the masks")
 
 
 def ablate_arguments(p: argparse.ArgumentParser) -> None:
@@ -611,7 +629,7 @@ def ablate_arguments(p: argparse.ArgumentParser) -> None:
                    help=f"training steps per variant (default {DEFAULT_STEPS})")
     p.add_argument("--batch", type=int, default=64, help="images per step (default 64)")
     p.add_argument("--size", type=int, default=32, help="image size in px (default 32)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=seed_number, default=0,
                    help="training seed, and the masks' (default 0)")
     p.add_argument("--limit", type=int, default=500,
                    help="valid images to evaluate on (default 500; 0 = all)")
@@ -646,7 +664,7 @@ def evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--native", action="store_true",
                    help="the images at their own size, uncropped (they must share one size: "
                         "CelebA's are 178x218)")
-    p.add_argument("--seed", type=int, default=0, help="mask seed (default 0)")
+    p.add_argument("--seed", type=seed_number, default=0, help="mask seed (default 0)")
     p.add_argument("--batch", type=int, default=32, help="images per model batch (default 32)")
     p.add_argument("--device", default="cpu",
                    help="device for the models: cpu (default, so that tables compare across "

@@ -208,7 +208,7 @@ def test_exif_is_kept_less_its_orientation(pair, tmp_path, tiny_checkpoint):
         assert out.getexif().get(0x010F) == "impaint-test" and 0x0112 not in out.getexif()
 
 
-def test_samples_come_back_of_the_input_kind(pair, tmp_path):
+def test_samples_come_back_of_the_input_kind(pair, tmp_path, monkeypatch):
     """K completions of a grey scan: K grey files, known pixels exact, fills that differ."""
     from impaint.model import save_checkpoint
     from tests.helpers import STOCHASTIC, stochastic_model
@@ -225,6 +225,12 @@ def test_samples_come_back_of_the_input_kind(pair, tmp_path):
     a, b = (np.asarray(Image.open(p)) for p in outs)
     assert Image.open(outs[0]).mode == "L" and np.array_equal(a[~hole], grey[~hole])
     assert not np.array_equal(a[hole], b[hole])
+    # Over the cap (a sample is decoded whole: some 2 GB a megapixel), one line, no file.
+    monkeypatch.setattr("impaint.inference.files.MAX_SAMPLE_PIXELS", grey.size - 1)
+    with pytest.raises(InputError, match=r"--samples draws on at most .* crop or downscale"):
+        inpaint_paths(tmp_path / "scan.png", mask, tmp_path / "t.png", checkpoint=ckpt,
+                      samples=2)
+    assert not list(tmp_path.glob("t_*.png"))
 
 
 def test_scale_renders_a_larger_image(pair, tmp_path, tiny_checkpoint):

@@ -40,6 +40,11 @@ def test_optimizer_state_round_trips(tmp_path):
     load_optimizer_state(fresh, tensors, state)
     a, b = opt.state_dict()["state"], fresh.state_dict()["state"]
     assert torch.equal(a[0]["exp_avg"], b[0]["exp_avg"])
+    # export_model: the weights alone, what a user needs to inpaint (a shipped name works too)
+    from impaint.model import export_model
+    slim, _ = read_checkpoint(export_model(tmp_path / "c.safetensors", tmp_path / "w.safetensors"))
+    assert slim.keys() == {k for k in tensors if k.startswith("model.")}
+    assert read_checkpoint(export_model("general", tmp_path / "g.safetensors"))[1]["step"]
 
 
 def test_missing_corrupt_truncated_and_foreign_checkpoints(tmp_path, tiny_checkpoint):
@@ -61,6 +66,16 @@ def test_missing_corrupt_truncated_and_foreign_checkpoints(tmp_path, tiny_checkp
     torch.save(ImplicitInpainter(TINY).state_dict(), pickled)
     with pytest.raises(CheckpointError, match=r"model.pt is a PyTorch pickle \(torch.save\)"):
         load_model(pickled)
+    # impaint metadata that is not a dict (once a TypeError), and a format from the future
+    import json
+    from impaint.model.checkpoint import read_checkpoint
+    tensors, state = read_checkpoint(tiny_checkpoint)
+    for meta, message in [("5", "not an impaint checkpoint"),
+                          (json.dumps({**state, "format": 99}), "of checkpoint format 99, "
+                                                                "newer than this impaint")]:
+        save_file(tensors, foreign, metadata={"impaint": meta})
+        with pytest.raises(CheckpointError, match=message):
+            load_model(foreign)
 
 
 def test_a_mistyped_model_name_is_told_the_shipped_names(tmp_path, monkeypatch):

@@ -63,6 +63,10 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
                        "got 3.0"),
     ("model.channels=1", "model.channels must be 3 (training images are RGB), got 1"),
     ("seed=10000000000000", "seed must be from 0 to 4294967295"),  # once: an overflow, later
+    # once: a traceback at the first step, and a misaligned map that trained without a word
+    ("model.strides=1,2,1", "model.strides must each be a multiple of the one before"),
+    ("model.strides=1,2,3", "model.strides must each be a multiple of the one before"),
+    ("model.strides=2,2,2", "model.strides must match model.dilations and start at 1"),
 ])
 def test_a_config_that_cannot_train_is_refused_before_any_work(override, message):
     cfg = apply_overrides(TrainConfig(data="somewhere"), [override])

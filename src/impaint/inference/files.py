@@ -60,6 +60,10 @@ MAX_RENDER_PIXELS = 8192 * 8192
 # pipeline works in tiles), about 1 GB a megapixel: 2048x2048 at x2 peaked at 4.5 GB, 3000x2000
 # at 6.4 GB, so a 4096-px photo would have needed some 18 GB.
 MAX_SCALE_INPUT_PIXELS = 2048 * 2048
+# And the most pixels a sample (--samples) is drawn on: a sample is decoded whole, not in the
+# pipeline's tiles, at some 1.6-1.9 KB a pixel (general's settings with latent_dim=8: 0.74 GB
+# at 512x512, 1.98 GB at 1024x1024), so a 12-Mpx photo would have needed some 19 GB.
+MAX_SAMPLE_PIXELS = 1024 * 1024
 
 
 def check_scale(scale: int, size: tuple[int, int] | None = None) -> None:
@@ -247,6 +251,11 @@ def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, 
     """K completions of one image: OUTPUT's stem + _1 … _K, each of the input's kind."""
 
     check_pair(image, mask, name)
+    h, w = image.shape[-2:]
+    if h * w > MAX_SAMPLE_PIXELS:  # before the work, not a process killed for memory
+        raise InputError(f"{w}×{h} is {h * w / 1e6:.1f} Mpx; --samples draws on at most "
+                         f"{MAX_SAMPLE_PIXELS / 1e6:.1f} Mpx (1024×1024), as a sample is "
+                         "decoded whole: crop or downscale it first")
     device = next(model.parameters()).device
     samples = sample_completions(model, image[None].to(device), mask[None].to(device), k, seed)
     return [write_image(s[0].cpu(), sample_path(output, i + 1),

@@ -123,8 +123,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
     if state is None:
         raise CheckpointError(f"{path} is a safetensors file but not an impaint checkpoint (no "
                               "impaint metadata: impaint.save_checkpoint writes one)")
-    if "model_config" not in state:
+    if not isinstance(state, dict) or "model_config" not in state:
         raise CheckpointError(f"{path} is not an impaint checkpoint (no model_config)")
+    if isinstance(state.get("format"), int) and state["format"] > FORMAT_VERSION:  # newer
+        raise CheckpointError(f"{path} is of checkpoint format {state['format']}, newer than "
+                              f"this impaint reads ({FORMAT_VERSION}): upgrade impaint")
     return tensors, state
 
 
@@ -184,7 +187,9 @@ def load_model(path: str | Path | None = None, device: str | torch.device = "cpu
 
 
 def export_model(src: str | Path, dst: str | Path, **extra) -> Path:
-    """Weights + configs only (no optimizer moments): what a user needs to inpaint."""
+    """Weights + configs only (no optimizer moments): what a user needs to inpaint. `src`: a
+    file, or a shipped model's name."""
+    src = checkpoint_path(src)
     tensors, state = read_checkpoint(src)
     keep = {k: state[k] for k in ("model_config", "train_config", "image_size", "step",
                                   "parameters", "best_valid_psnr") if k in state}

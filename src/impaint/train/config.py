@@ -176,6 +176,8 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     if min(model.dilations + model.strides, default=0) < 1:
         raise ValueError(f"model.dilations and model.strides must be positive integers, got "
                          f"{model.dilations} and {model.strides}")
+    if model.arch == "implicit":
+        model.check_strides()
     if cfg.out and Path(cfg.out).exists() and not Path(cfg.out).is_dir():
         raise TrainingError(f"--out {cfg.out} is a file: the run folder must be a folder")
     if cfg.batch % world:
