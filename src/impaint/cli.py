@@ -501,7 +501,8 @@ def inpaint_arguments(p: argparse.ArgumentParser) -> None:
                         "out)")
     p.add_argument("--invert-mask", action="store_true", help="mask files use white = known")
     p.add_argument("--samples", type=int, default=0, metavar="K",
-                   help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K)")
+                   help="stochastic checkpoints: write K different completions (OUT_1 … OUT_K); "
+                        "images of at most 1 Mpx (a sample is decoded whole, not in tiles)")
     p.add_argument("--seed", type=seed_number, default=0, help="seed of the --samples draws")
     p.add_argument("--uncertainty", metavar="PATH",
                    help="probabilistic checkpoints: write the σ map as a picture at PATH "

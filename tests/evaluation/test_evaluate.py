@@ -142,6 +142,25 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
     assert json.loads((out / "results.json").read_text())["config"]["images"] == 24
 
 
+def test_a_folder_with_split_subfolders_is_scored_on_valid_and_never_whole(tmp_path, capsys):
+    """train reads train/ and validates on valid/; evaluate scores valid/ (4 images), and
+    --folder, which would read train/ too (12 training images), is refused for that model."""
+    from impaint.train import train
+    from tests.helpers import make_images, tiny_config
+
+    make_images(tmp_path / "photos" / "train", 12)
+    make_images(tmp_path / "photos" / "valid", 4, seed=1)
+    ckpt = train(tiny_config(tmp_path / "photos", tmp_path / "run"), progress=False)
+    args = ["evaluate", "--data", str(tmp_path / "photos"), "--checkpoint", str(ckpt),
+            "--families", "box", "--methods", "impaint:last", "--quiet", "--grid-images", "0",
+            "--size", "32", "--out", str(tmp_path / "eval")]
+    assert main(args) == 0
+    assert json.loads((tmp_path / "eval" / "results.json").read_text())["config"]["images"] == 4
+    capsys.readouterr()
+    assert main([*args, "--folder"]) == 2
+    assert "--folder reads " in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("key", ["images", "train"])
 def test_a_file_of_decoded_images_a_checkpoint_trained_on_is_scored_on_its_held_out_tenth(
         tmp_path, capsys, key):

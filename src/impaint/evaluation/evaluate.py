@@ -462,32 +462,37 @@ def scored_images(command: str, root, split: str, size: int, folder: bool, nativ
                   limit: int | None, models: dict):
     """(`evaluation_images`, less the images any of `models` trained on (saying so), how
     many of the folder's first images were left out for that)."""
-    skip, trained = trained_on(models, root)
+    skip, trained = trained_on(models, root, folder)
     if skip:
         print(f"impaint {command}: {', '.join(trained)} trained on the first {skip:,} images "
               f"of {root}: scoring only the ones held out of training, after them")
     return evaluation_images(root, split, size, folder, native, limit, skip), skip
 
 
-def trained_on(models: dict, root) -> tuple[int, list[str]]:
+def trained_on(models: dict, root, folder: bool = False) -> tuple[int, list[str]]:
     """(how many of the first images of the plain set `root` (a folder, a file of decoded
     images) the checkpoints trained on, their names). `impaint train` on one trains on all
     but its last tenth (at most `valid_images`) of its first `limit` images; scoring those
-    would be scoring training images. Graphs carry no training record and count as trained
+    would be scoring training images. A set with splits (CelebA, train/ and valid/
+    subfolders) trained on is scored on another split, but read whole (`folder`) it would
+    hold the training images: refused. Graphs carry no training record and count as trained
     elsewhere."""
     from ..data import has_splits
 
-    if has_splits(root) or not (Path(root).is_dir() or is_tensor_file(root)):
+    trained = {name: cfg for name, model in models.items()
+               if (cfg := (getattr(model, "checkpoint_state", None) or {}).get("train_config"))
+               and cfg.get("data") and Path(cfg["data"]).resolve() == Path(root).resolve()}
+    if not trained or not (Path(root).is_dir() or is_tensor_file(root)):
         return 0, []
-    skip, names = 0, []
-    for name, model in models.items():
-        cfg = (getattr(model, "checkpoint_state", None) or {}).get("train_config") or {}
-        data = cfg.get("data")
-        if not data or Path(data).resolve() != Path(root).resolve():
-            continue
-        skip = max(skip, held_out_start(root, cfg.get("limit"), cfg.get("valid_images", 500)))
-        names.append(name)
-    return skip, names
+    if has_splits(root):
+        if folder:
+            raise ValueError(f"--folder reads {root} whole, its training images too, which "
+                             f"{', '.join(trained)} trained on: leave out --folder to score "
+                             f"its held-out split")
+        return 0, []
+    skip = max(held_out_start(root, cfg.get("limit"), cfg.get("valid_images", 500))
+               for cfg in trained.values())
+    return skip, list(trained)
 
 
 DEFAULT_NOTE = ("celeba32, the shipped model for aligned 32-px faces (--checkpoint general for "
