@@ -21,7 +21,8 @@ def save_mask(path, hole):
 
 
 def make_images(folder, n, size=(40, 48), seed=0, start=0):
-    """Smooth random colour images (gradients + a disc), saved as PNG."""
+    """Smooth random colour images (gradients + a disc), saved as JPEG (lossy: a test that
+    needs exact pixels saves its own PNG)."""
     rng = np.random.default_rng(seed)
     folder.mkdir(parents=True, exist_ok=True)
     h, w = size
