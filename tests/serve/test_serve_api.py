@@ -454,24 +454,46 @@ def test_stopping_mid_request_answers_a_one_line_503(monkeypatch):
     assert answers[0].headers["retry-after"] == "10"
 
 
-def test_retry_after_counts_a_workers_time_not_the_wait_for_one():
-    # One worker, three requests of 0.2 s each: the last waits 0.4 s, but a worker's time on
-    # one request is what the queue's length multiplies.
+def test_retry_after_counts_a_workers_time_not_the_wait_for_one(monkeypatch):
+    """One worker, three requests of 0.2 s each on a fake clock: the last waits 0.4 s for
+    the worker, but a worker's time on one request is what the queue's length multiplies.
+    Each time taken is exactly 0.2 s, so the mean stays 0.2; timed from the hand-over to
+    the pool, the waits would be counted (0.2, 0.4, 0.6 s: a mean of 0.312)."""
+    import asyncio
+    import types
+
+    clock = [0.0]  # advanced by the work only: no real time is measured
+    monkeypatch.setattr(serve_app, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     pool = serve_app.InferencePool(workers=1, queue=2)
+    # the first request starts once all three are handed to the pool, so that a clock read
+    # at the hand-over (the bug) reads 0 for each, whatever the threads' timing
+    handed, all_handed = [], threading.Event()
+    submit = pool.executor.submit
+
+    def counted_submit(*args):
+        handed.append(args)
+        if len(handed) == 3:
+            all_handed.set()
+        return submit(*args)
+    pool.executor.submit = counted_submit
+
+    def fill():
+        assert all_handed.wait(10)
+        clock[0] += 0.2
 
     async def three():
         for _ in range(3):
             pool.acquire()
         try:
-            await asyncio.gather(*(pool.run(time.sleep, 0.2) for _ in range(3)))
+            await asyncio.gather(*(pool.run(fill) for _ in range(3)))
         finally:
             for _ in range(3):
                 pool.release()
 
-    import asyncio
-    pool.mean_s = 0.2
     asyncio.run(three())
-    assert 0.19 < pool.mean_s < 0.3 and pool.busy == 0
+    assert clock[0] == pytest.approx(0.6) and len(handed) == 3
+    assert pool.mean_s == pytest.approx(0.2) and pool.busy == 0
+    pool.executor.shutdown()
 
 
 def test_retry_after_times_only_the_fills_that_succeed():
