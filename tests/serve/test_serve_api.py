@@ -519,27 +519,36 @@ def test_stalled_and_dropped_uploads_free_their_slot(monkeypatch):
     logged = []
     handler = logging.Handler()
     handler.emit = logged.append
-    logging.getLogger("impaint.serve").addHandler(handler)
     monkeypatch.setattr(serve_app, "BODY_SECONDS", 0.5)
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
     app = create_app(model, limits=Limits(workers=1, queue=0))
     head = (b"POST /api/inpaint HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000\r\n"
             b"Content-Type: multipart/form-data; boundary=XYZ\r\n\r\n--XYZ\r\n")
-    with running(app) as url:
-        port = int(url.rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port)) as stalled:
-            stalled.sendall(head)  # and then nothing: 408 once BODY_SECONDS have passed
-            answer = b""
-            while b'"}' not in answer:  # the headers, then the JSON body
-                answer += stalled.recv(4096)
-            answer = answer.decode()
-        assert answer.startswith("HTTP/1.1 408") and "the upload took longer than" in answer
-        with socket.create_connection(("127.0.0.1", port)) as dropped:
-            dropped.sendall(head)
-        time.sleep(0.3)
-        assert app.state.pool.busy == 0  # both slots given back
-        assert post(url, encode(noise_image()), mask_png(box_mask())).status_code == 200
-    logging.getLogger("impaint.serve").removeHandler(handler)
+    logging.getLogger("impaint.serve").addHandler(handler)
+    try:
+        with running(app) as url:
+            port = int(url.rsplit(":", 1)[1])
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as stalled:
+                stalled.sendall(head)  # and then nothing: 408 once BODY_SECONDS have passed
+                answer = b""
+                while b'"}' not in answer:  # the headers, then the JSON body
+                    chunk = stalled.recv(4096)  # socket.timeout after 10 s of silence
+                    if not chunk:
+                        break  # closed: what came is what the asserts below see
+                    answer += chunk
+                answer = answer.decode()
+            assert answer.startswith("HTTP/1.1 408") and "the upload took longer than" in answer
+            # the dropped upload must end by its disconnect, not by a 408 of a slow machine
+            monkeypatch.setattr(serve_app, "BODY_SECONDS", 60)
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as dropped:
+                dropped.sendall(head)
+            deadline = time.monotonic() + 20
+            while (not logged or app.state.pool.busy) and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert app.state.pool.busy == 0  # both slots given back
+            assert post(url, encode(noise_image()), mask_png(box_mask())).status_code == 200
+    finally:
+        logging.getLogger("impaint.serve").removeHandler(handler)
     # one line, no traceback, at a level `impaint serve` prints (its log shows warnings)
     assert [(r.levelno, r.getMessage(), r.exc_info) for r in logged] == [
         (logging.WARNING, "a client disconnected mid-upload", None)]
