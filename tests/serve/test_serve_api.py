@@ -648,15 +648,23 @@ def test_the_printed_address_takes_connections_before_the_server_runs():
         socket.create_connection(sock.getsockname()[:2], timeout=5).close()
 
 
-def test_serve_prints_its_url_and_serves(tiny_checkpoint):
+def test_serve_prints_its_url_and_serves(tiny_checkpoint, tmp_path):
     import subprocess
     import sys
-    proc = subprocess.Popen([sys.executable, "-m", "impaint.cli", "serve", "--port", "0",
-                             "--checkpoint", str(tiny_checkpoint)], stdout=subprocess.PIPE,
-                            text=True)
+    err = tmp_path / "stderr.txt"  # a file: a pipe nobody reads could fill and stall it
+    with err.open("w") as err_file:
+        proc = subprocess.Popen([sys.executable, "-m", "impaint.cli", "serve", "--port", "0",
+                                 "--checkpoint", str(tiny_checkpoint)], stdout=subprocess.PIPE,
+                                stderr=err_file, text=True)
     try:
-        line = proc.stdout.readline()
-        assert line.startswith("impaint serve: http://127.0.0.1:")
+        lines = []  # read on a thread: a child that stalls before its URL fails the test
+        reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()),
+                                  daemon=True)
+        reader.start()
+        reader.join(60)
+        assert lines, f"no URL printed in 60 s; stderr: {err.read_text()}"
+        line = lines[0]
+        assert line.startswith("impaint serve: http://127.0.0.1:"), (line, err.read_text())
         url = line.split()[2]
         assert httpx.get(f"{url}/api/info").json()["model"] == str(tiny_checkpoint)
     finally:
