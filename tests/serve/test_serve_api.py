@@ -721,10 +721,9 @@ def test_ctrl_c_with_a_fill_running_stops_the_server_at_once(tmp_path):
     import sys
     from pathlib import Path
 
-    start = time.monotonic()
+    # the timeout fails the test (TimeoutExpired) if the server waits for the 120-s fill
     done = subprocess.run([sys.executable, "-c", SERVE_THEN_CTRL_C], capture_output=True,
                           text=True, timeout=90, cwd=Path(__file__).parents[2])
-    assert time.monotonic() - start < 40  # not the fill's 120 s
     assert done.returncode == 130, done.stderr
     assert "a request was cut off: the server is stopping" in done.stderr  # answered 503
     assert "a fill still running was dropped" in done.stderr
