@@ -257,15 +257,29 @@ def test_sigma_asked_after_the_result_is_shown(page, tmp_path):
 
 
 def test_an_answer_for_an_image_no_longer_open_is_dropped(page, tmp_path):
-    import time
-
     open_image(page, _save(tmp_path / "first.png", noise_image(48, 64)))
     stroke(page, [(0.2, 0.3), (0.8, 0.6)])
-    page.route("**/api/inpaint", lambda route: (time.sleep(1.5), route.continue_()))
+    # <body data-answer-read> once the page's code has read the fill's answer and run on to
+    # its next task (a DOM mark: the page's CSP refuses wait_for_function's eval)
+    page.evaluate("""() => { const send = window.fetch;
+        window.fetch = async (url, options) => { const answer = await send(url, options);
+            if (String(url).includes('/api/inpaint')) { const read = answer.blob.bind(answer);
+                answer.blob = async () => { const blob = await read();
+                    setTimeout(() => { document.body.dataset.answerRead = ""; }, 0);
+                    return blob; }; }
+            return answer; }; }""")
+    held = []  # the fill's request, held until the second image is open
+    page.route("**/api/inpaint", lambda route: held.append(route))
     page.click("#inpaint")
+    for _ in range(200):  # the route handler runs as Playwright's calls take its events
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the fill was never sent"
     open_image(page, _save(tmp_path / "second.png", noise_image(30, 50, seed=1)))
-    page.wait_for_timeout(3000)  # the first image's answer has come, and was not shown
-    assert page.locator("#output-stage.empty").count() == 1
+    held[0].continue_()
+    page.wait_for_selector("body[data-answer-read]", state="attached")  # the answer came
+    assert page.locator("#output-stage.empty").count() == 1  # and was not shown
     assert page.locator("#download-result").is_hidden()
     assert page.locator("#message").inner_text().startswith("second.png: 50×30")
     assert page.problems == []
