@@ -374,17 +374,34 @@ def test_a_slow_decode_does_not_replace_an_image_picked_since(page, tmp_path):
     import cv2
 
     cv2.imwrite(str(tmp_path / "scan.tif"), noise_image(40, 40))
-    page.evaluate("""() => { const send = window.fetch;
-        window.fetch = async (url, options) => { const answer = await send(url, options);
-            if (String(url).includes('/api/preview'))
-                await new Promise(done => setTimeout(done, 1500));
+    # The preview's answer is held until the test lets it go. <body data-settled> once its
+    # PNG has been read and every image decode the page started since has settled, each
+    # followed by a task: whatever the page does with the preview, it has done it. (DOM
+    # marks: the page's CSP refuses wait_for_function's eval.)
+    page.evaluate("""() => { const send = window.fetch, decode = window.createImageBitmap;
+        let decoding = 0, read = false;
+        const settle = () => { if (read && decoding === 0) document.body.dataset.settled = ""; };
+        window.createImageBitmap = async (...args) => { decoding += 1;
+            try { return await decode(...args); }
+            finally { setTimeout(() => { decoding -= 1; settle(); }, 0); } };
+        window.fetch = async (url, options) => {
+            if (!String(url).includes('/api/preview')) return send(url, options);
+            const letGo = new Promise(done => { window.releasePreview = done; });
+            document.body.dataset.previewAsked = "";
+            const answer = await send(url, options);
+            await letGo;
+            const blob = answer.blob.bind(answer);
+            answer.blob = async () => { const png = await blob();
+                setTimeout(() => { read = true; settle(); }, 0); return png; };
             return answer; }; }""")
     page.set_input_files("#file", str(tmp_path / "scan.tif"))
     page.wait_for_selector("#message:has-text('Decoding scan.tif on the server')")
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
     stroke(page, [(0.2, 0.3), (0.8, 0.6)])
-    page.wait_for_timeout(2500)  # the preview has landed, and was dropped
-    assert page.evaluate("document.getElementById('image').width") == 64
+    page.wait_for_selector("body[data-preview-asked]", state="attached")
+    page.evaluate("window.releasePreview()")
+    page.wait_for_selector("body[data-settled]", state="attached")  # the preview has landed
+    assert page.evaluate("document.getElementById('image').width") == 64  # and was dropped
     assert page.locator("#message").inner_text().startswith("photo.png: 64×48")
     assert sum(page.evaluate(PAINTED)) > 0 and page.problems == []
 
