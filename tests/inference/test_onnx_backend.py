@@ -152,18 +152,20 @@ def test_the_torch_backend_runs_a_model_already_loaded_not_a_copy():
 
 def test_auto_is_torch_with_native_bf16_else_openvino(monkeypatch, tiny_checkpoint):
     pytest.importorskip("openvino")
-    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
-    assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
-    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
-    assert isinstance(load_backend("auto", tiny_checkpoint), OpenVinoInpainter)
-    monkeypatch.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
-    assert resolve_backend("auto") == "torch"  # never onnxruntime: slower on large photos
-    with pytest.raises(BackendError, match="pip install 'impaint\\[openvino\\]'"):
-        load_backend("openvino", tiny_checkpoint)
-    monkeypatch.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
-    with pytest.raises(BackendError, match="pip install 'impaint\\[onnx\\]'"):
-        load_backend("onnxruntime", tiny_checkpoint)
-    monkeypatch.undo()
+    # a context of its own: monkeypatch.undo() would also undo conftest's isolation (the
+    # test's caches, IMPAINT_FP32) for the rest of the test
+    with monkeypatch.context() as m:
+        m.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
+        assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
+        m.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
+        assert isinstance(load_backend("auto", tiny_checkpoint), OpenVinoInpainter)
+        m.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
+        assert resolve_backend("auto") == "torch"  # never onnxruntime: slower on large photos
+        with pytest.raises(BackendError, match="pip install 'impaint\\[openvino\\]'"):
+            load_backend("openvino", tiny_checkpoint)
+        m.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
+        with pytest.raises(BackendError, match="pip install 'impaint\\[onnx\\]'"):
+            load_backend("onnxruntime", tiny_checkpoint)
     monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32: PyTorch would run fp32, so OpenVINO
     assert resolve_backend("auto") == "openvino"
 
