@@ -139,6 +139,7 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
     # Another folder (or a checkpoint trained elsewhere): every image.
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--methods", "telea",
                "--families", "box", "--quiet", "--grid-images", "0", "--out", str(out)])
+    assert rc == 0
     assert json.loads((out / "results.json").read_text())["config"]["images"] == 24
 
 
