@@ -35,8 +35,14 @@ def test_coverage_and_reliability_curve():
     mean, sigma = torch.zeros(1, 1, 4), torch.ones(1, 1, 4)
     target = torch.tensor([[[0.5, 1.5, -0.2, 3.0]]])
     assert coverage(mean, sigma, target, hole, 1.0) == 0.5
-    levels, observed = reliability(np.array([0.1, 0.5, 1.0, 2.5]))
-    assert levels.shape == observed.shape and np.all(np.diff(observed) >= 0)
+    # central intervals of 50 % and 90 %: |x - mu| / sigma up to z = 0.674 and 1.645
+    levels, observed = reliability(np.array([0.1, 0.5, 1.0, 2.5]), np.array([0.5, 0.9]))
+    assert np.array_equal(levels, [0.5, 0.9]) and np.array_equal(observed, [0.5, 0.75])
+    # errors of a calibrated Gaussian: the observed coverage is the expected, on every level
+    ratios = np.abs(np.random.default_rng(0).standard_normal(200_000))
+    levels, observed = reliability(ratios)
+    assert np.allclose(levels, np.linspace(0.05, 0.95, 19))
+    assert np.abs(observed - levels).max() < 0.01
 
 
 def test_evaluate_reports_calibration_for_probabilistic_checkpoints(image_folder, tmp_path,

@@ -139,6 +139,7 @@ def test_a_folder_a_checkpoint_trained_on_is_scored_on_its_held_out_images(
     # Another folder (or a checkpoint trained elsewhere): every image.
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--methods", "telea",
                "--families", "box", "--quiet", "--grid-images", "0", "--out", str(out)])
+    assert rc == 0
     assert json.loads((out / "results.json").read_text())["config"]["images"] == 24
 
 
@@ -240,13 +241,21 @@ def test_native_size_non_square_and_larger_than_training(tmp_path, image_folder,
     ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
     rc = main(["evaluate", "--data", str(image_folder), "--folder", "--native", "--limit", "3",
                "--families", "box", "strokes", "--methods", "impaint:tiny", "telea",
-               "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0",
+               "--checkpoint", str(ckpt), "--quiet", "--grid-images", "0", "--save-masks",
                "--out", str(tmp_path / "out")])
     assert rc == 0
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["config"]["size"] == "48x40"  # width x height
-    masks = evaluation_masks(3, (40, 48), 0, ["box"])["box", "0.5"]
-    assert masks.shape == (3, 1, 40, 48)
+    # the run's masks, as it saved them: at the images' own 40 x 48, three per family and size
+    saved = tmp_path / "out" / "masks"
+    expected = evaluation_masks(3, (40, 48), 0, ["box", "strokes"])
+    assert sorted(p.name for p in saved.iterdir()) == sorted(f"{f}_{l}" for f, l in expected)
+    for (family, label), batch in expected.items():
+        files = sorted((saved / f"{family}_{label}").iterdir())
+        assert len(files) == 3
+        for path, mask in zip(files, batch):
+            hole = np.asarray(Image.open(path)) == 255  # white = hole
+            assert hole.shape == (40, 48) and np.array_equal(hole, (mask[0] == 0).numpy())
     assert "3 images of 48x40 px" in capsys.readouterr().out
 
 

@@ -5,6 +5,7 @@ from PIL import Image
 
 from impaint.cli import main
 from impaint.inference.demo import bundled_faces
+from impaint.inference.pipeline import inpaint_with_std
 
 
 def test_bundled_faces_are_model_sized_rgb():
@@ -21,12 +22,21 @@ def test_demo_runs_end_to_end_with_the_shipped_model(tmp_path, capsys):
     assert "OpenCV Telea" in (tmp_path / "psnr.md").read_text()
 
 
-def test_demo_on_a_user_image(tmp_path, tiny_checkpoint, capsys):
+def test_demo_on_a_user_image(tmp_path, tiny_checkpoint, capsys, monkeypatch):
+    import impaint.inference.demo as demo
+
+    seen = []  # the (image, mask) shapes each fill is given
+
+    def recorded(model, image, mask, *args, **kwargs):
+        seen.append((tuple(image.shape), tuple(mask.shape)))
+        return inpaint_with_std(model, image, mask, *args, **kwargs)
+    monkeypatch.setattr(demo, "inpaint_with_std", recorded)
     picture = tmp_path / "me.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 255, (50, 70, 3), np.uint8)).save(picture)
     assert main(["demo", "--image", str(picture), "--checkpoint", str(tiny_checkpoint),
                  "--out", str(tmp_path / "d")]) == 0
-    # at its own size, with the masks of the large demo: not a 32-px square crop
+    # at its own size, with each mask of the large demo: not a 32-px square crop
+    assert seen == [((1, 3, 50, 70), (1, 1, 50, 70))] * len(demo.LARGE_MASKS)
     assert (tmp_path / "d" / "large.png").exists()
     assert capsys.readouterr().out.startswith("me.png box 0.25: impaint ")
 

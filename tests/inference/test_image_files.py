@@ -207,7 +207,10 @@ def test_a_tiffs_layout_tags_are_not_copied_as_its_exif(tmp_path):
 
     assert huge.fit(".jpg").exif is None and huge.fit(".png").exif is huge.exif
     assert any("larger than a JPEG holds: dropped" in n for n in output_notes(huge, ".jpg"))
-    write_image(torch.zeros(3, 8, 8), tmp_path / "o.jpg", huge)  # written, without it
+    assert write_image(torch.zeros(3, 8, 8), tmp_path / "o.jpg", huge) == tmp_path / "o.jpg"
+    with Image.open(tmp_path / "o.jpg") as im:  # written, without it
+        assert im.format == "JPEG" and im.size == (8, 8) and "exif" not in im.info
+    assert read_original(tmp_path / "o.jpg").exif is None
 
 
 def test_16_bit_colour_is_read_at_16_bits_past_bytes_after_its_end(tmp_path):

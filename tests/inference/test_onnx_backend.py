@@ -115,18 +115,21 @@ def test_cached_export_is_reused(tiny_checkpoint, tmp_path):
 
 
 def test_the_cache_keeps_the_newest_graphs(tiny_checkpoint, tmp_path, monkeypatch):
-    import time
+    import os
 
     from impaint.inference import onnx_backend
 
     monkeypatch.setattr(onnx_backend, "CACHE_KEEP", 2)
     cache = tmp_path / "cache"
     cache.mkdir()
-    for i in range(3):  # graphs of earlier checkpoints (or graph versions)
-        (cache / f"old{i}-0000.onnx").write_bytes(b"stale")
-        time.sleep(0.01)
+    # graphs of earlier checkpoints (or graph versions), written in 2001: old1 the newest
+    # of them, so that neither the names' order nor the files' creation order is the answer
+    for name, seconds in [("old0", 1_000_000_100), ("old1", 1_000_000_300),
+                          ("old2", 1_000_000_200)]:
+        (cache / f"{name}-0000.onnx").write_bytes(b"stale")
+        os.utime(cache / f"{name}-0000.onnx", ns=(seconds * 10**9, seconds * 10**9))
     fresh = cached_export(tiny_checkpoint, cache)
-    assert sorted(p.name for p in cache.iterdir()) == sorted(["old2-0000.onnx", fresh.name])
+    assert sorted(p.name for p in cache.iterdir()) == sorted(["old1-0000.onnx", fresh.name])
 
 
 def test_backends_agree(tiny_checkpoint, monkeypatch):
@@ -149,18 +152,20 @@ def test_the_torch_backend_runs_a_model_already_loaded_not_a_copy():
 
 def test_auto_is_torch_with_native_bf16_else_openvino(monkeypatch, tiny_checkpoint):
     pytest.importorskip("openvino")
-    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
-    assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
-    monkeypatch.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
-    assert isinstance(load_backend("auto", tiny_checkpoint), OpenVinoInpainter)
-    monkeypatch.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
-    assert resolve_backend("auto") == "torch"  # never onnxruntime: slower on large photos
-    with pytest.raises(BackendError, match="pip install 'impaint\\[openvino\\]'"):
-        load_backend("openvino", tiny_checkpoint)
-    monkeypatch.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
-    with pytest.raises(BackendError, match="pip install 'impaint\\[onnx\\]'"):
-        load_backend("onnxruntime", tiny_checkpoint)
-    monkeypatch.undo()
+    # a context of its own: monkeypatch.undo() would also undo conftest's isolation (the
+    # test's caches, IMPAINT_FP32) for the rest of the test
+    with monkeypatch.context() as m:
+        m.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: True)
+        assert isinstance(load_backend("auto", tiny_checkpoint), TorchInpainter)
+        m.setattr("impaint.inference.onnx_backend.bf16_is_fast", lambda *a: False)
+        assert isinstance(load_backend("auto", tiny_checkpoint), OpenVinoInpainter)
+        m.setattr("impaint.inference.onnx_backend.openvino_available", lambda: False)
+        assert resolve_backend("auto") == "torch"  # never onnxruntime: slower on large photos
+        with pytest.raises(BackendError, match="pip install 'impaint\\[openvino\\]'"):
+            load_backend("openvino", tiny_checkpoint)
+        m.setattr("impaint.inference.onnx_backend.onnxruntime_available", lambda: False)
+        with pytest.raises(BackendError, match="pip install 'impaint\\[onnx\\]'"):
+            load_backend("onnxruntime", tiny_checkpoint)
     monkeypatch.setenv("IMPAINT_FP32", "1")  # --fp32: PyTorch would run fp32, so OpenVINO
     assert resolve_backend("auto") == "openvino"
 

@@ -424,9 +424,11 @@ def test_the_api_names_a_wrong_model_or_setting_and_keeps_the_models_mode(model)
             Pyramid(**bad)
     Pyramid(band=0.0)  # the coarse-then-up design: no band is a setting, not a slip
     model.train()
-    inpaint(model, image, mask)
-    assert model.training  # a model being trained is not left in eval mode
-    model.eval()
+    try:
+        inpaint(model, image, mask)
+        assert model.training  # a model being trained is not left in eval mode
+    finally:
+        model.eval()  # the module's shared model, in eval mode for the tests after this one
 
 
 def test_scale_renders_the_pyramid_fill_larger(model):

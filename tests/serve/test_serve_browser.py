@@ -257,15 +257,29 @@ def test_sigma_asked_after_the_result_is_shown(page, tmp_path):
 
 
 def test_an_answer_for_an_image_no_longer_open_is_dropped(page, tmp_path):
-    import time
-
     open_image(page, _save(tmp_path / "first.png", noise_image(48, 64)))
     stroke(page, [(0.2, 0.3), (0.8, 0.6)])
-    page.route("**/api/inpaint", lambda route: (time.sleep(1.5), route.continue_()))
+    # <body data-answer-read> once the page's code has read the fill's answer and run on to
+    # its next task (a DOM mark: the page's CSP refuses wait_for_function's eval)
+    page.evaluate("""() => { const send = window.fetch;
+        window.fetch = async (url, options) => { const answer = await send(url, options);
+            if (String(url).includes('/api/inpaint')) { const read = answer.blob.bind(answer);
+                answer.blob = async () => { const blob = await read();
+                    setTimeout(() => { document.body.dataset.answerRead = ""; }, 0);
+                    return blob; }; }
+            return answer; }; }""")
+    held = []  # the fill's request, held until the second image is open
+    page.route("**/api/inpaint", lambda route: held.append(route))
     page.click("#inpaint")
+    for _ in range(200):  # the route handler runs as Playwright's calls take its events
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the fill was never sent"
     open_image(page, _save(tmp_path / "second.png", noise_image(30, 50, seed=1)))
-    page.wait_for_timeout(3000)  # the first image's answer has come, and was not shown
-    assert page.locator("#output-stage.empty").count() == 1
+    held[0].continue_()
+    page.wait_for_selector("body[data-answer-read]", state="attached")  # the answer came
+    assert page.locator("#output-stage.empty").count() == 1  # and was not shown
     assert page.locator("#download-result").is_hidden()
     assert page.locator("#message").inner_text().startswith("second.png: 50×30")
     assert page.problems == []
@@ -360,17 +374,34 @@ def test_a_slow_decode_does_not_replace_an_image_picked_since(page, tmp_path):
     import cv2
 
     cv2.imwrite(str(tmp_path / "scan.tif"), noise_image(40, 40))
-    page.evaluate("""() => { const send = window.fetch;
-        window.fetch = async (url, options) => { const answer = await send(url, options);
-            if (String(url).includes('/api/preview'))
-                await new Promise(done => setTimeout(done, 1500));
+    # The preview's answer is held until the test lets it go. <body data-settled> once its
+    # PNG has been read and every image decode the page started since has settled, each
+    # followed by a task: whatever the page does with the preview, it has done it. (DOM
+    # marks: the page's CSP refuses wait_for_function's eval.)
+    page.evaluate("""() => { const send = window.fetch, decode = window.createImageBitmap;
+        let decoding = 0, read = false;
+        const settle = () => { if (read && decoding === 0) document.body.dataset.settled = ""; };
+        window.createImageBitmap = async (...args) => { decoding += 1;
+            try { return await decode(...args); }
+            finally { setTimeout(() => { decoding -= 1; settle(); }, 0); } };
+        window.fetch = async (url, options) => {
+            if (!String(url).includes('/api/preview')) return send(url, options);
+            const letGo = new Promise(done => { window.releasePreview = done; });
+            document.body.dataset.previewAsked = "";
+            const answer = await send(url, options);
+            await letGo;
+            const blob = answer.blob.bind(answer);
+            answer.blob = async () => { const png = await blob();
+                setTimeout(() => { read = true; settle(); }, 0); return png; };
             return answer; }; }""")
     page.set_input_files("#file", str(tmp_path / "scan.tif"))
     page.wait_for_selector("#message:has-text('Decoding scan.tif on the server')")
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
     stroke(page, [(0.2, 0.3), (0.8, 0.6)])
-    page.wait_for_timeout(2500)  # the preview has landed, and was dropped
-    assert page.evaluate("document.getElementById('image').width") == 64
+    page.wait_for_selector("body[data-preview-asked]", state="attached")
+    page.evaluate("window.releasePreview()")
+    page.wait_for_selector("body[data-settled]", state="attached")  # the preview has landed
+    assert page.evaluate("document.getElementById('image').width") == 64  # and was dropped
     assert page.locator("#message").inner_text().startswith("photo.png: 64×48")
     assert sum(page.evaluate(PAINTED)) > 0 and page.problems == []
 
