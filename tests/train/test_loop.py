@@ -159,6 +159,11 @@ def test_init_refuses_model_settings_that_differ_from_its_checkpoint(image_folde
                                             r"model as it is, .*model.depth 3 \(its: 2\)"):
         train(cfg, progress=False)
     assert not (tmp_path / "b").exists()  # before any file
+    # Given at its default (--set model.width=48), against its 8: said all the same.
+    from impaint.model import ModelConfig
+    cfg.model = dataclasses.replace(TINY, width=ModelConfig().width)
+    with pytest.raises(TrainingError, match=r"settings differ from it: model.width 48 \(its"):
+        train(cfg, progress=False, given={"init", "model.width"})
 
 
 def test_the_gated_unet_baseline_trains_and_reloads(image_folder, tmp_path):

@@ -98,7 +98,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         problem = distributed.agree(problem, device)
         if problem:
             raise TrainingError(problem)
-        return _fit(cfg, device, tensors, state, progress)
+        return _fit(cfg, device, tensors, state, progress, given)
 
 
 RUN_FILES = ("last.safetensors", "best.safetensors", "log.csv", "curve.png")
@@ -238,9 +238,10 @@ class Run:
 
 
 def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor], state: dict,
-         progress: bool) -> Path:
-    """The training loop; from the checkpoint (`tensors`, `state`) if one is given."""
-    run = _set_up(cfg, device, tensors, state)
+         progress: bool, given: Collection[str] | None = None) -> Path:
+    """The training loop; from the checkpoint (`tensors`, `state`) if one is given; `given`:
+    see `train`."""
+    run = _set_up(cfg, device, tensors, state, given)
     log_file, log = _open_log(run)
     per_epoch = max(1, run.images.shape[0] // cfg.batch)
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
@@ -330,7 +331,7 @@ def stop_on_signal(run: Run):
 
 
 def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor],
-            state: dict) -> Run:
+            state: dict, given: Collection[str] | None = None) -> Run:
     """Data, model, optimiser, DDP wrapper and adversary; restored from the checkpoint if
     `state` has a step. The order is the seed's: weights are drawn right after the data."""
     start_step = state.get("step", 0)
@@ -338,7 +339,7 @@ def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Ten
     images, valid = _load_data(cfg)
     main = distributed.rank() == 0
     valid = valid_set(cfg, valid) if main else (None, None)
-    model = _initial_model(cfg, start_step).to(device)
+    model = _initial_model(cfg, start_step, given).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -376,14 +377,16 @@ def _precision(run: Run) -> str:
     return "fp32"
 
 
-def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
+def _initial_model(cfg: TrainConfig, start_step: int, given: Collection[str] | None = None
+                   ) -> torch.nn.Module:
     """A fresh model, or with `cfg.init` (a new run only) one with that checkpoint's weights;
-    its model config replaces `cfg.model`, so the run's checkpoints describe what they hold."""
+    its model config replaces `cfg.model`, so the run's checkpoints describe what they hold.
+    A model setting `given` (see `train`) that differs from the checkpoint's is refused."""
     if not cfg.init or start_step:
         return build_model(cfg.model)
     tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
     clashes = _differing(cfg.model.to_dict(), ModelConfig.from_dict(state["model_config"])
-                         .to_dict(), TrainConfig().model.to_dict(), "its", "model.")
+                         .to_dict(), TrainConfig().model.to_dict(), "its", "model.", given)
     if clashes:  # said, not silently dropped: the checkpoint's model is what trains
         raise TrainingError(f"init={cfg.init} trains its own model as it is, and these "
                             f"settings differ from it: {', '.join(clashes)}")
