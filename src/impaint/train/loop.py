@@ -82,6 +82,8 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if problem is None:  # a bad config stops every rank here, before they wait for each other
         cfg, tensors, state = _resumed(cfg, resume, given)
         check_config(cfg, distributed.world_size())
+        if cfg.init and not resume:
+            _check_init(cfg, given)
         if state.get("step", 0) == cfg.steps:  # a finished run, resumed: nothing to train
             if distributed.rank() == 0:
                 print(f"impaint train: {cfg.out} is already at step {cfg.steps:,}, its last: "
@@ -98,7 +100,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         problem = distributed.agree(problem, device)
         if problem:
             raise TrainingError(problem)
-        return _fit(cfg, device, tensors, state, progress, given)
+        return _fit(cfg, device, tensors, state, progress)
 
 
 RUN_FILES = ("last.safetensors", "best.safetensors", "log.csv", "curve.png")
@@ -238,10 +240,9 @@ class Run:
 
 
 def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor], state: dict,
-         progress: bool, given: Collection[str] | None = None) -> Path:
-    """The training loop; from the checkpoint (`tensors`, `state`) if one is given; `given`:
-    see `train`."""
-    run = _set_up(cfg, device, tensors, state, given)
+         progress: bool) -> Path:
+    """The training loop; from the checkpoint (`tensors`, `state`) if one is given."""
+    run = _set_up(cfg, device, tensors, state)
     log_file, log = _open_log(run)
     per_epoch = max(1, run.images.shape[0] // cfg.batch)
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
@@ -331,7 +332,7 @@ def stop_on_signal(run: Run):
 
 
 def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor],
-            state: dict, given: Collection[str] | None = None) -> Run:
+            state: dict) -> Run:
     """Data, model, optimiser, DDP wrapper and adversary; restored from the checkpoint if
     `state` has a step. The order is the seed's: weights are drawn right after the data."""
     start_step = state.get("step", 0)
@@ -339,7 +340,7 @@ def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Ten
     images, valid = _load_data(cfg)
     main = distributed.rank() == 0
     valid = valid_set(cfg, valid) if main else (None, None)
-    model = _initial_model(cfg, start_step, given).to(device)
+    model = _initial_model(cfg, start_step).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -377,19 +378,25 @@ def _precision(run: Run) -> str:
     return "fp32"
 
 
-def _initial_model(cfg: TrainConfig, start_step: int, given: Collection[str] | None = None
-                   ) -> torch.nn.Module:
-    """A fresh model, or with `cfg.init` (a new run only) one with that checkpoint's weights;
-    its model config replaces `cfg.model`, so the run's checkpoints describe what they hold.
-    A model setting `given` (see `train`) that differs from the checkpoint's is refused."""
+def _check_init(cfg: TrainConfig, given: Collection[str] | None = None) -> None:
+    """A new run from `cfg.init` trains that checkpoint's model as it is: a model setting
+    `given` (see `train`) that differs from it is refused, not silently dropped; before the
+    data is decoded (minutes, the first time), not after."""
+    state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))[1]
+    clashes = _differing(cfg.model.to_dict(), ModelConfig.from_dict(state["model_config"])
+                         .to_dict(), TrainConfig().model.to_dict(), "its", "model.", given)
+    if clashes:
+        raise TrainingError(f"init={cfg.init} trains its own model as it is, and these "
+                            f"settings differ from it: {', '.join(clashes)}")
+
+
+def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
+    """A fresh model, or with `cfg.init` (a new run only, `_check_init`ed) one with that
+    checkpoint's weights; its model config replaces `cfg.model`, so the run's checkpoints
+    describe what they hold."""
     if not cfg.init or start_step:
         return build_model(cfg.model)
     tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
-    clashes = _differing(cfg.model.to_dict(), ModelConfig.from_dict(state["model_config"])
-                         .to_dict(), TrainConfig().model.to_dict(), "its", "model.", given)
-    if clashes:  # said, not silently dropped: the checkpoint's model is what trains
-        raise TrainingError(f"init={cfg.init} trains its own model as it is, and these "
-                            f"settings differ from it: {', '.join(clashes)}")
     cfg.model = ModelConfig.from_dict(state["model_config"])
     model = build_model(cfg.model)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
