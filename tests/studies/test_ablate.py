@@ -25,6 +25,19 @@ def test_ablation_runs_writes_rows_and_resumes(image_folder, tmp_path, capsys):
     stamp = (tmp_path / "study" / "seed" / "row.json").stat().st_mtime_ns
     assert main(argv) == 0  # finished variants are skipped, not retrained
     assert (tmp_path / "study" / "seed" / "row.json").stat().st_mtime_ns == stamp
+    # --only one of them: the table keeps the other, finished here with the same settings
+    assert main(argv[:-1]) == 0
+    assert "| conv_decoder |" in (tmp_path / "study" / "ABLATION.md").read_text()
+    # Another variant's checkpoint under this one's name would be scored as it: refused.
+    import shutil
+    (tmp_path / "study" / "tv_0").mkdir()
+    shutil.copy(tmp_path / "study" / "conv_decoder" / "last.safetensors",
+                tmp_path / "study" / "tv_0" / "last.safetensors")
+    capsys.readouterr()
+    assert main([*argv[:-2], "tv_0"]) == 2
+    assert "holds a run trained with another variant's settings" in capsys.readouterr().err
+    assert main([*argv[:6], "0", *argv[7:]]) == 2  # --steps 0: said, not "checkpoint not found"
+    assert "--steps must be at least 1, got 0" in capsys.readouterr().err
 
 
 def test_ablation_rerun_with_other_settings_never_reuses_stale_rows(image_folder, tmp_path,

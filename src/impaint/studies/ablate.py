@@ -20,9 +20,11 @@ from .bench import _timeit, train_step_fn
 from .variants import DEFAULT_STEPS, SEED_BASE, VARIANTS
 from ..data import has_splits
 from ..evaluation.evaluate import evaluate, evaluation_images, held_out_start
-from ..model import build_model, count_parameters, inpaint, load_model, read_checkpoint
+from ..model import (ModelConfig, build_model, count_parameters, inpaint, load_model,
+                     read_checkpoint)
 from ..precision import native_bf16
-from ..train import TrainConfig, TrainingStopped, apply_overrides, train
+from ..train import (TrainConfig, TrainingStopped, apply_overrides, config_from_dict,
+                     config_to_dict, train)
 
 SUMMARY_COLUMNS = [("random", "random"), ("box", "box"), ("strokes", "strokes"),
                    ("full", "full")]
@@ -87,6 +89,15 @@ def earlier_run_problem(name: str, out: Path, settings: dict) -> str | None:
     saved = state.get("train_config", {})
     differ = [f"{k} {saved.get(k)}" for k in ("batch", "seed", "size")
               if saved.get(k) != settings[k]]
+    # another variant's checkpoint, copied or renamed here, would be scored under this name
+    own = variant_config(name, settings["data"], out, settings["steps"], settings["batch"],
+                         settings["seed"], settings["size"])
+    varied = {item.split("=")[0] for _, overrides in VARIANTS.values() for item in overrides
+              if not item.startswith("model.")}  # the training settings the variants change
+    theirs = config_from_dict({**config_to_dict(own), **saved})  # JSON lists: tuples again
+    if ModelConfig.from_dict(state["model_config"]) != own.model or any(
+            getattr(theirs, k) != getattr(own, k) for k in varied):
+        differ.append("another variant's settings")
     # Weights trained on another machine (the GPU) name a folder this one does not have.
     data = Path(saved.get("data", ""))
     if data.exists() and str(data.resolve()) != settings["data"]:
@@ -195,8 +206,10 @@ def what_this_shows(rows: list[dict]) -> str:
                      f"{deltas['unet_gated']:+.2f} dB (box 0.75: "
                      f"{_delta(by, 'unet_gated', 'box 0.75'):+.2f} dB).")
     if "adversarial" in deltas:
-        parts.append(f"The adversarial loss costs {-deltas['adversarial']:.2f} dB of mean PSNR "
-                     "(PSNR rewards the blurred average; look at the grid for sharpness).")
+        d = deltas["adversarial"]
+        parts.append(f"The adversarial loss {'costs' if d < 0 else 'gains'} {abs(d):.2f} dB of "
+                     "mean PSNR (PSNR rewards the blurred average; look at the grid for "
+                     "sharpness).")
     if "tv_0" in deltas and "tv_10x" in deltas:
         parts.append(f"TV weight 0 / 10x: {deltas['tv_0']:+.2f} / {deltas['tv_10x']:+.2f} dB.")
     for family in ("random", "box", "strokes"):
@@ -244,6 +257,8 @@ def run_ablation(data: str, out: str | Path, steps: int = DEFAULT_STEPS, batch: 
                  valid_limit: int | None = 500) -> Path:
     out = Path(out)
     names = list(only or VARIANTS)
+    if steps < 1:
+        raise ValueError(f"--steps must be at least 1, got {steps}")
     check_budget(names)
     skip = 0 if has_splits(data) else held_out_start(data)  # what the variants train on
     if skip:
@@ -261,7 +276,12 @@ def run_ablation(data: str, out: str | Path, steps: int = DEFAULT_STEPS, batch: 
         except TrainingStopped as e:  # saved at a whole step; the study has no --resume
             raise TrainingStopped(e.where, "the same impaint ablate command goes on from "
                                   "there (finished variants are kept)") from None
-    variants_grid(names, out, size, seed)
+    # --only: the table keeps the study's other variants finished here with these settings
+    done = {row["variant"]: row for row in rows} | {
+        n: row for n in VARIANTS if n not in names and (p := out / n / "row.json").exists()
+        and (row := json.loads(p.read_text())).get("settings") == settings}
+    rows = [done[n] for n in VARIANTS if n in done]
+    variants_grid([row["variant"] for row in rows], out, size, seed)
     (out / "ABLATION.md").write_text(ablation_markdown(rows, steps, valid.shape[0]) +
                                      "\n![every variant on the same masks](variants.png)\n")
     return out / "ABLATION.md"
