@@ -73,6 +73,9 @@ def main() -> int:
     p.add_argument("--quality", type=int, default=80, help="JPEG quality")
     args = p.parse_args()
     out = Path(args.out)
+    if out.exists() and any(out.iterdir()):  # an earlier pack's files would travel too, uncounted
+        print(f"gpu_pack: {out} is not empty: remove it first (rm -r {out})", file=sys.stderr)
+        return 1
     total = pack_celeba(Path(args.celeba), out / "celeba", args.valid, args.quality)
     total += pack_photos(Path(args.photos), out / "photos", args.quality)
     print(f"{out}: {total / 2 ** 20:.1f} MiB")

@@ -34,8 +34,14 @@ common=(--data "$CROPS/crops.safetensors" --steps 1000000 --time-budget "$BUDGET
 python -m impaint train "${common[@]}" --out "$OUT/wide" --set model.width=64 \
     --set model.coarse_width=160 --set model.hidden=192 --set lr=1.5e-3 --set warmup=500 \
     > "$OUT/wide.log" 2>&1 &
+wide=$!
 python -m impaint train "${common[@]}" --out "$OUT/continued" --set init=general \
     --set lr=3e-4 --set warmup=200 > "$OUT/continued.log" 2>&1 &
-wait
+continued=$!
+# Each run's own status: a bare `wait` returns 0 whatever the runs did.
+status=0
+wait "$wide" || { status=1; echo "the wide run failed: $OUT/wide.log" >&2; }
+wait "$continued" || { status=1; echo "the continued run failed: $OUT/continued.log" >&2; }
 tail -n 3 "$OUT"/*/log.csv
 ls -la "$OUT"/*
+exit "$status"

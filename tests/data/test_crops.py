@@ -106,6 +106,18 @@ def test_crop_options_errors(tmp_path, capsys):
     assert not out.exists()
 
 
+def test_a_mistyped_source_is_said_before_any_crop_is_made(tmp_path, capsys, celeba_tree,
+                                                           monkeypatch):
+    """A wrong --photos was found only after CelebA's train split had been cropped."""
+    import impaint.data.crops as crops
+
+    made = []
+    monkeypatch.setattr(crops, "crops_of", lambda *a, **k: made.append(a))
+    assert main(["crops", "--celeba", str(celeba_tree), "--photos", str(tmp_path / "phtos"),
+                 "-o", str(tmp_path / "c.safetensors")]) == 2
+    assert "image folder not found" in capsys.readouterr().err and made == []
+
+
 @pytest.mark.parametrize("w,h,size", [(60, 48, 48), (40, 30, 32), (1080, 720, 768)])
 def test_an_image_whose_short_side_is_at_most_the_size_gives_whole_height_crops(w, h, size):
     """exp(log(n)) > n for many n (48, 30, 720...): the crop's side is the short side, never

@@ -47,6 +47,15 @@ def test_reproduce_needs_its_8_images_and_says_so(celeba_tree, tmp_path, capsys)
     err = capsys.readouterr().err
     assert "reproduce shows 8 images in every figure" in err and "--limit 8" in err
     assert err.count("\n") == 1 and not (tmp_path / "r").exists()
+    # A --log given is meant: missing, or not a log.csv, one line before the work (it was
+    # "No training log found" in the report, or a KeyError)
+    (tmp_path / "notes.csv").write_text("a,b\n1,2\n")
+    for log, message in [("missing.csv", "--log missing.csv not found"),
+                         (str(tmp_path / "notes.csv"), "is not a training log.csv")]:
+        assert main(["reproduce", "--data", str(celeba_tree), "--out", str(tmp_path / "r"),
+                     "--log", log]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1
 
 
 def test_the_reports_command_repeats_the_run():

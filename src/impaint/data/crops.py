@@ -111,22 +111,30 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
         raise DataError(f"--max-zoom must be at least 1 (a crop is at least {size} px), "
                         f"got {max_zoom}")
     earlier = [_read_crop_set(p, size) for p in include]  # before any work: fail fast
+    # Every source's files listed before any is cropped: a mistyped --photos was found only
+    # after CelebA's train split had been (minutes).
+    faces = {split: celeba_files(celeba, split) for split in ("train", "valid")} \
+        if celeba is not None else {}
+    pictures = {}
+    if photos is not None:
+        # photos/train and photos/valid if it has them, else the whole folder is train.
+        has_splits = (Path(photos) / "train").is_dir()
+        for split in ("train", "valid"):
+            root = Path(photos) / split if has_splits else Path(photos)
+            if has_splits and root.is_dir() or not has_splits and split == "train":
+                pictures[split] = folder_files(root)
     splits: dict[str, list[torch.Tensor]] = {"train": [], "valid": []}
     scale = {"max_zoom": max_zoom, "min_side": min_side}
     for split in splits:
         splits[split] += [e[split] for e in earlier if split in e]
-        if celeba is not None:
-            splits[split].append(crops_of(celeba_files(celeba, split), face_crops, size,
+        if split in faces:
+            splits[split].append(crops_of(faces[split], face_crops, size,
                                           seed + 17 * (split == "valid"), f"celeba {split}",
                                           **scale))
-        if photos is not None:
-            # photos/train and photos/valid if it has them, else the whole folder is train.
-            has_splits = (Path(photos) / "train").is_dir()
-            root = Path(photos) / split if has_splits else Path(photos)
-            if has_splits and root.is_dir() or not has_splits and split == "train":
-                splits[split].append(crops_of(folder_files(root), photo_crops, size,
-                                              seed + 1 + 17 * (split == "valid"),
-                                              f"photos {split}", **scale))
+        if split in pictures:
+            splits[split].append(crops_of(pictures[split], photo_crops, size,
+                                          seed + 1 + 17 * (split == "valid"),
+                                          f"photos {split}", **scale))
     tensors = {}
     for split, parts in splits.items():
         if parts:

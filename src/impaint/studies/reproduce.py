@@ -91,6 +91,9 @@ def _deduplicated_log(log_csv: Path, out_csv: Path) -> Path:
     with open(log_csv) as f:
         reader = csv.DictReader(f)
         fieldnames = reader.fieldnames
+        if not fieldnames or "step" not in fieldnames or "loss" not in fieldnames:
+            raise ValueError(f"--log {log_csv} is not a training log.csv (no step and loss "
+                             f"columns: {', '.join(fieldnames or ['none'])})")
         for row in reader:
             rows[int(row["step"])] = row
     with open(out_csv, "w", newline="") as f:
@@ -119,6 +122,9 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
     """The seed's figures and tables into out/REPORT.md, which names the command that
     repeats them."""
     command = reproduce_command(data, out, checkpoint, split, seed, limit, log_csv)
+    if log_csv and not Path(log_csv).is_file():  # given, it is meant: before the work
+        raise ValueError(f"--log {log_csv} not found (a run's log.csv; leave --log out to "
+                         f"use the one beside the checkpoint)")
     model = load_model(checkpoint)
     size = model.image_size or 32
     name = str(checkpoint or "celeba32")
