@@ -453,3 +453,39 @@ def test_a_second_finger_paints_nothing(browser, shipped_url, tmp_path):
     assert strokes == [3]  # the first finger's three points, one stroke
     assert painted[int(0.2 * 48), int(0.45 * 64)] and not painted[40:, 50:].any()
     context.close()
+
+
+def mask_alpha(page) -> np.ndarray:
+    """The mask canvas's alpha, (H, W) uint8: what the overlay shows painted."""
+    w, h, alpha = page.evaluate("""() => { const c = document.getElementById('mask');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [c.width, c.height, Array.from(d.filter((_, i) => i % 4 === 3))]; }""")
+    return np.array(alpha, np.uint8).reshape(h, w)
+
+
+def test_what_is_shown_painted_is_the_hole_sent_on_a_small_image(page, tmp_path):
+    """A 32-px face is shown enlarged, each pixel a block: a stroke's anti-aliased edge is
+    no faint block there, but a whole pixel painted (and sent) or none. On a 2×2 image a
+    click paints the pixel clicked, and Inpaint fills it."""
+    open_image(page, _save(tmp_path / "face.png", noise_image(32, 32)))
+    page.fill("#size", "10")
+    stroke(page, [(0.1, 0.13), (0.9, 0.47)])
+    stroke(page, [(0.2, 0.75), (0.8, 0.75)])
+    page.check("input[value=eraser]")
+    stroke(page, [(0.5, 0.05), (0.55, 0.95)])
+    alpha = mask_alpha(page)
+    assert np.isin(alpha, [0, 255]).all(), f"{((alpha > 0) & (alpha < 255)).sum()} faint px"
+    page.check("input[value=brush]")
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    sent = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255
+    assert sent.any() and np.array_equal(sent, alpha == 255)
+
+    open_image(page, _save(tmp_path / "tiny.png", noise_image(2, 2)))
+    page.fill("#size", "2")
+    box = page.locator("#mask").bounding_box()
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])
+    assert mask_alpha(page).tolist() == [[0, 255], [0, 0]]
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    assert page.problems == []

@@ -27,7 +27,8 @@ const state = {
 
 const imageCanvas = $("image");
 const maskCanvas = $("mask");
-const maskCtx = maskCanvas.getContext("2d");
+// Read back after every segment (see binarize): kept in memory, not on the GPU.
+const maskCtx = maskCanvas.getContext("2d", { willReadFrequently: true });
 
 function say(text, isError = false) {
   $("message").textContent = text;
@@ -171,6 +172,32 @@ function drawSegment(stroke, from, to) {
     maskCtx.lineTo(to[0], to[1]);
     maskCtx.stroke();
   }
+  // The pixel under the pointer is painted whatever the brush: on a 2×2 image a click
+  // paints the pixel clicked, not a quarter of each of four (none of them a hole).
+  maskCtx.fillRect(Math.floor(to[0]), Math.floor(to[1]), 1, 1);
+  const r = stroke.width / 2 + 2;
+  binarize(Math.min(from[0], to[0]) - r, Math.min(from[1], to[1]) - r,
+           Math.max(from[0], to[0]) + r, Math.max(from[1], to[1]) + r);
+}
+
+// Anti-aliased edges made whole pixels, hole from half coverage (alpha >= 128) as maskPng
+// sends it: what is shown painted is exactly the hole sent, on a 32-px face enlarged to
+// 17-px blocks too. Only the box the segment touched is read (x0, y0, x1, y1: image px).
+function binarize(x0, y0, x1, y1) {
+  const left = Math.max(0, Math.floor(x0)), top = Math.max(0, Math.floor(y0));
+  const w = Math.min(maskCanvas.width, Math.ceil(x1)) - left;
+  const h = Math.min(maskCanvas.height, Math.ceil(y1)) - top;
+  if (w <= 0 || h <= 0) return;
+  const data = maskCtx.getImageData(left, top, w, h);
+  const px = data.data;
+  const [r, g, b] = HOLE_RGB;
+  for (let i = 0; i < px.length; i += 4) {
+    px[i] = r;
+    px[i + 1] = g;
+    px[i + 2] = b;
+    px[i + 3] = px[i + 3] >= 128 ? 255 : 0;
+  }
+  maskCtx.putImageData(data, left, top);
 }
 
 function redraw() {
@@ -296,7 +323,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 // The painted area as a mask file: white = hole, black = known (the CLI's convention).
-// Anti-aliased stroke edges count as hole from half coverage, as the server reads masks.
+// The canvas holds alpha 0 or 255 only (binarize): every pixel shown painted is a hole.
 async function maskPng() {
   const { width, height } = maskCanvas;
   const painted = maskCtx.getImageData(0, 0, width, height).data;
