@@ -489,3 +489,35 @@ def test_what_is_shown_painted_is_the_hole_sent_on_a_small_image(page, tmp_path)
     page.click("#inpaint")
     page.wait_for_selector("#message:has-text('Done')")
     assert page.problems == []
+
+
+def test_a_webp_turned_by_its_exif_is_painted_upright_as_the_server_reads_it(page, tmp_path):
+    """Chromium shows a WebP unrotated whatever its EXIF orientation; the server reads it
+    upright. The page paints on the server's reading (/api/preview), so the mask fits: a
+    stored 60×40 turned a quarter (orientation 6) is painted and filled 40×60. A plain WebP
+    stays on the browser's own decode."""
+    from PIL import ImageOps
+
+    previews = []
+    page.on("request", lambda r: "/api/preview" in r.url and previews.append(r.url))
+    open_image(page, _save(tmp_path / "plain.webp", noise_image(30, 50)))
+    assert previews == []
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    Image.fromarray(noise_image(40, 60)).save(tmp_path / "turned.webp", lossless=True,
+                                               exif=exif.tobytes())
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "turned.webp")))
+    page.set_input_files("#file", str(tmp_path / "turned.webp"))
+    page.wait_for_selector("#message:has-text('turned.webp:')")
+    assert "turned.webp: 40×60" in page.locator("#message").inner_text() and len(previews) == 1
+    shown = page.evaluate("Array.from(document.getElementById('image').getContext('2d')"
+                          ".getImageData(0, 0, 40, 60).data)")
+    assert np.array_equal(np.array(shown, np.uint8).reshape(60, 40, 4)[..., :3], upright)
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    result = download(page, "#download-result", tmp_path / "result.png")
+    hole = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255
+    assert result.shape == upright.shape and 0.02 < hole.mean() < 0.6
+    assert np.array_equal(result[~hole], upright[~hole])
+    assert page.problems == []

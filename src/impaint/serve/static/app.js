@@ -66,7 +66,8 @@ async function loadInfo() {
 
 // The browser shows PNG, JPEG, WebP and BMP itself; TIFF and HEIC (and anything else it
 // cannot decode) the server turns into a PNG to paint on (/api/preview), while the original
-// file, all its bits, is what gets inpainted.
+// file, all its bits, is what gets inpainted. So does a WebP with EXIF: Chromium shows it
+// unrotated, whatever its orientation, and the server (as the CLI) reads it upright.
 const TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "image/tiff",
                "image/heic", "image/heif"];
 const SUFFIXES = /\.(png|jpe?g|webp|bmp|gif|tiff?|heic|heif)$/i;
@@ -86,10 +87,11 @@ async function openFile(file) {
         true);
     return;
   }
-  let bitmap, shown = file;
-  try {
-    bitmap = await createImageBitmap(file);  // upright by its EXIF orientation, as the server
-  } catch (err) {
+  let bitmap = null, shown = file;
+  if (!(await webpWithExif(file))) {  // upright by its EXIF orientation, as the server reads it
+    bitmap = await createImageBitmap(file).catch(() => null);
+  }
+  if (!bitmap) {
     try {
       if (!current()) return;
       say(`Decoding ${file.name} on the server…`);
@@ -129,6 +131,19 @@ async function openFile(file) {
   $("inpaint").disabled = false;
   fit();
   say(`${file.name}: ${imageCanvas.width}×${imageCanvas.height}. Paint over what should go.`);
+}
+
+// An extended WebP whose VP8X header flags EXIF (bit 3 of byte 20), as Pillow, through
+// libwebp, takes it: its orientation may turn it. A plain WebP is shown by the browser.
+async function webpWithExif(file) {
+  try {
+    const head = new Uint8Array(await file.slice(0, 21).arrayBuffer());
+    const tag = (at) => String.fromCharCode(...head.subarray(at, at + 4));
+    return head.length === 21 && tag(0) === "RIFF" && tag(8) === "WEBP" && tag(12) === "VP8X" &&
+      (head[20] & 0x08) !== 0;
+  } catch (err) {
+    return false;  // unreadable: the decode below says so
+  }
 }
 
 // Show the image as large as the pane allows (small images enlarged, pixels visible).
