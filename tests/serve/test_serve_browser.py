@@ -209,12 +209,7 @@ def _save(path: Path, arr: np.ndarray) -> Path:
 
 
 def test_drag_and_drop_opens_an_image(page, tmp_path):
-    data = list(_save(tmp_path / "dropped.webp", noise_image(30, 50)).read_bytes())
-    drop = page.evaluate_handle("""bytes => {
-        const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array(bytes)], "dropped.webp", {type: "image/webp"}));
-        return dt; }""", data)
-    page.dispatch_event("#stage", "drop", {"dataTransfer": drop})
+    drop_file(page, "#stage", _save(tmp_path / "dropped.webp", noise_image(30, 50)), "image/webp")
     page.wait_for_selector("#stage:not(.empty)")
     assert page.evaluate("[document.getElementById('image').width, "
                          "document.getElementById('image').height]") == [50, 30]
@@ -520,4 +515,39 @@ def test_a_webp_turned_by_its_exif_is_painted_upright_as_the_server_reads_it(pag
     hole = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255
     assert result.shape == upright.shape and 0.02 < hole.mean() < 0.6
     assert np.array_equal(result[~hole], upright[~hole])
+    assert page.problems == []
+
+
+def drop_file(page, selector: str, path: Path, mime: str = "image/png") -> None:
+    """Drop the file at `path` on the element `selector`, as a file dragged from a folder."""
+    drop = page.evaluate_handle("""([bytes, name, type]) => { const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], name, {type})); return dt; }""",
+                                [list(path.read_bytes()), path.name, mime])
+    page.dispatch_event(selector, "drop", {"dataTransfer": drop})
+
+
+def test_a_mask_dropped_on_open_mask_is_the_mask_not_the_image(page, tmp_path):
+    """Dropped on Open mask (its hidden input, or the label around it), a file is opened as
+    the mask, beside the strokes already painted; the image stays."""
+    original = noise_image(48, 64)
+    open_image(page, _save(tmp_path / "photo.png", original))
+    stroke(page, [(0.2, 0.8), (0.8, 0.8)])
+    painted = mask_alpha(page) == 255
+    hole = np.zeros((48, 64), bool)
+    hole[5:15, 10:30] = True
+    mask = _save(tmp_path / "photo-mask.png", (hole * 255).astype(np.uint8))
+    page.dispatch_event("#open-mask", "dragover")  # where it would go is outlined
+    assert page.locator("#open-mask.dragging").count() == 1
+    assert page.locator("#stage.dragging").count() == 0
+    for target in ("#mask-file", "#open-mask"):
+        drop_file(page, target, mask)
+        page.wait_for_selector("#message:has-text('photo-mask.png')")
+        assert "the hole it marks is painted" in page.locator("#message").inner_text(), target
+        shown = page.evaluate("Array.from(document.getElementById('image').getContext('2d')"
+                              ".getImageData(0, 0, 64, 48).data)")
+        assert np.array_equal(np.array(shown, np.uint8).reshape(48, 64, 4)[..., :3], original)
+        assert np.array_equal(mask_alpha(page) == 255, painted | hole)
+        page.click("#undo")  # the mask's layer, one step: the stroke stays
+        assert np.array_equal(mask_alpha(page) == 255, painted)
+        page.evaluate("document.getElementById('message').textContent = ''")
     assert page.problems == []

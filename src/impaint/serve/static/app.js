@@ -564,15 +564,22 @@ $("mask-file").addEventListener("change", (event) => {
   openMask(event.target.files[0]);
   event.target.value = "";
 });
+// A file dropped on Open mask is this image's mask, as if picked there; anywhere else it is
+// the image to open (which would throw away the painting).
+const onOpenMask = (event) => event.target instanceof Node && $("open-mask").contains(event.target);
+function showDrop(event) {  // where a drop would go: the stage, or Open mask; null: neither
+  $("stage").classList.toggle("dragging", Boolean(event) && !onOpenMask(event));
+  $("open-mask").classList.toggle("dragging", Boolean(event) && onOpenMask(event));
+}
 document.addEventListener("dragover", (event) => {
   event.preventDefault();
-  $("stage").classList.add("dragging");
+  showDrop(event);
 });
-document.addEventListener("dragleave", () => $("stage").classList.remove("dragging"));
+document.addEventListener("dragleave", () => showDrop(null));
 document.addEventListener("drop", (event) => {
   event.preventDefault();
-  $("stage").classList.remove("dragging");
-  openFile(event.dataTransfer.files[0]);
+  showDrop(null);
+  (onOpenMask(event) ? openMask : openFile)(event.dataTransfer.files[0]);
 });
 // A screenshot or a copied image: Ctrl+V opens it, as a file would be.
 document.addEventListener("paste", (event) => {
