@@ -551,3 +551,41 @@ def test_a_mask_dropped_on_open_mask_is_the_mask_not_the_image(page, tmp_path):
         assert np.array_equal(mask_alpha(page) == 255, painted)
         page.evaluate("document.getElementById('message').textContent = ''")
     assert page.problems == []
+
+
+def test_clear_is_undone_and_undo_is_redone(page, tmp_path):
+    """Clear is a step Undo takes back; Redo (its button, Ctrl+Shift+Z, Ctrl+Y, whatever the
+    letter's case) brings back what Undo took, until a new stroke is painted."""
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    painted = lambda: mask_alpha(page) == 255
+    stroke(page, [(0.1, 0.3), (0.9, 0.3)])
+    first = painted()
+    stroke(page, [(0.1, 0.8), (0.9, 0.8)])
+    both = painted()
+    assert first.any() and (both & ~first).any()
+    page.click("#clear")
+    assert not painted().any()
+    page.keyboard.press("Control+Z")  # key "Z", as with Caps Lock
+    assert np.array_equal(painted(), both)
+    page.keyboard.press("Control+Shift+Z")  # the Clear again
+    assert not painted().any()
+    page.click("#undo")
+    page.click("#undo")
+    assert np.array_equal(painted(), first)
+    page.keyboard.press("Control+y")
+    assert np.array_equal(painted(), both)
+    page.click("#redo")  # the Clear, still ahead
+    assert not painted().any() and page.locator("#redo").is_disabled()
+    page.click("#undo")
+    page.click("#undo")
+    stroke(page, [(0.5, 0.1), (0.5, 0.9)])  # a new step: the undone stroke is gone for good
+    now = painted()
+    assert page.locator("#redo").is_disabled()
+    page.keyboard.press("Control+Y")
+    second = (both & ~first)[:, :25]  # the second stroke, left of the new one
+    assert second.any() and not now[:, :25][second].any()
+    assert np.array_equal(painted(), now)
+    page.set_viewport_size({"width": 390, "height": 844})  # Redo fits a phone's toolbar
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    redo = page.locator("#redo").bounding_box()
+    assert redo["x"] >= 0 and redo["x"] + redo["width"] <= 390 and page.problems == []

@@ -10,7 +10,9 @@ const HOLE_COLOUR = `rgb(${HOLE_RGB.join(", ")})`;
 const state = {
   info: null,      // GET /api/info
   file: null,      // the opened File: its bytes are what the server inpaints
-  strokes: [],     // {erase, width, points: [[x, y], ...]} in image pixels, for undo
+  strokes: [],     // the painting's steps, for undo: {erase, width, points: [[x, y], ...]}
+                   // in image pixels, {layer} (an opened mask) or {clear: true}
+  undone: [],      // steps taken back by Undo, the last one first to come back by Redo
   current: null,   // the stroke being painted
   urls: {},        // object URLs: input, result, sigma, mask; revoked when replaced
   samples: [],     // object URLs of the K samples
@@ -122,6 +124,7 @@ async function openFile(file) {
   imageCanvas.getContext("2d").drawImage(bitmap, 0, 0);
   bitmap.close();
   state.strokes = [];
+  state.undone = [];
   redraw();
   setUrl("input", shown);
   clearResult();
@@ -217,7 +220,9 @@ function binarize(x0, y0, x1, y1) {
 
 function redraw() {
   maskCtx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
-  for (const stroke of state.strokes) {
+  showHistory();
+  const cleared = state.strokes.findLastIndex((step) => step.clear);  // painted since then
+  for (const stroke of state.strokes.slice(cleared + 1)) {
     if (stroke.layer) {  // an opened mask file, painted in one go
       maskCtx.globalCompositeOperation = "source-over";
       maskCtx.drawImage(stroke.layer, 0, 0);
@@ -289,7 +294,7 @@ async function openMask(file) {
   }
   if (!holes) return say(`${file.name} marks no hole (white = hole, black = known).`, true);
   ctx.putImageData(data, 0, 0);
-  state.strokes.push({ layer });
+  addStep({ layer });
   redraw();
   say(`${file.name}: the hole it marks is painted. Inpaint, or paint more.`);
 }
@@ -302,7 +307,7 @@ maskCanvas.addEventListener("pointerdown", (event) => {
   const erase = document.querySelector("input[name=tool]:checked").value === "eraser";
   state.current = { erase, width: brushWidth(), points: [p], pointer: event.pointerId };
   if ($("message").classList.contains("error")) say("");  // painting answers "paint first"
-  state.strokes.push(state.current);
+  addStep(state.current);
   drawSegment(state.current, p, p);
 });
 maskCanvas.addEventListener("pointermove", (event) => {
@@ -318,14 +323,36 @@ for (const type of ["pointerup", "pointercancel"]) {
   });
 }
 
-// Undo mid-stroke takes that stroke back and ends it (the pointer paints no more of it).
-$("undo").addEventListener("click", () => { state.strokes.pop(); state.current = null; redraw(); });
-$("clear").addEventListener("click", () => { state.strokes = []; state.current = null; redraw(); });
+// Every stroke, opened mask and Clear is a step: Undo takes the last one back (Clear's too),
+// Redo brings back what Undo took, until a new step is painted.
+function addStep(step) {
+  state.strokes.push(step);
+  state.undone = [];
+  showHistory();
+}
+function showHistory() {
+  $("undo").disabled = !state.strokes.length;
+  $("redo").disabled = !state.undone.length;
+}
+function moveStep(from, to) {
+  if (from.length) to.push(from.pop());
+  state.current = null;  // mid-stroke, the stroke ends: the pointer paints no more of it
+  redraw();
+}
+$("undo").addEventListener("click", () => moveStep(state.strokes, state.undone));
+$("redo").addEventListener("click", () => moveStep(state.undone, state.strokes));
+$("clear").addEventListener("click", () => {
+  const last = state.strokes[state.strokes.length - 1];
+  if (last && !last.clear) addStep({ clear: true });  // nothing painted since: nothing to do
+  state.current = null;
+  redraw();
+});
 document.addEventListener("keydown", (event) => {
   const typing = event.target.tagName === "INPUT" && ["number", "text"].includes(event.target.type);
-  if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) {
+  const key = String(event.key).toLowerCase();  // "Z" with Shift or Caps Lock
+  if ((event.ctrlKey || event.metaKey) && (key === "z" || key === "y") && !typing) {
     event.preventDefault();
-    $("undo").click();
+    $(key === "y" || event.shiftKey ? "redo" : "undo").click();
   } else if ((event.key === "[" || event.key === "]") && !typing) {
     // Brush size, as in image editors: 20 % smaller or larger a press (at least 1 px, so
     // that small sizes move too), within the slider.
