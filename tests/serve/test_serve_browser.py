@@ -589,3 +589,25 @@ def test_clear_is_undone_and_undo_is_redone(page, tmp_path):
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     redo = page.locator("#redo").bounding_box()
     assert redo["x"] >= 0 and redo["x"] + redo["width"] <= 390 and page.problems == []
+
+
+def test_download_mask_is_the_painting_as_it_is_now(page, tmp_path):
+    """Download mask, under the painting, writes that painting as it is when clicked
+    (white = hole, the image's size): before any Inpaint, and after one that was painted over
+    since."""
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    assert page.locator("#download-mask").is_visible()
+    page.click("#download-mask")  # nothing painted: nothing to write
+    assert "Paint over what should go" in page.locator("#message.error").inner_text()
+    stroke(page, [(0.1, 0.2), (0.9, 0.2)])
+    top = mask_alpha(page) == 255
+    assert np.array_equal(download(page, "#download-mask", tmp_path / "a.png")[..., 0] == 255, top)
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    page.click("#clear")
+    stroke(page, [(0.1, 0.8), (0.9, 0.8)])
+    bottom = mask_alpha(page) == 255
+    mask = download(page, "#download-mask", tmp_path / "b.png")
+    assert mask.shape == (48, 64, 3) and set(np.unique(mask)) == {0, 255}
+    assert np.array_equal(mask[..., 0] == 255, bottom) and not (bottom & top).any()
+    assert page.problems == []

@@ -129,6 +129,7 @@ async function openFile(file) {
   setUrl("input", shown);
   clearResult();
   $("stage").classList.remove("empty");
+  $("download-mask").hidden = false;
   state.inpaints += 1;  // a fill still running for the last image no longer holds the button
   state.busy = false;
   $("inpaint").disabled = false;
@@ -424,7 +425,7 @@ function clearResult() {
   state.before = false;
   $("gallery").replaceChildren();
   $("output-stage").classList.add("empty");
-  $("download-result").hidden = $("download-mask").hidden = true;
+  $("download-result").hidden = true;
   $("compare").disabled = true;
   show();
 }
@@ -484,11 +485,8 @@ async function inpaint() {
     const shown = state.shown;
     state.fields = fields;  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
-    setUrl("mask", mask.blob);
     state.maskBlob = mask.blob;
     $("download-result").download = `${stem()}-inpainted.png`;
-    $("download-mask").download = `${stem()}-mask.png`;
-    $("download-mask").href = state.urls.mask;
     showResult();  // now: a σ or a sample that fails below takes nothing from it
     try {
       if ($("sigma").checked) {
@@ -518,7 +516,7 @@ async function inpaint() {
 // The result in the output pane, with its downloads and the before/after toggle.
 function showResult() {
   $("output-stage").classList.remove("empty");
-  $("download-result").hidden = $("download-mask").hidden = false;
+  $("download-result").hidden = false;
   $("compare").disabled = false;
   show();
   fit();
@@ -566,6 +564,18 @@ function showSamples(thumbs) {
 }
 
 $("inpaint").addEventListener("click", inpaint);
+// The painting as it is now, not as the last Inpaint sent it (the button is under it), in
+// the file the CLI takes; before any Inpaint too.
+$("download-mask").addEventListener("click", async () => {
+  const opened = state.opened;
+  const mask = await maskPng();
+  if (opened !== state.opened) return;  // another image opened meanwhile: not its mask
+  if (mask.holes === 0) return say("Paint over what should go first.", true);
+  const link = document.createElement("a");
+  link.href = setUrl("mask", mask.blob);
+  link.download = `${stem()}-mask.png`;
+  link.click();
+});
 $("compare").addEventListener("click", () => { state.before = !state.before; show(); });
 $("sigma").addEventListener("change", async () => {
   if ($("sigma").checked && state.chosen && !state.urls.sigma && state.maskBlob) {
