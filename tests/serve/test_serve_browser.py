@@ -209,12 +209,7 @@ def _save(path: Path, arr: np.ndarray) -> Path:
 
 
 def test_drag_and_drop_opens_an_image(page, tmp_path):
-    data = list(_save(tmp_path / "dropped.webp", noise_image(30, 50)).read_bytes())
-    drop = page.evaluate_handle("""bytes => {
-        const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array(bytes)], "dropped.webp", {type: "image/webp"}));
-        return dt; }""", data)
-    page.dispatch_event("#stage", "drop", {"dataTransfer": drop})
+    drop_file(page, "#stage", _save(tmp_path / "dropped.webp", noise_image(30, 50)), "image/webp")
     page.wait_for_selector("#stage:not(.empty)")
     assert page.evaluate("[document.getElementById('image').width, "
                          "document.getElementById('image').height]") == [50, 30]
@@ -453,3 +448,166 @@ def test_a_second_finger_paints_nothing(browser, shipped_url, tmp_path):
     assert strokes == [3]  # the first finger's three points, one stroke
     assert painted[int(0.2 * 48), int(0.45 * 64)] and not painted[40:, 50:].any()
     context.close()
+
+
+def mask_alpha(page) -> np.ndarray:
+    """The mask canvas's alpha, (H, W) uint8: what the overlay shows painted."""
+    w, h, alpha = page.evaluate("""() => { const c = document.getElementById('mask');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        return [c.width, c.height, Array.from(d.filter((_, i) => i % 4 === 3))]; }""")
+    return np.array(alpha, np.uint8).reshape(h, w)
+
+
+def test_what_is_shown_painted_is_the_hole_sent_on_a_small_image(page, tmp_path):
+    """A 32-px face is shown enlarged, each pixel a block: a stroke's anti-aliased edge is
+    no faint block there, but a whole pixel painted (and sent) or none. On a 2×2 image a
+    click paints the pixel clicked, and Inpaint fills it."""
+    open_image(page, _save(tmp_path / "face.png", noise_image(32, 32)))
+    page.fill("#size", "10")
+    stroke(page, [(0.1, 0.13), (0.9, 0.47)])
+    stroke(page, [(0.2, 0.75), (0.8, 0.75)])
+    page.check("input[value=eraser]")
+    stroke(page, [(0.5, 0.05), (0.55, 0.95)])
+    alpha = mask_alpha(page)
+    assert np.isin(alpha, [0, 255]).all(), f"{((alpha > 0) & (alpha < 255)).sum()} faint px"
+    page.check("input[value=brush]")
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    sent = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255
+    assert sent.any() and np.array_equal(sent, alpha == 255)
+
+    open_image(page, _save(tmp_path / "tiny.png", noise_image(2, 2)))
+    page.fill("#size", "2")
+    box = page.locator("#mask").bounding_box()
+    page.mouse.click(box["x"] + 0.75 * box["width"], box["y"] + 0.25 * box["height"])
+    assert mask_alpha(page).tolist() == [[0, 255], [0, 0]]
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    assert page.problems == []
+
+
+def test_a_webp_turned_by_its_exif_is_painted_upright_as_the_server_reads_it(page, tmp_path):
+    """Chromium shows a WebP unrotated whatever its EXIF orientation; the server reads it
+    upright. The page paints on the server's reading (/api/preview), so the mask fits: a
+    stored 60×40 turned a quarter (orientation 6) is painted and filled 40×60. A plain WebP
+    stays on the browser's own decode."""
+    from PIL import ImageOps
+
+    previews = []
+    page.on("request", lambda r: "/api/preview" in r.url and previews.append(r.url))
+    open_image(page, _save(tmp_path / "plain.webp", noise_image(30, 50)))
+    assert previews == []
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise to view
+    Image.fromarray(noise_image(40, 60)).save(tmp_path / "turned.webp", lossless=True,
+                                               exif=exif.tobytes())
+    upright = np.asarray(ImageOps.exif_transpose(Image.open(tmp_path / "turned.webp")))
+    page.set_input_files("#file", str(tmp_path / "turned.webp"))
+    page.wait_for_selector("#message:has-text('turned.webp:')")
+    assert "turned.webp: 40×60" in page.locator("#message").inner_text() and len(previews) == 1
+    shown = page.evaluate("Array.from(document.getElementById('image').getContext('2d')"
+                          ".getImageData(0, 0, 40, 60).data)")
+    assert np.array_equal(np.array(shown, np.uint8).reshape(60, 40, 4)[..., :3], upright)
+    stroke(page, [(0.2, 0.3), (0.8, 0.6)])
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    result = download(page, "#download-result", tmp_path / "result.png")
+    hole = download(page, "#download-mask", tmp_path / "mask.png")[..., 0] == 255
+    assert result.shape == upright.shape and 0.02 < hole.mean() < 0.6
+    assert np.array_equal(result[~hole], upright[~hole])
+    assert page.problems == []
+
+
+def drop_file(page, selector: str, path: Path, mime: str = "image/png") -> None:
+    """Drop the file at `path` on the element `selector`, as a file dragged from a folder."""
+    drop = page.evaluate_handle("""([bytes, name, type]) => { const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], name, {type})); return dt; }""",
+                                [list(path.read_bytes()), path.name, mime])
+    page.dispatch_event(selector, "drop", {"dataTransfer": drop})
+
+
+def test_a_mask_dropped_on_open_mask_is_the_mask_not_the_image(page, tmp_path):
+    """Dropped on Open mask (its hidden input, or the label around it), a file is opened as
+    the mask, beside the strokes already painted; the image stays."""
+    original = noise_image(48, 64)
+    open_image(page, _save(tmp_path / "photo.png", original))
+    stroke(page, [(0.2, 0.8), (0.8, 0.8)])
+    painted = mask_alpha(page) == 255
+    hole = np.zeros((48, 64), bool)
+    hole[5:15, 10:30] = True
+    mask = _save(tmp_path / "photo-mask.png", (hole * 255).astype(np.uint8))
+    page.dispatch_event("#open-mask", "dragover")  # where it would go is outlined
+    assert page.locator("#open-mask.dragging").count() == 1
+    assert page.locator("#stage.dragging").count() == 0
+    for target in ("#mask-file", "#open-mask"):
+        drop_file(page, target, mask)
+        page.wait_for_selector("#message:has-text('photo-mask.png')")
+        assert "the hole it marks is painted" in page.locator("#message").inner_text(), target
+        shown = page.evaluate("Array.from(document.getElementById('image').getContext('2d')"
+                              ".getImageData(0, 0, 64, 48).data)")
+        assert np.array_equal(np.array(shown, np.uint8).reshape(48, 64, 4)[..., :3], original)
+        assert np.array_equal(mask_alpha(page) == 255, painted | hole)
+        page.click("#undo")  # the mask's layer, one step: the stroke stays
+        assert np.array_equal(mask_alpha(page) == 255, painted)
+        page.evaluate("document.getElementById('message').textContent = ''")
+    assert page.problems == []
+
+
+def test_clear_is_undone_and_undo_is_redone(page, tmp_path):
+    """Clear is a step Undo takes back; Redo (its button, Ctrl+Shift+Z, Ctrl+Y, whatever the
+    letter's case) brings back what Undo took, until a new stroke is painted."""
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    painted = lambda: mask_alpha(page) == 255
+    stroke(page, [(0.1, 0.3), (0.9, 0.3)])
+    first = painted()
+    stroke(page, [(0.1, 0.8), (0.9, 0.8)])
+    both = painted()
+    assert first.any() and (both & ~first).any()
+    page.click("#clear")
+    assert not painted().any()
+    page.keyboard.press("Control+Z")  # key "Z", as with Caps Lock
+    assert np.array_equal(painted(), both)
+    page.keyboard.press("Control+Shift+Z")  # the Clear again
+    assert not painted().any()
+    page.click("#undo")
+    page.click("#undo")
+    assert np.array_equal(painted(), first)
+    page.keyboard.press("Control+y")
+    assert np.array_equal(painted(), both)
+    page.click("#redo")  # the Clear, still ahead
+    assert not painted().any() and page.locator("#redo").is_disabled()
+    page.click("#undo")
+    page.click("#undo")
+    stroke(page, [(0.5, 0.1), (0.5, 0.9)])  # a new step: the undone stroke is gone for good
+    now = painted()
+    assert page.locator("#redo").is_disabled()
+    page.keyboard.press("Control+Y")
+    second = (both & ~first)[:, :25]  # the second stroke, left of the new one
+    assert second.any() and not now[:, :25][second].any()
+    assert np.array_equal(painted(), now)
+    page.set_viewport_size({"width": 390, "height": 844})  # Redo fits a phone's toolbar
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    redo = page.locator("#redo").bounding_box()
+    assert redo["x"] >= 0 and redo["x"] + redo["width"] <= 390 and page.problems == []
+
+
+def test_download_mask_is_the_painting_as_it_is_now(page, tmp_path):
+    """Download mask, under the painting, writes that painting as it is when clicked
+    (white = hole, the image's size): before any Inpaint, and after one that was painted over
+    since."""
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    assert page.locator("#download-mask").is_visible()
+    page.click("#download-mask")  # nothing painted: nothing to write
+    assert "Paint over what should go" in page.locator("#message.error").inner_text()
+    stroke(page, [(0.1, 0.2), (0.9, 0.2)])
+    top = mask_alpha(page) == 255
+    assert np.array_equal(download(page, "#download-mask", tmp_path / "a.png")[..., 0] == 255, top)
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    page.click("#clear")
+    stroke(page, [(0.1, 0.8), (0.9, 0.8)])
+    bottom = mask_alpha(page) == 255
+    mask = download(page, "#download-mask", tmp_path / "b.png")
+    assert mask.shape == (48, 64, 3) and set(np.unique(mask)) == {0, 255}
+    assert np.array_equal(mask[..., 0] == 255, bottom) and not (bottom & top).any()
+    assert page.problems == []

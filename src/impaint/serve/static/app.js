@@ -10,7 +10,9 @@ const HOLE_COLOUR = `rgb(${HOLE_RGB.join(", ")})`;
 const state = {
   info: null,      // GET /api/info
   file: null,      // the opened File: its bytes are what the server inpaints
-  strokes: [],     // {erase, width, points: [[x, y], ...]} in image pixels, for undo
+  strokes: [],     // the painting's steps, for undo: {erase, width, points: [[x, y], ...]}
+                   // in image pixels, {layer} (an opened mask) or {clear: true}
+  undone: [],      // steps taken back by Undo, the last one first to come back by Redo
   current: null,   // the stroke being painted
   urls: {},        // object URLs: input, result, sigma, mask; revoked when replaced
   samples: [],     // object URLs of the K samples
@@ -27,7 +29,8 @@ const state = {
 
 const imageCanvas = $("image");
 const maskCanvas = $("mask");
-const maskCtx = maskCanvas.getContext("2d");
+// Read back after every segment (see binarize): kept in memory, not on the GPU.
+const maskCtx = maskCanvas.getContext("2d", { willReadFrequently: true });
 
 function say(text, isError = false) {
   $("message").textContent = text;
@@ -65,7 +68,8 @@ async function loadInfo() {
 
 // The browser shows PNG, JPEG, WebP and BMP itself; TIFF and HEIC (and anything else it
 // cannot decode) the server turns into a PNG to paint on (/api/preview), while the original
-// file, all its bits, is what gets inpainted.
+// file, all its bits, is what gets inpainted. So does a WebP with EXIF: Chromium shows it
+// unrotated, whatever its orientation, and the server (as the CLI) reads it upright.
 const TYPES = ["image/png", "image/jpeg", "image/webp", "image/bmp", "image/gif", "image/tiff",
                "image/heic", "image/heif"];
 const SUFFIXES = /\.(png|jpe?g|webp|bmp|gif|tiff?|heic|heif)$/i;
@@ -85,10 +89,11 @@ async function openFile(file) {
         true);
     return;
   }
-  let bitmap, shown = file;
-  try {
-    bitmap = await createImageBitmap(file);  // upright by its EXIF orientation, as the server
-  } catch (err) {
+  let bitmap = null, shown = file;
+  if (!(await webpWithExif(file))) {  // upright by its EXIF orientation, as the server reads it
+    bitmap = await createImageBitmap(file).catch(() => null);
+  }
+  if (!bitmap) {
     try {
       if (!current()) return;
       say(`Decoding ${file.name} on the server…`);
@@ -119,15 +124,30 @@ async function openFile(file) {
   imageCanvas.getContext("2d").drawImage(bitmap, 0, 0);
   bitmap.close();
   state.strokes = [];
+  state.undone = [];
   redraw();
   setUrl("input", shown);
   clearResult();
   $("stage").classList.remove("empty");
+  $("download-mask").hidden = false;
   state.inpaints += 1;  // a fill still running for the last image no longer holds the button
   state.busy = false;
   $("inpaint").disabled = false;
   fit();
   say(`${file.name}: ${imageCanvas.width}×${imageCanvas.height}. Paint over what should go.`);
+}
+
+// An extended WebP whose VP8X header flags EXIF (bit 3 of byte 20), as Pillow, through
+// libwebp, takes it: its orientation may turn it. A plain WebP is shown by the browser.
+async function webpWithExif(file) {
+  try {
+    const head = new Uint8Array(await file.slice(0, 21).arrayBuffer());
+    const tag = (at) => String.fromCharCode(...head.subarray(at, at + 4));
+    return head.length === 21 && tag(0) === "RIFF" && tag(8) === "WEBP" && tag(12) === "VP8X" &&
+      (head[20] & 0x08) !== 0;
+  } catch (err) {
+    return false;  // unreadable: the decode below says so
+  }
 }
 
 // Show the image as large as the pane allows (small images enlarged, pixels visible).
@@ -171,11 +191,39 @@ function drawSegment(stroke, from, to) {
     maskCtx.lineTo(to[0], to[1]);
     maskCtx.stroke();
   }
+  // The pixel under the pointer is painted whatever the brush: on a 2×2 image a click
+  // paints the pixel clicked, not a quarter of each of four (none of them a hole).
+  maskCtx.fillRect(Math.floor(to[0]), Math.floor(to[1]), 1, 1);
+  const r = stroke.width / 2 + 2;
+  binarize(Math.min(from[0], to[0]) - r, Math.min(from[1], to[1]) - r,
+           Math.max(from[0], to[0]) + r, Math.max(from[1], to[1]) + r);
+}
+
+// Anti-aliased edges made whole pixels, hole from half coverage (alpha >= 128) as maskPng
+// sends it: what is shown painted is exactly the hole sent, on a 32-px face enlarged to
+// 17-px blocks too. Only the box the segment touched is read (x0, y0, x1, y1: image px).
+function binarize(x0, y0, x1, y1) {
+  const left = Math.max(0, Math.floor(x0)), top = Math.max(0, Math.floor(y0));
+  const w = Math.min(maskCanvas.width, Math.ceil(x1)) - left;
+  const h = Math.min(maskCanvas.height, Math.ceil(y1)) - top;
+  if (w <= 0 || h <= 0) return;
+  const data = maskCtx.getImageData(left, top, w, h);
+  const px = data.data;
+  const [r, g, b] = HOLE_RGB;
+  for (let i = 0; i < px.length; i += 4) {
+    px[i] = r;
+    px[i + 1] = g;
+    px[i + 2] = b;
+    px[i + 3] = px[i + 3] >= 128 ? 255 : 0;
+  }
+  maskCtx.putImageData(data, left, top);
 }
 
 function redraw() {
   maskCtx.clearRect(0, 0, maskCanvas.width, maskCanvas.height);
-  for (const stroke of state.strokes) {
+  showHistory();
+  const cleared = state.strokes.findLastIndex((step) => step.clear);  // painted since then
+  for (const stroke of state.strokes.slice(cleared + 1)) {
     if (stroke.layer) {  // an opened mask file, painted in one go
       maskCtx.globalCompositeOperation = "source-over";
       maskCtx.drawImage(stroke.layer, 0, 0);
@@ -247,7 +295,7 @@ async function openMask(file) {
   }
   if (!holes) return say(`${file.name} marks no hole (white = hole, black = known).`, true);
   ctx.putImageData(data, 0, 0);
-  state.strokes.push({ layer });
+  addStep({ layer });
   redraw();
   say(`${file.name}: the hole it marks is painted. Inpaint, or paint more.`);
 }
@@ -260,7 +308,7 @@ maskCanvas.addEventListener("pointerdown", (event) => {
   const erase = document.querySelector("input[name=tool]:checked").value === "eraser";
   state.current = { erase, width: brushWidth(), points: [p], pointer: event.pointerId };
   if ($("message").classList.contains("error")) say("");  // painting answers "paint first"
-  state.strokes.push(state.current);
+  addStep(state.current);
   drawSegment(state.current, p, p);
 });
 maskCanvas.addEventListener("pointermove", (event) => {
@@ -276,14 +324,36 @@ for (const type of ["pointerup", "pointercancel"]) {
   });
 }
 
-// Undo mid-stroke takes that stroke back and ends it (the pointer paints no more of it).
-$("undo").addEventListener("click", () => { state.strokes.pop(); state.current = null; redraw(); });
-$("clear").addEventListener("click", () => { state.strokes = []; state.current = null; redraw(); });
+// Every stroke, opened mask and Clear is a step: Undo takes the last one back (Clear's too),
+// Redo brings back what Undo took, until a new step is painted.
+function addStep(step) {
+  state.strokes.push(step);
+  state.undone = [];
+  showHistory();
+}
+function showHistory() {
+  $("undo").disabled = !state.strokes.length;
+  $("redo").disabled = !state.undone.length;
+}
+function moveStep(from, to) {
+  if (from.length) to.push(from.pop());
+  state.current = null;  // mid-stroke, the stroke ends: the pointer paints no more of it
+  redraw();
+}
+$("undo").addEventListener("click", () => moveStep(state.strokes, state.undone));
+$("redo").addEventListener("click", () => moveStep(state.undone, state.strokes));
+$("clear").addEventListener("click", () => {
+  const last = state.strokes[state.strokes.length - 1];
+  if (last && !last.clear) addStep({ clear: true });  // nothing painted since: nothing to do
+  state.current = null;
+  redraw();
+});
 document.addEventListener("keydown", (event) => {
   const typing = event.target.tagName === "INPUT" && ["number", "text"].includes(event.target.type);
-  if ((event.ctrlKey || event.metaKey) && event.key === "z" && !typing) {
+  const key = String(event.key).toLowerCase();  // "Z" with Shift or Caps Lock
+  if ((event.ctrlKey || event.metaKey) && (key === "z" || key === "y") && !typing) {
     event.preventDefault();
-    $("undo").click();
+    $(key === "y" || event.shiftKey ? "redo" : "undo").click();
   } else if ((event.key === "[" || event.key === "]") && !typing) {
     // Brush size, as in image editors: 20 % smaller or larger a press (at least 1 px, so
     // that small sizes move too), within the slider.
@@ -296,7 +366,7 @@ document.addEventListener("keydown", (event) => {
 });
 
 // The painted area as a mask file: white = hole, black = known (the CLI's convention).
-// Anti-aliased stroke edges count as hole from half coverage, as the server reads masks.
+// The canvas holds alpha 0 or 255 only (binarize): every pixel shown painted is a hole.
 async function maskPng() {
   const { width, height } = maskCanvas;
   const painted = maskCtx.getImageData(0, 0, width, height).data;
@@ -355,7 +425,7 @@ function clearResult() {
   state.before = false;
   $("gallery").replaceChildren();
   $("output-stage").classList.add("empty");
-  $("download-result").hidden = $("download-mask").hidden = true;
+  $("download-result").hidden = true;
   $("compare").disabled = true;
   show();
 }
@@ -415,11 +485,8 @@ async function inpaint() {
     const shown = state.shown;
     state.fields = fields;  // what the shown result was made with (for σ later)
     state.chosen = setUrl("result", result);
-    setUrl("mask", mask.blob);
     state.maskBlob = mask.blob;
     $("download-result").download = `${stem()}-inpainted.png`;
-    $("download-mask").download = `${stem()}-mask.png`;
-    $("download-mask").href = state.urls.mask;
     showResult();  // now: a σ or a sample that fails below takes nothing from it
     try {
       if ($("sigma").checked) {
@@ -449,7 +516,7 @@ async function inpaint() {
 // The result in the output pane, with its downloads and the before/after toggle.
 function showResult() {
   $("output-stage").classList.remove("empty");
-  $("download-result").hidden = $("download-mask").hidden = false;
+  $("download-result").hidden = false;
   $("compare").disabled = false;
   show();
   fit();
@@ -497,6 +564,18 @@ function showSamples(thumbs) {
 }
 
 $("inpaint").addEventListener("click", inpaint);
+// The painting as it is now, not as the last Inpaint sent it (the button is under it), in
+// the file the CLI takes; before any Inpaint too.
+$("download-mask").addEventListener("click", async () => {
+  const opened = state.opened;
+  const mask = await maskPng();
+  if (opened !== state.opened) return;  // another image opened meanwhile: not its mask
+  if (mask.holes === 0) return say("Paint over what should go first.", true);
+  const link = document.createElement("a");
+  link.href = setUrl("mask", mask.blob);
+  link.download = `${stem()}-mask.png`;
+  link.click();
+});
 $("compare").addEventListener("click", () => { state.before = !state.before; show(); });
 $("sigma").addEventListener("change", async () => {
   if ($("sigma").checked && state.chosen && !state.urls.sigma && state.maskBlob) {
@@ -522,15 +601,22 @@ $("mask-file").addEventListener("change", (event) => {
   openMask(event.target.files[0]);
   event.target.value = "";
 });
+// A file dropped on Open mask is this image's mask, as if picked there; anywhere else it is
+// the image to open (which would throw away the painting).
+const onOpenMask = (event) => event.target instanceof Node && $("open-mask").contains(event.target);
+function showDrop(event) {  // where a drop would go: the stage, or Open mask; null: neither
+  $("stage").classList.toggle("dragging", Boolean(event) && !onOpenMask(event));
+  $("open-mask").classList.toggle("dragging", Boolean(event) && onOpenMask(event));
+}
 document.addEventListener("dragover", (event) => {
   event.preventDefault();
-  $("stage").classList.add("dragging");
+  showDrop(event);
 });
-document.addEventListener("dragleave", () => $("stage").classList.remove("dragging"));
+document.addEventListener("dragleave", () => showDrop(null));
 document.addEventListener("drop", (event) => {
   event.preventDefault();
-  $("stage").classList.remove("dragging");
-  openFile(event.dataTransfer.files[0]);
+  showDrop(null);
+  (onOpenMask(event) ? openMask : openFile)(event.dataTransfer.files[0]);
 });
 // A screenshot or a copied image: Ctrl+V opens it, as a file would be.
 document.addEventListener("paste", (event) => {
