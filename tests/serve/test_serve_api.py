@@ -687,6 +687,24 @@ def test_a_graph_fill_serves_x1_and_torch_the_rest(tiny_checkpoint, runtime):
         assert decode(post(url, data, mask_png(hole), scale=2).content).shape == (80, 112, 3)
 
 
+def test_a_backend_that_fails_on_an_image_says_why_in_one_line(tiny_checkpoint):
+    """A runtime's failure on one image (an InferenceError: OpenVINO's, onnxruntime's) is its
+    own line to the page, not "the request failed (InferenceError)"; the server goes on."""
+    from impaint.checkpoint import load_model
+    from impaint.inference.onnx_backend import InferenceError
+
+    def fill(image, mask):
+        raise InferenceError(f"openvino failed on a {tuple(image.shape)} image: no kernel")
+
+    with running(create_app(load_model(tiny_checkpoint), fill=fill)) as url:
+        data, hole = encode(noise_image()), box_mask()
+        r = post(url, data, mask_png(hole))
+        assert r.status_code == 500
+        assert r.json()["error"].startswith("openvino failed on a (1, 3, ")
+        assert "no kernel; the server is still running" in r.json()["error"]
+        assert httpx.get(f"{url}/api/info").status_code == 200
+
+
 SERVE_THEN_CTRL_C = """
 import os, signal, threading, time
 import httpx

@@ -37,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 from ..inference.files import averaging, check_pair, check_scale
 from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
                                      read_mask, read_original)
+from ..inference.onnx_backend import InferenceError
 from ..inference.pipeline import (FLIPS, Pyramid, auto_averaged, coarse_of, inpaint_pyramid,
                                   inpaint_with_std)
 from ..model import count_parameters
@@ -330,6 +331,9 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
         return error_response(e.status, str(e), e.headers)
     except (InputError, HTTPException) as e:  # HTTPException: a malformed multipart body
         return error_response(400, str(getattr(e, "detail", e)))
+    except InferenceError as e:  # the backend's runtime failed on this image: its one line
+        log.warning("%s", e)
+        return error_response(500, f"{e}; the server is still running")
     except Exception as e:  # a bug or no memory: the user gets one line, the log the rest
         log.exception("%s failed", work.__name__)
         return error_response(500, f"the request failed ({type(e).__name__}); "
