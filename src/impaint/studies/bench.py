@@ -163,7 +163,7 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     2048 px it would take minutes.)"""
     from ..inference.onnx_backend import load_backend
     from ..inference.pipeline import (Pyramid, auto_averaged, bf16_is_fast, coarse_of,
-                                      inpaint_pyramid, model_single)
+                                      inpaint_pyramid, model_single, with_traits)
     from ..model import load_model
 
     # A pair ("faces") brings its coarse model for the coarsest level, as `inpaint` runs it.
@@ -184,6 +184,7 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
         out = single(image, m)
         passes.append((image.shape[-2] * image.shape[-1], time.perf_counter() - t))
         return out
+    with_traits(timed, single)  # its σ and pooling grid, as the pipeline reads them
 
     inpaint_pyramid(single, *large_photo(64), coarse=coarse)  # warm-up
     t = time.perf_counter()
