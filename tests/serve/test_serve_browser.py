@@ -591,6 +591,26 @@ def test_clear_is_undone_and_undo_is_redone(page, tmp_path):
     assert redo["x"] >= 0 and redo["x"] + redo["width"] <= 390 and page.problems == []
 
 
+def test_undo_reads_the_canvas_back_once_a_stroke_not_once_a_segment(page, tmp_path):
+    """A replay settles each stroke's edges once (binarize): once a segment, Undo on a
+    6000x4000 photo read the canvas back thousands of times and froze the page for seconds."""
+    open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
+    stroke(page, [(0.1, 0.3), (0.5, 0.3), (0.9, 0.3)])  # 17 segments each
+    stroke(page, [(0.1, 0.8), (0.5, 0.8), (0.9, 0.8)])
+    page.evaluate("""(() => {
+        const read = CanvasRenderingContext2D.prototype.getImageData;
+        window.reads = 0;
+        CanvasRenderingContext2D.prototype.getImageData = function (...args) {
+            window.reads += 1;
+            return read.apply(this, args);
+        };
+    })()""")
+    page.click("#undo")  # the first stroke replayed
+    assert page.evaluate("window.reads") == 1
+    page.click("#redo")
+    assert page.evaluate("window.reads") == 3
+
+
 def test_download_mask_is_the_painting_as_it_is_now(page, tmp_path):
     """Download mask, under the painting, writes that painting as it is when clicked
     (white = hole, the image's size): before any Inpaint, and after one that was painted over

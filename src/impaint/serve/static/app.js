@@ -194,14 +194,24 @@ function drawSegment(stroke, from, to) {
   // The pixel under the pointer is painted whatever the brush: on a 2×2 image a click
   // paints the pixel clicked, not a quarter of each of four (none of them a hole).
   maskCtx.fillRect(Math.floor(to[0]), Math.floor(to[1]), 1, 1);
+}
+
+// A finished stroke's edges made whole pixels (binarize), over the box it touched: once a
+// stroke, as it ends and as redraw replays it, so that Undo and Redo give back exactly what
+// was shown (once a segment, a replay read the canvas back thousands of times: a 6000x4000
+// photo's Undo took seconds).
+function settle(stroke) {
   const r = stroke.width / 2 + 2;
-  binarize(Math.min(from[0], to[0]) - r, Math.min(from[1], to[1]) - r,
-           Math.max(from[0], to[0]) + r, Math.max(from[1], to[1]) + r);
+  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (const [x, y] of stroke.points) {  // a loop: a long stroke's points overflow a spread
+    x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+  }
+  binarize(x0 - r, y0 - r, x1 + r, y1 + r);
 }
 
 // Anti-aliased edges made whole pixels, hole from half coverage (alpha >= 128) as maskPng
 // sends it: what is shown painted is exactly the hole sent, on a 32-px face enlarged to
-// 17-px blocks too. Only the box the segment touched is read (x0, y0, x1, y1: image px).
+// 17-px blocks too. Only the box given is read (x0, y0, x1, y1: image px).
 function binarize(x0, y0, x1, y1) {
   const left = Math.max(0, Math.floor(x0)), top = Math.max(0, Math.floor(y0));
   const w = Math.min(maskCanvas.width, Math.ceil(x1)) - left;
@@ -230,6 +240,7 @@ function redraw() {
       continue;
     }
     stroke.points.forEach((p, i) => drawSegment(stroke, i ? stroke.points[i - 1] : p, p));
+    if (stroke !== state.current) settle(stroke);  // the one being painted settles as it ends
   }
 }
 
@@ -320,7 +331,9 @@ maskCanvas.addEventListener("pointermove", (event) => {
 });
 for (const type of ["pointerup", "pointercancel"]) {
   maskCanvas.addEventListener(type, (event) => {
-    if (state.current && event.pointerId === state.current.pointer) state.current = null;
+    if (!state.current || event.pointerId !== state.current.pointer) return;
+    settle(state.current);
+    state.current = null;
   });
 }
 
