@@ -279,7 +279,8 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
     with pytest.raises(InputError, match=r"--scale renders at most 67 Mpx"):
         inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint, scale=512)
     from impaint.inference.files import check_scale
-    with pytest.raises(InputError, match=r"--scale takes at most 4.2 Mpx \(2048×2048\) in"):
+    with pytest.raises(InputError,
+                       match=r"--scale ×2 or ×4 takes at most 4.2 Mpx \(2048×2048\) in"):
         check_scale(2, (2049, 2048))
     check_scale(2, (2048, 2048))  # the largest: 4.5 GB at x2
     check_scale(1, (4096, 4096))  # x1 works in tiles

@@ -370,7 +370,8 @@ def test_a_raised_render_cap_keeps_the_clis_memory_bound(monkeypatch):
         hole = np.zeros((2100, 2100), bool)
         hole[100:300, 100:300] = True
         assert_one_line_error(post(url, flat, mask_png(hole), scale=2), 413,
-                              "2100×2100 is 4.4 Mpx; --scale takes at most 4.2 Mpx")
+                              "2100×2100 is 4.4 Mpx; the output scale ×2 or ×4 takes at "
+                              "most 4.2 Mpx")
 
 
 def held_fills(monkeypatch) -> threading.Event:

@@ -24,8 +24,9 @@ from ..progress import bar as progress_bar
 SPLITS = {"train": 0, "valid": 1, "test": 2}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 CELEBA_WIDTH = 178  # the original aligned CelebA width; the default crop is 140 of it
-# Bump when preprocessing changes, so old caches are not reused (2: upright by EXIF).
-CACHE_VERSION = 2
+# Bump when preprocessing changes, so old caches are not reused (2: upright by EXIF; 3: float
+# images skipped, which were decoded black).
+CACHE_VERSION = 3
 
 
 class DataError(ValueError):
@@ -295,8 +296,8 @@ def has_splits(root: str | Path) -> bool:
 def split_files(root: str | Path, split: str) -> list[Path]:
     """The image files of `split` in a CelebA root or a folder with split subfolders."""
     root = Path(root)
-    if not has_split_folders(root):
-        return celeba_files(root, split)
+    if (root / "list_eval_partition.txt").exists() or not has_split_folders(root):
+        return celeba_files(root, split)  # CelebA's list first, as open_dataset reads it
     if not (root / split).is_dir():
         raise DataError(f"{root} has no {split}/ folder (its splits: "
                         f"{', '.join(s for s in SPLITS if (root / s).is_dir())})")

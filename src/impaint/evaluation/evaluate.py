@@ -382,7 +382,10 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
     arrays = []
     for f in files:
         with Image.open(f) as im:
-            arrays.append(np.asarray(rgb(ImageOps.exif_transpose(im)), np.uint8))  # upright
+            try:
+                arrays.append(np.asarray(rgb(ImageOps.exif_transpose(im)), np.uint8))  # upright
+            except ValueError as e:  # a float image: said with its name
+                raise DataError(f"{f}: {e}") from None
         if arrays[-1].shape != arrays[0].shape:
             raise DataError(f"--native needs images of one size: {files[0].name} is "
                             f"{arrays[0].shape[1]}x{arrays[0].shape[0]}, {f.name} "
@@ -543,17 +546,17 @@ def evaluate_cli(args) -> Results:
     if args.grid_images < 0:
         raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
     check_families(args.families)
+    check_native_size(args.native, args.size)
+    if args.samples < 0:
+        raise ValueError(f"--samples must be 0 (none) or a number of samples, got {args.samples}")
     device = str(pick_device(args.device))  # a bad one, or CUDA where there is none: one line
     settings = Pyramid(flips=args.flips or 1, rounds=args.rounds)  # checked before the work
     methods = _chosen_methods(args, settings)
     if args.loglik and not _models(methods, probabilistic=True):  # before, not after, the work
         raise ValueError("--loglik needs a probabilistic checkpoint")
-    if args.samples < 0:
-        raise ValueError(f"--samples must be 0 (none) or a number of samples, got {args.samples}")
     if args.samples and not _models(methods, stochastic=True):  # else silently no table
         raise ValueError("--samples needs a checkpoint with a stochastic latent (train one "
                          "with --set model.latent_dim=8)")
-    check_native_size(args.native, args.size)
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
     # Any size: models run through the multi-scale pipeline (inference/pipeline.py).
     size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused

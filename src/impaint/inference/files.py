@@ -66,21 +66,23 @@ MAX_SCALE_INPUT_PIXELS = 2048 * 2048
 MAX_SAMPLE_PIXELS = 1024 * 1024
 
 
-def check_scale(scale: int, size: tuple[int, int] | None = None) -> None:
+def check_scale(scale: int, size: tuple[int, int] | None = None, name: str = "--scale"
+                ) -> None:
     """A one-line error for a --scale that is not a positive integer or, given the image's
-    `size` (H, W), whose work would not fit in memory."""
+    `size` (H, W), whose work would not fit in memory; `name`: the option as the caller's
+    user knows it (the page's "output scale")."""
     if scale < 1:
-        raise InputError(f"--scale must be a positive integer, got {scale}")
+        raise InputError(f"{name} must be a positive integer, got {scale}")
     if size is None:
         return
     h, w = size
     if scale > 1 and h * w > MAX_SCALE_INPUT_PIXELS:
-        raise InputError(f"{w}×{h} is {h * w / 1e6:.1f} Mpx; --scale takes at most "
+        raise InputError(f"{w}×{h} is {h * w / 1e6:.1f} Mpx; {name} ×2 or ×4 takes at most "
                          f"{MAX_SCALE_INPUT_PIXELS / 1e6:.1f} Mpx (2048×2048) in: crop or "
                          "downscale it first")
     if scale > 1 and h * w * scale ** 2 > MAX_RENDER_PIXELS:
-        raise InputError(f"{w}×{h} at --scale {scale} would be {w * scale}×{h * scale} "
-                         f"({h * w * scale ** 2 / 1e6:.0f} Mpx); --scale renders at most "
+        raise InputError(f"{w}×{h} at {name} {scale} would be {w * scale}×{h * scale} "
+                         f"({h * w * scale ** 2 / 1e6:.0f} Mpx); {name} renders at most "
                          f"{MAX_RENDER_PIXELS / 1e6:.0f} Mpx: a smaller scale, or a crop")
 
 

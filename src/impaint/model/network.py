@@ -64,7 +64,8 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        cfg.check_strides()
+        if len(cfg.strides) != len(cfg.dilations) or cfg.strides[0] != 1:  # check_strides: more
+            raise ValueError("strides must match dilations and start at 1 (full resolution)")
         self.strides = cfg.strides
         coarse = cfg.coarse_width or cfg.width
         self.stem = nn.Conv2d(cfg.channels + 1, cfg.width, 3, padding=1)

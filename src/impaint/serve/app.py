@@ -191,7 +191,7 @@ def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample
                             f"renders at most {limits.max_render} px per side at ×2 and ×4 "
                             f"(impaint serve --max-render): choose {smaller}")
     try:  # what `impaint inpaint --scale` refuses for memory, whatever --max-render allows
-        check_scale(scale, (h, w))
+        check_scale(scale, (h, w), "the output scale")
     except InputError as e:
         raise ApiError(413, str(e))
     if sample and w * h > limits.max_sample_pixels:

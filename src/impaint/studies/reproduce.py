@@ -85,15 +85,24 @@ def principal_directions_figure(model, images: torch.Tensor, out_png: Path, seed
     return s ** 2 / ((flat - mean) ** 2).sum()  # explained variance ratios (one normalisation)
 
 
+def check_log(log_csv, fieldnames: list[str] | None = None) -> list[str]:
+    """A training log.csv's column names (read from the file if not given), or a one-line
+    ValueError for a file that is not one."""
+    if fieldnames is None:
+        with open(log_csv) as f:
+            fieldnames = csv.DictReader(f).fieldnames
+    if not fieldnames or "step" not in fieldnames or "loss" not in fieldnames:
+        raise ValueError(f"--log {log_csv} is not a training log.csv (no step and loss "
+                         f"columns: {', '.join(fieldnames or ['none'])})")
+    return fieldnames
+
+
 def _deduplicated_log(log_csv: Path, out_csv: Path) -> Path:
     """A log whose resumed stretches repeat steps keeps the last row of each step."""
     rows: dict[int, dict] = {}
     with open(log_csv) as f:
         reader = csv.DictReader(f)
-        fieldnames = reader.fieldnames
-        if not fieldnames or "step" not in fieldnames or "loss" not in fieldnames:
-            raise ValueError(f"--log {log_csv} is not a training log.csv (no step and loss "
-                             f"columns: {', '.join(fieldnames or ['none'])})")
+        fieldnames = check_log(log_csv, reader.fieldnames)
         for row in reader:
             rows[int(row["step"])] = row
     with open(out_csv, "w", newline="") as f:
@@ -125,6 +134,8 @@ def run_reproduce(data: str | Path, out: str | Path, checkpoint: str | Path | No
     if log_csv and not Path(log_csv).is_file():  # given, it is meant: before the work
         raise ValueError(f"--log {log_csv} not found (a run's log.csv; leave --log out to "
                          f"use the one beside the checkpoint)")
+    if log_csv:
+        check_log(log_csv)
     model = load_model(checkpoint)
     size = model.image_size or 32
     name = str(checkpoint or "celeba32")

@@ -15,6 +15,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
