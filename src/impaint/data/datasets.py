@@ -6,6 +6,7 @@ hash of the inputs: decoding ~160k JPEGs costs minutes on 2 cores, reading the c
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -235,19 +236,33 @@ def is_tensor_file(root: str | Path) -> bool:
     return Path(root).suffix == ".safetensors" and Path(root).is_file()
 
 
-def _split_key(keys, split: str) -> str:
-    """The tensor of a decoded-images file that holds `split`: its own, or a decode cache's
-    `images`, which serves any split."""
-    return split if split in keys else "images"
+@contextlib.contextmanager
+def _tensor_file(path: str | Path):
+    """safe_open(path) for reading decoded images; a corrupt file is one DataError line
+    (safetensors raises its own error types)."""
+    try:
+        with safe_open(path, "pt") as f:
+            yield f
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"cannot read image tensors from {path}: {e}") from None
+
+
+def _split_key(f, path: str | Path, split: str) -> str:
+    """The tensor of the opened decoded-images file `f` that holds `split`: its own, or a
+    decode cache's `images`, which serves any split."""
+    keys = list(f.keys())
+    key = split if split in keys else "images"
+    if key not in keys:
+        raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(keys)})")
+    return key
 
 
 def tensor_file_count(path: str | Path, split: str) -> int:
     """How many images `tensor_file_dataset(path, split, ...)` holds, from the header alone."""
-    with safe_open(path, "pt") as f:
-        key = _split_key(f.keys(), split)
-        if key not in f.keys():
-            raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(f.keys())})")
-        return f.get_slice(key).get_shape()[0]
+    with _tensor_file(path) as f:
+        return f.get_slice(_split_key(f, path, split)).get_shape()[0]
 
 
 def tensor_file_dataset(path: str | Path, split: str, size: int,
@@ -256,17 +271,9 @@ def tensor_file_dataset(path: str | Path, split: str, size: int,
     split name (`train`, `valid`, ...), or one named `images` (a decode cache) for any split.
     The way to move a prepared data set to another machine without its JPEGs."""
     # Read only the split asked for: train and valid are opened one after the other.
-    try:
-        with safe_open(path, "pt") as f:
-            keys = list(f.keys())
-            key = _split_key(keys, split)
-            if key not in keys:
-                raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(keys)})")
-            images = f.get_tensor(key)
-    except DataError:
-        raise
-    except Exception as e:  # safetensors raises its own error types for corrupt files
-        raise DataError(f"cannot read image tensors from {path}: {e}") from None
+    with _tensor_file(path) as f:
+        key = _split_key(f, path, split)
+        images = f.get_tensor(key)
     if images.dtype != torch.uint8 or images.ndim != 4 or tuple(images.shape[1:]) != (3, size,
                                                                                       size):
         raise DataError(f"{path}: {key} is {images.dtype} {tuple(images.shape)}, expected uint8 "
@@ -285,11 +292,8 @@ def has_splits(root: str | Path) -> bool:
     """Whether `root` names its own train/valid splits (else a folder's tenth is held out)."""
     root = Path(root)
     if root.suffix == ".safetensors":
-        try:
-            with safe_open(root, "pt") as f:
-                return "valid" in f.keys()
-        except Exception as e:  # safetensors raises its own error types for corrupt files
-            raise DataError(f"cannot read image tensors from {root}: {e}") from None
+        with _tensor_file(root) as f:
+            return "valid" in f.keys()
     return (root / "list_eval_partition.txt").exists() or has_split_folders(root)
 
 

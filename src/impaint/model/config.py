@@ -49,15 +49,16 @@ class ModelConfig:
             return 4
         return math.lcm(*self.strides, self.latent_stride if self.latent_dim > 0 else 1)
 
-    def check_strides(self) -> None:
-        """ValueError unless the encoder can run `strides`: one per dilation, from 1, each a
-        multiple of the one before (it pools by their ratio: (1, 2, 1) failed at the first
-        step, (1, 2, 3) pooled by 1 and upsampled by 3, its map misaligned)."""
+    def check_strides(self, multiples: bool = True) -> None:
+        """ValueError unless the encoder can run `strides`: one per dilation, from 1, and with
+        `multiples` (training) each a multiple of the one before (it pools by their ratio:
+        (1, 2, 1) failed at the first step, (1, 2, 3) pooled by 1 and upsampled by 3, its map
+        misaligned; a checkpoint trained so before this check still loads, without it)."""
         s = self.strides
         if len(s) != len(self.dilations) or not s or s[0] != 1:
             raise ValueError("model.strides must match model.dilations and start at 1 (full "
                              f"resolution), got {s} and {self.dilations}")
-        if any(b < a or b % a for a, b in zip(s, s[1:])):
+        if multiples and any(b < a or b % a for a, b in zip(s, s[1:])):
             raise ValueError(f"model.strides must each be a multiple of the one before (1,2,2 "
                              f"or 1,2,4), got {','.join(map(str, s))}")
 

@@ -64,8 +64,7 @@ class Encoder(nn.Module):
 
     def __init__(self, cfg: ModelConfig):
         super().__init__()
-        if len(cfg.strides) != len(cfg.dilations) or cfg.strides[0] != 1:  # check_strides: more
-            raise ValueError("strides must match dilations and start at 1 (full resolution)")
+        cfg.check_strides(multiples=False)  # training checks more (train.config.check_config)
         self.strides = cfg.strides
         coarse = cfg.coarse_width or cfg.width
         self.stem = nn.Conv2d(cfg.channels + 1, cfg.width, 3, padding=1)
