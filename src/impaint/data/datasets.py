@@ -281,6 +281,12 @@ def tensor_file_dataset(path: str | Path, split: str, size: int,
     return ImageTensorDataset(images[:limit])
 
 
+def is_celeba(root: str | Path) -> bool:
+    """Whether `root` is CelebA in its official layout: its splits listed in a partition file
+    (read first, whatever subfolders it has)."""
+    return (Path(root) / "list_eval_partition.txt").exists()
+
+
 def has_split_folders(root: str | Path) -> bool:
     """Whether the folder `root` keeps its splits in train/ and valid/ subfolders (the photos'
     layout, BSDS500's): read whole, its valid images would be trained on."""
@@ -294,13 +300,13 @@ def has_splits(root: str | Path) -> bool:
     if root.suffix == ".safetensors":
         with _tensor_file(root) as f:
             return "valid" in f.keys()
-    return (root / "list_eval_partition.txt").exists() or has_split_folders(root)
+    return is_celeba(root) or has_split_folders(root)
 
 
 def split_files(root: str | Path, split: str) -> list[Path]:
     """The image files of `split` in a CelebA root or a folder with split subfolders."""
     root = Path(root)
-    if (root / "list_eval_partition.txt").exists() or not has_split_folders(root):
+    if is_celeba(root) or not has_split_folders(root):
         return celeba_files(root, split)  # CelebA's list first, as open_dataset reads it
     if not (root / split).is_dir():
         raise DataError(f"{root} has no {split}/ folder (its splits: "
@@ -314,7 +320,7 @@ def open_dataset(root: str | Path, split: str = "train", size: int = 32,
     the `split` subfolder of a folder with train/ and valid/ ones, else an image folder."""
     if is_tensor_file(root):
         return tensor_file_dataset(root, split, size, limit)
-    if (Path(root) / "list_eval_partition.txt").exists():
+    if is_celeba(root):
         return CelebA(root, split, size, cache_dir=cache_dir, limit=limit)
     if has_split_folders(root):
         split_files(root, split)  # a split with no folder: said here, in one line

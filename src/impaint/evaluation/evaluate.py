@@ -399,11 +399,10 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
 def check_out_outside(out, root, split: str, folder: bool) -> None:
     """-o inside the folder whose images are read (all of it, subfolders too) would have its
     grids and masks scored as images by the next run, and move a checkpoint's held-out part."""
-    from ..data import has_split_folders
+    from ..data.datasets import has_split_folders, is_celeba
 
     root = Path(root)
-    if is_tensor_file(root) or not root.is_dir() or (
-            not folder and (root / "list_eval_partition.txt").exists()):  # CelebA: its list
+    if is_tensor_file(root) or not root.is_dir() or not folder and is_celeba(root):  # its list
         return
     read = root / split if not folder and has_split_folders(root) else root
     if Path(out).resolve().is_relative_to(read.resolve()):
