@@ -108,8 +108,8 @@ def launch(nproc: int, fn: Callable, *args) -> None:
     """Run fn(*args) in `nproc` new processes on this machine, as ranks 0..nproc-1 of one
     process group (what `torchrun --standalone --nproc_per_node=N` does). If a worker fails,
     the others are stopped and the first error a worker raised is raised here. A run the
-    workers stopped on a signal (train.loop.TrainingStopped: Ctrl-C reaches every process of
-    the terminal's group) is raised here too, once they have saved it."""
+    workers stopped on a signal (train.stopping.TrainingStopped: Ctrl-C reaches every process
+    of the terminal's group) is raised here too, once they have saved it."""
     errors = mp.get_context("spawn").SimpleQueue()
     workers = mp.start_processes(_worker, (nproc, _free_port(), errors, fn, args), nprocs=nproc,
                                  join=False, start_method="spawn")

@@ -1,10 +1,12 @@
 """The training loop: masked image -> encoder -> Z -> decoder at pixel centres -> loss.
 
-`train` is the whole run; `_fit` reads as its steps: `_set_up` (data, model, optimiser, DDP,
-the optional adversary, all from the checkpoint when resuming), `_open_log`, then for each
-step `_train_step` and, every `valid_every` steps on rank 0, `_validate_and_save`. The batches
-are pure functions of (seed, step) (batches.py), so a resumed run, killed at any moment,
-ends with the weights of the uninterrupted run, bit for bit.
+`train` is the whole run: first the checks of run_folder.py (may it write in --out, does
+--resume or init= agree with the settings given), then `_fit`, which reads as its steps:
+`set_up` (run.py: data, model, optimiser, DDP, the optional adversary, all from the
+checkpoint when resuming), `_open_log`, then for each step `_train_step` and, every
+`valid_every` steps on rank 0, `_validate_and_save`; Ctrl-C stops it after a whole step
+(stopping.py). The batches are pure functions of (seed, step) (batches.py), so a resumed run,
+killed at any moment, ends with the weights of the uninterrupted run, bit for bit.
 """
 
 from __future__ import annotations
@@ -12,32 +14,28 @@ from __future__ import annotations
 import csv
 import math
 import os
-import signal
 import sys
 import time
 from collections.abc import Collection
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..data import ImageTensorDataset, has_splits, open_dataset
 from ..data.masks import MixtureMask
 from ..evaluation.metrics import psnr_from_mse
-from ..model import (CheckpointError, ModelConfig, build_model, compose, count_parameters,
-                     load_optimizer_state, read_checkpoint, save_checkpoint,
-                     checkpoint_path)
+from ..model import compose, save_checkpoint
 from ..plots import training_curve
-from ..precision import native_bf16, pick_device  # pick_device: train's API too
+from ..precision import pick_device  # pick_device: train's API too
 from ..progress import bar as progress_bar
 from . import distributed
-from .batches import epoch_order, make_batch, model_input, prefetched, valid_set
-from .config import (TrainConfig, TrainingError, check_config, config_from_dict,
-                     config_to_dict, lr_at)
-from .gan import Adversary
+from .batches import epoch_order, make_batch, model_input, prefetched
+from .config import TrainConfig, TrainingError, check_config, lr_at
 from .losses import inpainting_loss
+from .run import Run, set_up
+from .run_folder import (RUN_FILES, check_init, resumed, run_folder_problem,
+                         run_steps)  # run_steps: train's API too
+from .stopping import TrainingStopped, stop_on_signal
 
 
 LOG_FIELDS = ["step", "epoch", "lr", "loss", "mse", "tv", "images_per_s", "valid_psnr_hole"]
@@ -78,13 +76,13 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     if resume and overwrite:
         raise TrainingError("--resume continues the run in --out and --overwrite replaces it: "
                             "give one of them")
-    problem = _run_folder_problem(cfg, resume, overwrite)  # this machine's view; reads only
+    problem = run_folder_problem(cfg, resume, overwrite)  # this machine's view; reads only
     tensors, state = {}, {}
     if problem is None:  # a bad config stops every rank here, before they wait for each other
-        cfg, tensors, state = _resumed(cfg, resume, given)
+        cfg, tensors, state = resumed(cfg, resume, given)
         check_config(cfg, distributed.world_size())
         if cfg.init and not resume:
-            _check_init(cfg, given)
+            check_init(cfg, given)
         if state.get("step", 0) == cfg.steps:  # a finished run, resumed: nothing to train
             if distributed.rank() == 0:
                 print(f"impaint train: {cfg.out} is already at step {cfg.steps:,}, its last: "
@@ -104,146 +102,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         return _fit(cfg, device, tensors, state, progress)
 
 
-RUN_FILES = ("last.safetensors", "best.safetensors", "log.csv", "curve.png")
-
-
-def _run_folder_problem(cfg: TrainConfig, resume: bool, overwrite: bool) -> str | None:
-    """Why training must not start in cfg.out, as one line; None if it may."""
-    out = Path(cfg.out)
-    last, best = out / "last.safetensors", out / "best.safetensors"
-    # A run stopped before its first last.safetensors: best holds no optimizer state, so
-    # neither --resume nor a plain rerun goes on; one message for both, not each other.
-    if best.exists() and not last.exists() and not overwrite:
-        return (f"{out} holds best.safetensors but no last.safetensors to resume from: "
-                f"--overwrite starts the run again, or --set init={best} with another --out "
-                f"starts one from its weights")
-    if resume:
-        return None if last.exists() else (f"--resume: no checkpoint in {out} (no "
-                                           f"last.safetensors); leave out --resume to start "
-                                           f"a new run there")
-    held = [out / name for name in RUN_FILES[:2] if (out / name).exists()]
-    if overwrite or not held:
-        return None
-    try:
-        state = read_checkpoint(held[0])[1]
-        what = f"{held[0].name} at step {state.get('step', 0):,}"
-        total = state.get("train_config", {}).get("steps")
-        what += f" of {total:,}" if total else ""
-    except CheckpointError:
-        what = f"an unreadable {held[0].name}"
-    return (f"{out} already holds a run ({what}): add --resume to continue it, or "
-            f"--overwrite to replace it")
-
-
-def _resumed(cfg: TrainConfig, resume: bool, given: Collection[str] | None = None
-             ) -> tuple[TrainConfig, dict, dict]:
-    """(config, checkpoint tensors, checkpoint state): the run's own, when resuming."""
-    if not resume:
-        return cfg, {}, {}
-    tensors, state = read_checkpoint(Path(cfg.out) / "last.safetensors")
-    saved = config_from_dict(state["train_config"])
-    clashes = _clashes(cfg, saved, given)
-    if clashes:  # a run goes on as it was set up; a silently ignored --batch misleads
-        raise TrainingError(f"--resume continues {cfg.out} as it was set up, and it differs "
-                            f"in {', '.join(clashes)}: leave those out, or start a new run "
-                            f"from its weights (--set init={Path(cfg.out) / 'last.safetensors'})")
-    done = state.get("step", 0)
-    if cfg.steps < done:  # would train nothing and say nothing
-        raise TrainingError(f"--steps {cfg.steps:,} is below the {done:,} steps {cfg.out} has "
-                            f"trained: give more to train it further, or leave --steps out")
-    # Another --data is allowed (the same images moved, or on another machine), but where the
-    # run's own folder is still here it is other images: said, since best.safetensors then
-    # compares valid PSNRs of two sets.
-    if (cfg.data and Path(saved.data).exists() and distributed.rank() == 0
-            and Path(cfg.data).resolve() != Path(saved.data).resolve()):
-        print(f"impaint train: note: --data {cfg.data} is not the run's own ({saved.data}): "
-              f"it goes on with these images, and validates on them")
-    # Keep the run's own settings, but let the user extend `steps` or change the device.
-    saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
-    # 0 is the default, so "not given" to an API caller; --time-budget 0 turns it off.
-    saved.time_budget = (cfg.time_budget if given is not None and "time_budget" in given
-                         else cfg.time_budget or saved.time_budget)
-    saved.data = cfg.data or saved.data
-    return saved, tensors, state
-
-
-def run_steps(out: str | Path) -> int | None:
-    """The steps the run in `out` was set up for (`--resume` without `--steps` keeps them);
-    None without a readable last.safetensors (train() then says why)."""
-    try:
-        return read_checkpoint(Path(out) / "last.safetensors")[1]["train_config"]["steps"]
-    except (CheckpointError, KeyError):
-        return None
-
-
-RESUME_MAY_CHANGE = {"steps", "time_budget", "data", "device", "out"}
-
-
-def _differing(given: dict, saved: dict, default: dict, whose: str, prefix: str = "",
-               named: Collection[str] | None = None) -> list[str]:
-    """`name value (whose: saved value)` for each setting given that differs from `saved`'s:
-    those `named` (with `prefix`), or where None, those away from their defaults."""
-    return [f"{prefix}{k} {v} ({whose}: {saved.get(k)})" for k, v in given.items()
-            if (v != default[k] if named is None else prefix + k in named)
-            and v != saved.get(k)]
-
-
-def _clashes(cfg: TrainConfig, saved: TrainConfig, given: Collection[str] | None = None
-             ) -> list[str]:
-    """The settings (`batch 64 (the run's: 32)`) given against the resumed run's."""
-    default = config_to_dict(TrainConfig())
-    cfg_d, saved_d = config_to_dict(cfg), config_to_dict(saved)
-    top = {k: v for k, v in cfg_d.items() if k != "model" and k not in RESUME_MAY_CHANGE}
-    return (_differing(top, saved_d, default, "the run's", named=given)
-            + _differing(cfg_d["model"], saved_d["model"], default["model"], "the run's",
-                         "model.", named=given))
-
-
-@dataclass
-class Run:
-    """One process's training run: what `_set_up` builds and the steps update."""
-
-    cfg: TrainConfig
-    device: torch.device
-    images: torch.Tensor  # (N, 3, S, S) uint8 training images, S = size x render_scale
-    valid: tuple  # (images, masks) of the fixed valid subset; (None, None) off rank 0
-    model: torch.nn.Module
-    opt: torch.optim.Optimizer
-    step_fn: Callable  # the model as the training step calls it: DDP-wrapped, maybe compiled
-    adversary: Adversary | None
-    start_step: int
-    best: float  # best valid PSNR on the hole so far
-    elapsed: float  # training seconds so far, summed over resumes (for time_budget)
-    t0: float = 0.0  # perf_counter() when this process's steps began
-    seen: int = 0  # images trained on by all ranks since t0
-    stop_asked: bool = False  # Ctrl-C or SIGTERM came: stop after this step (stop_on_signal)
-    saving: bool = False  # checkpoints being written: a second Ctrl-C waits for them
-    amp: bool = False  # bf16 autocast: cfg.amp, where the device has native bf16 (_set_up)
-    saved_step: int | None = None  # the step of this run's last.safetensors (None: none yet)
-
-    @property
-    def main(self) -> bool:  # rank 0 alone validates and writes files
-        return distributed.rank() == 0
-
-    @property
-    def last_ckpt(self) -> Path:
-        return Path(self.cfg.out) / "last.safetensors"
-
-    def state_at(self, step: int) -> dict:
-        """The JSON state a checkpoint written after `step` steps carries."""
-        cfg = config_to_dict(self.cfg)
-        if cfg["data"]:  # absolute: evaluate knows the images it trained on from any folder
-            cfg["data"] = str(Path(cfg["data"]).resolve())
-        return {"step": step, "train_config": cfg,
-                "model_config": self.cfg.model.to_dict(), "image_size": self.cfg.size,
-                "parameters": count_parameters(self.model), "best_valid_psnr": self.best,
-                "elapsed_seconds": self.elapsed}
-
-
 def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor], state: dict,
          progress: bool) -> Path:
     """The training loop; from the checkpoint (`tensors`, `state`) if one is given."""
-    run = _set_up(cfg, device, tensors, state)
+    run = set_up(cfg, device, tensors, state)
     log_file, log = _open_log(run)
     per_epoch = max(1, run.images.shape[0] // cfg.batch)
     batches = iter(prefetched(_batch_drawer(run), range(run.start_step, cfg.steps), device))
@@ -293,138 +155,6 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
         raise TrainingStopped(f"stopped at step {step + 1:,} of {cfg.steps:,}: "
                               f"{run.last_ckpt} is saved")
     return run.last_ckpt
-
-
-class TrainingStopped(KeyboardInterrupt):
-    """Ctrl-C (SIGINT) or SIGTERM stopped a run after a whole step, which was saved. `go_on`
-    says how to continue it: a command that trains inside (`impaint ablate`) says its own."""
-
-    def __init__(self, where: str, go_on: str = "--resume continues the run"):
-        super().__init__(where, go_on)  # both in args: the exception pickles across processes
-        self.where, self.go_on = where, go_on
-
-    def __str__(self) -> str:
-        return f"{self.where}, {self.go_on}"
-
-
-@contextmanager
-def stop_on_signal(run: Run):
-    """Within: SIGINT (Ctrl-C) and SIGTERM (a scheduler's stop) ask the loop to stop after
-    the step in progress, which it validates and saves: interrupted mid-step, the optimiser
-    could leave the weights half updated, and up to `valid_every` steps would be lost. A
-    second Ctrl-C stops at once, but for the checkpoints being written, which it waits for.
-    Off the main thread signals stay as they were."""
-    def ask(signum, frame):
-        if run.stop_asked and signum == signal.SIGINT and not run.saving:
-            raise KeyboardInterrupt
-        run.stop_asked = True
-
-    before = {}
-    try:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            before[sig] = signal.signal(sig, ask)
-    except ValueError:  # not the main thread
-        pass
-    try:
-        yield
-    finally:
-        for sig, handler in before.items():
-            signal.signal(sig, handler)
-
-
-def _set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor],
-            state: dict) -> Run:
-    """Data, model, optimiser, DDP wrapper and adversary; restored from the checkpoint if
-    `state` has a step. The order is the seed's: weights are drawn right after the data."""
-    start_step = state.get("step", 0)
-    torch.manual_seed(cfg.seed)
-    images, valid = _load_data(cfg)
-    main = distributed.rank() == 0
-    valid = valid_set(cfg, valid) if main else (None, None)
-    model = _initial_model(cfg, start_step).to(device)
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if start_step:
-        model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-        load_optimizer_state(opt, tensors, state)
-    # DDP wraps the step only: checkpoints hold `model` (no `module.` prefix), for any world size.
-    step_fn = distributed.wrap(model, device)
-    step_fn = torch.compile(step_fn) if cfg.compile else step_fn
-    adversary = None
-    if cfg.adv_weight > 0:
-        if distributed.world_size() > 1:
-            raise TrainingError("the adversarial loss runs in one process only (--nproc 1)")
-        adversary = Adversary(cfg.model.channels, device, cfg.lr,
-                              tensors if start_step else None)
-    run = Run(cfg, device, images, valid, model, opt, step_fn, adversary, start_step,
-              best=state.get("best_valid_psnr", -math.inf),
-              elapsed=state.get("elapsed_seconds", 0.0),
-              # Emulated bf16 is ~18x slower than fp32 on an AVX2 CPU (impaint.precision).
-              amp=cfg.amp and native_bf16(device), saved_step=start_step or None)
-    if main:
-        world = distributed.world_size()
-        ranks = f" ({world} processes x {cfg.batch // world})" if world > 1 else ""
-        print(f"impaint train: {images.shape[0]} train images at {cfg.size}px, "
-              f"{count_parameters(model):,} parameters, device {device}, batch {cfg.batch}"
-              f"{ranks}, steps {start_step}->{cfg.steps}, {_precision(run)}")
-    return run
-
-
-def _precision(run: Run) -> str:
-    if run.amp:
-        return "bf16"
-    if run.cfg.amp:
-        return f"fp32 (this {'GPU' if run.device.type == 'cuda' else 'CPU'} has no native bf16)"
-    return "fp32"
-
-
-def _check_init(cfg: TrainConfig, given: Collection[str] | None = None) -> None:
-    """A new run from `cfg.init` trains that checkpoint's model as it is: a model setting
-    `given` (see `train`) that differs from it is refused, not silently dropped; before the
-    data is decoded (minutes, the first time), not after."""
-    state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))[1]
-    clashes = _differing(cfg.model.to_dict(), ModelConfig.from_dict(state["model_config"])
-                         .to_dict(), TrainConfig().model.to_dict(), "its", "model.", given)
-    if clashes:
-        raise TrainingError(f"init={cfg.init} trains its own model as it is, and these "
-                            f"settings differ from it: {', '.join(clashes)}")
-
-
-def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
-    """A fresh model, or with `cfg.init` (a new run only, `_check_init`ed) one with that
-    checkpoint's weights; its model config replaces `cfg.model`, so the run's checkpoints
-    describe what they hold."""
-    if not cfg.init or start_step:
-        return build_model(cfg.model)
-    tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
-    cfg.model = ModelConfig.from_dict(state["model_config"])
-    model = build_model(cfg.model)
-    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
-    return model
-
-
-def _load_data(cfg: TrainConfig) -> tuple[torch.Tensor, ImageTensorDataset]:
-    """(training images, valid set). A plain folder has no valid split: its last tenth (at
-    most `valid_images`) is held out."""
-    with distributed.local_rank0_first():  # one process per machine fills the decode cache
-        side = cfg.size * cfg.render_scale
-        train_set = open_dataset(cfg.data, "train", side, limit=cfg.limit or None)
-        if has_splits(cfg.data):
-            valid, images = open_dataset(cfg.data, "valid", side), train_set.images
-        elif train_set.images.shape[0] < 2:  # its one image would go to validation
-            has = f"--limit {cfg.limit} leaves" if cfg.limit else f"{cfg.data} has"
-            raise TrainingError(f"{has} 1 image: training needs at least 2 (a tenth, at least "
-                                f"one, is held out for validation)")
-        else:
-            held = max(1, min(cfg.valid_images, train_set.images.shape[0] // 10))
-            valid = ImageTensorDataset(train_set.images[-held:])
-            images = train_set.images[:-held]
-    if images.shape[0] < cfg.batch:
-        n = images.shape[0]
-        raise TrainingError(f"only {n} training image{'s' if n != 1 else ''} for a batch of "
-                            f"{cfg.batch}: more images, or --batch {n} or less")
-    return images, valid
 
 
 def _open_log(run: Run):
