@@ -79,7 +79,7 @@ def cmd_crops(args) -> None:
 
 
 def cmd_scales(args) -> None:
-    from .evaluation.evaluate import check_native_size, scored_images
+    from .evaluation.images import check_native_size, scored_images
     from .model import load_model
     from .studies.scales import compare_designs
 
@@ -360,7 +360,7 @@ def cmd_reproduce(args) -> None:
 
 
 def cmd_ablate(args) -> None:
-    from .evaluation.evaluate import check_limit
+    from .evaluation.images import check_limit
     from .studies.ablate import run_ablation
 
     check_limit(args.limit)
@@ -404,7 +404,7 @@ def cmd_sample(args) -> None:
 
 def cmd_resolution(args) -> None:
     from .model import load_model
-    from .evaluation.evaluate import check_limit, scored_images
+    from .evaluation.images import check_limit, scored_images
     from .studies.resolution import compare_resolutions, resolution_markdown
 
     check_limit(args.limit)

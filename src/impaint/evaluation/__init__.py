@@ -8,6 +8,7 @@ layers below may use them too (training logs PSNR; the demo compares with Telea)
 
 metrics.py    PSNR, SSIM, L1, CIs          baselines.py   OpenCV, biharmonic, mean fill
 protocol.py   the fixed, seeded masks      evaluate.py    the harness, `impaint evaluate`
+scoring.py    each method run and scored   results.py     its tables and files
+images.py     which images are scored      loglik.py      NP-protocol likelihood
 calibration.py is σ honest?                diversity.py   K samples: diversity vs fidelity
-loglik.py     NP-protocol likelihood
 """

@@ -19,7 +19,8 @@ import torch
 from .bench import _timeit, train_step_fn
 from .variants import DEFAULT_STEPS, SEED_BASE, VARIANTS
 from ..data import has_splits
-from ..evaluation.evaluate import evaluate, evaluation_images, held_out_start
+from ..evaluation.evaluate import evaluate
+from ..evaluation.images import evaluation_images, held_out_start
 from ..model import (ModelConfig, build_model, count_parameters, inpaint, load_model,
                      read_checkpoint)
 from ..precision import native_bf16

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from ..data.masks import BoxMask, FullMask, RandomMask, mask_batch
-from ..evaluation.evaluate import scored_images
+from ..evaluation.images import scored_images
 from ..evaluation.metrics import psnr
 from ..model import inpaint, load_model, shipped_weights_path
 from ..model.checkpoint import PAIRS, SHIPPED
