@@ -40,6 +40,19 @@ def make_images(folder, n, size=(40, 48), seed=0, start=0):
     return paths
 
 
+# A box hole and a smooth picture, as tensors: the pipeline's tests (tests/inference).
+def box_mask(h, w, top, left, bh, bw):
+    mask = torch.ones(1, 1, h, w)
+    mask[..., top:top + bh, left:left + bw] = 0
+    return mask
+
+
+def smooth_image(h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, 4, 4, generator=g)
+    return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear")
+
+
 
 def tiny_config(data, out, steps=2, **kw):
     """A training run of a few seconds: TINY at 16 px, batch 8, fp32."""

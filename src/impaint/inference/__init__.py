@@ -5,7 +5,11 @@ follow the common convention, white = hole (`invert_mask` reads white = known); 
 library 1 = known. The demo's comparison with OpenCV Telea uses two leaf modules of
 evaluation/ (baselines, metrics), which import nothing of impaint.
 
-pipeline.py     any size: the multi-scale pipeline around a single-scale fill
+pipeline.py     any size: the multi-scale pipeline around a single-scale fill (entry points)
+pyramid.py      its settings (Pyramid) and a single-scale fill's contract (SingleScale, Traits)
+levels.py       its levels: how many the holes need, pulled down, carried up, their detail
+refine.py       a finer level: planned, then its band re-filled by the model, in tiles
+averaged.py     averaged fills: test-time flips, re-fill rounds, auto_averaged (the CLI's)
 image_files.py  read and write image and mask files (formats, what an output keeps)
 files.py        inpaint_paths (`impaint inpaint`): a file or a folder through the pipeline
 onnx_backend.py export to ONNX; the onnxruntime and OpenVINO backends

@@ -3,7 +3,7 @@
 No data, no network, no training: the astronaut's face from `skimage.data.astronaut()` and
 faces from `skimage.data.lfw_subset()` (greyscale), cropped and resized to the model's size.
 Filled as `impaint inpaint` fills them: averaged as much as about a second allows
-(`pipeline.auto_averaged`).
+(`averaged.auto_averaged`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from ..data.masks import BoxMask, FullMask, RandomMask, StrokesMask, mask_batch
 from ..evaluation.baselines import BASELINES
 from ..evaluation.metrics import psnr
 from ..model import load_model
-from .pipeline import auto_averaged, inpaint_with_std
+from .averaged import auto_averaged
+from .pipeline import inpaint_with_std
 from ..plots import image_grid, masked_for_display, sigma_image
 
 DEMO_MASKS = {  # one row block per family in the grid

@@ -1,5 +1,5 @@
 """The inference options a user picks by name, in a module that imports nothing (not torch):
-the CLI lists them in its help without loading the library. pipeline.py and onnx_backend.py
+the CLI lists them in its help without loading the library. pyramid.py and onnx_backend.py
 take them from here."""
 
 FLIPS = (1, 2, 4, 8)  # test-time flips: how many mirror images a pass averages (`Pyramid.flips`)

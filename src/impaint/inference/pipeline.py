@@ -25,425 +25,43 @@ re-filled in rounds, each half of the hole from the other's fill, and the rounds
 (`refilled`).
 
 Known pixels are copied bit-exactly at every level and in the output; σ (probabilistic
-models) follows the same path, and grows with what each step cannot know (`_refine`): a
+models) follows the same path, and grows with what each step cannot know (`refine`): a
 carried-up fill lacks the level's own detail, and the band's fill leans on that hint.
 
 `single` is any single-scale fill, `(image, mask) -> (filled, σ or None)`, known pixels kept:
 PyTorch's `model.inpaint_with_std`, or another backend with the same contract. Whether the
 pipeline gives σ follows `single` (`Traits`), whatever the coarse model paired with it does.
+
+This module holds the entry points (`inpaint`, `inpaint_with_std`, `inpaint_pyramid`) and
+runs the steps, which live beside it: the settings and a fill's contract in pyramid.py, the
+levels (1, 2) in levels.py, a finer level's refinement and tiles (3) in refine.py, flips and
+rounds in averaged.py. Every name this module held before that split is still importable
+from it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import operator
-from dataclasses import dataclass, fields, replace
+from dataclasses import replace
 from typing import Callable
 
-import cv2
-import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..model import compose, inpaint_with_std as one_pass
-from ..model.decoders import crop_to
 from ..precision import bf16_is_fast
-from .options import FLIPS
-
-SingleScale = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor | None]]
-
-
-@dataclass(frozen=True)
-class Traits:
-    """What a single-scale fill says of itself, as attributes of the same names, where it does
-    (`model_single` and the backends; `counted` passes them on): a bare function says nothing,
-    and what it returns is taken as it comes."""
-    probabilistic: bool | None = None  # it gives σ (None: unsaid)
-    grid: int = 2  # px: its model's pooling grid (`ModelConfig.grid`; 2, the default model's)
-
-
-def traits(single: SingleScale) -> Traits:
-    return Traits(**{f.name: getattr(single, f.name) for f in fields(Traits)
-                     if hasattr(single, f.name)})
-
-
-def with_traits(fill: SingleScale, like) -> SingleScale:
-    """`fill`, saying the traits that `like` says (a wrapper of it, or the model it runs)."""
-    for f in fields(Traits):
-        if hasattr(like, f.name):
-            setattr(fill, f.name, getattr(like, f.name))
-    return fill
-
-
-@dataclass(frozen=True)
-class Pyramid:
-    reach: float = 8.0  # px: the farthest a missing pixel may be from a known one, per level
-    band: float = 4.0  # px: at finer levels, the model re-fills missing pixels this near known
-    min_side: int = 32  # no level's short side below this (the model's training size)
-    upsample: str = "bicubic"  # how a coarse fill is carried up: "bicubic" or "bilinear"
-    tile: int = 128  # px: levels larger than this are refined in tiles around the band
-    margin: int = 32  # px of context around a tile (the encoder sees ~30 px each way)
-    # A single pass (every hole within reach: scattered holes) over an image larger than this
-    # runs in tiles of this side (with `margin`), so that memory stays bounded: on a 2048-px
-    # image with half its pixels missing, one pass took 8.9 s and 2.3 GB, 512-px tiles 4.7 s
-    # and 0.96 GB (smaller working sets), the same hole PSNR to 0.001 dB.
-    pass_tile: int = 512
-    # A level with less detail than this (RMS, in [0, 1] units: 2 grey levels) is no sharper
-    # than the level below carried up (an upscaled picture's finest levels: 0.4-1.6 grey
-    # levels; native ones measured 5-19): it takes the carried-up fill, with no re-fill,
-    # where the model's band overshot by up to 7 grey levels (a light seam along a box's edge).
-    flat: float = 2 / 255
-    # Test-time flips: every model pass is the mean of the fills of 1, 2, 4 or 8 mirror images
-    # of its input (`MIRRORS`), at up to that many times the model's time. At levels with a
-    # short side under `upright_below` the model sees whole objects, and only the upright two
-    # (itself, left-right) are used: with all 8, 32-px faces were filled 0.2-2.3 dB worse
-    # (upside down, transposed), with the left-right one 0.08-0.17 dB better. At 128 px and
-    # over it sees texture: 8 gained 0.08-0.39 dB on CelebA at 128 px, 0.03-0.28 on the
-    # photos at 256 px (every row but a full mask's, which moved by at most 0.01).
-    flips: int = 1
-    upright_below: int = 128
-    # Re-fill rounds for holes within reach (the one full-size pass: scattered holes): each
-    # round splits the hole into two random halves and re-fills each with the other taken as
-    # known, at the round before's fill, under the next mirror image in turn (of `flips`); the
-    # fill is the mean of the rounds. 2 passes a round. See `refilled`.
-    rounds: int = 0
-
-    def __post_init__(self):  # a bad setting is one line where it is made, before any work
-        check_flips(self.flips)
-        check_rounds(self.rounds)
-        whole = ("min_side", "tile", "margin", "pass_tile")  # pixel counts: slice bounds
-        for name, low, strict in (("reach", 0, True), ("band", 0, False),
-                                  ("min_side", 1, False), ("tile", 1, False),
-                                  ("margin", 0, False), ("pass_tile", 1, False),
-                                  ("flat", 0, False), ("upright_below", 0, False)):
-            value = getattr(self, name)
-            kinds = int if name in whole else (int, float)
-            if (isinstance(value, bool) or not isinstance(value, kinds)
-                    or value < low or (strict and value == low)):
-                raise ValueError(f"Pyramid.{name} must be {'a whole number ' * (name in whole)}"
-                                 f"{'above' if strict else 'at least'} {low}, got {value!r}")
-        if self.upsample not in ("bicubic", "bilinear"):
-            raise ValueError(f"Pyramid.upsample must be bicubic or bilinear, got "
-                             f"{self.upsample!r}")
-
-    @property
-    def averaged(self) -> bool:
-        """Whether a fill is a mean (of mirror images, of rounds), not the model's one pass."""
-        return self.flips > 1 or self.rounds > 0
-
-
-# The mirror images of a picture (the symmetries of a square), each with its inverse, in the
-# order `flips` takes them: 2 adds the left-right mirror (a face's own symmetry), 4 the
-# up-down mirrors, 8 the transposes (a non-square image comes back (W, H), and is turned back).
-MIRRORS: list[tuple[Callable, Callable]] = [
-    (lambda x: x, lambda x: x),
-    (lambda x: x.flip(-1), lambda x: x.flip(-1)),
-    (lambda x: x.flip(-2), lambda x: x.flip(-2)),
-    (lambda x: x.flip(-2, -1), lambda x: x.flip(-2, -1)),
-    (lambda x: x.transpose(-2, -1), lambda x: x.transpose(-2, -1)),
-    (lambda x: x.transpose(-2, -1).flip(-1), lambda x: x.flip(-1).transpose(-2, -1)),
-    (lambda x: x.transpose(-2, -1).flip(-2), lambda x: x.flip(-2).transpose(-2, -1)),
-    (lambda x: x.transpose(-2, -1).flip(-2, -1), lambda x: x.flip(-2, -1).transpose(-2, -1)),
-]
-
-
-def check_flips(flips: int) -> None:
-    if type(flips) is not int or flips not in FLIPS:  # not 8.0, "8" or True: a slip upstream
-        raise ValueError(f"flips must be one of {', '.join(map(str, FLIPS))}, got {flips!r}")
-
-
-def flipped(single: SingleScale | None, flips: int) -> SingleScale | None:
-    """`single` as the mean of its fills of the first `flips` `MIRRORS` of its input, each
-    turned back. σ is the mixture's: the mean of the fills' variances plus their spread
-    (where they disagree, the fill is less sure). Known pixels are `image`'s, bit-exact."""
-    check_flips(flips)
-    if single is None or flips == 1:
-        return single
-
-    def fill(image, mask):
-        total = square = var = None  # running sums over the mirrors, each (B, C, H, W)
-        for forward, back in MIRRORS[:flips]:
-            out, sigma = single(forward(image).contiguous(), forward(mask).contiguous())
-            out = back(out).float()
-            total = out.clone() if total is None else total.add_(out)
-            if sigma is not None:
-                square = out.square() if square is None else square.add_(out.square())
-                sigma = back(sigma).float().square()
-                var = sigma if var is None else var.add_(sigma)
-        mean = total.div_(flips)
-        filled = compose(image, mask, mean)
-        if var is None:
-            return filled, None
-        spread = square.div_(flips).sub_(mean.square()).clamp_min_(0)
-        sigma = var.div_(flips).add_(spread).sqrt_()
-        return filled, torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
-    return fill
-
-
-def mirrors(cfg: Pyramid, size: tuple[int, int]) -> int:
-    """How many mirror images a pass at a level of `size` (H, W) takes: `cfg.flips`, only the
-    upright ones under `cfg.upright_below` px (see `Pyramid.flips`)."""
-    return cfg.flips if min(size) >= cfg.upright_below else min(cfg.flips, 2)
-
-
-def mirrored(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> SingleScale:
-    """`single` with `mirrors(cfg, size)` mirror images."""
-    return flipped(single, mirrors(cfg, size))
-
-
-def check_rounds(rounds: int) -> None:
-    if type(rounds) is not int or rounds < 0:
-        raise ValueError(f"rounds must be a whole number >= 0, got {rounds!r}")
-
-
-def refilled(single: SingleScale, cfg: Pyramid, size: tuple[int, int]) -> SingleScale:
-    """The one full-size pass over holes within reach: `mirrored`, then `cfg.rounds` re-fill
-    rounds. Each round draws a random half of the hole (the same draw for every image of a
-    batch, seeded: a fill depends on neither its batch-mates nor the run) and re-fills each
-    half with the other taken as known, at its fill from the round before; round r runs on
-    `MIRRORS[r % n]` (n = `mirrors(cfg, size)`). The fill is the mean of the rounds; σ the
-    first pass's (a round's σ takes the other half's fill for truth)."""
-    first = mirrored(single, cfg, size)
-    if cfg.rounds == 0:
-        return first
-    n = mirrors(cfg, size)
-
-    def fill(image, mask):
-        out, sigma = first(image, mask)
-        hole = mask == 0  # (B, 1, H, W)
-        g = torch.Generator().manual_seed(0)
-        total = torch.zeros_like(out)
-        for r in range(cfg.rounds):
-            forward, back = MIRRORS[r % n]
-            half = torch.rand((1, 1) + tuple(mask.shape[-2:]), generator=g) < 0.5
-            half = hole & half.to(mask.device)
-            new = out
-            for part in (half, hole & ~half):
-                known = mask + (hole & ~part).to(mask.dtype)  # (B, 1, H, W): real + the rest
-                seeded = torch.where(known.bool(), out, image)  # `part`: masked off
-                o, _ = single(forward(seeded).contiguous(), forward(known).contiguous())
-                new = torch.where(part, back(o).float(), new)
-            out = compose(image, mask, new)
-            total.add_(out)
-        return compose(image, mask, total.div_(cfg.rounds)), sigma
-    return fill
-
-
-def refilled_passes(cfg: Pyramid, size: tuple[int, int]) -> int:
-    """Model passes `refilled` makes on an image of `size`: its mirrors, and 2 a round."""
-    return mirrors(cfg, size) + 2 * cfg.rounds
-
-
-# `impaint inpaint`'s and `impaint serve`'s default (`auto_averaged`): the most averaging, of
-# AUTO_STEPS (flips, rounds), whose model work, passes x pixels, fits about a second on a
-# 2-core CPU: AUTO_WORK pixel-passes under bf16, where a pass took 0.9 µs a pixel (a CPU with
-# native bf16; at 128 and 512 px), AUTO_WORK_FP32 in fp32 (2.5-4 µs a pixel on a 2-core AVX2
-# EPYC without bf16; about 1.5 µs on the bf16 CPU, so that --fp32 there takes less).
-# Under bf16: 8 and 8 up to 204x204 px (faces at 128 px: random holes +0.4-0.6 dB over one
-# pass), 8 flips up to 353x353, 4 to 500x500, 2 to 707x707, one pass above; in fp32: 8 and 8
-# up to 102x102, 8 flips up to 176x176, 4 to 250x250, 2 to 353x353. Rounds come only with as
-# many as the flips: their mean is over the rounds' own mirror images, and 2 rounds on 8 flips
-# lost 0.03-0.15 dB to 8 flips alone on random 0.1-0.3 (photos at 256 px). The Python API's
-# default stays one pass: batches of small images are its use, where 13x the time (at 32 px)
-# would tell.
-AUTO_WORK = 1_000_000
-AUTO_WORK_FP32 = 250_000
-AUTO_STEPS = ((8, 8), (8, 0), (4, 0), (2, 0), (1, 0))
-
-
-def auto_averaged(size: tuple[int, int], cfg: Pyramid = Pyramid(),
-                  bf16: bool | None = None) -> Pyramid:
-    """`cfg` with the flips and rounds `impaint inpaint` takes by default for an (H, W) image,
-    its passes run in bf16 (None: where `bf16_is_fast`, as `inpaint` decides) or fp32. `size`
-    may be an image's whole shape, (B, C, H, W): the work is per image, on its last two."""
-    if isinstance(size, torch.Tensor) or not isinstance(size, (tuple, list, torch.Size)) \
-            or len(size) < 2:
-        raise TypeError(f"auto_averaged takes a size, (H, W) or image.shape, not "
-                        f"{'the image' if isinstance(size, torch.Tensor) else repr(size)}")
-    work = AUTO_WORK if (bf16_is_fast() if bf16 is None else bf16) else AUTO_WORK_FP32
-    h, w = tuple(size)[-2:]
-    pixels = h * w
-    flips, rounds = next((f, r) for f, r in AUTO_STEPS
-                         if (f + 2 * r) * pixels <= work or f == 1)
-    return replace(cfg, flips=flips, rounds=rounds)
-
-
-def hole_distance(mask: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) mask -> each missing pixel's Euclidean distance (px) to the nearest known
-    one, 0 on known pixels, inf where nothing is known."""
-    out = []
-    for m in mask[:, 0].cpu().numpy():
-        hole = (m == 0).astype(np.uint8)
-        out.append(np.full(m.shape, np.inf, np.float32) if hole.all()
-                   else cv2.distanceTransform(hole, cv2.DIST_L2, cv2.DIST_MASK_PRECISE))
-    # One image (the pipeline's case) without np.stack's copy: 64 MB at 4096 px.
-    return torch.from_numpy(out[0][None] if len(out) == 1 else np.stack(out))[:, None]
-
-
-def levels_for(mask: torch.Tensor, cfg: Pyramid = Pyramid(),
-               dist: torch.Tensor | None = None) -> int:
-    """The number of 2x reductions for one (1, H, W) mask: the fewest that bring every missing
-    pixel within `cfg.reach` of a known one, at most what keeps the short side >= min_side.
-    `dist`: its `hole_distance`, if the caller has it."""
-    far = float((hole_distance(mask[None]) if dist is None else dist).max())
-    side = min(mask.shape[-2:])
-    k = 0
-    while far / 2 ** k > cfg.reach and side // 2 ** (k + 1) >= cfg.min_side:
-        k += 1
-    return k
-
-
-def pull(image: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One 2x reduction: the mean of each 2x2 block's known pixels, known if any of them is
-    (odd sides: the last row/column is a block of its own). -> (B, C, h, w), (B, 1, h, w)"""
-    total = F.avg_pool2d(image * mask, 2, ceil_mode=True)
-    share = F.avg_pool2d(mask, 2, ceil_mode=True)  # fraction of the block that is known
-    known = share > 0
-    return torch.where(known, total / share.clamp_min(1e-12), 0.0), known.to(mask.dtype)
-
-
-def carry_up(x: torch.Tensor, size: tuple[int, int], mode: str) -> torch.Tensor:
-    """A level (B, C, h, w) carried up to the finer level's `size` (H, W): 2x, then cropped.
-    `pull` pools with ceil_mode, so on an odd side the last cell holds one row or column;
-    resizing to the side instead stretched the grid by H / 2h and shifted every pixel (up to
-    1 px at the far edge), which `detail_variance` measured as 3.6-4.1 grey levels of detail
-    on a smooth upscaled picture (0.6 on even sides): the `flat` rule never held there."""
-    return crop_to(F.interpolate(x, scale_factor=2, mode=mode, align_corners=False), size)
-
-
-def detail_variance(image: torch.Tensor, mask: torch.Tensor, cfg: Pyramid,
-                    coarse: torch.Tensor | None = None) -> torch.Tensor | None:
-    """How far this level's pixels stray from the level below carried back up: the mean
-    squared difference per channel over known pixels more than `band` px from a hole (whose
-    coarse view is complete). -> (1, C, 1, 1), or None where fewer than 16 such pixels leave
-    nothing to measure. A fill carried up from below is smooth; the truth has this much more
-    detail, so a hint's σ² grows by it. `coarse`: `pull(image, mask)`'s image, if the caller
-    has it already (the pyramid's next level)."""
-    coarse = pull(image, mask)[0] if coarse is None else coarse
-    detail = image - carry_up(coarse, image.shape[-2:], cfg.upsample)
-    inner = away_from_holes(mask, cfg.band).to(image.device)  # (1, 1, H, W)
-    count = int(inner.sum())
-    if count < 16:
-        return None
-    # A masked sum, not a gather of the inner pixels: 0.18 s instead of 0.5 at 4096 px.
-    return (detail.square() * inner).sum((2, 3), keepdim=True) / count
-
-
-def away_from_holes(mask: torch.Tensor, band: float) -> torch.Tensor:
-    """(B, 1, H, W) mask -> 1 on known pixels with no missing pixel within `band` px
-    (Euclidean), else 0: the known region eroded by a disk, what `hole_distance(1 - mask) >
-    band` gives (tested) at a fortieth of its time (5 ms at 4096 px)."""
-    r = int(band)
-    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
-    disk = (yy ** 2 + xx ** 2 <= band ** 2).astype(np.uint8)
-    # cv2's erosion treats the border as known, as the distance transform ignores it.
-    out = [cv2.erode((m == 1).astype(np.uint8), disk) for m in mask[:, 0].cpu().numpy()]
-    return torch.from_numpy(np.stack(out).astype(np.float32))[:, None]
-
-
-@dataclass
-class Level:
-    """What a finer level's refinement needs to know before it runs (`plan`)."""
-    dist: torch.Tensor  # (1, 1, H, W): each missing pixel's distance (px) to a known one
-    detail: torch.Tensor | None  # (1, C, 1, 1) `detail_variance`; None: nothing to measure
-    flat: bool  # no sharper than the level below: every hole takes the hint, no model pass
-    passes: int  # the model passes its refinement makes (mirror images counted)
-
-
-def plan(images: list, masks: list, cfg: Pyramid, dist: torch.Tensor | None = None
-         ) -> list[Level]:
-    """The finer levels 0 .. K-1 of one image's pyramid (`images`, `masks`: level 0 first,
-    the coarsest last), measured before any fill: their distances, detail, flatness and
-    number of passes (a progress bar's total). `dist`: level 0's `hole_distance`, if known."""
-    levels = []
-    for k in range(len(images) - 1):
-        image, mask = images[k], masks[k]
-        d = (hole_distance(mask) if k or dist is None else dist).to(image.device)
-        detail = detail_variance(image, mask, cfg, images[k + 1])
-        flat = detail is not None and float(detail.mean()) < cfg.flat ** 2
-        # What the model sees as known (`_refine`): the real pixels and the far holes' hint.
-        seeded = (d > cfg.band).to(mask.dtype).add_(mask)
-        passes = 0 if flat else len(_hole_tiles(seeded, cfg)) * mirrors(cfg, image.shape[-2:])
-        levels.append(Level(d, detail, flat, passes))
-    return levels
-
-
-def _refine(single: SingleScale, image, mask, hint, hint_sigma, cfg: Pyramid, level: Level,
-            fine: Traits):
-    """One finer level, as `plan` measured it: far holes take the hint, the model re-fills
-    the band near known pixels. -> (filled, σ or None), each (1, C, H, W). σ comes out if
-    `single` gives it (`fine`, its traits; unsaid, as its passes show, or with no pass, as
-    the hint has it): a coarse model paired with it may give σ or not (`with_coarse`)."""
-    dist, detail, flat = level.dist, level.detail, level.flat  # (1, 1, H, W) px, (1, C, 1, 1)
-    far = dist > (0.0 if flat else cfg.band)  # a flat level: every hole takes the hint
-    seeded = torch.where(far, hint, image)
-    seeded_mask = torch.where(far, torch.ones_like(mask), mask)
-    filled, sigma = (seeded, None) if flat else _tiled(single, seeded, seeded_mask, cfg, fine)
-    gives = fine.probabilistic
-    if gives is None:
-        gives = sigma is not None if level.passes else hint_sigma is not None
-    if not gives:
-        sigma = None
-    elif sigma is None:  # no pass ran (flat, or no band pixel in any tile): the hint's alone
-        sigma = torch.zeros_like(image)
-    filled = torch.where(mask.bool(), image, filled)  # known pixels: the input's, exactly
-    if sigma is not None:
-        # The model takes the hint for truth, so its σ alone is overconfident (measured: the
-        # 95 % interval held 63-68 % of the band's values, 74-90 % of the far ones). The hint
-        # misses this level's detail; a band pixel d px from real ones is d/band of the way
-        # to the hint and takes that share of its variance.
-        # In place on this function's own tensors (the carried-up σ is made for it; `single`'s
-        # σ is not touched): fewer copies at the level's size, the same values.
-        # (a deterministic coarse model's hint: σ 0, the level's detail alone)
-        hint_var = torch.zeros_like(sigma) if hint_sigma is None else hint_sigma.square_()
-        if detail is not None:
-            hint_var.add_(detail)
-        # band 0 ("coarse, then up"): every hole is far, and d/band would be 0/0 on the rest
-        share = (dist.clamp(max=cfg.band).div_(cfg.band) if cfg.band > 0
-                 else torch.zeros_like(dist))
-        sigma = torch.where(far, hint_var, sigma.square().add_(share * hint_var)).sqrt_()
-        # 0 on this level's known pixels (a coarse one is the mean of real ones): carried up,
-        # a stub's or a runtime's σ there would leak into the next level's holes
-        sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
-    return filled, sigma
-
-
-def _hole_tiles(mask: torch.Tensor, cfg: Pyramid) -> list[tuple[int, int]]:
-    """The (top, left) corners of the `cfg.tile`-px tiles of a (1, 1, H, W) mask that hold a
-    hole; one, (0, 0), for a level no larger than a tile (one pass, hole or not)."""
-    h, w = mask.shape[-2:]
-    if max(h, w) <= cfg.tile:
-        return [(0, 0)]
-    holes, t = mask[0, 0] == 0, cfg.tile
-    return [(top, left) for top in range(0, h, t) for left in range(0, w, t)
-            if holes[top:top + t, left:left + t].any()]
-
-
-def _tiled(single: SingleScale, image, mask, cfg: Pyramid, fine: Traits):
-    """`single` on a large (1, C, H, W) level, only on the tiles that hold a hole, each with
-    `margin` px of context; a small level in one pass. Where no tile holds a hole, σ is 0 if
-    `fine` (`single`'s traits) gives σ, else None."""
-    h, w = image.shape[-2:]
-    if max(h, w) <= cfg.tile:
-        return single(image, mask)
-    filled, sigma = image.clone(), torch.zeros_like(image) if fine.probabilistic else None
-    t, m, g = cfg.tile, cfg.margin, fine.grid
-    for top, left in _hole_tiles(mask, cfg):
-        # Edges on the model's pooling grid (a stochastic latent's is 4 px), counted from the
-        # image's near and far sides (a mirror image pools from the far one), keep its cells
-        # where a whole-image pass has them: up to g - 1 px more context.
-        y0, x0 = max(0, top - m) // g * g, max(0, left - m) // g * g
-        y1, x1 = min(h, top + t + m), min(w, left + t + m)
-        y1, x1 = h - (h - y1) // g * g, w - (w - x1) // g * g
-        out, s = single(image[..., y0:y1, x0:x1], mask[..., y0:y1, x0:x1])
-        core = (..., slice(top, min(h, top + t)), slice(left, min(w, left + t)))
-        inner = (..., slice(top - y0, min(h, top + t) - y0),
-                 slice(left - x0, min(w, left + t) - x0))
-        filled[core] = out[inner]
-        if s is not None:
-            sigma = torch.zeros_like(image) if sigma is None else sigma
-            sigma[core] = s[inner]
-    return filled, sigma
+from .averaged import mirrored, mirrors, refilled, refilled_passes
+from .levels import carry_up, hole_distance, levels_for, pull
+from .pyramid import Pyramid, SingleScale, Traits, traits, with_traits
+from .refine import hole_tiles, plan, refine, tiled
+# The old path: names that lived here before the split, imported from here by users and code.
+from .averaged import (AUTO_STEPS, AUTO_WORK, AUTO_WORK_FP32, MIRRORS,  # noqa: F401
+                       auto_averaged, flipped)
+from .levels import away_from_holes, detail_variance  # noqa: F401
+from .options import FLIPS  # noqa: F401
+from .pyramid import check_flips, check_rounds  # noqa: F401
+from .refine import Level  # noqa: F401
 
 
 def inpaint_pyramid(single: SingleScale, image: torch.Tensor, mask: torch.Tensor,
@@ -486,8 +104,8 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
     see `inpaint_pyramid`; `fine`: `single`'s traits."""
     if levels == 0:  # within reach: `single`'s one pass (not `coarse`'s), tiled if large
         one = replace(cfg, tile=cfg.pass_tile)
-        on_plan(len(_hole_tiles(mask, one)) * refilled_passes(cfg, image.shape[-2:]))
-        return _tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one, fine)
+        on_plan(len(hole_tiles(mask, one)) * refilled_passes(cfg, image.shape[-2:]))
+        return tiled(refilled(single, cfg, image.shape[-2:]), image, mask, one, fine)
     images, masks = [image], [mask]
     for _ in range(levels):
         coarse_image, coarse_mask = pull(images[-1], masks[-1])
@@ -500,8 +118,8 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         size = images[k].shape[-2:]
         hint = carry_up(filled, size, cfg.upsample).clamp(0, 1)
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
-        filled, sigma = _refine(mirrored(single, cfg, size), images[k], masks[k], hint,
-                                hint_sigma, cfg, finer[k], fine)
+        filled, sigma = refine(mirrored(single, cfg, size), images[k], masks[k], hint,
+                               hint_sigma, cfg, finer[k], fine)
     if sigma is not None:
         sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
     return filled, sigma

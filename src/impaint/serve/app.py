@@ -34,12 +34,14 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from ..inference.averaged import auto_averaged
 from ..inference.files import averaging, check_pair, check_scale
 from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
                                      read_mask, read_original)
 from ..inference.onnx_backend import InferenceError
-from ..inference.pipeline import (FLIPS, Pyramid, auto_averaged, coarse_of, inpaint_pyramid,
-                                  inpaint_with_std)
+from ..inference.options import FLIPS
+from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
+from ..inference.pyramid import Pyramid
 from ..model import count_parameters
 from .limits import Limits
 

@@ -161,9 +161,10 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     of LARGE_BACKENDS (OpenVINO in its own precision: bf16 where the CPU has it). (OpenCV
     Telea is timed in `large_rows`: its radius grows with the side, 48 px at 512, and at
     2048 px it would take minutes.)"""
+    from ..inference.averaged import auto_averaged
     from ..inference.onnx_backend import load_backend
-    from ..inference.pipeline import (Pyramid, auto_averaged, bf16_is_fast, coarse_of,
-                                      inpaint_pyramid, model_single, with_traits)
+    from ..inference.pipeline import bf16_is_fast, coarse_of, inpaint_pyramid, model_single
+    from ..inference.pyramid import Pyramid, with_traits
     from ..model import load_model
 
     # A pair ("faces") brings its coarse model for the coarsest level, as `inpaint` runs it.
@@ -202,8 +203,8 @@ def large_image_bench(sides=(512, 2048), checkpoint: str | None = None) -> dict:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    from ..inference.averaged import auto_averaged
     from ..inference.onnx_backend import openvino_available
-    from ..inference.pipeline import auto_averaged
 
     results = {}
     for side in sides:

@@ -17,7 +17,8 @@ import torch
 from ..evaluation.baselines import BASELINES
 from ..evaluation.metrics import psnr
 from ..evaluation.protocol import evaluation_masks
-from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, model_single
+from ..inference.pipeline import coarse_of, inpaint_pyramid, model_single
+from ..inference.pyramid import Pyramid
 from ..model import inpaint_with_std as one_pass
 
 
