@@ -152,7 +152,7 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
     """iPhones' HEIC photos, through the `heic` extra (in the test extra, so CI runs this);
     without it, one line that says what to install."""
     pillow_heif = pytest.importorskip("pillow_heif")
-    from impaint.inference import image_files
+    from impaint.inference import image_read
 
     image, mask, hole = pair
     pillow_heif.from_pillow(Image.open(image).convert("RGB")).save(tmp_path / "phone.heic")
@@ -161,7 +161,7 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
     decoded = np.asarray(Image.open(tmp_path / "phone.heic").convert("RGB"))  # lossy: as read
     a = np.asarray(Image.open(out))
     assert a.shape == decoded.shape and np.array_equal(a[~hole], decoded[~hole])
-    monkeypatch.setattr(image_files, "heif_support", lambda: False)
+    monkeypatch.setattr(image_read, "heif_support", lambda: False)
     with pytest.raises(InputError, match=r"phone.heic is HEIC/HEIF: reading it needs "
                                          r"pillow-heif \(pip install 'impaint\[heic\]'\)"):
         inpaint_paths(tmp_path / "phone.heic", mask, tmp_path / "o2.png",

@@ -6,7 +6,10 @@ library 1 = known. The demo's comparison with OpenCV Telea uses two leaf modules
 evaluation/ (baselines, metrics), which import nothing of impaint.
 
 pipeline.py     any size: the multi-scale pipeline around a single-scale fill
-image_files.py  read and write image and mask files (formats, what an output keeps)
+image_files.py  read and write image and mask files: the one import path for the three below
+image_read.py   decode image and mask files (formats, EXIF orientation, 16 bits, HEIC)
+image_original.py  what an output keeps of its input file (alpha, grey, bits, profile, EXIF)
+image_write.py  write and encode images back of their input's kind
 files.py        inpaint_paths (`impaint inpaint`): a file or a folder through the pipeline
 onnx_backend.py export to ONNX; the onnxruntime and OpenVINO backends
 options.py      the options a user picks by name (flips, backends), torch-free

@@ -3,8 +3,9 @@ filled through the multi-scale pipeline (`pipeline.py`) and written back.
 
 Mask *files* follow the common convention (LaMa, IOPaint, diffusers): white = hole, black =
 known; `invert_mask=True` reads white = known. Inside the library 1 = known (see model.py).
-Decoding and writing the files themselves, and what an output keeps of its input (alpha,
-greyscale, colour profile): `image_files.py`. A folder goes on past a bad pair.
+Decoding and writing the files themselves: `image_read.py`, `image_write.py`; what an output
+keeps of its input (alpha, greyscale, colour profile): `image_original.py` (all three through
+`image_files.py`). A folder goes on past a bad pair.
 """
 
 from __future__ import annotations
