@@ -209,7 +209,8 @@ def fp32_if_asked(args) -> None:
 
 def cmd_inpaint(args) -> int:
     from .inference.files import inpaint_paths
-    from .inference.image_files import output_notes, read_original
+    from .inference.image_original import read_original
+    from .inference.image_write import output_notes
 
     fp32_if_asked(args)
 
@@ -374,7 +375,7 @@ def cmd_ablate(args) -> None:
 def cmd_sample(args) -> None:
     import torch
 
-    from .inference.image_files import write_image
+    from .inference.image_write import write_image
     from .model import load_model, sample_completions
     from .plots import image_grid
 

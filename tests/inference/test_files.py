@@ -152,7 +152,7 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
     """iPhones' HEIC photos, through the `heic` extra (in the test extra, so CI runs this);
     without it, one line that says what to install."""
     pillow_heif = pytest.importorskip("pillow_heif")
-    from impaint.inference import image_files
+    from impaint.inference import image_read
 
     image, mask, hole = pair
     pillow_heif.from_pillow(Image.open(image).convert("RGB")).save(tmp_path / "phone.heic")
@@ -161,7 +161,7 @@ def test_heic_photos_are_read_with_pillow_heif(pair, tmp_path, tiny_checkpoint, 
     decoded = np.asarray(Image.open(tmp_path / "phone.heic").convert("RGB"))  # lossy: as read
     a = np.asarray(Image.open(out))
     assert a.shape == decoded.shape and np.array_equal(a[~hole], decoded[~hole])
-    monkeypatch.setattr(image_files, "heif_support", lambda: False)
+    monkeypatch.setattr(image_read, "heif_support", lambda: False)
     with pytest.raises(InputError, match=r"phone.heic is HEIC/HEIF: reading it needs "
                                          r"pillow-heif \(pip install 'impaint\[heic\]'\)"):
         inpaint_paths(tmp_path / "phone.heic", mask, tmp_path / "o2.png",
@@ -278,7 +278,7 @@ def test_bad_inputs(pair, tmp_path, tiny_checkpoint):
         inpaint_paths(image, mask, tmp_path / "o.xyz", checkpoint=tiny_checkpoint)
     with pytest.raises(InputError, match=r"--scale renders at most 67 Mpx"):
         inpaint_paths(image, mask, tmp_path / "o.png", checkpoint=tiny_checkpoint, scale=512)
-    from impaint.inference.files import check_scale
+    from impaint.inference.fill import check_scale
     with pytest.raises(InputError,
                        match=r"--scale ×2 or ×4 takes at most 4.2 Mpx \(2048×2048\) in"):
         check_scale(2, (2049, 2048))
@@ -350,27 +350,6 @@ def test_a_folder_goes_on_past_a_backend_failing_on_one_image(tmp_path, tiny_che
     assert [p.name for p in report.written] == ["a.png"]
     [(failed, reason)] = report.failed
     assert failed.name == "b.png" and reason.startswith("openvino ") and "\n" not in reason
-
-
-def test_the_passing_bar_of_one_image_stays_off_a_log(capsys):
-    """The per-image bar (shown after 1 s, gone when done) leaves nothing in a pipe or log,
-    where it could not be erased: here 2 passes of 0.7 s each, stderr not a terminal."""
-    import time
-
-    from impaint.inference.files import inpaint_image
-
-    class Slow:  # a single-scale backend's contract, slowly
-        probabilistic, name = False, "slow"
-
-        def __call__(self, image, mask):
-            time.sleep(0.7)
-            return torch.where(mask.bool(), image, 0.5), None
-
-    image, mask = torch.rand(3, 64, 64), torch.ones(1, 64, 64)
-    mask[:, 8:56, 8:56] = 0  # beyond reach: a pyramid of 2 passes (1.4 s)
-    out = inpaint_image(Slow(), image, mask, progress=True)
-    assert torch.equal(out[mask.bool().expand_as(out)], image[mask.bool().expand_as(image)])
-    assert capsys.readouterr().err == ""
 
 
 def test_the_image_is_never_its_own_mask(pair, tmp_path, image_folder, tiny_checkpoint):

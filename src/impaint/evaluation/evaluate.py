@@ -19,7 +19,7 @@ import torch
 
 from .baselines import BASELINES, opencv_radius
 from ..data.datasets import is_tensor_file
-from ..inference.pipeline import Pyramid
+from ..inference.pyramid import Pyramid
 from ..precision import pick_device
 from .calibration import calibration_table, file_stem
 from .images import (  # noqa: F401  (the names not used here: re-exported, the old path)

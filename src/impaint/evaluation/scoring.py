@@ -14,7 +14,8 @@ import numpy as np
 import torch
 
 from ..data.masks import hole_ratio
-from ..inference.pipeline import Pyramid, coarse_of, inpaint_pyramid, inpaint_with_std
+from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
+from ..inference.pyramid import Pyramid
 from ..progress import bar as progress_bar
 from .metrics import l1, mean_ci95, psnr, ssim
 

@@ -10,7 +10,11 @@ pyramid.py      its settings (Pyramid) and a single-scale fill's contract (Singl
 levels.py       its levels: how many the holes need, pulled down, carried up, their detail
 refine.py       a finer level: planned, then its band re-filled by the model, in tiles
 averaged.py     averaged fills: test-time flips, re-fill rounds, auto_averaged (the CLI's)
-image_files.py  read and write image and mask files (formats, what an output keeps)
+image_files.py  read and write image and mask files: the one import path for the three below
+image_read.py   decode image and mask files (formats, EXIF orientation, 16 bits, HEIC)
+image_original.py  what an output keeps of its input file (alpha, grey, bits, profile, EXIF)
+image_write.py  write and encode images back of their input's kind
+fill.py         inpaint_image: one image tensor through the pipeline, its checks first
 files.py        inpaint_paths (`impaint inpaint`): a file or a folder through the pipeline
 onnx_backend.py export to ONNX; the onnxruntime and OpenVINO backends
 options.py      the options a user picks by name (flips, backends), torch-free

@@ -96,7 +96,7 @@ def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | No
     """Large pictures at their own size (or the user's `image`) through the multi-scale
     pipeline, against OpenCV Telea: large.png (masked / impaint / Telea / truth, one row per
     picture and mask)."""
-    from .image_files import read_image
+    from .image_read import read_image
 
     model = load_model(checkpoint)
     # read_image: upright, and a one-line InputError for a missing or non-image file

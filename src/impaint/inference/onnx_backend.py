@@ -32,8 +32,9 @@ from torch import nn
 
 from ..model import Decoder, ModelConfig, compose, pixel_centres
 from ..model.checkpoint import written_atomically
+from ..precision import bf16_is_fast
 from .options import BACKENDS
-from .pipeline import bf16_is_fast, model_single
+from .pipeline import model_single
 
 # Bump when the exported graph changes: cached exports are then rebuilt (3: the encoder
 # upsamples by its stride, aligned on odd sides; 4: traced contiguous, see export_onnx).

@@ -35,7 +35,8 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from ..inference.averaged import auto_averaged
-from ..inference.files import averaging, check_pair, check_scale
+from ..inference.files import averaging
+from ..inference.fill import check_pair, check_scale
 from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
                                      read_mask, read_original)
 from ..inference.onnx_backend import InferenceError

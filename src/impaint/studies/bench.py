@@ -163,7 +163,8 @@ def _large_run(side: int, backend: str, checkpoint: str | None = None) -> dict:
     2048 px it would take minutes.)"""
     from ..inference.averaged import auto_averaged
     from ..inference.onnx_backend import load_backend
-    from ..inference.pipeline import bf16_is_fast, coarse_of, inpaint_pyramid, model_single
+    from ..inference.pipeline import coarse_of, inpaint_pyramid, model_single
+    from ..precision import bf16_is_fast
     from ..inference.pyramid import Pyramid, with_traits
     from ..model import load_model
 
@@ -351,7 +352,7 @@ def graph_rows(size: int, reps: int, int8: str | None = None,
     and an int8 graph (`impaint export --int8`) if one is given."""
     from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
                                           onnxruntime_available, openvino_available)
-    from ..inference.pipeline import bf16_is_fast
+    from ..precision import bf16_is_fast
 
     runtimes = {}  # key -> (label, the fill's constructor, compared with PyTorch bf16?)
     if onnxruntime_available():

@@ -1,0 +1,71 @@
+"""Writing images back of their input's kind (inference/image_write.py): quality, 16-bit
+grey with alpha."""
+
+from dataclasses import replace
+
+import numpy as np
+import torch
+from PIL import Image
+
+from impaint.inference.image_original import read_original
+from impaint.inference.image_read import read_image
+
+
+def test_lossy_outputs_are_written_at_quality_95(tmp_path):
+    from impaint.inference.image_write import write_image
+
+    from skimage import data
+
+    photo = data.astronaut()[100:228, 150:278]
+    image = torch.from_numpy(photo).permute(2, 0, 1).float() / 255
+    jpeg = Image.open(write_image(image, tmp_path / "o.jpg"))
+    assert jpeg.quantization[0][0] <= 2  # quality 95's luminance table; Pillow's 75 has 8
+    Image.fromarray(photo).save(tmp_path / "default.webp")  # Pillow's default quality, 80
+    errors = [np.abs(np.asarray(Image.open(p), np.float32) - photo).mean()
+              for p in (write_image(image, tmp_path / "o.webp"), tmp_path / "default.webp")]
+    assert errors[0] < 0.7 * errors[1]
+
+
+def png_grey_alpha_16(grey: np.ndarray, alpha: np.ndarray) -> bytes:
+    """A 16-bit grey+alpha PNG (colour type 4), which neither Pillow nor OpenCV writes."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+
+    h, w = grey.shape
+    rows = np.dstack([grey, alpha]).astype(">u2").reshape(h, -1).view(np.uint8)
+    raw = b"".join(b"\0" + row.tobytes() for row in rows)  # filter 0 on every row
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_grey_with_alpha_comes_back_grey_at_16_bits(tmp_path):
+    """Pillow opens a 16-bit grey+alpha PNG as RGBA and writes no such mode: the output is
+    16-bit RGBA with R = G = B, its known pixels and alpha exact."""
+    import cv2
+
+    from impaint.inference.image_write import write_image
+
+    grey = (np.arange(24 * 32, dtype=np.uint16).reshape(24, 32) * 83) | 1
+    alpha = np.full_like(grey, 65535)
+    alpha[:, :4] = 3000
+    (tmp_path / "ga16.png").write_bytes(png_grey_alpha_16(grey, alpha))
+    original = read_original(tmp_path / "ga16.png")
+    assert original.grey and original.bits == 16 and original.alpha.dtype == np.uint16
+    image = read_image(tmp_path / "ga16.png")
+    image[:, 10:14, 10:14] = torch.tensor([0.9, 0.1, 0.5])[:, None, None]  # a coloured "fill"
+    out = cv2.imread(str(write_image(image, tmp_path / "o.png", original)), cv2.IMREAD_UNCHANGED)
+    assert out.dtype == np.uint16 and out.shape == (24, 32, 4)
+    assert (out[..., 0] == out[..., 1]).all() and (out[..., 1] == out[..., 2]).all()  # grey
+    known = np.ones_like(grey, bool)
+    known[10:14, 10:14] = False
+    assert np.array_equal(out[..., 0][known], grey[known]) and np.array_equal(out[..., 3], alpha)
+    from PIL import ImageCms  # a grey profile is not written on that RGBA (the PNG rules)
+
+    profile = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    grey_icc = bytes(profile[:16] + b"GRAY" + profile[20:])
+    written = write_image(image, tmp_path / "p.png", replace(original, icc=grey_icc))
+    assert Image.open(written).info.get("icc_profile") is None
