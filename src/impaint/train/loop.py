@@ -168,8 +168,10 @@ def _open_log(run: Run):
         for name in RUN_FILES:
             (out / name).unlink(missing_ok=True)
     log_path = out / "log.csv"
-    kept = [r for r in csv.DictReader(open(log_path)) if int(r["step"]) <= run.start_step] \
-        if run.main and run.start_step and log_path.exists() else []
+    kept = []
+    if run.main and run.start_step and log_path.exists():
+        with open(log_path, newline="") as old:
+            kept = [r for r in csv.DictReader(old) if int(r["step"]) <= run.start_step]
     log_file = open(log_path if run.main else os.devnull, "w", newline="")
     log = csv.DictWriter(log_file, LOG_FIELDS)
     log.writeheader()

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import signal
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from .run import Run
+if TYPE_CHECKING:  # for the annotation only: this module needs no torch
+    from .run import Run
 
 
 class TrainingStopped(KeyboardInterrupt):
