@@ -34,6 +34,14 @@ def test_crop_set_has_train_and_valid_that_training_reads(tmp_path, celeba_tree)
     assert open_dataset(out, "valid", 16).images.shape == (28, 3, 16, 16)
 
 
+def test_a_photo_folder_with_train_alone_is_read_whole_as_train_is(tmp_path):
+    photos = tmp_path / "photos"
+    make_images(photos / "train", 3, size=(64, 80))
+    make_images(photos, 2, size=(64, 80), seed=1)  # beside train/: no valid/ to keep out
+    counts = build_crop_set(tmp_path / "c.safetensors", 16, None, photos, photo_crops=4)
+    assert counts == {"train": 5 * 4}  # not 3 * 4: the two beside train/ too
+
+
 def test_crops_cli_and_its_errors(tmp_path, capsys):
     make_images(tmp_path / "pics", 2, size=(40, 40))
     out = tmp_path / "c.safetensors"

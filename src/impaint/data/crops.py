@@ -31,8 +31,8 @@ from safetensors import safe_open
 
 from ..model.checkpoint import write_safetensors
 from ..progress import bar as progress_bar
-from .datasets import (DataError, celeba_files, folder_files, rgb, tensor_file_dataset,
-                       warn_skipped)
+from .datasets import (DataError, celeba_files, folder_files, has_split_folders, rgb,
+                       tensor_file_dataset, warn_skipped)
 
 
 def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator,
@@ -117,8 +117,9 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
         if celeba is not None else {}
     pictures = {}
     if photos is not None:
-        # photos/train and photos/valid if it has them, else the whole folder is train.
-        has_splits = (Path(photos) / "train").is_dir()
+        # photos/train and photos/valid if it has both, else the whole folder is train (as
+        # `impaint train` reads a folder: one with train/ alone has no valid split to keep out).
+        has_splits = has_split_folders(photos)
         for split in ("train", "valid"):
             root = Path(photos) / split if has_splits else Path(photos)
             if has_splits and root.is_dir() or not has_splits and split == "train":
