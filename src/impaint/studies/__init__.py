@@ -3,4 +3,5 @@ the product imports them.
 
 ablate.py      the ablation (`impaint ablate`)           reproduce.py  the seed's figures
 resolution.py  rendering at 64 px (`impaint resolution`)  bench.py      speed (`impaint bench`)
+timing.py      what the bench (and ablate) times          bench_*.py    the bench's rows
 """

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .bench import _timeit, train_step_fn
+from .timing import _timeit, train_step_fn
 from .variants import DEFAULT_STEPS, SEED_BASE, VARIANTS
 from ..data import has_splits
 from ..evaluation.evaluate import evaluate
