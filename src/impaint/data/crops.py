@@ -31,8 +31,9 @@ from safetensors import safe_open
 
 from ..model.checkpoint import write_safetensors
 from ..progress import bar as progress_bar
-from .datasets import (DataError, celeba_files, folder_files, has_split_folders, rgb,
-                       tensor_file_dataset, warn_skipped)
+from .datasets import celeba_files, folder_files, has_split_folders
+from .decoded import DataError, tensor_file_dataset, warn_skipped
+from .image import rgb
 
 
 def random_crops(image: Image.Image, n: int, size: int, rng: np.random.Generator,

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .baselines import BASELINES, opencv_radius
-from ..data.datasets import is_tensor_file
+from ..data.decoded import is_tensor_file
 from ..inference.pyramid import Pyramid
 from ..precision import pick_device
 from .calibration import calibration_table, file_stem

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.datasets import is_tensor_file
+from ..data.decoded import is_tensor_file
 
 MIN_SIZE = 16  # px: the smallest evaluation images (the masks' brush and box sizes round off)
 
@@ -21,7 +21,8 @@ def native_images(root, split: str, folder: bool, limit: int | None, skip: int =
     from PIL import Image, ImageOps
 
     from ..data import ImageTensorDataset, has_splits
-    from ..data.datasets import DataError, folder_files, rgb, split_files
+    from ..data.datasets import DataError, folder_files, split_files
+    from ..data.image import rgb
 
     files = (split_files(root, split) if not folder and has_splits(root) else
              folder_files(root))[skip:][:limit]
@@ -99,7 +100,8 @@ def held_out_start(root, limit: int | None = None, valid_images: int = 500) -> i
     most `valid_images`) of the first `limit` images. A folder's files, not its decoded
     images: an unreadable file (train skips it) makes this at most a little larger, never
     smaller, so no training image is scored."""
-    from ..data.datasets import folder_files, tensor_file_count
+    from ..data.datasets import folder_files
+    from ..data.decoded import tensor_file_count
 
     total = tensor_file_count(root, "train") if is_tensor_file(root) else len(folder_files(root))
     n = min(limit or total, total)

@@ -12,7 +12,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..data.datasets import WIDE_MODES
+from ..data.image import WIDE_MODES
 from .image_read import GREY_MODES, rawmode, wide_colour, wide_colour_pixels
 
 

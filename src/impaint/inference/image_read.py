@@ -24,7 +24,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..data import IMAGE_EXTENSIONS
-from ..data.datasets import WIDE_MODES, rgb
+from ..data.image import WIDE_MODES, rgb
 
 
 class InputError(ValueError):

@@ -9,10 +9,10 @@ every layer above follows:
 - a checkpoint is one safetensors file with its configs as JSON metadata (checkpoint.py):
   ``load_model(path)`` rebuilds the model from the file alone.
 
-config.py     ModelConfig               network.py   encoder, ImplicitInpainter, inpaint()
-decoders.py   coordinate MLP, conv      liif.py      LIIF local-ensemble decoder
-latent.py     stochastic latent (cVAE)  unet.py      gated-conv U-Net baseline
-checkpoint.py safetensors I/O, load_model
+config.py     ModelConfig               network.py    ImplicitInpainter, inpaint()
+encoder.py    convolutional encoder     decoders.py   coordinate MLP, conv
+latent.py     stochastic latent (cVAE)  liif.py       LIIF local-ensemble decoder
+unet.py       gated-conv U-Net baseline checkpoint.py safetensors I/O, load_model
 """
 
 import lazy_loader
@@ -25,7 +25,8 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
                    "shipped_weights_path", "with_coarse", "write_safetensors"],
     "config": ["ModelConfig"],
     "decoders": ["ConvDecoder", "Decoder", "pixel_centres"],
-    "network": ["DECODERS", "SIGMA_MIN", "Encoder", "ImplicitInpainter", "ResBlock",
-                "build_model", "compose", "count_parameters", "downsample", "inpaint",
-                "inpaint_with_std", "sample_completions"],
+    "encoder": ["Encoder", "ResBlock"],
+    "network": ["DECODERS", "SIGMA_MIN", "ImplicitInpainter", "build_model", "compose",
+                "count_parameters", "downsample", "inpaint", "inpaint_with_std",
+                "sample_completions"],
 })

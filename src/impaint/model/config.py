@@ -20,7 +20,7 @@ class ModelConfig:
     # FLOPs and see twice as far (a 32-px box hole needs a ~60-px receptive field); their
     # output is upsampled and added to the full-resolution block, so Z stays at full size.
     strides: tuple[int, ...] = (1, 2, 2)
-    # A spectral branch in each half-resolution block (network.FourierUnit, LaMa's fast Fourier
+    # A spectral branch in each half-resolution block (encoder.FourierUnit, LaMa's fast Fourier
     # convolution): a view as wide as the image in one layer, the alternative to the pipeline's
     # pyramid for holes wider than the blocks' ~60 px (docs/any-size.md compares the two).
     fourier: bool = False

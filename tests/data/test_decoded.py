@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from impaint.data.datasets import CelebA, DataError, ImageFolder, open_dataset
+
+
+def test_celeba_decodes_to_uint8_squares_and_caches(celeba_tree, tmp_path):
+    cache = tmp_path / "cache"
+    ds = CelebA(celeba_tree, "valid", size=16, cache_dir=cache)
+    assert ds.images.shape == (10, 3, 16, 16) and ds.images.dtype == torch.uint8
+    assert len(list(cache.glob("*.safetensors"))) == 1
+    again = CelebA(celeba_tree, "valid", size=16, cache_dir=cache)
+    assert torch.equal(again.images, ds.images)
+    # A cache cut short (a full disk, another tool's crash) is decoded again and replaced.
+    cached = next(cache.glob("*.safetensors"))
+    cached.write_bytes(cached.read_bytes()[:100])
+    assert torch.equal(CelebA(celeba_tree, "valid", size=16, cache_dir=cache).images, ds.images)
+    assert cached.stat().st_size > 100
+    item = ds[0]
+    assert item.dtype == torch.float32 and 0 <= item.min() and item.max() <= 1
+
+
+def test_unreadable_files_are_skipped_and_counted(image_folder, capsys, monkeypatch):
+    (image_folder / "broken.png").write_bytes(b"not an image")
+    ds = ImageFolder(image_folder, size=8)
+    assert len(ds) == 24
+    assert "skipped 1 unreadable image(s), e.g. " in capsys.readouterr().out
+    monkeypatch.setattr("impaint.data.decoded.load_or_none", None)  # no decoding now
+    assert len(ImageFolder(image_folder, size=8)) == 24  # from the decode cache: told again
+    assert "skipped 1 unreadable image(s), e.g. " + str(image_folder / "broken.png") + \
+        " (cannot identify image file)" in capsys.readouterr().out
+
+
+def test_images_smaller_than_the_size_are_counted_as_enlarged(image_folder, capsys,
+                                                               monkeypatch):
+    from PIL import Image
+
+    Image.new("RGB", (12, 10)).save(image_folder / "icon.png")  # 10 px square at most
+    assert len(ImageFolder(image_folder, size=32)) == 25
+    note = (f"warning: 1 image(s) smaller than 32 px were enlarged to it (blurry), e.g. "
+            f"{image_folder / 'icon.png'} (10 px)")
+    assert note in capsys.readouterr().out
+    ImageFolder(image_folder, size=8)  # 10 px is enough for 8
+    assert "enlarged" not in capsys.readouterr().out
+    monkeypatch.setattr("impaint.data.decoded.load_or_none", None)  # from the cache:
+    assert len(ImageFolder(image_folder, size=32)) == 25               # told again
+    assert note in capsys.readouterr().out
+
+
+def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
+    from safetensors.torch import save_file
+    from impaint.data.datasets import has_splits
+    train = torch.randint(0, 256, (5, 3, 16, 16), dtype=torch.uint8)
+    valid = torch.randint(0, 256, (2, 3, 16, 16), dtype=torch.uint8)
+    path = tmp_path / "faces.safetensors"
+    save_file({"train": train, "valid": valid}, path)
+    assert has_splits(path)
+    assert torch.equal(open_dataset(path, "train", 16).images, train)
+    assert torch.equal(open_dataset(path, "valid", 16, limit=1).images, valid[:1])
+    with pytest.raises(DataError, match=r"expected uint8 \(N, 3, 32, 32\)"):
+        open_dataset(path, "train", 32)
+    with pytest.raises(DataError, match="holds no 'test' images"):
+        open_dataset(path, "test", 16)
+    (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(DataError, match="cannot read image tensors"):
+        open_dataset(tmp_path / "bad.safetensors", "train", 16)
+    with pytest.raises(DataError, match="cannot read image tensors"):
+        has_splits(tmp_path / "bad.safetensors")
