@@ -4,26 +4,22 @@ Stack: Starlette + uvicorn, the well-kept ASGI toolkit under FastAPI and its ref
 small (no pydantic, and no API page that would pull scripts from a CDN); python-multipart
 parses the uploads. The model is loaded once and runs in this process, on a bounded pool of
 worker threads; a request that finds every worker busy and the queue full gets 503.
+
+This module holds the routes (`create_app`) and the path of one API request through them
+(`answer`); the steps live beside it: the one-line errors in errors.py, the Host and Origin
+checks in guards.py, reading and checking the form in form.py, the pool and its queue in
+pool.py, the work on a worker in work.py. Every name this module held before that split is
+still importable from it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
-import ipaddress
 import logging
-import math
-import socket
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from urllib.parse import urlsplit
 
-import torch
-from PIL import Image
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
@@ -34,21 +30,22 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from ..inference.averaged import auto_averaged
-from ..inference.files import averaging
-from ..inference.fill import check_pair, check_scale
-from ..inference.image_files import (InputError, Original, encode, heif_support, read_image,
-                                     read_mask, read_original)
+from ..inference.image_files import InputError, heif_support
 from ..inference.onnx_backend import InferenceError
 from ..inference.options import FLIPS
-from ..inference.pipeline import coarse_of, inpaint_pyramid, inpaint_with_std
-from ..inference.pyramid import Pyramid
 from ..model import count_parameters
+from .errors import ApiError, error_response
+from .form import INPAINT_FIELDS, check_fields, check_size, form_int, limited_receive, read_upload
+from .guards import check_origin, own_hosts
 from .limits import Limits
+from .pool import InferencePool
+from .work import run_inpaint, run_preview
+# The old path: names that lived here before the split, imported from here by users and code.
+from .pool import FIRST_GUESS_S  # noqa: F401
+from .work import png_bytes  # noqa: F401
 
 STATIC = Path(__file__).parent / "static"
 SCALES = (1, 2, 4)
-FIRST_GUESS_S = 10.0  # Retry-After's time a request, before one has been timed
 MAX_ROUNDS = 16  # re-fill rounds a request may ask (2 model passes each; the page asks 8)
 # Reading a request's body may take this long: a client that stalls mid-upload holds a slot
 # of the pool, so without it a few stalled uploads would lock everyone out (408).
@@ -59,103 +56,6 @@ PAGE_HEADERS = {"Content-Security-Policy": "default-src 'self'; img-src 'self' b
                 "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer"}
 
 
-class ApiError(Exception):
-    """An answer other than 200: a status and a one-line message for the user."""
-
-    def __init__(self, status: int, message: str, headers: dict | None = None):
-        super().__init__(message)
-        self.status, self.headers = status, headers
-
-
-def error_response(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": " ".join(message.split())}, status, headers)
-
-
-class InferencePool:
-    """A fixed number of worker threads and a bounded queue in front of them."""
-
-    def __init__(self, workers: int, queue: int):
-        self.workers, self.capacity = workers, workers + queue
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
-        self.busy = 0  # requests holding a slot: read by the event loop only
-        # running mean of a worker's time on one request, for Retry-After; None until the
-        # first one is done (a guess of 1 s told clients to come back 8 s too soon)
-        self.mean_s: float | None = None
-        self.running = 0  # work on the workers now, including a cut-off request's (a thread
-        self.lock = threading.Lock()  # cannot be stopped): the server waits for none
-
-    def acquire(self) -> None:
-        if self.busy >= self.capacity:
-            # the queue ahead, `workers` at a time, at a worker's mean time on one request
-            mean = FIRST_GUESS_S if self.mean_s is None else self.mean_s
-            retry = max(1, math.ceil(mean * self.busy / self.workers))
-            ahead = f"{self.busy} request{'s' if self.busy != 1 else ''}"
-            raise ApiError(503, f"the server is busy ({ahead} running or waiting); try again "
-                                f"in {retry} s", {"Retry-After": str(retry)})
-        self.busy += 1
-
-    def release(self) -> None:
-        self.busy -= 1
-
-    async def run(self, fn, *args, timed: bool = True):
-        """`fn(*args)` on a worker. With `timed`, its time there (not the wait for one, which
-        the queue's length already counts) goes into the mean if it succeeds: a request that
-        fails at once, or a preview, would pull the mean far below a fill's time."""
-        def work():
-            start = time.perf_counter()
-            with self.lock:
-                self.running += 1
-            try:
-                out = fn(*args)
-                if timed:
-                    took = time.perf_counter() - start
-                    self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
-                return out
-            finally:
-                with self.lock:
-                    self.running -= 1
-        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
-
-
-def own_hosts(host: str) -> list[str]:
-    """The Host headers this server answers, listening on `host`: this machine's own names,
-    and `host` as given and as resolved. Another name is a site that DNS rebound to this
-    address, whose page could then read the API (400). Any, on every interface (0.0.0.0, ::):
-    the machine's names on the network are not known there."""
-    with contextlib.suppress(ValueError):
-        if ipaddress.ip_address(host).is_unspecified:
-            return ["*"]
-    names = {"localhost", "127.0.0.1", "::1", host}
-    with contextlib.suppress(OSError, UnicodeError):
-        names |= {info[4][0] for info in socket.getaddrinfo(host, None)}
-    return sorted(f"[{name}]" if ":" in name else name for name in names)  # as in a Host
-
-
-def check_origin(request: Request) -> None:
-    """403 for a POST from another site's page: a browser sends any page's form here (no
-    CORS check stops one), but says whose page it is in Origin. curl sends none."""
-    origin = request.headers.get("origin")
-    if origin is not None and urlsplit(origin).netloc.lower() != \
-            request.headers.get("host", "").lower():
-        raise ApiError(403, f"this server answers its own page only, not from {origin[:60]}: "
-                            f"open the page at its address")
-
-
-def limited_receive(receive, max_bytes: int):
-    """The request's body, cut off with 413 once it passes `max_bytes` (a body that lies
-    about, or leaves out, its Content-Length is counted as it arrives)."""
-    received = 0
-
-    async def wrapped():
-        nonlocal received
-        message = await receive()
-        received += len(message.get("body", b""))
-        if received > max_bytes:
-            raise ApiError(413, f"upload larger than {max_bytes / 1e6:g} MB")
-        return message
-    return wrapped
-
-
 def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
     cfg = model.cfg
     return {"model": name, "backend": backend, "parameters": count_parameters(model),
@@ -164,130 +64,6 @@ def describe(model, name: str, limits: Limits, backend: str = "torch") -> dict:
             "config": cfg.to_dict(), "scales": list(SCALES), "flips": list(FLIPS),
             "max_rounds": MAX_ROUNDS,
             "limits": {**asdict(limits), "max_upload_bytes": int(limits.max_upload_mb * 1e6)}}
-
-
-def png_bytes(image: torch.Tensor, original: Original = Original()) -> bytes:
-    """(3, H, W) in [0, 1] (and what the input file was: its alpha, greyscale) -> PNG:
-    lossless, so the known pixels arrive exactly."""
-    return encode(image, original, ".png")
-
-
-def check_size(upload: io.BytesIO, what: str, scale: int, limits: Limits, sample: int = 0
-               ) -> None:
-    """413 when the image (or its output at `scale`, or a sample of it) is too large, from
-    its header alone: milliseconds, so that it runs before the wait for a worker."""
-    try:
-        with Image.open(upload) as im:  # reads the header only
-            w, h = im.size
-    except Image.DecompressionBombError:
-        raise ApiError(413, f"the {what} has too many pixels")
-    except Exception:
-        return  # not an image: read_image says so, with the reason
-    finally:
-        upload.seek(0)  # for the decoder
-    if max(w, h) > limits.max_side:
-        raise ApiError(413, f"the {what} is {w}×{h}; this server takes at most "
-                            f"{limits.max_side} px per side (impaint serve --max-side)")
-    if scale > 1 and max(w, h) * scale > limits.max_render:
-        smaller = "×2 or ×1" if scale == 4 and max(w, h) * 2 <= limits.max_render else "×1"
-        raise ApiError(413, f"{w}×{h} at ×{scale} would be {w * scale}×{h * scale}; this server "
-                            f"renders at most {limits.max_render} px per side at ×2 and ×4 "
-                            f"(impaint serve --max-render): choose {smaller}")
-    try:  # what `impaint inpaint --scale` refuses for memory, whatever --max-render allows
-        check_scale(scale, (h, w), "the output scale")
-    except InputError as e:
-        raise ApiError(413, str(e))
-    if sample and w * h > limits.max_sample_pixels:
-        side = math.isqrt(limits.max_sample_pixels)
-        square = f" ({side}×{side})" if side * side == limits.max_sample_pixels else ""
-        raise ApiError(413, f"the {what} is {w}×{h} ({w * h:,} px); this server draws samples "
-                            f"on at most {limits.max_sample_pixels:,} px{square}, as a sample "
-                            "is decoded whole, not in tiles: crop or downscale it, or ask for "
-                            "the mean (sample=0)")
-
-
-def run_inpaint(model, image_file: io.BytesIO, mask_file: io.BytesIO, scale: int, view: str,
-                sample: int, fill=None, flips: int | None = None, rounds: int | None = None
-                ) -> bytes:
-    """The work of one request, in a worker thread (its sizes checked before): decode, check,
-    infer, encode."""
-    cfg = averaging(flips, rounds)  # neither asked: by the image's size, as `impaint inpaint`
-    image, mask = read_image(image_file), read_mask(mask_file)
-    check_pair(image, mask, image_file.name, hint="masks are white = hole, black = known")
-    if cfg is None:  # a sample is one draw, never averaged
-        cfg = Pyramid() if sample else auto_averaged(image.shape[-2:])
-    if sample:
-        from ..model import sample_completions
-        if model.latent is None:
-            raise InputError("this model has no stochastic latent: it gives one completion")
-        if scale != 1 or cfg.averaged:
-            raise InputError("samples are drawn at ×1 without flips or rounds only")
-        if view == "sigma":
-            raise InputError("a sample is one draw: it has no σ heat map (view=result)")
-        return png_bytes(sample_completions(model, image[None], mask[None], 1, sample)[0, 0],
-                         read_original(image_file))
-    if fill is not None and scale == 1:  # a single-scale backend (inference/onnx_backend)
-        out, std = inpaint_pyramid(fill, image[None], mask[None], cfg, coarse_of(fill))
-    else:
-        out, std = inpaint_with_std(model, image[None], mask[None], scale, cfg)
-    if view == "sigma":
-        from ..plots import sigma_image
-        if std is None:
-            raise InputError("this model predicts no σ: there is no heat map to show")
-        return png_bytes(sigma_image(std[0]))
-    return png_bytes(out[0], read_original(image_file))
-
-
-def run_preview(image_file: io.BytesIO) -> bytes:
-    """An image the browser cannot show (TIFF, HEIC, 16-bit) -> an 8-bit PNG of it, upright,
-    for the page to paint on; the page still sends the original file to be inpainted."""
-    return png_bytes(read_image(image_file))
-
-
-def form_int(form, key: str, default: int | None, allowed) -> int | None:
-    raw = form.get(key)
-    if raw is None:
-        return default
-    if isinstance(raw, UploadFile):
-        raise ApiError(400, f"the {key} field holds a file: send it as text (curl -F {key}=1)")
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        raise ApiError(400, f"{key} must be a whole number, not {str(raw)[:20]!r}")
-    if value not in allowed:
-        raise ApiError(400, f"{key} must be one of {', '.join(map(str, allowed))}; got {value}"
-                       if len(allowed) < 10 else
-                       f"{key} must be {allowed[0]} to {allowed[-1]}; got {value}")
-    return value
-
-
-INPAINT_FIELDS = ("image", "mask", "scale", "view", "sample", "flips", "rounds")
-
-
-def check_fields(form, known: tuple[str, ...]) -> None:
-    """400 for a field the API does not take, or one given twice: a misspelt `Scale=2`, or
-    `scale=2` and `scale=4`, would else be ignored or one of them taken without a word."""
-    unknown = [k for k in form.keys() if k not in known]
-    if unknown:
-        raise ApiError(400, f"unknown field {unknown[0][:40]!r}: this endpoint takes "
-                            f"{', '.join(known)}")
-    twice = [k for k in form.keys() if len(form.getlist(k)) > 1]
-    if twice:
-        raise ApiError(400, f"the {twice[0]} field is given {len(form.getlist(twice[0]))} "
-                            f"times: give it once")
-
-
-async def read_upload(form, key: str) -> io.BytesIO:
-    """The uploaded file, in memory, named as the user's file (for error messages)."""
-    item = form.get(key)
-    if isinstance(item, str):  # a part without a filename: text, not a file
-        raise ApiError(400, f"the {key} field holds text, not a file: send it as a file "
-                            f"(curl -F {key}=@photo.png)")
-    if not isinstance(item, UploadFile):
-        raise ApiError(400, f"missing the {key} file (multipart field '{key}')")
-    upload = io.BytesIO(await item.read())
-    upload.name = item.filename or key
-    return upload
 
 
 async def answer(request: Request, pool: InferencePool, limits: Limits, parse, work,

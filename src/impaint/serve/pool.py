@@ -1,0 +1,60 @@
+"""The bounded inference pool: a fixed number of worker threads and a queue in front of
+them; a request that finds both full gets 503 with a Retry-After from the workers' mean time."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from .errors import ApiError
+
+FIRST_GUESS_S = 10.0  # Retry-After's time a request, before one has been timed
+
+
+class InferencePool:
+    """A fixed number of worker threads and a bounded queue in front of them."""
+
+    def __init__(self, workers: int, queue: int):
+        self.workers, self.capacity = workers, workers + queue
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
+        self.busy = 0  # requests holding a slot: read by the event loop only
+        # running mean of a worker's time on one request, for Retry-After; None until the
+        # first one is done (a guess of 1 s told clients to come back 8 s too soon)
+        self.mean_s: float | None = None
+        self.running = 0  # work on the workers now, including a cut-off request's (a thread
+        self.lock = threading.Lock()  # cannot be stopped): the server waits for none
+
+    def acquire(self) -> None:
+        if self.busy >= self.capacity:
+            # the queue ahead, `workers` at a time, at a worker's mean time on one request
+            mean = FIRST_GUESS_S if self.mean_s is None else self.mean_s
+            retry = max(1, math.ceil(mean * self.busy / self.workers))
+            ahead = f"{self.busy} request{'s' if self.busy != 1 else ''}"
+            raise ApiError(503, f"the server is busy ({ahead} running or waiting); try again "
+                                f"in {retry} s", {"Retry-After": str(retry)})
+        self.busy += 1
+
+    def release(self) -> None:
+        self.busy -= 1
+
+    async def run(self, fn, *args, timed: bool = True):
+        """`fn(*args)` on a worker. With `timed`, its time there (not the wait for one, which
+        the queue's length already counts) goes into the mean if it succeeds: a request that
+        fails at once, or a preview, would pull the mean far below a fill's time."""
+        def work():
+            start = time.perf_counter()
+            with self.lock:
+                self.running += 1
+            try:
+                out = fn(*args)
+                if timed:
+                    took = time.perf_counter() - start
+                    self.mean_s = took if self.mean_s is None else 0.8 * self.mean_s + 0.2 * took
+                return out
+            finally:
+                with self.lock:
+                    self.running -= 1
+        return await asyncio.get_running_loop().run_in_executor(self.executor, work)
