@@ -25,7 +25,7 @@ def _isolated(monkeypatch, tmp_path_factory, onnx_cache):
     monkeypatch.setenv("IMPAINT_FP32", "0")
     # ONNX exports are keyed by the checkpoint's bytes, so tests can share them (and the tiny
     # checkpoint, seeded below, is the same in every test): one export, not one a test.
-    monkeypatch.setattr("impaint.inference.onnx_backend.onnx_cache_dir", lambda: onnx_cache)
+    monkeypatch.setattr("impaint.inference.onnx_export.onnx_cache_dir", lambda: onnx_cache)
     torch.manual_seed(0)
 
 

@@ -53,6 +53,12 @@ def smooth_image(h, w, seed=0):
     return torch.nn.functional.interpolate(coarse, size=(h, w), mode="bilinear")
 
 
+# A random image and mask, as tensors: the ONNX export's and backends' tests (tests/inference).
+def pair(b, h, w, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(b, 3, h, w, generator=g), (torch.rand(b, 1, h, w, generator=g) > 0.5).float()
+
+
 
 def tiny_config(data, out, steps=2, **kw):
     """A training run of a few seconds: TINY at 16 px, batch 8, fp32."""

@@ -281,7 +281,7 @@ def cmd_serve(args) -> None:
 
 
 def cmd_export(args) -> None:
-    from .inference.onnx_backend import export_onnx
+    from .inference.onnx_export import export_onnx
     from .model import load_model
     from .model.checkpoint import paired
 

@@ -197,7 +197,7 @@ def test_a_backend_is_scored_beside_pytorch_on_the_same_masks(tmp_path, image_fo
     assert "impaint:tiny [onnxruntime]" in capsys.readouterr().out
     # The exported graph itself, as a checkpoint: run in onnxruntime (it was refused with
     # advice to add --backend onnxruntime, which was refused the same way).
-    from impaint.inference.onnx_backend import export_onnx
+    from impaint.inference.onnx_export import export_onnx
     from impaint.model import load_model
 
     graph = export_onnx(load_model(ckpt), tmp_path / "graph" / "tiny.onnx")

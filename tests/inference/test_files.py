@@ -334,7 +334,8 @@ def test_a_folder_goes_on_past_a_backend_failing_on_one_image(tmp_path, tiny_che
     pair's one-line failure, not the end of the run."""
     pytest.importorskip("openvino")
     from impaint.inference.files import inpaint_folder
-    from impaint.inference.onnx_backend import OpenVinoInpainter, cached_export
+    from impaint.inference.onnx_backend import OpenVinoInpainter
+    from impaint.inference.onnx_export import cached_export
 
     for name, (h, w) in (("a", (37, 53)), ("b", (1, 40))):
         (tmp_path / "img").mkdir(exist_ok=True)

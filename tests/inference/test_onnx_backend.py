@@ -1,86 +1,21 @@
 import pytest
 import torch
 
-from tests.helpers import TINY
+from tests.helpers import TINY, pair
 from impaint.model import load_model
-from impaint.model import ImplicitInpainter, inpaint_with_std
+from impaint.model import ImplicitInpainter
 from impaint.precision import native_bf16
 from impaint.inference.onnx_backend import (BackendError, OnnxInpainter, OpenVinoInpainter,
-                                           TorchInpainter, cached_export, export_onnx,
-                                           load_backend, resolve_backend)
+                                           TorchInpainter, load_backend, resolve_backend)
+from impaint.inference.onnx_export import cached_export, export_onnx
 
 pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (the [onnx] extra)")
-
-# (batch, height, width); the last one > LARGE_PIXELS
-SIZES = [(1, 32, 32), (3, 37, 53), (1, 640, 480)]
-
-
-def _pair(b, h, w, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    return torch.rand(b, 3, h, w, generator=g), (torch.rand(b, 1, h, w, generator=g) > 0.5).float()
-
-
-def _runner(runtime, path):
-    if runtime == "openvino":
-        pytest.importorskip("openvino", reason="OpenVINO is not installed (the [openvino] extra)")
-        return OpenVinoInpainter(path, bf16=False)  # fp32: comparable with PyTorch fp32
-    return OnnxInpainter(path)
-
-
-def _model(which, tmp_path):
-    """The shipped model, a tiny one as built, or a stochastic-latent one as load_model gives
-    it (channels-last: traced so, its graph once failed in onnxruntime off a 4-px grid)."""
-    if which == "shipped":
-        return load_model()
-    if which == "tiny":
-        return ImplicitInpainter(TINY).eval()
-    from impaint.model import save_checkpoint
-    from tests.helpers import STOCHASTIC, stochastic_model
-
-    save_checkpoint(tmp_path / "latent.safetensors", stochastic_model(),
-                    {"model_config": STOCHASTIC.to_dict(), "image_size": 32})
-    return load_model(tmp_path / "latent.safetensors")
-
-
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-@pytest.mark.parametrize("which", ["shipped", "tiny", "latent"])
-def test_export_matches_pytorch(tmp_path, which, runtime):
-    """One graph, every size: the hole within 1e-4 of PyTorch fp32, known pixels exact."""
-    model = _model(which, tmp_path)
-    run = _runner(runtime, export_onnx(model, tmp_path / "m.onnx"))
-    assert run.probabilistic == bool(model.cfg.probabilistic)
-    for b, h, w in SIZES:
-        image, mask = _pair(b, h, w)
-        ref, ref_sigma = inpaint_with_std(model, image, mask)
-        out, sigma = run(image, mask)
-        assert out.shape == ref.shape == (b, 3, h, w)
-        known = mask.bool().expand_as(image)
-        assert torch.equal(out[known], image[known])
-        assert (out - ref)[~known].abs().max() <= 1e-4
-        if ref_sigma is None:
-            assert sigma is None
-        else:
-            assert (sigma - ref_sigma).abs().max() <= 1e-4
-            assert torch.all(sigma[known] == 0) and torch.all(sigma[~known] > 0)
-
-
-@pytest.mark.parametrize("runtime", ["onnxruntime", "openvino"])
-def test_no_hole_and_all_holes(tiny_checkpoint, runtime):
-    """The hole-only decode at its edges: nothing to decode, and every pixel."""
-    run = _runner(runtime, cached_export(tiny_checkpoint))
-    model = load_model(tiny_checkpoint)
-    image = _pair(2, 32, 32)[0]
-    out, _ = run(image, torch.ones(2, 1, 32, 32))
-    assert torch.equal(out, image)
-    out, _ = run(image, torch.zeros(2, 1, 32, 32))
-    ref, _ = inpaint_with_std(model, image, torch.zeros(2, 1, 32, 32))
-    assert (out - ref).abs().max() <= 1e-4
 
 
 def test_openvino_in_bf16_keeps_known_pixels_and_stays_close(tiny_checkpoint, monkeypatch):
     pytest.importorskip("openvino")
     path = cached_export(tiny_checkpoint)
-    image, mask = _pair(2, 40, 24)
+    image, mask = pair(2, 40, 24)
     fp32, _ = OpenVinoInpainter(path, bf16=False)(image, mask)
     out, _ = OpenVinoInpainter(path, bf16=True)(image, mask)
     known = mask.bool().expand_as(image)
@@ -99,42 +34,17 @@ def test_openvino_serves_several_threads(tiny_checkpoint):
     from concurrent.futures import ThreadPoolExecutor
 
     run = OpenVinoInpainter(cached_export(tiny_checkpoint), bf16=False)
-    pairs = [_pair(1, 32 + 8 * i, 32, seed=i) for i in range(6)]
+    pairs = [pair(1, 32 + 8 * i, 32, seed=i) for i in range(6)]
     alone = [run(*p)[0] for p in pairs]
     with ThreadPoolExecutor(3) as pool:
         together = list(pool.map(lambda p: run(*p)[0], pairs))
     assert all(torch.equal(a, b) for a, b in zip(alone, together))
 
 
-def test_cached_export_is_reused(tiny_checkpoint, tmp_path):
-    first = cached_export(tiny_checkpoint, tmp_path / "cache")
-    stamp = first.stat().st_mtime_ns
-    assert cached_export(tiny_checkpoint, tmp_path / "cache") == first
-    assert first.stat().st_mtime_ns == stamp  # not exported again
-    assert [p.name for p in first.parent.iterdir()] == [first.name]  # no temporary left
-
-
-def test_the_cache_keeps_the_newest_graphs(tiny_checkpoint, tmp_path, monkeypatch):
-    import os
-
-    from impaint.inference import onnx_backend
-
-    monkeypatch.setattr(onnx_backend, "CACHE_KEEP", 2)
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    # graphs of earlier checkpoints (or graph versions), written in 2001: old1 the newest
-    # of them, so that neither the names' order nor the files' creation order is the answer
-    for name, seconds in [("old0", 1_000_000_100), ("old1", 1_000_000_300),
-                          ("old2", 1_000_000_200)]:
-        (cache / f"{name}-0000.onnx").write_bytes(b"stale")
-        os.utime(cache / f"{name}-0000.onnx", ns=(seconds * 10**9, seconds * 10**9))
-    fresh = cached_export(tiny_checkpoint, cache)
-    assert sorted(p.name for p in cache.iterdir()) == sorted(["old1-0000.onnx", fresh.name])
-
 
 def test_backends_agree(tiny_checkpoint, monkeypatch):
     monkeypatch.setenv("IMPAINT_FP32", "1")  # the graph is fp32; torch's bf16 default is not
-    image, mask = _pair(2, 32, 32)
+    image, mask = pair(2, 32, 32)
     torch_out, _ = load_backend("torch", tiny_checkpoint)(image, mask)
     onnx_out, _ = load_backend("onnxruntime", tiny_checkpoint)(image, mask)
     assert (torch_out - onnx_out).abs().max() <= 1e-4
@@ -170,13 +80,6 @@ def test_auto_is_torch_with_native_bf16_else_openvino(monkeypatch, tiny_checkpoi
     assert resolve_backend("auto") == "openvino"
 
 
-def test_fourier_models_are_refused_in_one_line(tmp_path):
-    from dataclasses import replace
-
-    with pytest.raises(BackendError, match="Fourier blocks"):
-        export_onnx(ImplicitInpainter(replace(TINY, fourier=True)), tmp_path / "f.onnx")
-    assert not list(tmp_path.iterdir())
-
 
 def test_unknown_backend():
     with pytest.raises(BackendError, match="unknown backend 'tensorrt'"):
@@ -187,7 +90,7 @@ def test_an_exported_graph_runs_as_the_checkpoint_it_came_from(tiny_checkpoint, 
                                                                monkeypatch):
     monkeypatch.setenv("IMPAINT_FP32", "1")
     graph = export_onnx(load_model(tiny_checkpoint), tmp_path / "tiny.onnx")
-    image, mask = _pair(2, 24, 40)
+    image, mask = pair(2, 24, 40)
     from_checkpoint, _ = load_backend("onnxruntime", tiny_checkpoint)(image, mask)
     from_graph = load_backend("onnxruntime", graph)
     assert isinstance(from_graph, OnnxInpainter)
@@ -224,9 +127,9 @@ def test_openvino_fills_a_side_under_the_models_grid(tmp_path, which):
     path = export_onnx(model, tmp_path / "m.onnx")
     run = OpenVinoInpainter(path, threads=1, bf16=False)
     assert run.grid == model.cfg.grid == (4 if which == "latent" else 2)
-    run(*_pair(1, 37, 53))  # a previous output the request could hand back
+    run(*pair(1, 37, 53))  # a previous output the request could hand back
     for b, h, w in [(1, 1, 40), (2, 40, 1), (1, 1, 1), (1, 3, 9)]:
-        image, mask = _pair(b, h, w, seed=h + w)
+        image, mask = pair(b, h, w, seed=h + w)
         mask[0, 0, 0, 0] = 0  # a hole in each
         out, _ = run(image, mask)
         ref, _ = OnnxInpainter(path)(image, mask)  # onnxruntime pools a short side
@@ -241,11 +144,11 @@ def test_openvino_failures_and_wrong_shapes_are_one_line(tiny_checkpoint, thread
     the last call's), with more in a C++ exception of many lines; either is one line here."""
     pytest.importorskip("openvino")
     run = OpenVinoInpainter(cached_export(tiny_checkpoint), threads=threads, bf16=False)
-    run(*_pair(1, 5, 7))
+    run(*pair(1, 5, 7))
     run.grid = 1  # as if the model needed no padding
     with pytest.raises(BackendError, match=r"openvino (failed on|returned \(.*\) for) a "
                                            r"\(1, 3, 1, 40\) image") as error:
-        run(*_pair(1, 1, 40))
+        run(*pair(1, 1, 40))
     assert "\n" not in str(error.value)
 
 

@@ -16,7 +16,8 @@ image_original.py  what an output keeps of its input file (alpha, grey, bits, pr
 image_write.py  write and encode images back of their input's kind
 fill.py         inpaint_image: one image tensor through the pipeline, its checks first
 files.py        inpaint_paths (`impaint inpaint`): a file or a folder through the pipeline
-onnx_backend.py export to ONNX; the onnxruntime and OpenVINO backends
+onnx_export.py  export to ONNX: the graph, export_onnx, the cache of exports
+onnx_backend.py the backends that run a fill: PyTorch, onnxruntime, OpenVINO (load_backend)
 options.py      the options a user picks by name (flips, backends), torch-free
 quantize.py     int8 graphs for OpenVINO (NNCF)
 demo.py         the shipped model on bundled faces (`impaint demo`)

@@ -28,7 +28,8 @@ from ..data import DataError, open_dataset
 from ..data.masks import TABLE_MASKS, MixtureMask, mask_batch
 from ..evaluation.metrics import psnr
 from ..model.checkpoint import paired, temporary_name
-from .onnx_backend import BackendError, cached_export, require
+from .onnx_backend import require
+from .onnx_export import BackendError, cached_export
 
 MAX_DROP = 0.05  # dB on the worst validation row: the 32-px table moved at most 0.05 dB
 MIN_IMAGES = 48  # fewer cannot both calibrate and hold some out
