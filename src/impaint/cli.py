@@ -202,7 +202,7 @@ def rounds_count(text: str) -> int:
 
 
 def fp32_if_asked(args) -> None:
-    """--fp32: the model in fp32 where it would run under bf16 (inference.pipeline.bf16_is_fast)."""
+    """--fp32: the model in fp32 where it would run under bf16 (precision.bf16_is_fast)."""
     if getattr(args, "fp32", False):
         os.environ["IMPAINT_FP32"] = "1"
 
@@ -759,7 +759,7 @@ def main(argv: list[str] | None = None) -> int:
     # mistyped command answer at once, without loading torch (~2 s).
     command = argv[0] if argv and argv[0] in COMMANDS else ""
     args = build_parser(command).parse_args(argv)
-    if getattr(args, "quiet", False):  # the data decoding's bars too (data.datasets.quiet)
+    if getattr(args, "quiet", False):  # the data decoding's bars too (data.decoded.quiet)
         os.environ["IMPAINT_QUIET"] = "1"
     from .train import TrainingError, TrainingStopped
 

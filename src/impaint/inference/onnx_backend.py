@@ -185,7 +185,7 @@ class OpenVinoInpainter:
 
 class TorchInpainter:
     """The same call on the PyTorch model itself (`inpaint_with_std` at scale 1), under bf16
-    autocast where `pipeline.bf16_is_fast` (2.4x fp32 here, within 0.01 dB)."""
+    autocast where `precision.bf16_is_fast` (2.4x fp32 here, within 0.01 dB)."""
 
     name = "torch"
 

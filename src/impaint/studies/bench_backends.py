@@ -20,8 +20,9 @@ def graph_rows(size: int, reps: int, int8: str | None = None,
     PyTorch rows: onnxruntime (fp32) with its ratio to PyTorch fp32 measured just before it,
     OpenVINO (bf16 where the CPU has it, as PyTorch's default) with its ratio to PyTorch bf16,
     and an int8 graph (`impaint export --int8`) if one is given."""
-    from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
+    from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter,
                                           onnxruntime_available, openvino_available)
+    from ..inference.onnx_export import cached_export
     from ..precision import bf16_is_fast
 
     runtimes = {}  # key -> (label, the fill's constructor, compared with PyTorch bf16?)
@@ -57,8 +58,9 @@ def graph_rows(size: int, reps: int, int8: str | None = None,
 def large_rows(size: int, checkpoint: str | None = None) -> dict:
     """One size x size image (strokes, ~40 % missing): seconds per image for each backend
     and OpenCV Telea, the better of two calls after a warm-up (Telea, ~10 s here, needs none)."""
-    from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter, cached_export,
+    from ..inference.onnx_backend import (OnnxInpainter, OpenVinoInpainter,
                                           onnxruntime_available, openvino_available)
+    from ..inference.onnx_export import cached_export
 
     img = torch.rand(1, 3, size, size, generator=torch.Generator().manual_seed(0))
     mask = make_mask("strokes", p=0.4)(size, size, torch.Generator().manual_seed(0))[None, None]
