@@ -20,7 +20,11 @@ def test_only_this_servers_own_names_and_page_are_answered():
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"[::1]:{port}"):
             assert httpx.get(f"{url}/api/info", headers={"Host": host}).status_code == 200
         r = httpx.get(f"{url}/api/info", headers={"Host": f"attacker.example:{port}"})
-        assert r.status_code == 400 and "tiny" not in r.text
+        assert "tiny" not in r.text
+        assert_one_line_error(r, 400, f"not 'attacker.example:{port}': open the page at {url}")
+        for bad in ("", "[::1", "127.0.0.2"):  # none, an unclosed [, another address
+            r = httpx.get(f"{url}/api/info", headers={"Host": bad})
+            assert_one_line_error(r, 400, "this server answers its own names only")
         for origin in ("http://attacker.example", "null", f"http://localhost:{port}"):
             r = httpx.post(f"{url}/api/inpaint", files={"image": ("a.png", data),
                                                         "mask": ("m.png", hole)},

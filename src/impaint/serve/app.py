@@ -24,7 +24,6 @@ from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Mount, Route
@@ -36,7 +35,7 @@ from ..inference.options import FLIPS
 from ..model import count_parameters
 from .errors import ApiError, error_response
 from .form import INPAINT_FIELDS, check_fields, check_size, form_int, limited_receive, read_upload
-from .guards import check_origin, own_hosts
+from .guards import HostCheck, check_origin, own_hosts
 from .limits import Limits
 from .pool import InferencePool
 from .work import run_inpaint, run_preview
@@ -183,7 +182,7 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
         Route("/api/preview", api_preview, methods=["POST"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
     ], exception_handlers={HTTPException: not_found}, lifespan=lifespan,
-        middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=own_hosts(host))])
+        middleware=[Middleware(HostCheck, allowed=own_hosts(host))])
     app.router.redirect_slashes = False  # /api/inpaint/ is a JSON 404, not a bare redirect
     app.state.pool = pool
     return app

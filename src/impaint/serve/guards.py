@@ -8,9 +8,11 @@ import ipaddress
 import socket
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .errors import ApiError
+from .errors import ApiError, error_response
 
 
 def own_hosts(host: str) -> list[str]:
@@ -24,7 +26,33 @@ def own_hosts(host: str) -> list[str]:
     names = {"localhost", "127.0.0.1", "::1", host}
     with contextlib.suppress(OSError, UnicodeError):
         names |= {info[4][0] for info in socket.getaddrinfo(host, None)}
-    return sorted(f"[{name}]" if ":" in name else name for name in names)  # as in a Host
+    return sorted(names)
+
+
+class HostCheck:
+    """Answers only the Host names `allowed` (`own_hosts`; "*": any). Another is a 400 in the
+    API's one-line JSON that says which address to open: Starlette's TrustedHostMiddleware
+    answers a bare `Invalid host header`, which is what someone who typed the machine's
+    network name (served on its address, not on every interface) would have read."""
+
+    def __init__(self, app: ASGIApp, allowed: list[str]):
+        self.app, self.allowed = app, {a.lower() for a in allowed}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "*" not in self.allowed:
+            host, name = Headers(scope=scope).get("host", ""), ""
+            with contextlib.suppress(ValueError):  # an unclosed [: no name
+                name = urlsplit(f"//{host}").hostname or ""
+            if not host or name not in self.allowed:
+                shown = repr(host[:60]) if host else "no Host"
+                at, port = scope.get("server") or ("127.0.0.1", 8000)  # the socket's address
+                at = f"[{at}]" if ":" in at else at
+                await error_response(400, f"this server answers its own names only, not "
+                                          f"{shown}: open the page at http://{at}:{port} (or "
+                                          f"serve with --host 0.0.0.0 to answer any name)"
+                                     )(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 def check_origin(request: Request) -> None:
