@@ -66,3 +66,33 @@ def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
         open_dataset(tmp_path / "bad.safetensors", "train", 16)
     with pytest.raises(DataError, match="cannot read image tensors"):
         has_splits(tmp_path / "bad.safetensors")
+
+
+def test_decode_caches_past_the_budget_go_least_recently_used_first(celeba_tree, tmp_path,
+                                                                   monkeypatch):
+    import os
+
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old = [cache / f"folder-16px-{i:016x}.safetensors" for i in range(3)]
+    for i, path in enumerate(old):
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, ns=(10**9 * (i + 1),) * 2)  # old[2] the most recently used of them
+    other = cache / "notes.safetensors"  # not a decode cache's name: never counted or touched
+    other.write_bytes(b"x" * 10**6)
+    CelebA(celeba_tree, "valid", size=16, cache_dir=cache)  # within the budget: all kept
+    assert all(p.exists() for p in old)
+    used = next(cache.glob("celeba_valid-16px-*.safetensors"))
+    os.utime(used, ns=(0, 0))  # as if unused for long...
+    CelebA(celeba_tree, "valid", size=16, cache_dir=cache)  # ...but read now: the most recent
+    assert used.stat().st_mtime_ns > 10**10
+    small = CelebA(celeba_tree, "valid", size=8, cache_dir=tmp_path / "elsewhere")
+    new_size = next((tmp_path / "elsewhere").glob("*")).stat().st_size
+    # Room for the new cache, the one just used and one old one: the two older ones go.
+    monkeypatch.setattr("impaint.data.decoded.CACHE_BUDGET",
+                        new_size + used.stat().st_size + 1500)
+    assert torch.equal(CelebA(celeba_tree, "valid", size=8, cache_dir=cache).images,
+                       small.images)
+    assert [p.exists() for p in old] == [False, False, True]
+    assert used.exists() and other.exists()
+    assert next(cache.glob("celeba_valid-8px-*.safetensors")).stat().st_size == new_size

@@ -28,6 +28,10 @@ from .image import load_or_none
 # Bump when preprocessing changes, so old caches are not reused (2: upright by EXIF; 3: float
 # images skipped, which were decoded black).
 CACHE_VERSION = 3
+# Bytes of decode caches kept, the most recently used first: a cache of changed files or of an
+# older CACHE_VERSION is never read again, and CelebA's train split is 2 GB at 128 px.
+CACHE_BUDGET = 8 * 2**30
+CACHE_GLOB = "*-*px-*.safetensors"  # decode_all's names: nothing else in the folder is touched
 
 
 class DataError(ValueError):
@@ -76,7 +80,21 @@ def _read_cache(cache: Path, size: int) -> torch.Tensor | None:
         return None
     warn_skipped(int(meta.get("skipped", 0)), meta.get("skipped_example", ""),
                  int(meta.get("enlarged", 0)), meta.get("enlarged_example", ""), size)
+    with contextlib.suppress(OSError):  # its time is its last use (prune_decoded), if writable
+        os.utime(cache)
     return images
+
+
+def prune_decoded(cache_dir: Path, keep: Path) -> None:
+    """Delete the decode caches least recently used past CACHE_BUDGET bytes, never `keep`
+    (the one just written): a deleted one is decoded again if it is asked for."""
+    caches = sorted(cache_dir.glob(CACHE_GLOB), key=lambda p: p.stat().st_mtime_ns,
+                    reverse=True)
+    total = 0
+    for cache in caches:
+        total += cache.stat().st_size
+        if total > CACHE_BUDGET and cache != keep:
+            cache.unlink(missing_ok=True)
 
 
 def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: str,
@@ -111,6 +129,7 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     cache_dir.mkdir(parents=True, exist_ok=True)
     # atomic: never a half-written cache
     write_safetensors(cache, {"images": images}, notes)
+    prune_decoded(cache_dir, cache)
     return images
 
 
