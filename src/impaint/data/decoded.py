@@ -88,13 +88,16 @@ def _read_cache(cache: Path, size: int) -> torch.Tensor | None:
 def prune_decoded(cache_dir: Path, keep: Path) -> None:
     """Delete the decode caches least recently used past CACHE_BUDGET bytes, never `keep`
     (the one just written): a deleted one is decoded again if it is asked for."""
-    caches = sorted(cache_dir.glob(CACHE_GLOB), key=lambda p: p.stat().st_mtime_ns,
-                    reverse=True)
+    caches = []
+    for cache in cache_dir.glob(CACHE_GLOB):
+        with contextlib.suppress(OSError):  # gone meanwhile: another run pruned it
+            caches.append((cache.stat().st_mtime_ns, cache.stat().st_size, cache))
     total = 0
-    for cache in caches:
-        total += cache.stat().st_size
+    for _, size, cache in sorted(caches, reverse=True):
+        total += size
         if total > CACHE_BUDGET and cache != keep:
-            cache.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # pruning is tidying: never a failed run
+                cache.unlink()
 
 
 def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: str,
