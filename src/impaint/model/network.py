@@ -2,7 +2,8 @@
 
 Mask convention, used everywhere in the library: ``mask == 1`` marks a *known* pixel and
 ``mask == 0`` a *missing* one (a hole). The masked input is ``I_M = I * M``. Image files on
-disk use the opposite, common convention (white = hole); only inference/files.py converts.
+disk use the opposite, common convention (white = hole); only where mask files are read and
+written (inference/image_read.py, the CLI, the server) is it converted.
 
 Shapes: images (B, C, H, W) in [0, 1]; masks (B, 1, H, W); latent map Z (B, C_z, H, W);
 query coordinates (B, N, 2) in [-1, 1]^2 as (x, y) = (column, row), pixel centres in the
