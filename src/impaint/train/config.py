@@ -107,11 +107,16 @@ def config_from_dict(d: dict) -> TrainConfig:
 def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay over the rest of the run: of the
     steps, or with a `time_budget` of whichever runs out first, its seconds or the steps (a
-    fast GPU can reach the step cap long before the clock; its LR must have decayed too)."""
+    fast GPU can reach the step cap long before the clock; its LR must have decayed too).
+    Under a budget the warm-up also ends once the same share of the seconds is spent: a slow
+    CPU on a few minutes' budget otherwise ended the run still warming up, never decayed."""
     warmup = min(cfg.warmup, max(1, cfg.steps // 10))
-    if step < warmup:
-        return cfg.lr * (step + 1) / warmup
-    t = (step - warmup) / max(1, cfg.steps - warmup)
+    warmed = (step + 1) / warmup
+    if cfg.time_budget > 0:
+        warmed = max(warmed, elapsed / (cfg.time_budget * warmup / cfg.steps))
+    if warmed < 1:
+        return cfg.lr * warmed
+    t = max(0, step - warmup) / max(1, cfg.steps - warmup)  # 0 on the warm-up's last step
     if cfg.time_budget > 0:
         t = min(1.0, max(t, elapsed / cfg.time_budget))
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))

@@ -96,9 +96,10 @@ def set_up(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tens
     if main:
         world = distributed.world_size()
         ranks = f" ({world} processes x {cfg.batch // world})" if world > 1 else ""
+        budget = f" or {cfg.time_budget:,.0f} s" if cfg.time_budget > 0 else ""
         print(f"impaint train: {images.shape[0]} train images at {cfg.size}px, "
               f"{count_parameters(model):,} parameters, device {device}, batch {cfg.batch}"
-              f"{ranks}, steps {start_step}->{cfg.steps}, {_precision(run)}")
+              f"{ranks}, steps {start_step}->{cfg.steps}{budget}, {_precision(run)}")
     return run
 
 
