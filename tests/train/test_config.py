@@ -36,15 +36,22 @@ def test_lr_follows_the_clock_under_a_time_budget():
     assert lr_at(cfg, 50, elapsed=90.0) == pytest.approx(0.1)
 
 
-def test_under_a_time_budget_the_warm_up_ends_with_its_share_of_the_clock_too():
+def test_under_a_time_budget_the_warm_up_is_at_most_a_tenth_of_the_clock_too():
     # 10 s on a slow CPU: 168 of the default 12,000 steps, all of them still warming up.
     cfg = TrainConfig(steps=12000, warmup=300, lr=1.0, min_lr_ratio=0.1, time_budget=10.0)
     assert lr_at(cfg, 0, elapsed=0.0) == pytest.approx(1 / 300)
-    assert lr_at(cfg, 10, elapsed=0.125) == pytest.approx(0.5)  # half of 2.5 % of 10 s
-    assert lr_at(cfg, 20, elapsed=5.0) == pytest.approx(0.55, abs=0.01)  # half-way down
+    assert lr_at(cfg, 10, elapsed=0.5) == pytest.approx(0.5)  # half of a tenth of 10 s
+    assert lr_at(cfg, 20, elapsed=5.0) == pytest.approx(0.55)  # half-way down
     assert lr_at(cfg, 168, elapsed=10.0) == pytest.approx(0.1)
-    fast = TrainConfig(steps=12000, warmup=300, lr=1.0, time_budget=3600.0)
-    assert lr_at(fast, 149, elapsed=1.0) == pytest.approx(0.5)  # the steps lead: as before
+    # A generous step cap (an upper bound under a budget) keeps its 300 warm-up steps.
+    fast = TrainConfig(steps=10**6, warmup=300, lr=1.0, time_budget=3600.0)
+    assert lr_at(fast, 149, elapsed=7.5) == pytest.approx(0.5)
+
+
+def test_no_warm_up_starts_at_the_peak():
+    assert lr_at(TrainConfig(steps=100, warmup=0, lr=1.0), 0) == pytest.approx(1.0)
+    assert lr_at(TrainConfig(steps=100, warmup=0, lr=1.0, time_budget=60.0), 0) == \
+        pytest.approx(1.0)
 
 
 def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():

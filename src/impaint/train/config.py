@@ -108,12 +108,12 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     """Linear warm-up over `warmup` steps, then cosine decay over the rest of the run: of the
     steps, or with a `time_budget` of whichever runs out first, its seconds or the steps (a
     fast GPU can reach the step cap long before the clock; its LR must have decayed too).
-    Under a budget the warm-up also ends once the same share of the seconds is spent: a slow
-    CPU on a few minutes' budget otherwise ended the run still warming up, never decayed."""
+    The warm-up is at most a tenth of the run: of its steps, and under a budget of its
+    seconds too (a slow CPU on a few minutes' budget otherwise ended still warming up)."""
     warmup = min(cfg.warmup, max(1, cfg.steps // 10))
-    warmed = (step + 1) / warmup
+    warmed = (step + 1) / warmup if warmup else 1.0  # warmup=0: none
     if cfg.time_budget > 0:
-        warmed = max(warmed, elapsed / (cfg.time_budget * warmup / cfg.steps))
+        warmed = max(warmed, elapsed / (cfg.time_budget / 10))
     if warmed < 1:
         return cfg.lr * warmed
     t = max(0, step - warmup) / max(1, cfg.steps - warmup)  # 0 on the warm-up's last step
