@@ -96,3 +96,12 @@ def test_decode_caches_past_the_budget_go_least_recently_used_first(celeba_tree,
     assert [p.exists() for p in old] == [False, False, True]
     assert used.exists() and other.exists()
     assert next(cache.glob("celeba_valid-8px-*.safetensors")).stat().st_size == new_size
+    # Past the budget, but used within the day (a run's other split, a run beside it): kept.
+    monkeypatch.setattr("impaint.data.decoded.CACHE_BUDGET", 1)
+    CelebA(celeba_tree, "valid", size=4, cache_dir=cache)
+    assert used.exists() and old[2].exists() is False  # used a day ago or more: gone
+    lookalike = cache / "celeba-64px-train.safetensors"  # a user's own file, not a cache
+    lookalike.write_bytes(b"x")
+    os.utime(lookalike, ns=(0, 0))
+    CelebA(celeba_tree, "valid", size=6, cache_dir=cache)
+    assert lookalike.exists()

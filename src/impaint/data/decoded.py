@@ -13,6 +13,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -29,9 +30,13 @@ from .image import load_or_none
 # images skipped, which were decoded black).
 CACHE_VERSION = 3
 # Bytes of decode caches kept, the most recently used first: a cache of changed files or of an
-# older CACHE_VERSION is never read again, and CelebA's train split is 2 GB at 128 px.
-CACHE_BUDGET = 8 * 2**30
-CACHE_GLOB = "*-*px-*.safetensors"  # decode_all's names: nothing else in the folder is touched
+# older CACHE_VERSION is never read again, and all of CelebA's splits are 10 GiB at 128 px.
+CACHE_BUDGET = 16 * 2**30
+# A cache used this recently is kept whatever the budget: a run reads (or writes) its train
+# split before its valid one, and runs beside it (DDP ranks, ablate) use theirs meanwhile.
+CACHE_IN_USE_S = 24 * 3600
+# decode_all's names (NAME-SIZEpx-16 hex digits): nothing else in the folder is touched.
+CACHE_GLOB = "*-*px-" + "[0-9a-f]" * 16 + ".safetensors"
 
 
 class DataError(ValueError):
@@ -86,16 +91,18 @@ def _read_cache(cache: Path, size: int) -> torch.Tensor | None:
 
 
 def prune_decoded(cache_dir: Path, keep: Path) -> None:
-    """Delete the decode caches least recently used past CACHE_BUDGET bytes, never `keep`
-    (the one just written): a deleted one is decoded again if it is asked for."""
+    """Delete the decode caches least recently used past CACHE_BUDGET bytes, but none used
+    in the last CACHE_IN_USE_S seconds, nor `keep` (the one just written): a deleted one is
+    decoded again if it is asked for."""
+    in_use = time.time_ns() - CACHE_IN_USE_S * 10**9
     caches = []
     for cache in cache_dir.glob(CACHE_GLOB):
         with contextlib.suppress(OSError):  # gone meanwhile: another run pruned it
             caches.append((cache.stat().st_mtime_ns, cache.stat().st_size, cache))
     total = 0
-    for _, size, cache in sorted(caches, reverse=True):
+    for used, size, cache in sorted(caches, reverse=True):
         total += size
-        if total > CACHE_BUDGET and cache != keep:
+        if total > CACHE_BUDGET and used < in_use and cache != keep:
             with contextlib.suppress(OSError):  # pruning is tidying: never a failed run
                 cache.unlink()
 
