@@ -22,7 +22,8 @@ def test_only_this_servers_own_names_and_page_are_answered():
         r = httpx.get(f"{url}/api/info", headers={"Host": f"attacker.example:{port}"})
         assert "tiny" not in r.text
         assert_one_line_error(r, 400, f"not 'attacker.example:{port}': open the page at {url}")
-        for bad in ("", "[::1", "127.0.0.2"):  # none, an unclosed [, another address
+        for bad in ("", "[::1", "127.0.0.2", f"attacker.example@localhost:{port}",
+                    f"localhost/x:{port}"):  # none, an unclosed [, another address, no names
             r = httpx.get(f"{url}/api/info", headers={"Host": bad})
             assert_one_line_error(r, 400, "this server answers its own names only")
         for origin in ("http://attacker.example", "null", f"http://localhost:{port}"):

@@ -16,9 +16,9 @@ from .errors import ApiError, error_response
 
 
 def own_hosts(host: str) -> list[str]:
-    """The Host headers this server answers, listening on `host`: this machine's own names,
-    and `host` as given and as resolved. Another name is a site that DNS rebound to this
-    address, whose page could then read the API (400). Any, on every interface (0.0.0.0, ::):
+    """The names (of a Host header, less its port) this server answers, listening on `host`:
+    this machine's own names, and `host` as given and as resolved. Another name is a site
+    that DNS rebound to this address, whose page could then read the API (400). Any, on every interface (0.0.0.0, ::):
     the machine's names on the network are not known there."""
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).is_unspecified:
@@ -39,12 +39,14 @@ class HostCheck:
         self.app, self.allowed = app, {a.lower() for a in allowed}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and "*" not in self.allowed:
+        if scope["type"] in ("http", "websocket") and "*" not in self.allowed:
             host, name = Headers(scope=scope).get("host", ""), ""
-            with contextlib.suppress(ValueError):  # an unclosed [: no name
-                name = urlsplit(f"//{host}").hostname or ""
-            if not host or name not in self.allowed:
-                shown = repr(host[:60]) if host else "no Host"
+            # a name and a port only: "evil.example@localhost" or "localhost/x" is no name
+            if not any(c in host for c in "@/?#\\"):
+                with contextlib.suppress(ValueError):  # an unclosed [: no name
+                    name = urlsplit(f"//{host}").hostname or ""
+            if name not in self.allowed:
+                shown = repr(host[:60]) if host else "a request without one"
                 at, port = scope.get("server") or ("127.0.0.1", 8000)  # the socket's address
                 at = f"[{at}]" if ":" in at else at
                 await error_response(400, f"this server answers its own names only, not "
