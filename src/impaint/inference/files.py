@@ -3,7 +3,8 @@ filled through the multi-scale pipeline (`pipeline.py`, one image by `fill.py`) 
 back.
 
 Mask *files* follow the common convention (LaMa, IOPaint, diffusers): white = hole, black =
-known; `invert_mask=True` reads white = known. Inside the library 1 = known (see model.py).
+known; `invert_mask=True` reads white = known. Inside the library 1 = known (see
+model/network.py).
 Decoding and writing the files themselves: `image_read.py`, `image_write.py`; what an output
 keeps of its input (alpha, greyscale, colour profile): `image_original.py` (all three through
 `image_files.py`). A folder goes on past a bad pair.

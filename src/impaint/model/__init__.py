@@ -3,7 +3,8 @@
 The lowest layer of the package: it imports no other impaint subpackage. Conventions that
 every layer above follows:
 - masks are ``1 = known``, ``0 = missing`` (a hole), shape (B, 1, H, W); images are float
-  (B, C, H, W) in [0, 1]. Image *files* use white = hole; only inference/files.py converts;
+  (B, C, H, W) in [0, 1]. Image *files* use white = hole, converted where they are read and
+  written (inference/image_read.py, the CLI, the server);
 - query coordinates are (B, N, 2) in [-1, 1]^2 as (x, y), pixel centres in the
   ``align_corners=False`` convention (that of ``F.grid_sample``);
 - a checkpoint is one safetensors file with its configs as JSON metadata (checkpoint.py):
