@@ -2,6 +2,8 @@
 one-line errors for every bad request, a request cut off, stalled or dropped; the server
 survives each."""
 
+import mimetypes
+import re
 import threading
 import time
 
@@ -32,10 +34,34 @@ def test_the_page_loads_only_its_own_files(shipped_url):
     page = httpx.get(shipped_url)
     assert page.status_code == 200 and "default-src 'self'" in \
         page.headers["content-security-policy"]
-    for name in ("app.js", "style.css"):
+    scripts, todo = set(), ["main.js"]  # the entry and every module it imports, and theirs
+    while todo:
+        name = todo.pop()
         r = httpx.get(f"{shipped_url}/static/{name}")
         assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text
+        # ES modules: a browser runs them only if served with a JavaScript type
+        assert r.headers["content-type"].startswith("text/javascript"), name
+        scripts.add(name)
+        todo += set(re.findall(r'^import [^;]* from "\./(\w+\.js)";', r.text, re.M)) - scripts
+    assert scripts == {"main.js", "state.js", "api.js", "mask.js", "result.js", "files.js"}
+    r = httpx.get(f"{shipped_url}/static/style.css")
+    assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text
+    assert '<script type="module" src="/static/main.js">' in page.text
     assert "http" not in page.text.replace("http-equiv", "")
+
+
+def test_the_scripts_are_javascript_whatever_the_system_mime_table_says():
+    """Windows' registry at times types .js as text/plain, and `mimetypes` reads it: a
+    module served so would be refused, and the page would do nothing."""
+    before = mimetypes.guess_type("x.js")[0]
+    mimetypes.add_type("text/plain", ".js")
+    try:
+        model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+        with running(create_app(model)) as url:
+            r = httpx.get(f"{url}/static/state.js")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/javascript")
+    finally:
+        mimetypes.add_type(before or "text/javascript", ".js")
 
 
 def bad_request(case):

@@ -443,7 +443,8 @@ def test_a_second_finger_paints_nothing(browser, shipped_url, tmp_path):
     touch("touchMove", [at(0.3, 0.2, 1), at(0.9, 0.8, 2)])
     touch("touchMove", [at(0.5, 0.2, 1), at(0.8, 0.8, 2)])
     touch("touchEnd", [])
-    strokes = page.evaluate("state.strokes.map(s => s.points.length)")
+    strokes = page.evaluate("import('/static/state.js')"  # the page's own module: its state
+                            ".then(m => m.state.strokes.map(s => s.points.length))")
     painted = np.array(page.evaluate(PAINTED), bool).reshape(48, 64)
     assert strokes == [3]  # the first finger's three points, one stroke
     assert painted[int(0.2 * 48), int(0.45 * 64)] and not painted[40:, 50:].any()

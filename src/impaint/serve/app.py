@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import mimetypes
 from dataclasses import asdict
 from pathlib import Path
 
@@ -127,6 +128,10 @@ def create_app(model, name: str = "model", limits: Limits | None = None, fill=No
     limits = limits or Limits()
     # the multipart parser logs each malformed body it refuses: the client's 400 says it
     logging.getLogger("python_multipart").setLevel(logging.ERROR)
+    # The page's scripts are ES modules, which a browser runs only if served as JavaScript;
+    # StaticFiles types a file by `mimetypes`, which on Windows reads the registry, where .js
+    # is at times text/plain (a classic script ran all the same, a module is refused).
+    mimetypes.add_type("text/javascript", ".js")
     model.eval()
     # pillow-heif's opener registered now, not by the first decode: until then check_size's
     # header read could not size a HEIC, and the first one was decoded at any size
