@@ -176,12 +176,13 @@ def write_samples(model, image: torch.Tensor, mask: torch.Tensor, output: Path, 
 
 
 def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
-                  checkpoint: str | Path | None = None, scale: int = 1,
+                  checkpoint: str | Path | None = "general", scale: int = 1,
                   invert_mask: bool = False, progress: bool = True,
                   uncertainty: str | Path | None = None, samples: int = 0,
                   seed: int = 0, backend: str = "torch", flips: int | None = None,
                   rounds: int | None = None) -> list[Path]:
-    """One image (or a folder of them) and its mask(s) -> the written output file(s).
+    """One image (or a folder of them) and its mask(s) -> the written output file(s), as
+    `impaint inpaint` (its default model too: `general`; None: `celeba32`).
 
     `uncertainty` (single images, probabilistic checkpoints): where to write the σ map.
     `backend`: see `load_model_or_backend`. `flips`, `rounds`: test-time flips and re-fill

@@ -74,9 +74,10 @@ def is_local(sock: socket.socket) -> bool:
     return ipaddress.ip_address(sock.getsockname()[0]).is_loopback
 
 
-def serve(checkpoint: str | Path | None = None, host: str = "127.0.0.1", port: int = 8000,
+def serve(checkpoint: str | Path | None = "general", host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, backend: str = "torch") -> None:
-    """Listen on `host`, load the model once, print the page's URL, serve until Ctrl-C.
+    """Listen on `host`, load the model once, print the page's URL, serve until Ctrl-C (as
+    `impaint serve`, its default model too; a notebook: `create_app` and `running`).
     `backend`: what runs the x1 fills (see impaint.inference.onnx_backend); the PyTorch model
     renders the rest."""
     from ..model import load_model
