@@ -15,6 +15,9 @@ def test_save_load_round_trip_gives_identical_outputs(tmp_path):
     model = ImplicitInpainter(TINY)
     path = tmp_path / "m.safetensors"
     save_checkpoint(path, model, {"model_config": TINY.to_dict(), "step": 7})
+    bare = tmp_path / "bare.safetensors"  # no state: the model's own config goes in
+    save_checkpoint(bare, model, {})
+    assert load_model(bare).cfg == TINY
     loaded = load_model(path)
     saved, back = model.state_dict(), loaded.state_dict()
     assert saved.keys() == back.keys() and all(torch.equal(saved[k], back[k]) for k in saved)

@@ -40,11 +40,14 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
                     optimizer: torch.optim.Optimizer | None = None,
                     extra: dict[str, torch.Tensor] | None = None) -> None:
     """Write model weights (+ optimizer moments, + `extra` tensors such as a discriminator's)
-    and a JSON-able `state` dict atomically."""
+    and a JSON-able `state` dict atomically. The model's own config is the `model_config`
+    unless `state` gives one: without it `load_model` cannot rebuild the model."""
     path = Path(path)
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     tensors.update({k: v.contiguous() for k, v in (extra or {}).items()})
     meta = {"format": FORMAT_VERSION, **state}
+    if "model_config" not in meta and hasattr(getattr(model, "cfg", None), "to_dict"):
+        meta["model_config"] = model.cfg.to_dict()
     if optimizer is not None:
         tensors.update(optimizer_tensors(optimizer))
         meta["optimizer_param_groups"] = optimizer.state_dict()["param_groups"]
