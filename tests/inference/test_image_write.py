@@ -1,9 +1,11 @@
 """Writing images back of their input's kind (inference/image_write.py): quality, 16-bit
 grey with alpha."""
 
+import re
 from dataclasses import replace
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -69,3 +71,21 @@ def test_16_bit_grey_with_alpha_comes_back_grey_at_16_bits(tmp_path):
     grey_icc = bytes(profile[:16] + b"GRAY" + profile[20:])
     written = write_image(image, tmp_path / "p.png", replace(original, icc=grey_icc))
     assert Image.open(written).info.get("icc_profile") is None
+
+
+def test_write_image_refuses_what_it_cannot_write_in_one_line(tmp_path):
+    from impaint.inference.image_read import InputError, read_image
+    from impaint.inference.image_write import write_image
+
+    image = torch.rand(3, 8, 10)
+    back = read_image(write_image(image[None], tmp_path / "batch_of_one.png"))  # its image
+    assert back.shape == (3, 8, 10) and (back - image).abs().max() <= 0.5 / 255 + 1e-6
+    for bad, says in ((image * 255, "(a 0-255 image: image / 255)"),
+                      (image - 1, "has values in [0, 1], got -"),
+                      (torch.rand(2, 3, 8, 10), "(3, H, W) float tensor in [0, 1], got (2, 3"),
+                      ((image * 255).byte(), "torch.uint8")):
+        with pytest.raises(InputError, match=re.escape(says)):
+            write_image(bad, tmp_path / "o.png")
+    with pytest.raises(InputError, match="name the output .png"):
+        write_image(image, tmp_path / "o.xyz")
+    assert not list(tmp_path.glob("o.*"))

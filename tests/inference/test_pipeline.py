@@ -84,7 +84,8 @@ def test_hard_holes(model, case):
 @pytest.mark.parametrize("case,fragment", [
     ("uint8", "must be float, got torch.uint8"),
     ("0_255", "values must be in [0, 1], got 0 to 255 (a 0-255 image: divide by 255)"),
-    ("no_batch", "image must be (B, C, H, W)"),
+    ("no_batch", "(one image and its mask: image[None], mask[None])"),
+    ("mask_hw", "(an (H, W) mask: mask[None, None])"),
     ("mask_size", "mask must be (B, 1, H, W) = (1, 1, 40, 48)"),
     ("float64", "must be float32, the model's, got torch.float64 and torch.float32 (.float()"),
     ("float16", "must be float32, the model's, got torch.float16 and torch.float32 (.float()"),
@@ -113,6 +114,8 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         image = image * 0 + torch.linspace(0, 255, 48)
     elif case == "no_batch":
         image, mask = image[0], mask[0]
+    elif case == "mask_hw":
+        mask = mask[0, 0]
     elif case == "mask_size":
         mask = mask[..., :20]
     elif case == "float64":

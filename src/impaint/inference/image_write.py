@@ -65,11 +65,30 @@ def to_pil(image: torch.Tensor, original: Original = Original()) -> Image.Image:
     return Image.fromarray(np.dstack([pixels, original.alpha.repeat(k, 0).repeat(k, 1)]))
 
 
+def check_image(image) -> torch.Tensor:
+    """What the writers take, (3, H, W) float in [0, 1] (a batch of one: its image), or a
+    one-line error: a 0-255 float image came out all but white, a batch as a deep error."""
+    if isinstance(image, torch.Tensor) and image.dim() == 4 and image.shape[0] == 1:
+        image = image[0]
+    if not (isinstance(image, torch.Tensor) and image.dim() == 3 and image.shape[0] == 3
+            and image.is_floating_point()):
+        got = (f"{tuple(image.shape)} {image.dtype}" if isinstance(image, torch.Tensor)
+               else type(image).__name__)
+        raise InputError(f"an image to write is a (3, H, W) float tensor in [0, 1], got {got}")
+    low, high = image.aminmax()
+    if low < -0.1 or high > 1.1:  # an overshoot (bicubic's, a fill's) is clamped, not this
+        hint = " (a 0-255 image: image / 255)" if high > 2 else ""
+        raise InputError(f"an image to write has values in [0, 1], got {float(low):.3g} to "
+                         f"{float(high):.3g}{hint}")
+    return image
+
+
 def write_image(image: torch.Tensor, path: str | Path, original: Original = Original()) -> Path:
     """(3, H, W) float in [0, 1] -> an image file (format from the suffix), of the input's
     kind as far as the format holds it (JPEG: no alpha, no 16 bits)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    image = check_image(image)
+    check_writable(path)
     _save(image, original, path, path.suffix)
     return path
 

@@ -179,7 +179,9 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
                          f"and {type(mask).__name__} (an (H, W, 3) numpy image: "
                          "torch.from_numpy(a).permute(2, 0, 1)[None])")
     if image.dim() != 4 or mask.dim() != 4:
-        hint = ("a (B, H, W) mask: mask[:, None]" if image.dim() == 4 and mask.dim() == 3 else
+        hint = ("an (H, W) mask: mask[None, None]" if mask.dim() == 2 else
+                "a (B, H, W) mask: mask[:, None]" if image.dim() == 4 and mask.dim() == 3 else
+                "one image and its mask: image[None], mask[None]" if mask.dim() == 3 else
                 "one image: image[None]")
         raise ValueError(f"image must be (B, C, H, W) and mask (B, 1, H, W), got "
                          f"{tuple(image.shape)} and {tuple(mask.shape)} ({hint})")
