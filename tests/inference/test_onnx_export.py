@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -68,6 +70,14 @@ def test_no_hole_and_all_holes(tiny_checkpoint, runtime):
     out, _ = run(image, torch.zeros(2, 1, 32, 32))
     ref, _ = inpaint_with_std(model, image, torch.zeros(2, 1, 32, 32))
     assert (out - ref).abs().max() <= 1e-4
+
+def test_export_takes_what_load_model_takes(tiny_checkpoint, tmp_path):
+    import onnx
+
+    graph = onnx.load(export_onnx(tiny_checkpoint, tmp_path / "t.onnx"))  # a shipped name too
+    meta = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(meta["impaint_model_config"]) == json.loads(json.dumps(TINY.to_dict()))
+
 
 def test_cached_export_is_reused(tiny_checkpoint, tmp_path):
     first = cached_export(tiny_checkpoint, tmp_path / "cache")

@@ -30,6 +30,12 @@ def test_info_describes_the_model(shipped_url):
     assert info["limits"]["max_upload_bytes"] == 20_000_000
 
 
+def test_an_app_is_made_from_a_shipped_name_or_a_file_too(tiny_checkpoint):
+    with running(create_app(str(tiny_checkpoint))) as url:
+        info = httpx.get(f"{url}/api/info").json()
+    assert info["model"] == str(tiny_checkpoint) and info["config"]["width"] == 8
+
+
 def test_the_page_loads_only_its_own_files(shipped_url):
     page = httpx.get(shipped_url)
     assert page.status_code == 200 and "default-src 'self'" in \

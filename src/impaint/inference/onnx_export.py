@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..model import Decoder, compose, pixel_centres
+from ..model import Decoder, compose, load_model, pixel_centres
 from ..model.checkpoint import written_atomically
 
 # Bump when the exported graph changes: cached exports are then rebuilt (3: the encoder
@@ -91,8 +91,11 @@ def _quiet_exporter():
         log.setLevel(level)
 
 
-def export_onnx(model: nn.Module, path: str | Path) -> Path:
-    """Write `model` as an ONNX graph (see the module docstring), atomically."""
+def export_onnx(model: nn.Module | str | Path, path: str | Path) -> Path:
+    """Write `model` (a model, or what `load_model` takes: a file, a shipped name) as an ONNX
+    graph (see the module docstring), atomically."""
+    if isinstance(model, (str, Path)):
+        model = load_model(model)
     if getattr(model, "cfg", None) is None or model.cfg.arch != "implicit":
         raise BackendError("only the implicit model (arch 'implicit') exports to ONNX")
     if model.cfg.fourier:  # the graph exports, but fails in onnxruntime:

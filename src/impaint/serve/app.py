@@ -33,7 +33,7 @@ from starlette.staticfiles import StaticFiles
 from ..inference.image_files import InputError, heif_support
 from ..inference.onnx_backend import InferenceError
 from ..inference.options import FLIPS
-from ..model import count_parameters
+from ..model import count_parameters, load_model
 from .errors import ApiError, error_response
 from .form import INPAINT_FIELDS, check_fields, check_size, form_int, limited_receive, read_upload
 from .guards import HostCheck, check_origin, own_hosts
@@ -123,8 +123,12 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
 
 def create_app(model, name: str = "model", limits: Limits | None = None, fill=None,
                host: str = "127.0.0.1") -> Starlette:
-    """The ASGI app around one loaded model, for a server listening on `host`; `fill`, if
-    given, runs its x1 fills (`impaint.inference.onnx_backend.load_backend`)."""
+    """The ASGI app around one loaded model (or what `load_model` takes: a file, a shipped
+    name), for a server listening on `host`; `fill`, if given, runs its x1 fills
+    (`impaint.inference.onnx_backend.load_backend`). In a notebook, whose event loop is
+    running, serve it from a thread: `with impaint.serve.server.running(app) as url: ...`."""
+    if isinstance(model, (str, Path)):
+        model, name = load_model(model), str(model)
     limits = limits or Limits()
     # the multipart parser logs each malformed body it refuses: the client's 400 says it
     logging.getLogger("python_multipart").setLevel(logging.ERROR)

@@ -18,8 +18,8 @@ from .errors import ApiError, error_response
 def own_hosts(host: str) -> list[str]:
     """The names (of a Host header, less its port) this server answers, listening on `host`:
     this machine's own names, and `host` as given and as resolved. Another name is a site
-    that DNS rebound to this address, whose page could then read the API (400). Any, on every interface (0.0.0.0, ::):
-    the machine's names on the network are not known there."""
+    that DNS rebound to this address, whose page could then read the API (400). Any, on
+    every interface (0.0.0.0, ::): the machine's names on the network are not known there."""
     with contextlib.suppress(ValueError):
         if ipaddress.ip_address(host).is_unspecified:
             return ["*"]
