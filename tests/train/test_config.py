@@ -91,3 +91,10 @@ def test_a_config_that_cannot_train_is_refused_before_any_work(override, message
     with pytest.raises(ValueError, match=message.replace("(", "[(]").replace(")", "[)]")):
         check_config(cfg)
     check_config(TrainConfig(data="somewhere"))  # the defaults pass
+
+
+def test_a_config_made_in_code_with_the_wrong_types_is_refused_in_one_line():
+    with pytest.raises(ValueError, match="mask_families is a list of names, e.g. [(]'box',[)]"):
+        check_config(TrainConfig(data="somewhere", mask_families="box"))
+    with pytest.raises(ValueError, match="steps must be a positive integer, got 100"):
+        check_config(TrainConfig(data="somewhere", steps="100"))

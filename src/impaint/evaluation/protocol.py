@@ -21,6 +21,8 @@ EVAL_MASKS = TABLE_MASKS  # family -> label -> generator; the rows of every resu
 
 
 def check_families(families) -> list[str]:
+    if isinstance(families, str):  # else read letter by letter: "unknown mask family 'b'"
+        families = [families]
     families = list(EVAL_MASKS) if families is None else list(families)
     for f in families:
         if f not in EVAL_MASKS:

@@ -126,6 +126,9 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     """Raise on a config that cannot train (in `world` processes), before any work."""
     if not cfg.data:
         raise TrainingError("no training data: pass --data ROOT")
+    if isinstance(cfg.mask_families, str):  # else read letter by letter: "unknown family 'b'"
+        raise ValueError(f"mask_families is a list of names, e.g. ({cfg.mask_families!r},), "
+                         f"got the string {cfg.mask_families!r}")
     for family in cfg.mask_families:
         if family not in {"random", "box", "strokes"}:
             raise ValueError(f"unknown mask family {family!r} in mask_families; "
@@ -138,7 +141,7 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     if cfg.mse_on not in {"hole", "all"}:
         raise ValueError(f"mse_on must be 'hole' or 'all', got {cfg.mse_on!r}")
     for key in ("steps", "batch", "size", "valid_every", "valid_images"):
-        if getattr(cfg, key) < 1:
+        if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:  # "100": from code
             raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
     if cfg.size < 8:  # the mask generators' smallest box and brush
         raise ValueError(f"size must be at least 8 px, got {cfg.size}")
