@@ -76,6 +76,14 @@ def test_results_rows_and_full_mask_fill():
     assert res.row("telea", "random", "0.1")["hole_ratio"] == pytest.approx(0.1, abs=0.03)
     assert "**" in res.table() and "¹" in res.markdown()
     assert res.samples["random", "0.5"]["impaint:tiny"].shape == (2, 3, 32, 32)
+    assert repr(res) == ("Results(3 methods x 6 masks on 3 images: impaint:tiny, telea, "
+                         "mean_fill; .table() for PSNR on the hole, .rows for all)")
+    with pytest.raises(KeyError, match="no row for telea on box 0.5: methods impaint:tiny, "
+                                       "telea, mean_fill; masks full all, random 0.1, "):
+        res.row("telea", "box", "0.5")
+    one = evaluate(tiny_images(), {"telea": BASELINES["telea"]}, families="full",
+                   progress=False, grid_images=0)  # one family by its name, not its letters
+    assert [(r["family"], r["label"]) for r in one.rows] == [("full", "all")]
 
 
 def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):

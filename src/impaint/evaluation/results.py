@@ -31,8 +31,18 @@ class Results:
     calibration: dict[str, str] = field(default_factory=dict)
 
     def row(self, method: str, family: str, label: str) -> dict:
-        return next(r for r in self.rows if (r["method"], r["family"], r["label"])
-                    == (method, family, label))
+        for r in self.rows:
+            if (r["method"], r["family"], r["label"]) == (method, family, label):
+                return r
+        raise KeyError(f"no row for {method} on {family} {label}: methods "
+                       f"{', '.join(self.methods)}; masks "
+                       f"{', '.join(sorted({r['family'] + ' ' + r['label'] for r in self.rows}))}")
+
+    def __repr__(self) -> str:  # a notebook shows this: not every row's every number
+        masks = len(self.rows) // max(1, len(self.methods))
+        return (f"Results({len(self.methods)} methods x {masks} masks on "
+                f"{self.config.get('images')} images: {', '.join(self.methods)}; .table() for "
+                f"PSNR on the hole, .rows for all)")
 
     def table(self, metric: str = "psnr_hole", digits: int = 2, best=max) -> str:
         """Markdown: rows = masks, columns = methods, the best (`best` of the means) of each
