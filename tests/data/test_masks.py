@@ -55,6 +55,16 @@ def test_same_seed_same_masks():
         assert a.shape == (4, 1, 16, 16)
 
 
+def test_an_int_seed_draws_what_its_generator_does_and_bad_arguments_are_one_line():
+    for name in MASKS:
+        gen = MASKS[name]()
+        assert torch.equal(gen(20, 24, 5), gen(20, 24, torch.Generator().manual_seed(5)))
+    with pytest.raises(TypeError, match="height and width are integers, got 20.0 and 24"):
+        BoxMask()(20.0, 24, 0)
+    with pytest.raises(TypeError, match="a torch.Generator or an int seed, got float"):
+        BoxMask()(20, 24, 0.5)
+
+
 def test_unknown_family_and_bad_ratio_are_clear_errors():
     with pytest.raises(ValueError, match="unknown mask family 'blob'"):
         make_mask("blob")

@@ -1,13 +1,15 @@
 """Seeded mask generators. Each returns an (H, W) float32 tensor, 1 = known, 0 = missing.
 
 *Hole ratio* = the fraction of missing pixels. Every generator is a small callable class whose
-knobs are its fields, called as ``gen(height, width, rng)`` with a ``torch.Generator``; the same
-generator state always gives the same mask. ``MASKS`` maps family names to classes.
+knobs are its fields, called as ``gen(height, width, rng)`` with a ``torch.Generator`` (or an
+int seed: ``gen(h, w, 0)`` draws what ``gen(h, w, torch.Generator().manual_seed(0))`` does); the
+same generator state always gives the same mask. ``MASKS`` maps family names to classes.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from itertools import accumulate
 from dataclasses import dataclass, fields
 
@@ -20,6 +22,24 @@ def _numpy_rng(rng: torch.Generator) -> np.random.Generator:
     # Drawing algorithms use numpy/OpenCV; derive their stream from the torch generator so a
     # single seed controls everything.
     return np.random.default_rng(int(torch.randint(0, 2**63 - 1, (1,), generator=rng)))
+
+
+def _drawn(height, width, rng) -> tuple[int, int, torch.Generator | None]:
+    """A generator's arguments, with a one-line error (not torch's several) for a float size
+    or a seed given as something other than a torch.Generator or an int."""
+    try:
+        height, width = operator.index(height), operator.index(width)
+    except TypeError:
+        raise TypeError(f"a mask's height and width are integers, got {height!r} and {width!r}")
+    if rng is None or isinstance(rng, torch.Generator):  # None: torch's global generator
+        return height, width, rng
+    try:
+        if isinstance(rng, bool):
+            raise TypeError
+        return height, width, torch.Generator().manual_seed(operator.index(rng))  # numpy's too
+    except TypeError:
+        raise TypeError(f"a mask is drawn with a torch.Generator or an int seed, got "
+                        f"{type(rng).__name__}")
 
 
 def _check_ratio(p: float) -> None:
@@ -36,7 +56,8 @@ class RandomMask:
     def __post_init__(self):  # a bad ratio is refused when the generator is made, not drawn
         _check_ratio(self.p)
 
-    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+    def __call__(self, height: int, width: int, rng: torch.Generator | int) -> torch.Tensor:
+        height, width, rng = _drawn(height, width, rng)
         _check_ratio(self.p)
         return (torch.rand(height, width, generator=rng) >= self.p).float()
 
@@ -56,7 +77,8 @@ class BoxMask:
         if not self.max_aspect >= 1:
             raise ValueError(f"max_aspect must be at least 1, got {self.max_aspect}")
 
-    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+    def __call__(self, height: int, width: int, rng: torch.Generator | int) -> torch.Tensor:
+        height, width, rng = _drawn(height, width, rng)
         _check_ratio(self.p)
         area = self.p * height * width
         # Aspect ratio log-uniform, then clipped so the box fits inside the image.
@@ -107,7 +129,8 @@ class StrokesMask:
             raise ValueError(f"unknown stroke width {self.width!r}; "
                              f"choose from {sorted(STROKE_WIDTHS)}")
 
-    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+    def __call__(self, height: int, width: int, rng: torch.Generator | int) -> torch.Tensor:
+        height, width, rng = _drawn(height, width, rng)
         self.check()
         npr = _numpy_rng(rng)
         side = min(height, width)
@@ -145,7 +168,8 @@ class StrokesMask:
 class FullMask:
     """Everything missing: the model draws from nothing (its learned average)."""
 
-    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+    def __call__(self, height: int, width: int, rng: torch.Generator | int) -> torch.Tensor:
+        height, width, rng = _drawn(height, width, rng)
         return torch.zeros(height, width)
 
 
@@ -170,7 +194,8 @@ class MixtureMask:
             raise ValueError(f"mixture families are some of random, box, strokes; got "
                              f"{list(self.families)}")
 
-    def __call__(self, height: int, width: int, rng: torch.Generator) -> torch.Tensor:
+    def __call__(self, height: int, width: int, rng: torch.Generator | int) -> torch.Tensor:
+        height, width, rng = _drawn(height, width, rng)
         if torch.rand(1, generator=rng).item() < self.full_prob:
             return FullMask()(height, width, rng)
         p = self.p_min + (self.p_max - self.p_min) * torch.rand(1, generator=rng).item()
