@@ -27,3 +27,10 @@ def test_training_into_a_log_writes_few_redraws(image_folder, tmp_path, capfd, m
     # the first draw, and one with each validation's `step N:` line (100, and the last,
     # which the close does not draw again): not one a step
     assert re.findall(r"train: +\d+%\|[^|]*\| (\d+)/150", err) == ["0", "100", "150"], err
+
+
+def test_bars_are_redrawn_on_a_terminal_and_in_a_notebook_not_in_a_log(monkeypatch):
+    assert not progress.redrawn()  # pytest's stderr: a log
+    monkeypatch.setitem(sys.modules, "ipykernel", sys)  # as if in Jupyter
+    assert progress.redrawn()
+    assert bar(range(3), file=io.StringIO()).mininterval == 0.1  # redrawn freely there

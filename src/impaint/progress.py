@@ -15,8 +15,14 @@ from tqdm import tqdm
 LOG_INTERVAL = 30.0  # s between a bar's redraws in a log file or a pipe
 
 
+def redrawn() -> bool:
+    """Whether a bar is redrawn in place where it is shown (a terminal, a notebook), so that
+    one may go away when done (leave=False): in a log it would stay behind, stuck."""
+    return sys.stderr.isatty() or "ipykernel" in sys.modules
+
+
 def bar(*args, **kwargs) -> tqdm:
     """`tqdm(*args, **kwargs)`, redrawn at most every LOG_INTERVAL s off a terminal."""
-    if not sys.stderr.isatty() and "ipykernel" not in sys.modules:
+    if not redrawn():
         kwargs.setdefault("mininterval", LOG_INTERVAL)
     return tqdm(*args, **kwargs)

@@ -7,12 +7,12 @@ checks its uploads with the same two checks.
 
 from __future__ import annotations
 
-import sys
 
 import torch
 from tqdm import tqdm
 
 from ..model import ImplicitInpainter
+from ..progress import redrawn
 from .image_read import InputError
 from .averaged import auto_averaged
 from .pipeline import coarse_of, counted, inpaint_pyramid, inpaint_with_std
@@ -90,9 +90,9 @@ def inpaint_image(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Ten
                          "--set model.probabilistic=true)")
     if not is_model and scale != 1:
         raise InputError(f"the {model.name} backend renders at x1 only: use --backend torch")
-    # A bar that goes away when done (leave=False) can only go away on a terminal: in a log or
-    # a pipe it stayed behind as a stuck "0%" line, so off there.
-    progress = progress and sys.stderr.isatty()
+    # A bar that goes away when done (leave=False) can only go away where it is redrawn (a
+    # terminal, a notebook): in a log or a pipe it stayed behind as a stuck "0%" line.
+    progress = progress and redrawn()
     with tqdm(desc="inpainting", unit=" steps", delay=1.0, leave=False,
               disable=not progress) as bar:
         tick = bar.update if progress else None

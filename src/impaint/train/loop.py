@@ -14,7 +14,6 @@ from __future__ import annotations
 import csv
 import math
 import os
-import sys
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -27,7 +26,7 @@ from ..evaluation.metrics import psnr_from_mse
 from ..model import compose, save_checkpoint
 from ..plots import training_curve
 from ..precision import pick_device  # pick_device: train's API too
-from ..progress import bar as progress_bar
+from ..progress import bar as progress_bar, redrawn
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched
 from .config import TrainConfig, TrainingError, check_config, lr_at
@@ -113,7 +112,7 @@ def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor
     # redraws, so a line written in between (`step N: ...`) showed a stale count in a log.
     # In a log the last step's `step N:` line has just redrawn the bar at N/total: closing
     # it there would write that line twice.
-    bar = progress_bar(initial=run.start_step, total=cfg.steps, leave=sys.stderr.isatty(),
+    bar = progress_bar(initial=run.start_step, total=cfg.steps, leave=redrawn(),
                        disable=not (progress and run.main), desc="train", unit="step")
     run.model.train()
     run.t0, elapsed_before = time.perf_counter(), run.elapsed
