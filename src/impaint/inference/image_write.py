@@ -23,15 +23,20 @@ from .image_original import (ALPHA_SUFFIXES, JPEG_SUFFIXES, MAX_JPEG_EXIF, WIDE_
 from .image_read import InputError
 
 
+def check_format(path: Path) -> None:
+    """A one-line error for an output format the image writer does not write."""
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:  # GIF's palette, ICO's 256 px: not these
+        raise InputError(f"cannot write {path.name}: name the output .png, .jpg, .webp or "
+                         ".tif (PNG is lossless: known pixels exact)")
+
+
 def check_writable(path: Path) -> None:
     """A one-line error, before any work, for an output the image writer cannot make: a
     folder's name, an unknown format, a folder that cannot be created or written in."""
     if path.is_dir():
         raise InputError(f"cannot write {path}: it is a folder (name a file in it, e.g. "
                          f"{path / 'filled.png'})")
-    if path.suffix.lower() not in OUTPUT_SUFFIXES:  # GIF's palette, ICO's 256 px: not these
-        raise InputError(f"cannot write {path.name}: name the output .png, .jpg, .webp or "
-                         ".tif (PNG is lossless: known pixels exact)")
+    check_format(path)
     existing = next(p for p in path.absolute().parents if p.exists())
     if not existing.is_dir():
         raise InputError(f"cannot write {path}: {existing} is a file, not a folder")
@@ -88,7 +93,8 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
     kind as far as the format holds it (JPEG: no alpha, no 16 bits)."""
     path = Path(path)
     image = check_image(image)
-    check_writable(path)
+    check_format(path)  # the rest of check_writable: the callers', once, before any work
+    path.parent.mkdir(parents=True, exist_ok=True)
     _save(image, original, path, path.suffix)
     return path
 
