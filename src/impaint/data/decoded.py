@@ -90,19 +90,20 @@ def _read_cache(cache: Path, size: int) -> torch.Tensor | None:
     return images
 
 
-def prune_decoded(cache_dir: Path, keep: Path) -> None:
+def prune_decoded(cache_dir: Path) -> None:
     """Delete the decode caches least recently used past CACHE_BUDGET bytes, but none used
-    in the last CACHE_IN_USE_S seconds, nor `keep` (the one just written): a deleted one is
+    in the last CACHE_IN_USE_S seconds (the one just written among them): a deleted one is
     decoded again if it is asked for."""
     in_use = time.time_ns() - CACHE_IN_USE_S * 10**9
     caches = []
     for cache in cache_dir.glob(CACHE_GLOB):
         with contextlib.suppress(OSError):  # gone meanwhile: another run pruned it
-            caches.append((cache.stat().st_mtime_ns, cache.stat().st_size, cache))
+            st = cache.stat()
+            caches.append((st.st_mtime_ns, st.st_size, cache))
     total = 0
     for used, size, cache in sorted(caches, reverse=True):
         total += size
-        if total > CACHE_BUDGET and used < in_use and cache != keep:
+        if total > CACHE_BUDGET and used < in_use:
             with contextlib.suppress(OSError):  # pruning is tidying: never a failed run
                 cache.unlink()
 
@@ -139,7 +140,7 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     cache_dir.mkdir(parents=True, exist_ok=True)
     # atomic: never a half-written cache
     write_safetensors(cache, {"images": images}, notes)
-    prune_decoded(cache_dir, cache)
+    prune_decoded(cache_dir)
     return images
 
 
