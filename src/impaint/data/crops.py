@@ -116,15 +116,13 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
     # after CelebA's train split had been (minutes).
     faces = {split: celeba_files(celeba, split) for split in ("train", "valid")} \
         if celeba is not None else {}
+    # photos/train and photos/valid if it has both, else the whole folder is train (as
+    # `impaint train` reads a folder: one with train/ alone has no valid split to keep out).
     pictures = {}
-    if photos is not None:
-        # photos/train and photos/valid if it has both, else the whole folder is train (as
-        # `impaint train` reads a folder: one with train/ alone has no valid split to keep out).
-        has_splits = has_split_folders(photos)
-        for split in ("train", "valid"):
-            root = Path(photos) / split if has_splits else Path(photos)
-            if has_splits and root.is_dir() or not has_splits and split == "train":
-                pictures[split] = folder_files(root)
+    if photos is not None and has_split_folders(photos):
+        pictures = {split: folder_files(Path(photos) / split) for split in ("train", "valid")}
+    elif photos is not None:
+        pictures = {"train": folder_files(photos)}
     splits: dict[str, list[torch.Tensor]] = {"train": [], "valid": []}
     scale = {"max_zoom": max_zoom, "min_side": min_side}
     for split in splits:

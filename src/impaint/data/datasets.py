@@ -100,15 +100,20 @@ def has_splits(root: str | Path) -> bool:
     return is_celeba(root) or has_split_folders(root)
 
 
+def _split_folder(root: Path, split: str) -> Path:
+    """The `split` subfolder of a folder with split subfolders, or a one-line error."""
+    if not (root / split).is_dir():
+        raise DataError(f"{root} has no {split}/ folder (its splits: "
+                        f"{', '.join(s for s in SPLITS if (root / s).is_dir())})")
+    return root / split
+
+
 def split_files(root: str | Path, split: str) -> list[Path]:
     """The image files of `split` in a CelebA root or a folder with split subfolders."""
     root = Path(root)
     if is_celeba(root) or not has_split_folders(root):
         return celeba_files(root, split)  # CelebA's list first, as open_dataset reads it
-    if not (root / split).is_dir():
-        raise DataError(f"{root} has no {split}/ folder (its splits: "
-                        f"{', '.join(s for s in SPLITS if (root / s).is_dir())})")
-    return folder_files(root / split)
+    return folder_files(_split_folder(root, split))
 
 
 def open_dataset(root: str | Path, split: str = "train", size: int = 32,
@@ -119,7 +124,7 @@ def open_dataset(root: str | Path, split: str = "train", size: int = 32,
         return tensor_file_dataset(root, split, size, limit)
     if is_celeba(root):
         return CelebA(root, split, size, cache_dir=cache_dir, limit=limit)
-    if has_split_folders(root):
-        split_files(root, split)  # a split with no folder: said here, in one line
-        return ImageFolder(Path(root) / split, size, cache_dir=cache_dir, limit=limit)
+    if has_split_folders(root):  # a split with no folder: said in one line
+        return ImageFolder(_split_folder(Path(root), split), size, cache_dir=cache_dir,
+                           limit=limit)
     return ImageFolder(root, size, cache_dir=cache_dir, limit=limit)
