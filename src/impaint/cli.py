@@ -29,7 +29,7 @@ class Parser(argparse.ArgumentParser):
 
 
 def cmd_train(args) -> None:
-    from .train import TrainConfig, apply_overrides, distributed, run_steps, train
+    from .train import TrainConfig, apply_overrides, distributed, train
 
     cfg = TrainConfig()
     # The settings given (`batch`, `model.width`): --resume refuses each that differs from
@@ -46,8 +46,6 @@ def cmd_train(args) -> None:
         given.add("compile")
     apply_overrides(cfg, args.set or [])
     given |= {item.split("=", 1)[0] for item in args.set or []}
-    if args.resume and "steps" not in given:  # a run goes on to its own steps, not the default
-        cfg.steps = run_steps(cfg.out) or cfg.steps
     if args.nproc < 1:
         raise UsageError(f"--nproc must be at least 1, not {args.nproc}")
     if args.nproc > 1:

@@ -17,22 +17,17 @@ import torch
 from ..evaluation.baselines import BASELINES
 from ..evaluation.metrics import psnr
 from ..evaluation.protocol import evaluation_masks
-from ..inference.pipeline import coarse_of, inpaint_pyramid, model_single
+from ..inference.pipeline import inpaint
 from ..inference.pyramid import Pyramid
 from ..model import inpaint_with_std as one_pass
 
-
-def _pyramid(cfg: Pyramid):
-    """The pyramid design `cfg` for a model, with the coarse model it is paired with (the
-    `faces` pair's celeba32) at the coarsest level, as `impaint inpaint` runs it."""
-    return lambda model, img, m: inpaint_pyramid(model_single(model), img, m, cfg,
-                                                 coarse=coarse_of(model))[0]
-
-
+# The pipeline's designs as `impaint inpaint` runs them (a pair's coarse model, `faces`'
+# celeba32, at the coarsest level), in fp32, one pass each.
 DESIGNS = {
     "single pass": lambda model, img, m: one_pass(model, img, m)[0],
-    "coarse, then up": _pyramid(Pyramid(band=0.0)),
-    "pyramid": _pyramid(Pyramid()),
+    "coarse, then up": lambda model, img, m: inpaint(model, img, m, cfg=Pyramid(band=0.0),
+                                                     bf16=False),
+    "pyramid": lambda model, img, m: inpaint(model, img, m, bf16=False),
 }
 ROWS = [("box", "0.25"), ("box", "0.5"), ("random", "0.5"), ("random", "0.9"),
         ("strokes", "medium"), ("strokes", "thick")]

@@ -59,9 +59,12 @@ def resumed(cfg: TrainConfig, resume: bool, given: Collection[str] | None = None
         raise TrainingError(f"--resume continues {cfg.out} as it was set up, and it differs "
                             f"in {', '.join(clashes)}: leave those out, or start a new run "
                             f"from its weights (--set init={Path(cfg.out) / 'last.safetensors'})")
+    # A run goes on to its own steps, unless steps are given (an API caller's, given None:
+    # cfg's, the default being a setting like any other).
+    steps = saved.steps if given is not None and "steps" not in given else cfg.steps
     done = state.get("step", 0)
-    if cfg.steps < done:  # would train nothing and say nothing
-        raise TrainingError(f"--steps {cfg.steps:,} is below the {done:,} steps {cfg.out} has "
+    if steps < done:  # would train nothing and say nothing
+        raise TrainingError(f"--steps {steps:,} is below the {done:,} steps {cfg.out} has "
                             f"trained: give more to train it further, or leave --steps out")
     # Another --data is allowed (the same images moved, or on another machine), but where the
     # run's own folder is still here it is other images: said, since best.safetensors then
@@ -71,7 +74,7 @@ def resumed(cfg: TrainConfig, resume: bool, given: Collection[str] | None = None
         print(f"impaint train: note: --data {cfg.data} is not the run's own ({saved.data}): "
               f"it goes on with these images, and validates on them")
     # Keep the run's own settings, but let the user extend `steps` or change the device.
-    saved.steps, saved.device, saved.out = cfg.steps, cfg.device, cfg.out
+    saved.steps, saved.device, saved.out = steps, cfg.device, cfg.out
     # 0 is the default, so "not given" to an API caller; --time-budget 0 turns it off.
     saved.time_budget = (cfg.time_budget if given is not None and "time_budget" in given
                          else cfg.time_budget or saved.time_budget)
