@@ -120,9 +120,7 @@ def _one_image(single: SingleScale, coarse: SingleScale, image, mask, levels: in
         hint_sigma = None if sigma is None else carry_up(sigma, size, "bilinear")
         filled, sigma = refine(mirrored(single, cfg, size), images[k], masks[k], hint,
                                hint_sigma, cfg, finer[k], fine)
-    if sigma is not None:
-        sigma = torch.where(mask.bool().expand_as(sigma), 0.0, sigma)
-    return filled, sigma
+    return filled, sigma  # σ 0 on known pixels: each level's refine sets it, this one's last
 
 
 def counted(single: SingleScale | None, on_pass: Callable[[], None] | None
