@@ -22,7 +22,7 @@ from ..model import load_model
 from .averaged import auto_averaged
 from .pipeline import inpaint_with_std
 from ..plots import image_grid, masked_for_display, sigma_image
-from ..progress import bar as progress_bar
+from ..progress import bar as progress_bar, redrawn
 
 DEMO_MASKS = {  # one row block per family in the grid
     "random 0.5": RandomMask(0.5),
@@ -106,7 +106,7 @@ def run_large_demo(out: str | Path = "impaint-demo", checkpoint: str | Path | No
     rows = []
     # Most of the time (half a minute here) is OpenCV Telea's, whose radius grows with the side.
     bar = progress_bar(total=len(photos) * len(LARGE_MASKS), desc="impaint, then Telea",
-                       unit="fill", leave=False)
+                       unit="fill", leave=False, disable=not redrawn())  # as fill.py's
     for name, photo in photos.items():
         h, w = photo.shape[-2:]
         for label, gen in LARGE_MASKS.items():
