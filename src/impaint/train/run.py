@@ -14,12 +14,13 @@ import torch
 
 from ..data import ImageTensorDataset, has_splits, open_dataset
 from ..model import (ModelConfig, build_model, count_parameters, load_optimizer_state,
-                     read_checkpoint, checkpoint_path)
+                     read_checkpoint)
 from ..precision import native_bf16
 from . import distributed
 from .batches import valid_set
 from .config import TrainConfig, TrainingError, config_to_dict
 from .gan import Adversary
+from .run_folder import init_path
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _initial_model(cfg: TrainConfig, start_step: int) -> torch.nn.Module:
     describe what they hold."""
     if not cfg.init or start_step:
         return build_model(cfg.model)
-    tensors, state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))
+    tensors, state = read_checkpoint(init_path(cfg))
     cfg.model = ModelConfig.from_dict(state["model_config"])
     model = build_model(cfg.model)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})

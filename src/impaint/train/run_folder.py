@@ -114,11 +114,16 @@ def _clashes(cfg: TrainConfig, saved: TrainConfig, given: Collection[str] | None
                          "model.", named=given))
 
 
+def init_path(cfg: TrainConfig) -> Path:
+    """The checkpoint a new run starts from (`init=`; "shipped": the shipped model's)."""
+    return checkpoint_path(None if cfg.init == "shipped" else cfg.init)
+
+
 def check_init(cfg: TrainConfig, given: Collection[str] | None = None) -> None:
     """A new run from `cfg.init` trains that checkpoint's model as it is: a model setting
     `given` (see `train`) that differs from it is refused, not silently dropped; before the
     data is decoded (minutes, the first time), not after."""
-    state = read_checkpoint(checkpoint_path(None if cfg.init == "shipped" else cfg.init))[1]
+    state = read_checkpoint(init_path(cfg))[1]
     clashes = _differing(cfg.model.to_dict(), ModelConfig.from_dict(state["model_config"])
                          .to_dict(), TrainConfig().model.to_dict(), "its", "model.", given)
     if clashes:
