@@ -497,8 +497,8 @@ def test_training_into_a_run_folder_stops_unless_resume_or_overwrite(capsys, ima
     # other images, resumed: allowed (a folder moves), and said
     from tests.helpers import make_images
     make_images(tmp_path / "other", 24, seed=5)
-    code, said, _ = run(capsys, *tiny_train(tmp_path / "other", out, "--steps", "4", "--resume"))
-    assert code == 0 and f"--data {tmp_path / 'other'} is not the run's own" in said
+    code, _, err = run(capsys, *tiny_train(tmp_path / "other", out, "--steps", "4", "--resume"))
+    assert code == 0 and f"impaint: note: --data {tmp_path / 'other'} is not the run's own" in err
     assert read_steps(out) == 4
 
     assert run(capsys, *tiny_train(image_folder, out, "--overwrite", "--set", "seed=1"))[0] == 0

@@ -13,8 +13,8 @@ ROOT = Path(impaint.__file__).parent
 LAYERS = ["plots", "model", "data", "train", "inference", "serve", "evaluation", "studies",
           "cli"]
 # Modules that import no impaint module: any layer may use them, they cannot close a circle.
-LEAVES = {"impaint.plots", "impaint.progress", "impaint.precision", "impaint.evaluation.metrics",
-          "impaint.evaluation.baselines"}
+LEAVES = {"impaint.plots", "impaint.progress", "impaint.precision", "impaint.notes",
+          "impaint.evaluation.metrics", "impaint.evaluation.baselines"}
 # Above every layer: the package itself, entry points, and the old paths kept working.
 FACES = {"impaint", "impaint.__main__", "impaint.train.__main__", "impaint.masks",
          "impaint.checkpoint"}
@@ -125,8 +125,9 @@ def test_the_documented_import_paths_keep_working():
     import impaint.data.masks
     import impaint.masks
     import impaint.model.checkpoint
-    from impaint import (MASKS, ImplicitInpainter, ModelConfig, compose, inpaint,  # noqa: F401
-                         inpaint_with_std, load_model, make_mask, save_checkpoint)
+    from impaint import (MASKS, ImpaintWarning, ImplicitInpainter, ModelConfig,  # noqa: F401
+                         compose, inpaint, inpaint_with_std, load_model, make_mask,
+                         save_checkpoint)
     from impaint.data import DataError, ImageFolder, open_dataset  # noqa: F401
     from impaint.model import (build_model, count_parameters, downsample,  # noqa: F401
                                sample_completions)

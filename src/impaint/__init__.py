@@ -1,11 +1,12 @@
 """impaint: implicit image inpainting. Mask convention: 1 = known pixel, 0 = missing.
 
 The package, lowest layer first (a module imports only its own layer and those below; see
-tests/test_layout.py): plots and progress (figures and progress bars, leaves), model/ (the
-network and its checkpoints), data/ (data sets, mask generators), train/, inference/ (files
-in and out, the demo), evaluation/, studies/ (ablation, reproduction, resolution, bench), and
-cli.py on top, which nothing imports. `impaint.masks` and `impaint.checkpoint` are the old paths of
-`impaint.data.masks` and `impaint.model.checkpoint`, kept working.
+tests/test_layout.py): plots, progress and notes (figures, progress bars, warnings on the
+input; leaves), model/ (the network and its checkpoints), data/ (data sets, mask
+generators), train/, inference/ (files in and out, the demo), evaluation/, studies/
+(ablation, reproduction, resolution, bench), and cli.py on top, which nothing imports.
+`impaint.masks` and `impaint.checkpoint` are the old paths of `impaint.data.masks` and
+`impaint.model.checkpoint`, kept working.
 """
 
 import lazy_loader
@@ -17,5 +18,6 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(__name__, submod_attrs={
     # Any size: the multi-scale pipeline; Pyramid its settings, auto_averaged the CLI's averaging.
     "inference.pipeline": ["Pyramid", "auto_averaged", "inpaint", "inpaint_with_std"],
     "model": ["ImplicitInpainter", "ModelConfig", "compose", "load_model", "save_checkpoint"],
+    "notes": ["ImpaintWarning"],  # notes on the input (an animation's first frame read, ...)
 })
 __version__ = "0.1.0"

@@ -759,10 +759,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser(command).parse_args(argv)
     if getattr(args, "quiet", False):  # the data decoding's bars too (data.decoded.quiet)
         os.environ["IMPAINT_QUIET"] = "1"
+    from .notes import printed
     from .train import TrainingError, TrainingStopped
 
     try:
-        code = args.func(args)
+        with printed():  # the library's notes on the input: one line each on stderr
+            code = args.func(args)
     # ValueError covers the library's own input errors (data.DataError, model.CheckpointError,
     # inference.InputError, ...), which derive from it.
     except (UsageError, TrainingError, ValueError, OSError) as e:

@@ -1,7 +1,10 @@
+import warnings
+
 import pytest
 import torch
 
 from impaint.data.datasets import CelebA, DataError, ImageFolder, open_dataset
+from impaint.notes import ImpaintWarning
 
 
 def test_celeba_decodes_to_uint8_squares_and_caches(celeba_tree, tmp_path):
@@ -20,31 +23,34 @@ def test_celeba_decodes_to_uint8_squares_and_caches(celeba_tree, tmp_path):
     assert item.dtype == torch.float32 and 0 <= item.min() and item.max() <= 1
 
 
-def test_unreadable_files_are_skipped_and_counted(image_folder, capsys, monkeypatch):
+def test_unreadable_files_are_skipped_and_counted(image_folder, monkeypatch):
     (image_folder / "broken.png").write_bytes(b"not an image")
-    ds = ImageFolder(image_folder, size=8)
-    assert len(ds) == 24
-    assert "skipped 1 unreadable image(s), e.g. " in capsys.readouterr().out
+    with pytest.warns(ImpaintWarning, match="skipped 1 unreadable image"):
+        assert len(ImageFolder(image_folder, size=8)) == 24
     monkeypatch.setattr("impaint.data.decoded.load_or_none", None)  # no decoding now
-    assert len(ImageFolder(image_folder, size=8)) == 24  # from the decode cache: told again
-    assert "skipped 1 unreadable image(s), e.g. " + str(image_folder / "broken.png") + \
-        " (cannot identify image file)" in capsys.readouterr().out
+    with pytest.warns(ImpaintWarning) as told:  # from the decode cache: told again
+        assert len(ImageFolder(image_folder, size=8)) == 24
+    assert [str(w.message) for w in told] == [
+        f"skipped 1 unreadable image(s), e.g. {image_folder / 'broken.png'} (cannot identify "
+        "image file)"]
 
 
-def test_images_smaller_than_the_size_are_counted_as_enlarged(image_folder, capsys,
-                                                               monkeypatch):
+def test_images_smaller_than_the_size_are_counted_as_enlarged(image_folder, monkeypatch):
     from PIL import Image
 
     Image.new("RGB", (12, 10)).save(image_folder / "icon.png")  # 10 px square at most
-    assert len(ImageFolder(image_folder, size=32)) == 25
-    note = (f"warning: 1 image(s) smaller than 32 px were enlarged to it (blurry), e.g. "
+    note = (f"1 image(s) smaller than 32 px were enlarged to it (blurry), e.g. "
             f"{image_folder / 'icon.png'} (10 px)")
-    assert note in capsys.readouterr().out
-    ImageFolder(image_folder, size=8)  # 10 px is enough for 8
-    assert "enlarged" not in capsys.readouterr().out
+    with pytest.warns(ImpaintWarning) as told:
+        assert len(ImageFolder(image_folder, size=32)) == 25
+    assert [str(w.message) for w in told] == [note]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 10 px is enough for 8: no note
+        ImageFolder(image_folder, size=8)
     monkeypatch.setattr("impaint.data.decoded.load_or_none", None)  # from the cache:
-    assert len(ImageFolder(image_folder, size=32)) == 25               # told again
-    assert note in capsys.readouterr().out
+    with pytest.warns(ImpaintWarning) as told:                           # told again
+        assert len(ImageFolder(image_folder, size=32)) == 25
+    assert [str(w.message) for w in told] == [note]
 
 
 def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):

@@ -23,6 +23,7 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 from ..model.checkpoint import write_safetensors
+from ..notes import note
 from ..progress import bar as progress_bar
 from .image import load_or_none
 
@@ -65,10 +66,10 @@ def warn_skipped(count: int, example: str, enlarged: int = 0, small: str = "",
                  size: int = 0) -> None:
     """Told on every decode, the cached ones too: a run on the cache has the same images."""
     if count:
-        print(f"warning: skipped {count} unreadable image(s), e.g. {example}")
+        note(f"skipped {count} unreadable image(s), e.g. {example}")
     if enlarged:  # a 10-px icon trained on at 32 px is mostly blur
-        print(f"warning: {enlarged} image(s) smaller than {size} px were enlarged to it "
-              f"(blurry), e.g. {small}")
+        note(f"{enlarged} image(s) smaller than {size} px were enlarged to it (blurry), "
+             f"e.g. {small}")
 
 
 def _read_cache(cache: Path, size: int) -> torch.Tensor | None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import functools
 import io
-import sys
 import warnings
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -25,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..data import IMAGE_EXTENSIONS
 from ..data.image import WIDE_MODES, rgb
+from ..notes import note
 
 
 class InputError(ValueError):
@@ -176,15 +176,14 @@ def _decode(source: str | Path | BinaryIO, kind: str,
                                  "save it with 8 or 16 bits)")
             frames = getattr(im, "n_frames", 1)
             if frames > 1 and im.format != "MPO":  # a phone JPEG's depth map is no frame
-                print(f"impaint: note: {name} holds {frames} frames (an animation or pages): "
-                      f"the first is read", file=sys.stderr)
+                note(f"{name} holds {frames} frames (an animation or pages): the first is read")
             if read_wide is not None and wide_colour(im):
                 wide = wide_colour_pixels(source, im)
                 if wide is not None:
                     return read_wide(wide)
                 pixels = read(ImageOps.exif_transpose(im))  # else Pillow's error, in one line
-                print(f"impaint: note: {name} has 16-bit colour that cannot be decoded at 16 "
-                      f"bits (damaged data, or a codec missing): read at 8", file=sys.stderr)
+                note(f"{name} has 16-bit colour that cannot be decoded at 16 bits (damaged data, "
+                     f"or a codec missing): read at 8")
                 return pixels
             return read(ImageOps.exif_transpose(im))
     except InputError:

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from ..model import CheckpointError, ModelConfig, read_checkpoint, checkpoint_path
+from ..notes import note
 from . import distributed
 from .config import TrainConfig, TrainingError, config_from_dict, config_to_dict
 
@@ -71,8 +72,8 @@ def resumed(cfg: TrainConfig, resume: bool, given: Collection[str] | None = None
     # compares valid PSNRs of two sets.
     if (cfg.data and Path(saved.data).exists() and distributed.rank() == 0
             and Path(cfg.data).resolve() != Path(saved.data).resolve()):
-        print(f"impaint train: note: --data {cfg.data} is not the run's own ({saved.data}): "
-              f"it goes on with these images, and validates on them")
+        note(f"--data {cfg.data} is not the run's own ({saved.data}): it goes on with these "
+             f"images, and validates on them")
     # Keep the run's own settings, but let the user extend `steps` or change the device.
     saved.steps, saved.device, saved.out = steps, cfg.device, cfg.out
     # 0 is the default, so "not given" to an API caller; --time-budget 0 turns it off.
