@@ -218,6 +218,21 @@ def test_a_batch_mixes_images_of_different_depths(model):
     assert torch.allclose(out, torch.cat(alone), atol=1e-5)
 
 
+@pytest.mark.parametrize("scale", [1, 2])
+def test_a_fill_does_not_depend_on_its_batch_mates(model, scale):
+    """A small hole (one pass) beside a large one (the pyramid): at x2 they take two routes,
+    each image its own, as it would alone; the batch's order is kept."""
+    image = torch.cat([smooth_image(80, 80, s) for s in range(3)])
+    mask = torch.cat([box_mask(80, 80, 10, 10, 60, 60), box_mask(80, 80, 5, 5, 5, 5),
+                      box_mask(80, 80, 30, 20, 40, 50)])
+    assert [bool(levels_for(m)) for m in mask] == [True, False, True]
+    out, sigma = inpaint_with_std(model, image, mask, scale=scale)
+    alone = [inpaint_with_std(model, image[i:i + 1], mask[i:i + 1], scale=scale)
+             for i in range(3)]
+    assert torch.allclose(out, torch.cat([a[0] for a in alone]), atol=1e-5)
+    assert torch.allclose(sigma, torch.cat([a[1] for a in alone]), atol=1e-5)
+
+
 def test_a_coarse_model_fills_only_the_coarsest_level(model):
     from impaint.model import with_coarse
 

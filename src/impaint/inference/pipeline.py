@@ -250,13 +250,16 @@ def _filled(model, image, mask, scale, cfg, bf16, on_pass, on_plan):
     bf16 = bf16_is_fast(image.device) if bf16 is None else bf16
     single = counted(model_single(model, bf16), on_pass)
     coarse = counted(coarse_of(model, bf16), on_pass)
-    # At scale > 1 with every hole within reach the decoder renders the masked image in one
-    # pass; with flips or rounds, the fill is made at x1 (averaged) and rendered from there,
-    # as below.
-    if scale == 1 or (not cfg.averaged and not any(levels_for(m, cfg) for m in mask)):
-        if scale == 1:
-            return inpaint_pyramid(single, image, mask, cfg, coarse, on_plan)
-        return one_pass(model, image, mask, scale, on_pass)  # within reach: render it
+    if scale == 1:
+        return inpaint_pyramid(single, image, mask, cfg, coarse, on_plan)
+    # At scale > 1 an image with every hole within reach is rendered from the masked image in
+    # one pass; the others (every one, with flips or rounds) are filled at x1 and rendered
+    # from there, below. Each image takes its own route, whatever its batch-mates'.
+    direct = [not cfg.averaged and not levels_for(m, cfg) for m in mask]
+    if all(direct):
+        return one_pass(model, image, mask, scale, on_pass)
+    if any(direct):
+        return _by_route(direct, model, image, mask, scale, cfg, bf16, on_pass)
     filled, sigma = inpaint_pyramid(single, image, mask, cfg, coarse)
     # The decoder renders the filled image at scale x; known pixels (nearest) are pasted back.
     # Few copies at the output's size: a 2048-px image at x4 is 67 Mpx, 0.8 GB a copy.
@@ -269,6 +272,17 @@ def _filled(model, image, mask, scale, cfg, bf16, on_pass, on_plan):
     out = compose(big_image, big_mask, mean.float().clamp_(0, 1))
     if sigma is not None:
         sigma = F.interpolate(sigma, scale_factor=scale, mode="nearest")
+    return out, sigma
+
+
+def _by_route(direct: list[bool], model, image, mask, scale, cfg, bf16, on_pass):
+    """`_filled` of a batch at scale > 1 whose images take both routes: each group on its
+    own, put back in the batch's order."""
+    groups = [torch.tensor([i for i, d in enumerate(direct) if d == flag]) for flag in (1, 0)]
+    parts = [_filled(model, image[g], mask[g], scale, cfg, bf16, on_pass, None) for g in groups]
+    order = torch.cat(groups).argsort()
+    out = torch.cat([p[0] for p in parts])[order]
+    sigma = None if parts[0][1] is None else torch.cat([p[1] for p in parts])[order]
     return out, sigma
 
 
