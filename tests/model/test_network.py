@@ -93,6 +93,9 @@ def test_known_pixels_are_returned_bit_exactly():
     known = mask.bool().expand_as(img)
     assert torch.equal(out[known], img[known])
     assert not torch.equal(out[~known], img[~known])  # the holes really were filled
+    model.train()  # a model being trained goes on training after a pass
+    inpaint(model, img, mask, scale=2)
+    assert model.training and not model.eval().training
 
 
 def test_compose_ignores_nan_predictions_on_known_pixels():

@@ -205,11 +205,15 @@ def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -
 @torch.no_grad()
 def inpaint(model: ImplicitInpainter, image: torch.Tensor, mask: torch.Tensor,
             scale: int = 1) -> torch.Tensor:
-    """Fill the holes of `image` (B, C, H, W) where `mask` (B, 1, H, W) is 0.
+    """One pass of the model, as trained: fill the holes of `image` (B, 3, H, W), float32 in
+    [0, 1], where `mask` (B, 1, H, W) is 0 (1 = known).
 
-    With ``scale == 1`` every known pixel is returned unchanged. With ``scale > 1`` the decoder
-    renders the whole image at the higher resolution and the known pixels, upsampled by
-    nearest neighbour, are pasted back where the mask (also upsampled) says they are known.
+    The low level, unchecked: no input checks and no pyramid (a hole wider than the encoder's
+    reach, ~60 px, comes back smeared). `impaint.inpaint` is the checked, any-size pipeline
+    built on it. With ``scale == 1`` every known pixel is returned unchanged. With ``scale >
+    1`` the decoder renders the whole image at the higher resolution and the known pixels,
+    upsampled by nearest neighbour, are pasted back where the mask (also upsampled) says
+    they are known. The model runs in eval mode and is left in the mode it was in.
     """
     return inpaint_with_std(model, image, mask, scale)[0]
 
@@ -220,7 +224,16 @@ def inpaint_with_std(model: ImplicitInpainter, image: torch.Tensor, mask: torch.
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """`inpaint`, plus the predicted σ (B, C, H·scale, W·scale), 0 on known pixels; σ is None
     for a deterministic model. `on_chunk`: see `render` (scale > 1)."""
+    training = model.training
     model.eval()
+    try:
+        return _one_pass(model, image, mask, scale, on_chunk)
+    finally:
+        model.train(training)
+
+
+def _one_pass(model, image, mask, scale, on_chunk):
+    """`inpaint_with_std`'s work, the model in eval mode."""
     z = model.encode(image, mask)
     h, w = image.shape[-2:]
     raw = (model.decode_holes(z, mask) if scale == 1
