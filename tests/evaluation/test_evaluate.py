@@ -86,6 +86,18 @@ def test_results_rows_and_full_mask_fill():
     assert [(r["family"], r["label"]) for r in one.rows] == [("full", "all")]
 
 
+def test_the_api_leaves_a_model_as_it_was_and_names_a_missing_device():
+    """A model scored between training steps goes on training; a device this machine lacks
+    is one line, before any work."""
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1)).train()
+    evaluate(tiny_images(), {"impaint:tiny": model}, families="full", progress=False,
+             grid_images=0)
+    assert model.training
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="cuda asked for, but this machine has none"):
+            evaluate(tiny_images(), {"impaint:tiny": model}, device="cuda", progress=False)
+
+
 def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
     ckpt = tiny_checkpoint(tmp_path / "best.safetensors")
     out = tmp_path / "eval"

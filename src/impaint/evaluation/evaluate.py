@@ -28,7 +28,7 @@ from .images import (  # noqa: F401  (the names not used here: re-exported, the 
 from .protocol import STROKES_P, check_families, evaluation_masks, save_masks
 from .results import Results
 from .scoring import (  # noqa: F401  (the names not used here: re-exported, the old path)
-    METRICS, Averaged, Fill, check_inputs, is_fill, rows, score, warm_up)
+    METRICS, Averaged, Fill, check_inputs, is_fill, model_of, rows, score, warm_up)
 
 
 def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, families=None,
@@ -46,6 +46,22 @@ def evaluate(dataset_images: torch.Tensor, methods: dict, seed: int = 0, familie
     either as `Averaged(model, cfg)`, or a baseline function `fn(image, mask)` (baselines.py).
     """
     check_inputs(dataset_images, methods, batch)
+    device = str(pick_device(device))  # a bad one, or CUDA where there is none: one line
+    # The models go to `device` in eval mode for the work, and back as they were after it
+    # (a model evaluated between training steps goes on training where it was).
+    models = [m for m in map(model_of, methods.values()) if m is not None]
+    before = [(m, m.training, next(m.parameters(), torch.empty(0)).device) for m in models]
+    try:
+        return _evaluated(dataset_images, methods, seed, families, out, batch, device, bf16,
+                          grid_images, write_masks, progress, calibrate, about)
+    finally:
+        for m, training, where in before:
+            m.to(where).train(training)
+
+
+def _evaluated(dataset_images, methods, seed, families, out, batch, device, bf16, grid_images,
+               write_masks, progress, calibrate, about) -> Results:
+    """`evaluate`'s work, on checked inputs."""
     n, size = dataset_images.shape[0], tuple(dataset_images.shape[-2:])  # (H, W)
     warm_up(methods, dataset_images[:1].float() / 255, device, bf16)
     masks = evaluation_masks(n, size, seed, families)

@@ -63,6 +63,12 @@ def _unaveraged(method) -> tuple[object, Pyramid]:
     return (method.method, method.cfg) if isinstance(method, Averaged) else (method, Pyramid())
 
 
+def model_of(method) -> torch.nn.Module | None:
+    """The PyTorch model `method` runs (an `Averaged` one's too), or None."""
+    inner = _unaveraged(method)[0]
+    return inner if isinstance(inner, torch.nn.Module) else None
+
+
 def _run_method(method, images, masks, device, bf16, empty_fill) -> Fill:
     method, cfg = _unaveraged(method)
     if isinstance(method, torch.nn.Module):
@@ -108,10 +114,9 @@ def warm_up(methods: dict, image: torch.Tensor, device: str, bf16: bool) -> None
     """One pass of each model or backend on `image` (1, 3, H, W), so that its first timed
     batch runs in the steady state (allocations, kernel choice) like the rest."""
     for m in methods.values():
-        inner = _unaveraged(m)[0]
-        if isinstance(inner, torch.nn.Module):
-            inner.to(device).eval()
-        if isinstance(inner, torch.nn.Module) or is_fill(inner):
+        if (model := model_of(m)) is not None:
+            model.to(device).eval()
+        if model is not None or is_fill(_unaveraged(m)[0]):
             _run_method(m, image, torch.ones(1, 1, *image.shape[-2:]), device, bf16, None)
 
 
