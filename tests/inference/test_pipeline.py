@@ -95,8 +95,10 @@ def test_hard_holes(model, case):
     ("scale_1.5", "scale must be a positive whole number (1, 2, 4...), got 1.5"),
     ("grey", "image must have 3 channels (RGB), got 1 (a grey one: "),
     ("rgba", "got 4 (an RGBA one: image[:, :3]"),
-    ("bool_mask", "got torch.float32 and torch.bool (a bool mask: mask.float())"),
-    ("numpy", "got ndarray and ndarray (an (H, W, 3) numpy image: torch.from_numpy("),
+    ("bool_mask", "got torch.float32 and torch.bool (a mask of bool: mask.float())"),
+    ("int_mask", "got torch.float32 and torch.int64 (a mask of int64: mask.float())"),
+    ("numpy", "got ndarray and ndarray (an (H, W, 3) numpy image: torch.from_numpy(a)"
+              ".permute(2, 0, 1)[None].float() / 255)"),
     ("nan", "NaN or infinite"),
     ("mask_255", "mask values must be 1 (known) or 0 (missing)"),
     ("channels_last", "got 40 (a (B, H, W, 3) one: image.permute(0, 3, 1, 2))"),
@@ -132,6 +134,8 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
         image = torch.cat([image, torch.ones_like(image[:, :1])], 1)
     elif case == "bool_mask":
         mask = mask.bool()
+    elif case == "int_mask":
+        mask = mask.long()
     elif case == "numpy":
         image, mask = image.numpy(), mask.numpy()
     elif case == "nan":
@@ -160,8 +164,9 @@ def test_the_api_names_the_usual_slips(model, case, fragment):
 
 def test_the_api_names_a_wrong_model_or_setting_and_keeps_the_models_mode(model):
     image, mask = smooth_image(40, 48), box_mask(40, 48, 10, 10, 20, 20)
-    with pytest.raises(TypeError, match=r"model must be a loaded model \(load_model\("):
-        inpaint("general", image, mask)
+    for wrong in ("general", torch.nn.Conv2d(3, 3, 1)):  # a name, another network
+        with pytest.raises(TypeError, match=r"model must be an impaint model \(load_model\("):
+            inpaint(wrong, image, mask)
     with pytest.raises(TypeError, match="cfg must be a Pyramid"):
         inpaint(model, image, mask, cfg={"flips": 8})
     with pytest.raises(ValueError, match="bf16 must be True, False or None"):

@@ -175,7 +175,7 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
     if not (isinstance(image, torch.Tensor) and isinstance(mask, torch.Tensor)):
         raise ValueError(f"image and mask must be torch tensors, got {type(image).__name__} "
                          f"and {type(mask).__name__} (an (H, W, 3) numpy image: "
-                         "torch.from_numpy(a).permute(2, 0, 1)[None])")
+                         "torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255)")
     if image.dim() != 4 or mask.dim() != 4:
         hint = ("an (H, W) mask: mask[None, None]" if mask.dim() == 2 else
                 "a (B, H, W) mask: mask[:, None]" if image.dim() == 4 and mask.dim() == 3 else
@@ -186,7 +186,7 @@ def check_inputs(image: torch.Tensor, mask: torch.Tensor, scale: int = 1) -> Non
     if not (image.is_floating_point() and mask.is_floating_point()):
         hint = ("a uint8 image: image.float() / 255" if image.dtype == torch.uint8 else
                 "image.float(), with values in [0, 1]" if not image.is_floating_point() else
-                "a bool mask: mask.float()")
+                f"a mask of {str(mask.dtype).removeprefix('torch.')}: mask.float()")
         raise ValueError(f"image and mask must be float, got {image.dtype} and {mask.dtype} "
                          f"({hint})")
     if image.dtype != torch.float32 or mask.dtype != torch.float32:
@@ -228,8 +228,8 @@ def inpaint_with_std(model, image: torch.Tensor, mask: torch.Tensor, scale: int 
     deterministic. `on_pass` is called after each model pass (a large photo takes dozens) and,
     at `scale` > 1, each chunk the decoder renders; at `scale` 1, `on_plan(n)` first says how
     many passes are to come (`inpaint_pyramid`)."""
-    if not isinstance(model, torch.nn.Module):
-        raise TypeError(f"model must be a loaded model (load_model('general')), got "
+    if not (isinstance(model, torch.nn.Module) and hasattr(model, "encode")):
+        raise TypeError(f"model must be an impaint model (load_model('general')), got "
                         f"{type(model).__name__}")
     if not isinstance(cfg, Pyramid):
         raise TypeError(f"cfg must be a Pyramid (Pyramid(flips=8)), got {type(cfg).__name__}")
