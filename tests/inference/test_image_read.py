@@ -7,7 +7,7 @@ import torch
 from PIL import Image
 
 from impaint.inference.image_original import Original, read_original
-from impaint.inference.image_read import read_image, read_mask
+from impaint.inference.image_read import InputError, read_image, read_mask
 from impaint.notes import ImpaintWarning
 from tests.helpers import save_mask
 
@@ -24,6 +24,16 @@ def test_mask_files_are_white_equals_hole(hole, tmp_path):
     save_mask(mask_path, hole)
     assert torch.equal(read_mask(mask_path)[0] == 0, torch.from_numpy(hole))
     assert torch.equal(read_mask(mask_path, invert=True)[0] == 1, torch.from_numpy(hole))
+
+
+def test_a_files_bytes_read_as_the_file(hole, tmp_path):
+    save_mask(tmp_path / "mask.png", hole)
+    data = (tmp_path / "mask.png").read_bytes()
+    assert torch.equal(read_mask(data), read_mask(tmp_path / "mask.png"))
+    assert torch.equal(read_image(data), read_image(tmp_path / "mask.png"))
+    assert repr(read_original(bytearray(data))) == repr(read_original(tmp_path / "mask.png"))
+    with pytest.raises(InputError, match="not a readable image: image"):
+        read_image(b"not an image")
 
 
 def test_a_16_bit_mask_is_read_by_its_16_bits(hole, tmp_path):

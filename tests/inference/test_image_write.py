@@ -89,3 +89,21 @@ def test_write_image_refuses_what_it_cannot_write_in_one_line(tmp_path):
     with pytest.raises(InputError, match="name the output .png"):
         write_image(image, tmp_path / "o.xyz")
     assert not list(tmp_path.glob("o.*"))
+    # A fill that kept its gradient, or came out of bf16, is written as its float32 values.
+    for odd in (image.clone().requires_grad_(), image.bfloat16()):
+        again = read_image(write_image(odd, tmp_path / "odd.png"))
+        assert (again - odd.detach().float()).abs().max() <= 0.5 / 255 + 1e-6
+
+
+def test_encode_checks_as_write_image_does():
+    from impaint.inference.image_original import Original
+    from impaint.inference.image_read import InputError
+    from impaint.inference.image_write import encode
+
+    image = torch.rand(3, 8, 10)
+    png = encode(image[None], Original())  # a batch of one: its image
+    assert png.startswith(b"\x89PNG") and read_image(png).shape == (3, 8, 10)
+    with pytest.raises(InputError, match=re.escape("(a 0-255 image: image / 255)")):
+        encode(image * 255, Original())
+    with pytest.raises(InputError, match="cannot write image.xyz: name the output .png"):
+        encode(image, Original(), ".xyz")

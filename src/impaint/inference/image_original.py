@@ -5,6 +5,7 @@ and `read_original`, which reads it from the file (its pixels: `image_read.py`).
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
@@ -47,10 +48,12 @@ MAX_JPEG_EXIF = 65_000  # bytes: a JPEG's APP1 segment holds at most 64 KB
 WIDE_SUFFIXES = {".png", ".tif", ".tiff"}  # and 16 bits
 
 
-def read_original(source: str | Path | BinaryIO) -> Original:
+def read_original(source: str | Path | BinaryIO | bytes) -> Original:
     """The input's `Original` (read after `read_image`, which has already turned an
     unreadable file into its one-line error)."""
-    if not isinstance(source, (str, Path)):
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
+    elif not isinstance(source, (str, Path)):
         source.seek(0)
     with Image.open(source) as im:
         grey = _grey(im)  # first: its raw mode is gone once the pixels are loaded

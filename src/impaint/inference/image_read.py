@@ -161,7 +161,10 @@ def _decode(source: str | Path | BinaryIO, kind: str,
     """An image file (a path, or an open binary file such as an upload) -> `read`'s array of
     it, turned upright by its EXIF orientation, as browsers and image editors show it (a mask
     painted over the shown photo then fits it). A 16-bit colour file goes to `read_wide` as
-    (H, W, 3 or 4) uint16, where one is given (a mask's 8 bits are enough)."""
+    (H, W, 3 or 4) uint16, where one is given (a mask's 8 bits are enough). The file's
+    bytes are read as the file."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        source = io.BytesIO(source)
     if isinstance(source, (str, Path)) and not Path(source).is_file():
         what = "is a folder, not a file" if Path(source).is_dir() else "not found"
         raise InputError(f"{kind} {what}: {source}")
@@ -242,14 +245,16 @@ def _unit_wide(pixels: np.ndarray) -> np.ndarray:
     return pixels[..., :3].astype(np.float32) / 65535
 
 
-def read_image(source: str | Path | BinaryIO) -> torch.Tensor:
-    """-> (3, H, W) float in [0, 1]."""
+def read_image(source: str | Path | BinaryIO | bytes) -> torch.Tensor:
+    """An image file (a path, an open binary file, or the file's bytes) -> (3, H, W) float
+    in [0, 1], RGB, upright by its EXIF orientation (`impaint.inpaint` takes `[None]` of it)."""
     pixels = _decode(source, "image", _unit, _unit_wide)
     return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
 
 
-def read_mask(source: str | Path | BinaryIO, invert: bool = False) -> torch.Tensor:
-    """Mask file (white = hole, unless `invert`) -> (1, H, W) float, 1 = known.
+def read_mask(source: str | Path | BinaryIO | bytes, invert: bool = False) -> torch.Tensor:
+    """Mask file (white = hole, unless `invert`; a path, an open binary file or the file's
+    bytes) -> (1, H, W) float, 1 = known (`impaint.inpaint` takes `[None]` of it).
 
     A mask with transparent pixels (alpha < 128) is read by its alpha instead: painted
     (opaque) = hole, whatever the paint's colour. Painting tools export strokes on a

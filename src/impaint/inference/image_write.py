@@ -85,7 +85,7 @@ def check_image(image) -> torch.Tensor:
         hint = " (a 0-255 image: image / 255)" if high > 2 else ""
         raise InputError(f"an image to write has values in [0, 1], got {float(low):.3g} to "
                          f"{float(high):.3g}{hint}")
-    return image
+    return image.detach().float()  # numpy takes no bf16, nor a tensor that needs a gradient
 
 
 def write_image(image: torch.Tensor, path: str | Path, original: Original = Original()) -> Path:
@@ -100,7 +100,9 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
 
 
 def encode(image: torch.Tensor, original: Original, suffix: str = ".png") -> bytes:
-    """`write_image`, into bytes (the server's responses)."""
+    """`write_image`, into bytes (the server's responses); `suffix` names the format."""
+    image = check_image(image)
+    check_format(Path(f"image{suffix}"))
     buf = io.BytesIO()
     _save(image, original, buf, suffix)
     return buf.getvalue()
