@@ -7,12 +7,16 @@ import pytest
 import torch
 
 from impaint.model import downsample, load_model, read_checkpoint
+from impaint.notes import ImpaintWarning
 from impaint.train import TrainingError, train
 from tests.helpers import TINY, tiny_config
 
 
 def test_two_steps_write_a_checkpoint_that_reloads_to_identical_outputs(image_folder, tmp_path):
+    torch.manual_seed(1234)
     ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    drawn = torch.rand(3)  # the caller's generator, as if training had not drawn from it
+    assert torch.equal(drawn, torch.rand(3, generator=torch.Generator().manual_seed(1234)))
     _, state = read_checkpoint(ckpt)
     assert state["step"] == 2 and state["image_size"] == 16
     model = load_model(ckpt)
@@ -178,7 +182,8 @@ def test_128_px_trains_evaluates_and_inpaints_end_to_end(image_folder, tmp_path)
     from impaint.cli import main
     cfg = tiny_config(image_folder, tmp_path / "r128", steps=1)
     cfg.size = 128
-    ckpt = train(cfg, progress=False)
+    with pytest.warns(ImpaintWarning, match="24 image.s. smaller than 128 px were enlarged"):
+        ckpt = train(cfg, progress=False)  # the folder's images are 40 px
     assert load_model(ckpt).image_size == 128
     out = tmp_path / "eval"
     assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",

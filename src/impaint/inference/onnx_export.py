@@ -93,7 +93,8 @@ def _quiet_exporter():
 
 def export_onnx(model: nn.Module | str | Path, path: str | Path) -> Path:
     """Write `model` (a model, or what `load_model` takes: a file, a shipped name) as an ONNX
-    graph (see the module docstring), atomically."""
+    graph (see the module docstring), atomically. The graph is one network's: a shipped pair
+    (`faces`) writes its fine model (`general`) alone, without the coarse one paired with it."""
     if isinstance(model, (str, Path)):
         model = load_model(model)
     if getattr(model, "cfg", None) is None or model.cfg.arch != "implicit":

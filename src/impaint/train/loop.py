@@ -98,7 +98,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         problem = distributed.agree(problem, device)
         if problem:
             raise TrainingError(problem)
-        return _fit(cfg, device, tensors, state, progress)
+        # Training seeds torch's global generator (the seed's order of draws); the caller's
+        # own draws on the CPU go on after it as if it had not run.
+        with torch.random.fork_rng(devices=[]):
+            return _fit(cfg, device, tensors, state, progress)
 
 
 def _fit(cfg: TrainConfig, device: torch.device, tensors: dict[str, torch.Tensor], state: dict,
