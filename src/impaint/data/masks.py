@@ -221,7 +221,11 @@ TABLE_MASKS = {  # family -> label -> generator: the rows of every results table
 
 
 def make_mask(family: str, **knobs) -> object:
-    """Build a generator by family name, with a clear error for an unknown one."""
+    """A mask generator of the family `family` ("random", "box", "strokes", "full",
+    "mixture"; `MASKS`), its settings as keywords (`make_mask("box", p=0.25)`; each family's
+    dataclass lists them), with a clear error for an unknown family or setting. Call it as
+    `gen(height, width, seed)` (an int or a torch.Generator) for an (H, W) float32 mask,
+    1 = known, 0 = missing; `[None, None]` of it is what `impaint.inpaint` takes."""
     if family not in MASKS:
         raise ValueError(f"unknown mask family {family!r}; choose from {sorted(MASKS)}")
     known = [f.name for f in fields(MASKS[family])]

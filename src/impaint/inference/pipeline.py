@@ -288,9 +288,14 @@ def _by_route(direct: list[bool], model, image, mask, scale, cfg, bf16, on_pass)
 
 def inpaint(model, image: torch.Tensor, mask: torch.Tensor, scale: int = 1,
             cfg: Pyramid = Pyramid(), bf16: bool | None = None) -> torch.Tensor:
-    """Fill the holes of `image` (B, C, H, W), any size, where `mask` (B, 1, H, W) is 0. Every
-    known pixel is returned unchanged; with `scale` > 1 the decoder renders the result at
-    scale x and the known pixels, upsampled by nearest neighbour, are pasted back. The model
-    passes run under bf16 autocast where `bf16_is_fast` (None, the default), or as told;
-    rendering at `scale` > 1 stays fp32."""
+    """Fill the holes of `image` (B, 3, H, W), float32 RGB in [0, 1], any size, where `mask`
+    (B, 1, H, W), float32, is 0 (1 = known; files' masks are the other way round, white =
+    hole: `read_mask` turns them). Every known pixel is returned unchanged; with `scale` > 1
+    the decoder renders the result at scale x and the known pixels, upsampled by nearest
+    neighbour, are pasted back. The model passes run under bf16 autocast where `bf16_is_fast`
+    (None, the default), or as told; rendering at `scale` > 1 stays fp32. `cfg`: the
+    pipeline's settings (`Pyramid`; `auto_averaged` for the CLI's averaging). The output is
+    float32 on the image's device, without gradient; an image's fill does not depend on the
+    other images of its batch. Bad input is a one-line ValueError (TypeError for a wrong
+    model or cfg)."""
     return inpaint_with_std(model, image, mask, scale, cfg, bf16)[0]

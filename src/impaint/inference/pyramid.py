@@ -42,6 +42,10 @@ def with_traits(fill: SingleScale, like) -> SingleScale:
 
 @dataclass(frozen=True)
 class Pyramid:
+    """The multi-scale pipeline's settings (`inpaint(model, image, mask, cfg=Pyramid())`).
+    The defaults are the shipped pipeline's; `flips` and `rounds` average several fills
+    (`auto_averaged(size)` picks them as `impaint inpaint` does); the rest are the designs'
+    knobs, each explained where it is declared, compared by `impaint scales`."""
     reach: float = 8.0  # px: the farthest a missing pixel may be from a known one, per level
     band: float = 4.0  # px: at finer levels, the model re-fills missing pixels this near known
     min_side: int = 32  # no level's short side below this (the model's training size)

@@ -167,7 +167,8 @@ def with_coarse(model: torch.nn.Module, coarse) -> torch.nn.Module:
 def load_model(path: str | Path | None = None, device: str | torch.device = "cpu"
                ) -> ImplicitInpainter:
     """Rebuild a model from a checkpoint alone (its config is inside); None = the default
-    shipped model, "celeba32" / "general" = one of the shipped models by name."""
+    shipped model (celeba32), "celeba32" / "general" / "faces" = a shipped one by name (the
+    README's table says which suits what). It comes back in eval mode, for inference."""
     if pair := paired(path):
         fine, coarse = pair
         return with_coarse(load_model(fine, device), load_model(coarse, device))

@@ -198,7 +198,8 @@ def downsample(images: torch.Tensor, masks: torch.Tensor, factor: int = 2
 
 
 def compose(image: torch.Tensor, mask: torch.Tensor, prediction: torch.Tensor) -> torch.Tensor:
-    """Î = I_M + Î_S ⊙ (1 − M), with known pixels copied bit-exactly (and immune to NaN)."""
+    """Î = I_M + Î_S ⊙ (1 − M): `image` (B, C, H, W) where `mask` (B, 1, H, W) is 1 (known),
+    `prediction` (B, C, H, W) elsewhere; known pixels copied bit-exactly (and immune to NaN)."""
     return torch.where(mask.bool().expand_as(image), image, prediction.to(image.dtype))
 
 
