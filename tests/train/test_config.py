@@ -93,8 +93,26 @@ def test_a_config_that_cannot_train_is_refused_before_any_work(override, message
     check_config(TrainConfig(data="somewhere"))  # the defaults pass
 
 
-def test_a_config_made_in_code_with_the_wrong_types_is_refused_in_one_line():
-    with pytest.raises(ValueError, match="mask_families is a list of names, e.g. [(]'box',[)]"):
-        check_config(TrainConfig(data="somewhere", mask_families="box"))
-    with pytest.raises(ValueError, match="steps must be a positive integer, got 100"):
-        check_config(TrainConfig(data="somewhere", steps="100"))
+def test_a_config_made_in_code_with_the_wrong_types_is_refused_in_one_line(tmp_path):
+    from impaint.model import ModelConfig
+    from impaint.train import train
+
+    for kw, message in ((dict(mask_families="box"), "mask_families is a list of names, e.g. "
+                                                    "('box',), got the string 'box'"),
+                        (dict(steps="100"), "steps must be of type int, got str '100'"),
+                        (dict(steps=True), "steps must be of type int, got bool True"),
+                        (dict(lr="1e-3"), "lr must be of type int or float, got str '1e-3'"),
+                        (dict(flip=1), "flip must be of type bool, got int 1"),
+                        (dict(model={"width": 16}), "model must be of type ModelConfig "
+                                                    "(ModelConfig(width=...); --set")):
+        with pytest.raises(TypeError) as error:
+            check_config(TrainConfig(data="somewhere", **kw))
+        assert str(error.value).startswith(message)
+        with pytest.raises(TypeError, match=message[:20]):  # the API, before cfg.out is read
+            train(TrainConfig(data="somewhere", out=str(tmp_path / "run"), **kw))
+    with pytest.raises(TypeError, match="the config must be a TrainConfig"):
+        train({"data": "somewhere"})
+    assert not (tmp_path / "run").exists()
+    # Paths as Path objects, a float setting as an int, a list of families: all fine.
+    check_config(TrainConfig(data=tmp_path, out=tmp_path / "run", lr=1, time_budget=60,
+                             mask_families=["box"], model=ModelConfig(width=16)))

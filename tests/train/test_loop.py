@@ -14,11 +14,14 @@ from tests.helpers import TINY, tiny_config
 
 def test_two_steps_write_a_checkpoint_that_reloads_to_identical_outputs(image_folder, tmp_path):
     torch.manual_seed(1234)
-    ckpt = train(tiny_config(image_folder, tmp_path / "run"), progress=False)
+    cfg = tiny_config(image_folder, tmp_path / "run")
+    cfg.data, cfg.out = image_folder, tmp_path / "run"  # as Path objects: saved as their str
+    ckpt = train(cfg, progress=False)
     drawn = torch.rand(3)  # the caller's generator, as if training had not drawn from it
     assert torch.equal(drawn, torch.rand(3, generator=torch.Generator().manual_seed(1234)))
     _, state = read_checkpoint(ckpt)
     assert state["step"] == 2 and state["image_size"] == 16
+    assert state["train_config"]["out"] == str(tmp_path / "run")
     model = load_model(ckpt)
     again = load_model(ckpt)
     img, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.5).float()

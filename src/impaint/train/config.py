@@ -93,7 +93,8 @@ def _parse_like(current, raw: str, key: str):
 
 
 def config_to_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
+    """The config as JSON takes it (into a checkpoint): a path given as a Path, as a str."""
+    return {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()}
 
 
 def config_from_dict(d: dict) -> TrainConfig:
@@ -122,13 +123,33 @@ def lr_at(cfg: TrainConfig, step: int, elapsed: float = 0.0) -> float:
     return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * t)))
 
 
+def check_types(cfg: TrainConfig) -> None:
+    """A one-line TypeError for a setting of another type than its field's, as code may give
+    (`lr="1e-3"`, `model={"width": 16}`), rather than a deep error minutes into the run."""
+    if not isinstance(cfg, TrainConfig):
+        raise TypeError(f"the config must be a TrainConfig (TrainConfig(data=..., out=...)), "
+                        f"got {type(cfg).__name__}")
+    for f in fields(TrainConfig):
+        value = getattr(cfg, f.name)
+        default = TrainConfig.__dataclass_fields__[f.name]
+        default = default.default_factory() if f.name == "model" else default.default
+        kinds = {ModelConfig: (ModelConfig,), bool: (bool,), float: (int, float), int: (int,),
+                 str: (str, Path), tuple: (tuple, list)}[type(default)]
+        if isinstance(value, str) and tuple in kinds:  # else read letter by letter
+            raise TypeError(f"{f.name} is a list of names, e.g. ({value!r},), got the string "
+                            f"{value!r}")
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            want = ("ModelConfig (ModelConfig(width=...); --set model.width=...)"
+                    if f.name == "model" else " or ".join(k.__name__ for k in kinds))
+            raise TypeError(f"{f.name} must be of type {want}, got {type(value).__name__} "
+                            f"{value!r}")
+
+
 def check_config(cfg: TrainConfig, world: int = 1) -> None:
     """Raise on a config that cannot train (in `world` processes), before any work."""
+    check_types(cfg)
     if not cfg.data:
         raise TrainingError("no training data: pass --data ROOT")
-    if isinstance(cfg.mask_families, str):  # else read letter by letter: "unknown family 'b'"
-        raise ValueError(f"mask_families is a list of names, e.g. ({cfg.mask_families!r},), "
-                         f"got the string {cfg.mask_families!r}")
     for family in cfg.mask_families:
         if family not in {"random", "box", "strokes"}:
             raise ValueError(f"unknown mask family {family!r} in mask_families; "
