@@ -1,10 +1,11 @@
 """impaint: implicit image inpainting. Mask convention: 1 = known pixel, 0 = missing.
 
 The package, lowest layer first (a module imports only its own layer and those below; see
-tests/test_layout.py): plots, progress and notes (figures, progress bars, warnings on the
-input; leaves), model/ (the network and its checkpoints), data/ (data sets, mask
-generators), train/, inference/ (files in and out, the demo), evaluation/, studies/
-(ablation, reproduction, resolution, bench), and cli.py on top, which nothing imports.
+tests/test_layout.py): plots, progress, precision and notes (figures, progress bars, where
+bf16 pays, warnings on the input; leaves), model/ (the network and its checkpoints), data/
+(data sets, mask generators, crops), train/, inference/ (files in and out, the demo), serve/
+(the web page and its API), evaluation/, studies/ (ablation, reproduction, resolution,
+scales, bench), and cli.py on top, which nothing imports.
 `impaint.masks` and `impaint.checkpoint` are the old paths of `impaint.data.masks` and
 `impaint.model.checkpoint`, kept working.
 """

@@ -610,7 +610,8 @@ def bench_arguments(p: argparse.ArgumentParser) -> None:
 def reproduce_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", required=True, help="CelebA root (official layout) or a folder")
     p.add_argument("-o", "--out", required=True, help="output folder (REPORT.md + figures)")
-    p.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the seed's)")
+    p.add_argument("--checkpoint", help="model checkpoint (default: celeba32, the shipped "
+                   "model for the original method's 32-px faces)")
     p.add_argument("--log", help="training log.csv for the curve (default: beside the model)")
     p.add_argument("--split", default="valid", choices=["train", "valid", "test"],
                    help="CelebA split (default valid; a plain folder is read whole)")

@@ -8,6 +8,7 @@ datasets.py  where images come from: CelebA (official layout), image folders, sp
 decoded.py   decoded uint8 tensors: the decode cache, .safetensors image files, the Dataset
 image.py     one image file -> 8-bit RGB, a centred square
 masks.py     random / box / strokes / full / mixture generators
+crops.py     random-scale, random-position crops: training data for any size (`impaint crops`)
 
 `impaint.data` keeps the names it had as one module (``from impaint.data import
 open_dataset``); the mask generators are ``impaint.data.masks`` (old path ``impaint.masks``).

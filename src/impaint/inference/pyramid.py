@@ -54,8 +54,9 @@ class Pyramid:
     margin: int = 32  # px of context around a tile (the encoder sees ~30 px each way)
     # A single pass (every hole within reach: scattered holes) over an image larger than this
     # runs in tiles of this side (with `margin`), so that memory stays bounded: on a 2048-px
-    # image with half its pixels missing, one pass took 8.9 s and 2.3 GB, 512-px tiles 4.7 s
-    # and 0.96 GB (smaller working sets), the same hole PSNR to 0.001 dB.
+    # image with half its pixels missing, one pass took 8.9 s and 2.2-2.3 GB (two
+    # measurements, docs/speed.md and docs/any-size.md), 512-px tiles 4.7 s and 0.96 GB
+    # (smaller working sets), the same hole PSNR to 0.001 dB.
     pass_tile: int = 512
     # A level with less detail than this (RMS, in [0, 1] units: 2 grey levels) is no sharper
     # than the level below carried up (an upscaled picture's finest levels: 0.4-1.6 grey

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 class Limits:
     max_upload_mb: float = 20.0  # a whole request (image + mask + fields); more is 413
     # Longest side of the input (and of the output at x1); more is 413. A phone's photo
-    # (4032 x 3024) fits. On the 2-core machine a 4096-px picture took 9.8 s and 2.9 GB with a
-    # quarter of it in one box, 21 s and 2.2 GB with half its pixels missing everywhere (the
+    # (4032 x 3024) fits. On the 2-core machine a 4096-px picture took 8.6-9.8 s and 2.8-2.9 GB
+    # with a quarter of it in one box, 21-28 s and 1.6-2.2 GB with half its pixels missing
+    # everywhere (measured twice, the second time through the API: docs/serve.md, "Caps"; the
     # pipeline's tiles bound the memory of both).
     max_side: int = 4096
     # Longest side of an output rendered at x2 or x4: every output pixel is a decoder query

@@ -149,7 +149,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=300)
     ap.add_argument("--concurrency", type=int, default=8)
-    ap.add_argument("--checkpoint", help="model checkpoint (default: the shipped model)")
+    ap.add_argument("--checkpoint", help="a checkpoint file or a shipped model's name "
+                                         "(default: general, as impaint serve's)")
     args = ap.parse_args(argv)
     if not (0 < args.requests <= 10_000 and 0 < args.concurrency <= 64):
         ap.error("--requests must be 1 to 10000 and --concurrency 1 to 64")
