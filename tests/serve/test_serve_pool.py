@@ -100,3 +100,25 @@ def test_retry_after_times_only_the_fills_that_succeed():
         assert r.status_code == 200 and app.state.pool.mean_s == 10.0
         assert post(url, data, hole).status_code == 200
         assert app.state.pool.mean_s < 10.0
+
+
+def test_the_workers_are_daemons_and_shutdown_cancels_the_queued_work():
+    """A fill still running when the server stops is dropped: Python's exit does not wait
+    for its thread (test_serve_server runs that through Ctrl-C); work still queued is
+    cancelled, work running finishes, and nothing new is taken."""
+    executor = serve_pool.DaemonExecutor(1, "test-infer")
+    release = threading.Event()
+    running_job = executor.submit(release.wait, 10)
+    queued = executor.submit(lambda: "never")
+    while not running_job.running():
+        time.sleep(0.01)
+    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test-infer"))
+    executor.shutdown(wait=False, cancel_futures=True)
+    assert queued.cancelled()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        executor.submit(print)
+    release.set()
+    assert running_job.result(10) is True
+    failing = serve_pool.DaemonExecutor(1, "test-fail").submit(lambda: 1 / 0)
+    with pytest.raises(ZeroDivisionError):  # handed to the request that awaits it
+        failing.result(10)

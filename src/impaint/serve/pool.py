@@ -5,13 +5,55 @@ from __future__ import annotations
 
 import asyncio
 import math
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future
 
 from .errors import ApiError
 
 FIRST_GUESS_S = 10.0  # Retry-After's time a request, before one has been timed
+
+
+class DaemonExecutor(Executor):
+    """ThreadPoolExecutor's work on daemon threads. A fill still running when the server
+    stops (a large one, a minute) cannot be stopped, and Python's exit waits for the
+    threads of a ThreadPoolExecutor: on these it does not. The server writes no files, so
+    nothing is lost; `serve()` returns (Ctrl-C: raises) at once, as a library call should."""
+
+    def __init__(self, workers: int, name: str):
+        self.jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self.workers, self.closed = workers, False
+        for i in range(workers):
+            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True).start()
+
+    def submit(self, fn, /, *args, **kwargs) -> Future:
+        if self.closed:
+            raise RuntimeError("cannot take work after shutdown")
+        future: Future = Future()
+        self.jobs.put((future, fn, args, kwargs))
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """No more work; with `cancel_futures`, the work still queued is cancelled. The
+        threads end once idle (`wait`: this waits for nothing, the point of daemons)."""
+        self.closed = True
+        while cancel_futures:
+            try:
+                self.jobs.get_nowait()[0].cancel()
+            except queue.Empty:
+                break
+        for _ in range(self.workers):  # a stop for each thread, after the work before it
+            self.jobs.put(None)
+
+    def _work(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            future, fn, args, kwargs = job
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(fn(*args, **kwargs))
+                except BaseException as e:  # noqa: BLE001  (handed to the awaiting request)
+                    future.set_exception(e)
 
 
 class InferencePool:
@@ -19,7 +61,7 @@ class InferencePool:
 
     def __init__(self, workers: int, queue: int):
         self.workers, self.capacity = workers, workers + queue
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="impaint-infer")
+        self.executor = DaemonExecutor(workers, "impaint-infer")
         self.busy = 0  # requests holding a slot: read by the event loop only
         # running mean of a worker's time on one request, for Retry-After; None until the
         # first one is done (a guess of 1 s told clients to come back 8 s too soon)

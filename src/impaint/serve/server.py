@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import os
 import socket
 import sys
 import threading
@@ -76,8 +75,9 @@ def is_local(sock: socket.socket) -> bool:
 
 def serve(checkpoint: str | Path | None = "general", host: str = "127.0.0.1", port: int = 8000,
           limits: Limits | None = None, backend: str = "torch") -> None:
-    """Listen on `host`, load the model once, print the page's URL, serve until Ctrl-C (as
-    `impaint serve`, its default model too; a notebook: `create_app` and `running`).
+    """Listen on `host`, load the model once, print the page's URL, serve until Ctrl-C, which
+    raises KeyboardInterrupt as anywhere (as `impaint serve`, its default model too; a
+    notebook: `create_app` and `running`).
     `backend`: what runs the x1 fills (see impaint.inference.onnx_backend); the PyTorch model
     renders the rest."""
     from ..model import load_model
@@ -103,13 +103,13 @@ def serve(checkpoint: str | Path | None = "general", host: str = "127.0.0.1", po
 
 
 def run_until_stopped(app, sock: socket.socket) -> None:
-    """Serve until Ctrl-C. A request still on a worker then (cut off with a 503 after
-    GRACE_SECONDS) cannot be stopped, and Python would wait for its thread at exit: a large
-    fill, a minute. The process leaves at once instead; the server writes no files."""
+    """Serve until Ctrl-C (KeyboardInterrupt, raised on to the caller). A request still on a
+    worker then (cut off with a 503 after GRACE_SECONDS) cannot be stopped: it is dropped,
+    its thread a daemon that neither this nor Python's exit waits for (the server writes no
+    files)."""
     try:
         make_server(app).run(sockets=[sock])
     finally:
         if app.state.pool.running:
             print("impaint serve: stopped (a fill still running was dropped)", file=sys.stderr,
                   flush=True)
-            os._exit(130)
