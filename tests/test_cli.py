@@ -1,5 +1,6 @@
 """The CLI's exit codes and one-line messages; the library behind it is tested elsewhere."""
 
+import shutil
 import subprocess
 import sys
 
@@ -269,8 +270,8 @@ def test_inpaint_refuses_before_any_work(capsys, files, tmp_path, tiny_checkpoin
 @pytest.mark.parametrize("argv,fragment", [
     (["train", "--steps", "0"], "steps must be a positive integer, got 0"),
     (["train", "--batch", "0"], "batch must be a positive integer, got 0"),
-    (["train", "--out", "FILE"], "is a file: the run folder must be a folder"),
-    (["demo", "-o", "FILE"], "is a file: the demo writes a folder"),
+    (["train", "--out", "FILE"], "is a file: --out names the folder to write into"),
+    (["demo", "-o", "FILE"], "is a file: -o names the folder to write into"),
     (["train", "--batch", "500"], "training images for a batch of 500: more images, or --batch"),
     (["train", "--set", "p_max=1.5"], "hole ratio must be in [0, 1], got 1.5"),
     (["train", "--set", "p_min=0.95"], "p_min 0.95 is above p_max 0.9"),
@@ -436,6 +437,35 @@ def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint
     code, out, _ = run(capsys, "inpaint", tmp_path / "imgs", "--mask", tmp_path / "masks",
                        "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--quiet")
     assert code == 0 and "written 1, failed 0, skipped 0" in out
+    # A GIF, which one image's run reads (its first frame), is read in a folder too.
+    Image.open(tmp_path / "imgs" / "face.png").save(tmp_path / "imgs" / "anim.gif")
+    shutil.copy(tmp_path / "masks" / "face.png", tmp_path / "masks" / "anim.png")
+    code, out, _ = run(capsys, "inpaint", tmp_path / "imgs", "--mask", tmp_path / "masks",
+                       "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--quiet")
+    assert code == 0 and "written 2, failed 0, skipped 0" in out
+    assert (tmp_path / "out" / "anim.png").is_file()
+
+
+def test_a_batch_checks_its_output_folder_before_the_model_loads(capsys, files, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    under = tmp_path / "notes.txt" / "out"
+    code, _, err = run(capsys, "inpaint", files[0].parent, "--mask", files[0].parent, "-o",
+                       under, "--checkpoint", tmp_path / "no-such.safetensors")
+    assert code == 2  # the output, not the missing checkpoint: said before it is loaded
+    one_line_error(err, f"cannot write {under}: {tmp_path / 'notes.txt'} is a file, not a "
+                        "folder")
+
+
+def test_a_huge_samples_count_is_one_line_at_once(capsys, files, tmp_path, tiny_checkpoint):
+    img, mask = files
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "s.png",
+                       "--samples", "1000000", "--checkpoint", tiny_checkpoint)
+    assert code == 2
+    one_line_error(err, "(0, the default: one fill; at most 1,000), got 1,000,000")
+    code, _, err = run(capsys, "sample", "1000001", "-o", tmp_path / "smp")
+    assert code == 2
+    one_line_error(err, "the number of samples is from 1 to 1,000, got 1,000,001")
+    assert not list(tmp_path.glob("s*"))
 
 
 def test_batch_never_writes_two_results_to_one_name(capsys, tmp_path, tiny_checkpoint):
@@ -634,13 +664,41 @@ def test_export_to_a_folder_is_one_line_and_leaves_nothing(capsys, tmp_path, tin
     code, _, err = run(capsys, "export", "--checkpoint", tiny_checkpoint, "-o",
                        tmp_path / "photos")
     assert code == 2
-    one_line_error(err, "it is a folder")
+    one_line_error(err, f"-o {tmp_path / 'photos'} is a folder: -o names the file to write")
     assert not list((tmp_path / "photos").iterdir()) and not list(tmp_path.glob("*.tmp"))
 
 
+# Each command's output and the least it needs to parse: the check comes before any of it.
+WRITERS = {"train": ["--data", "D"], "crops": ["--photos", "D"], "export": [],
+           "sample": ["2"], "resolution": ["--data", "D"], "scales": ["--data", "D"],
+           "demo": [], "reproduce": ["--data", "D"], "ablate": ["--data", "D"],
+           "evaluate": ["--data", "D"]}
+
+
+@pytest.mark.parametrize("command", sorted(WRITERS))
+def test_every_command_checks_its_output_before_its_work(capsys, tmp_path, command):
+    """An output under a file, or an empty one (an unset shell variable: the current
+    folder), is one line at once, the same in every command, with nothing written."""
+    from impaint.cli import OUTPUTS
+
+    (tmp_path / "file").write_text("mine")
+    flag = OUTPUTS[command][2] if len(OUTPUTS[command]) > 2 else "-o"
+    kind = OUTPUTS[command][1]
+    args = [a.replace("D", str(tmp_path / "nowhere")) for a in WRITERS[command]]
+    under = tmp_path / "file" / ("out" if kind == "folder" else "out.safetensors")
+    for out, message in ((under, f"cannot write {under}: {tmp_path / 'file'} is a file, not "
+                                 "a folder"),
+                         ("", f"{flag} is empty: name the {kind} to write")):
+        code, _, err = run(capsys, command, *args, flag, out)
+        assert code == 2
+        one_line_error(err, message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
 @pytest.mark.parametrize("argv, message", [
-    # the OS's own errors (here a folder asked for under a file) as "reason: path"
-    (["export", "--checkpoint", "CKPT", "-o", "FILE/m.onnx"], "File exists: FILE"),
+    # a folder asked for under a file: said before the work, not as the OS's "File exists"
+    (["export", "--checkpoint", "CKPT", "-o", "FILE/m.onnx"],
+     "cannot write FILE/m.onnx: FILE is a file, not a folder"),
     (["export", "--checkpoint", "CKPT", "-o", "OUT/m.txt"],
      "the graph is ONNX, name an .onnx file (-o OUT/m.onnx)"),
     (["scales", "--data", "IMAGES", "--folder", "--limit", "-1"], "--limit must be 0 (all) or"),
@@ -679,7 +737,7 @@ def test_sample_into_a_path_under_a_file_is_one_line(capsys, tmp_path):
                        "-o", tmp_path / "notes.txt")
     assert code == 2  # said before the work (it was "File exists: …", after it)
     one_line_error(err, f"-o {tmp_path / 'notes.txt'} is a file: -o names the folder to write "
-                        "the samples into")
+                        "into")
     assert (tmp_path / "notes.txt").read_text() == "mine"
 
 

@@ -85,9 +85,7 @@ def cmd_scales(args) -> None:
     given = args.checkpoint or ["shipped"]
     if len(set(given)) < len(given):
         raise UsageError("--checkpoint names the same checkpoint twice")
-    if args.out:  # before the work, not after it
-        if Path(args.out).is_dir():
-            raise UsageError(f"-o {args.out} is a folder: -o names the Markdown file to write")
+    if args.out:  # checked by main; made before the work, not after it
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     models = {label: load_model(None if p == "shipped" else p)
               for label, p in zip(checkpoint_labels(given), given)}
@@ -219,7 +217,9 @@ def cmd_inpaint(args) -> int:
                             progress=not args.quiet, uncertainty=args.uncertainty,
                             samples=args.samples, seed=args.seed, backend=args.backend,
                             flips=args.flips, rounds=args.rounds)
-    print(f"wrote {', '.join(map(str, written))}")
+    shown = written if len(written) <= 4 else [written[0], "…", written[-1]]
+    print(f"wrote {', '.join(map(str, shown))}" +
+          (f" ({len(written):,} files)" if len(written) > 4 else ""))
     for note in output_notes(read_original(args.image), written[0].suffix):
         print(f"note: {note}")
     return 0
@@ -229,10 +229,12 @@ def inpaint_batch(args) -> int:
     """A folder: every pair it can, one line per failure, a summary; 1 if any pair failed."""
     from tqdm import tqdm
 
-    from .inference.files import averaging, inpaint_folder, load_model_or_backend
+    from .inference.files import (averaging, check_folder_output, inpaint_folder,
+                                  load_model_or_backend)
 
     if args.uncertainty or args.samples:
         raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
+    check_folder_output(Path(args.image), Path(args.mask), Path(args.output))  # before the load
     cfg = averaging(args.flips, args.rounds)  # checked before the model loads
     model = load_model_or_backend(args.checkpoint, args.backend, args.scale)
     report = inpaint_folder(
@@ -287,10 +289,7 @@ def cmd_export(args) -> None:
     # The graph is one network's: a pair's fine model, without the coarse one.
     alone = f" ({pair[0]} alone: {pair[1]}, paired with it, is not in the graph)" if pair else ""
 
-    if Path(args.output).is_dir():
-        raise UsageError(f"cannot write {args.output}: it is a folder (name a file in it, "
-                         f"e.g. {Path(args.output) / 'impaint.onnx'})")
-    if Path(args.output).exists() and not args.overwrite:  # an int8 graph took minutes
+    if Path(args.output).exists() and not args.overwrite:  # (a folder: main said so)  # an int8 graph took minutes
         raise UsageError(f"{args.output} exists: give --overwrite to replace it, or another -o")
     if args.int8 or args.calibration:
         if not (args.int8 and args.calibration):
@@ -323,8 +322,6 @@ def cmd_export(args) -> None:
 def cmd_demo(args) -> None:
     from .inference.demo import run_demo, run_large_demo
 
-    if Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UsageError(f"-o {args.out} is a file: the demo writes a folder")
     if args.large or args.image:  # a picture at its own size: the model for photos
         print(f"wrote {run_large_demo(args.out, args.checkpoint or 'general', image=args.image)}")
         return
@@ -377,11 +374,10 @@ def cmd_sample(args) -> None:
     from .model import load_model, sample_completions
     from .plots import image_grid
 
-    if args.n < 1:
-        raise UsageError(f"the number of samples must be positive, got {args.n}")
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work
-        raise UsageError(f"-o {args.out} is a file: -o names the folder to write the samples "
-                         "into")
+    from .inference.files import MAX_SAMPLES
+
+    if not 1 <= args.n <= MAX_SAMPLES:
+        raise UsageError(f"the number of samples is from 1 to {MAX_SAMPLES:,}, got {args.n:,}")
     model = load_model(args.checkpoint)
     size = model.image_size or 32
     nothing = torch.zeros(1, 3, size, size), torch.zeros(1, 1, size, size)
@@ -752,6 +748,16 @@ INTERRUPTED = {"train": " (checkpoints already written are intact)",
                "ablate": " (finished variants are kept: the same command goes on from them)"}
 
 
+# What each command writes (its argument, a "file" or a "folder"), checked before its work
+# (outputs.check_output): one line at once, the same in every command, not the OS's "File
+# exists" after it. `inpaint` checks its own (a file or a folder, as its input).
+OUTPUTS = {"train": ("out", "folder", "--out"), "crops": ("out", "file"),
+           "export": ("output", "file"),
+           "sample": ("out", "folder"), "resolution": ("out", "folder"),
+           "scales": ("out", "file"), "demo": ("out", "folder"), "reproduce": ("out", "folder"),
+           "ablate": ("out", "folder"), "evaluate": ("out", "folder")}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     # Only the command asked for is built: `impaint`, `impaint --help`, `--version` and a
@@ -761,9 +767,12 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "quiet", False):  # the data decoding's bars too (data.decoded.quiet)
         os.environ["IMPAINT_QUIET"] = "1"
     from .notes import printed
+    from .outputs import check_output
     from .train import TrainingError, TrainingStopped
 
     try:
+        if command in OUTPUTS and getattr(args, OUTPUTS[command][0]) is not None:
+            check_output(getattr(args, OUTPUTS[command][0]), *OUTPUTS[command][1:])
         with printed():  # the library's notes on the input: one line each on stderr
             code = args.func(args)
     # ValueError covers the library's own input errors (data.DataError, model.CheckpointError,

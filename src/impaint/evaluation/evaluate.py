@@ -20,6 +20,7 @@ import torch
 from .baselines import BASELINES, opencv_radius
 from ..data.decoded import is_tensor_file
 from ..inference.pyramid import Pyramid
+from ..outputs import check_output
 from ..precision import pick_device
 from .calibration import calibration_table, file_stem
 from .images import (  # noqa: F401  (the names not used here: re-exported, the old path)
@@ -165,9 +166,7 @@ def _append_table(out, table: str, image: str | None = None, alt: str = "") -> N
 def evaluate_cli(args) -> Results:
     from ..data import has_splits
 
-    if Path(args.out).exists() and not Path(args.out).is_dir():  # before the work, not after
-        raise ValueError(f"-o {args.out} is a file: -o names the folder to write the results "
-                         "into")
+    check_output(args.out, "folder")  # before the work, not after it (main did, for the CLI)
     check_limit(args.limit)  # before the models load
     check_out_outside(args.out, args.data, args.split, args.folder)
     if args.grid_images < 0:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..model import load_model, sample_completions
+from ..outputs import check_output
 from ..plots import sigma_image
 from ..progress import bar as progress_bar
 # The names of fill.py and image_files.py that were once here stay importable from here.
@@ -36,6 +37,9 @@ from .pyramid import Pyramid
 # pipeline's tiles, at some 1.6-1.9 KB a pixel (general's settings with latent_dim=8: 0.74 GB
 # at 512x512, 1.98 GB at 1024x1024), so a 12-Mpx photo would have needed some 19 GB.
 MAX_SAMPLE_PIXELS = 1024 * 1024
+# Completions drawn for one image (or by `impaint sample`), each a file: a mistyped count
+# (1000000) once spent half a minute and a GB listing the files it would write.
+MAX_SAMPLES = 1000
 
 
 def uncertainty_paths(path: str | Path) -> tuple[Path, Path]:
@@ -114,6 +118,20 @@ def _pairs(image_dir: Path, mask_dir: Path
     return pairs, [p for p in images if p.stem not in masks], clashes
 
 
+def check_folder_output(image_dir: Path, mask_dir: Path, out_dir: Path) -> None:
+    """A folder's -o, before any work (the model's load too): one line if the results cannot
+    be written there, or would overwrite the images or masks."""
+    if (out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir()) or \
+            out_dir.is_file():
+        raise InputError(f"-o {out_dir} {'is' if out_dir.is_file() else 'names'} a file, but "
+                         "IMAGE is a folder: -o names the folder to write the results into")
+    check_output(out_dir, "folder")
+    for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
+        if out_dir.resolve() == folder.resolve():
+            raise InputError(f"-o {out_dir} is the {what} folder: the results would overwrite "
+                             f"the {what}s; give another folder")
+
+
 def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale: int = 1,
                    invert_mask: bool = False, progress: bool = True,
                    on_failure: Callable[[Path, str], None] | None = None,
@@ -123,14 +141,7 @@ def inpaint_folder(model, image_dir: Path, mask_dir: Path, out_dir: Path, scale:
     `on_failure` as it happens; the run goes on with the next pair. `cfg`: as
     `inpaint_image`'s (None: each image's own `auto_averaged`)."""
     check_scale(scale)  # each image's own size is checked as it is read
-    if (out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir()) or \
-            out_dir.is_file():
-        raise InputError(f"-o {out_dir} {'is' if out_dir.is_file() else 'names'} a file, but "
-                         "IMAGE is a folder: -o names the folder to write the results into")
-    for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
-        if out_dir.resolve() == folder.resolve():
-            raise InputError(f"-o {out_dir} is the {what} folder: the results would overwrite "
-                             f"the {what}s; give another folder")
+    check_folder_output(image_dir, mask_dir, out_dir)
     pairs, skipped, clashes = _pairs(image_dir, mask_dir)
     report = BatchReport(skipped=skipped, subfolders=sum(
         p.is_dir() and not p.name.startswith(".") for p in image_dir.iterdir()))
@@ -194,6 +205,11 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
         raise InputError(f"image not found: {image}")
     if image.is_file():
         check_outputs(image, mask, output, uncertainty, samples, scale, cfg)  # first
+    else:
+        if uncertainty or samples:
+            raise InputError("--uncertainty and --samples work on one image at a time, not "
+                             "folders")
+        check_folder_output(image, mask, output)
     model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)
@@ -206,8 +222,6 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
             return [write_image(result, output, original), *write_uncertainty(std, uncertainty)]
         return [write_image(inpaint_image(model, *pair, scale, progress=progress,
                                           name=image.name, cfg=cfg), output, original)]
-    if uncertainty or samples:
-        raise InputError("--uncertainty and --samples work on one image at a time, not folders")
     report = inpaint_folder(model, image, mask, output, scale, invert_mask, progress, cfg=cfg)
     if report.failed:
         raise InputError(f"{len(report.failed)} of {len(report.failed) + len(report.written)} "
@@ -230,9 +244,9 @@ def check_outputs(image: Path, mask: Path, output: Path, uncertainty, samples: i
     if mask.is_dir():
         raise InputError(f"--mask {mask} is a folder, but the image is one file: give its "
                          "mask file (or a folder of images)")
-    if samples < 0:
-        raise InputError(f"--samples K draws K completions (0, the default: one fill), got "
-                         f"{samples}")
+    if not 0 <= samples <= MAX_SAMPLES:
+        raise InputError(f"--samples K draws K completions (0, the default: one fill; at most "
+                         f"{MAX_SAMPLES:,}), got {samples:,}")
     if samples and (scale != 1 or uncertainty):
         raise InputError("--samples draws completions at x1, without σ: leave out --scale "
                          "and --uncertainty")

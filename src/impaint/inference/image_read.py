@@ -40,7 +40,8 @@ GREY_MODES = {"1", "L", "LA", "La"} | WIDE_MODES  # Pillow's modes of greyscale 
 warnings.filterwarnings("ignore", message="Corrupt EXIF data", category=UserWarning)
 
 HEIF_SUFFIXES = {".heic", ".heif"}  # iPhones' photos: read with the optional pillow-heif
-INPUT_EXTENSIONS = IMAGE_EXTENSIONS | HEIF_SUFFIXES
+# What `impaint inpaint` reads, a folder's files too: a GIF (its first frame) as well.
+INPUT_EXTENSIONS = IMAGE_EXTENSIONS | HEIF_SUFFIXES | {".gif"}
 
 
 @functools.cache
