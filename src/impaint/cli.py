@@ -77,11 +77,12 @@ def cmd_crops(args) -> None:
 
 
 def cmd_scales(args) -> None:
-    from .evaluation.images import check_native_size, scored_images
+    from .evaluation.images import check_native_size, check_size, scored_images
     from .model import load_model
     from .studies.scales import compare_designs
 
     check_native_size(args.native, args.size)
+    check_size(args.size, args.native)
     given = args.checkpoint or ["shipped"]
     if len(set(given)) < len(given):
         raise UsageError("--checkpoint names the same checkpoint twice")

@@ -108,7 +108,18 @@ def test_crop_options_errors(tmp_path, capsys):
     assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
                  "--max-zoom", "0.5"]) == 2
     assert "--max-zoom must be at least 1" in capsys.readouterr().err
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
+                 "--max-zoom", "nan"]) == 2  # once: no limit at all, silently
+    assert "--max-zoom must be at least 1 (a crop is at least 32 px), got nan" in \
+        capsys.readouterr().err
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out),
+                 "--size", "100000"]) == 2
+    assert "crop size must be from 8 to 1024 px" in capsys.readouterr().err
     (tmp_path / "junk.safetensors").write_bytes(b"not a crop set")
+    assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out), "--size", "16",
+                 "--include", str(tmp_path / "junk.safetensors"),
+                 str(tmp_path / "junk.safetensors")]) == 2
+    assert "--include names the same crop set twice" in capsys.readouterr().err
     assert main(["crops", "--photos", str(tmp_path / "pics"), "-o", str(out), "--size", "16",
                  "--include", str(tmp_path / "junk.safetensors")]) == 2
     assert "is not a crop set" in capsys.readouterr().err

@@ -35,6 +35,28 @@ def test_unreadable_files_are_skipped_and_counted(image_folder, monkeypatch):
         "image file)"]
 
 
+def test_a_limit_decodes_only_the_first_readable_images_it_keeps(image_folder, monkeypatch,
+                                                                  tmp_path):
+    """`--limit 5`: the whole set's first 5, decoding 6 files (one of them unreadable), not
+    all 25; the whole set's cache, once there, serves every limit without decoding."""
+    import impaint.data.decoded as decoded
+
+    (image_folder / "000001a.png").write_bytes(b"not an image")  # the third file, by name
+    read = []
+    load = decoded.load_or_none
+    monkeypatch.setattr(decoded, "load_or_none", lambda job: read.append(job[0]) or load(job))
+    with pytest.warns(ImpaintWarning, match="skipped 1 unreadable"):
+        first = ImageFolder(image_folder, size=8, cache_dir=tmp_path / "c", limit=5).images
+    assert len(read) == 6 and first.shape[0] == 5
+    with pytest.warns(ImpaintWarning):
+        whole = ImageFolder(image_folder, size=8, cache_dir=tmp_path / "c").images
+    assert whole.shape[0] == 24 and torch.equal(first, whole[:5])
+    read.clear()
+    with pytest.warns(ImpaintWarning):
+        again = ImageFolder(image_folder, size=8, cache_dir=tmp_path / "c", limit=7).images
+    assert read == [] and torch.equal(again, whole[:7])
+
+
 def test_images_smaller_than_the_size_are_counted_as_enlarged(image_folder, monkeypatch):
     from PIL import Image
 

@@ -142,8 +142,9 @@ def empty_test_split(tmp_path):
     (["--methods", "telea", "magic"], "unknown method 'magic'"),
     (["--families", "blob"], "unknown mask family 'blob'"),
     (["--limit", "-2"], "--limit must be 0 (all) or a number of images, got -2"),
-    (["--size", "8"], "--size must be at least 16 px"),
-    (["--size", "0"], "--size must be at least 16 px, got 0"),
+    (["--size", "8"], "--size must be from 16 to 1024 px"),
+    (["--size", "0"], "--size must be from 16 to 1024 px, got 0"),
+    (["--size", "100000"], "--size must be from 16 to 1024 px, got 100,000"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
     # a plain folder is read whole
     (["--split", "test"], "--split test picks a split of CelebA (or of a folder with "),

@@ -66,7 +66,8 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
 @pytest.mark.parametrize("override, message", [
     ("limit=-4", "limit must be 0 (off) or positive, got -4"),
     ("time_budget=-3", "time_budget must be 0 (off) or positive, got -3"),
-    ("size=7", "size must be at least 8 px, got 7"),
+    ("size=7", "size must be from 8 to 1024 px, got 7"),
+    ("size=100000", "size must be from 8 to 1024 px, got 100,000"),
     ("model.width=-4", "model.width must be a positive integer, got -4"),
     ("model.latent_dim=-1", "model.latent_dim must be 0 or more, got -1"),
     ("model.strides=1,0,2", "model.dilations and model.strides must be positive integers"),

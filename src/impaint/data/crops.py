@@ -106,11 +106,13 @@ def build_crop_set(out: str | Path, size: int = 32, celeba: str | Path | None = 
         raise DataError(f"{out} exists: give --overwrite to replace it, or another -o")
     if celeba is None and photos is None:
         raise DataError("nothing to crop: give --celeba and/or --photos")
-    if size < 8 or face_crops < 1 or photo_crops < 1:
-        raise DataError("crop size must be at least 8 px, and crops per image at least 1")
-    if max_zoom is not None and max_zoom < 1:
+    if not 8 <= size <= 1024 or face_crops < 1 or photo_crops < 1:  # 1024: as train's --size
+        raise DataError("crop size must be from 8 to 1024 px, and crops per image at least 1")
+    if max_zoom is not None and not (math.isfinite(max_zoom) and max_zoom >= 1):
         raise DataError(f"--max-zoom must be at least 1 (a crop is at least {size} px), "
                         f"got {max_zoom}")
+    if len({Path(p).resolve() for p in include}) < len(include):  # its crops twice over
+        raise DataError("--include names the same crop set twice")
     earlier = [_read_crop_set(p, size) for p in include]  # before any work: fail fast
     # Every source's files listed before any is cropped: a mistyped --photos was found only
     # after CelebA's train split had been (minutes).

@@ -62,11 +62,10 @@ def folder_files(root: str | Path) -> list[Path]:
 class CelebA(ImageTensorDataset):
     def __init__(self, root: str | Path, split: str = "train", size: int = 32,
                  crop: int = 140, cache_dir: Path | None = None, limit: int | None = None):
-        # The whole split is decoded and cached once; `limit` only slices it, so every
-        # limit shares one cache file and the first images stay the same.
+        # `limit`: the split's first images, the same whatever the limit (decode_all).
         files = celeba_files(root, split)
-        images = decode_all(files, size, crop / CELEBA_WIDTH, f"celeba {split}", cache_dir)
-        super().__init__(images[:limit])
+        super().__init__(decode_all(files, size, crop / CELEBA_WIDTH, f"celeba {split}",
+                                    cache_dir, limit=limit))
 
 
 class ImageFolder(ImageTensorDataset):
@@ -74,8 +73,8 @@ class ImageFolder(ImageTensorDataset):
 
     def __init__(self, root: str | Path, size: int = 32, cache_dir: Path | None = None,
                  limit: int | None = None):
-        images = decode_all(folder_files(root), size, None, "folder", cache_dir)
-        super().__init__(images[:limit])
+        super().__init__(decode_all(folder_files(root), size, None, "folder", cache_dir,
+                                    limit=limit))
 
 
 def is_celeba(root: str | Path) -> bool:

@@ -24,8 +24,8 @@ from ..outputs import check_output
 from ..precision import pick_device
 from .calibration import calibration_table, file_stem
 from .images import (  # noqa: F401  (the names not used here: re-exported, the old path)
-    MIN_SIZE, check_limit, check_native_size, check_out_outside, evaluation_images,
-    held_out_start, native_images, scored_images, trained_on)
+    MIN_SIZE, check_limit, check_native_size, check_out_outside, check_size,
+    evaluation_images, held_out_start, native_images, scored_images, trained_on)
 from .protocol import STROKES_P, check_families, evaluation_masks, save_masks
 from .results import Results
 from .scoring import (  # noqa: F401  (the names not used here: re-exported, the old path)
@@ -173,6 +173,7 @@ def evaluate_cli(args) -> Results:
         raise ValueError(f"--grid-images must be 0 (none) or more, got {args.grid_images}")
     check_families(args.families)
     check_native_size(args.native, args.size)
+    check_size(args.size, args.native)  # before the models load
     if args.samples < 0:
         raise ValueError(f"--samples must be 0 (none) or a number of samples, got {args.samples}")
     device = str(pick_device(args.device))  # a bad one, or CUDA where there is none: one line
@@ -185,9 +186,7 @@ def evaluate_cli(args) -> Results:
                          "with --set model.latent_dim=8)")
     sizes = [m.image_size for m in methods.values() if getattr(m, "image_size", None)]
     # Any size: models run through the multi-scale pipeline (inference/pipeline.py).
-    size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # 0: refused
-    if size < MIN_SIZE:
-        raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
+    size = args.size if args.size is not None else (sizes[0] if sizes else 32)  # checked
     data, skip = scored_images("evaluate", args.data, args.split, size, args.folder,
                                args.native, args.limit, methods)
     checkpoints = {name: str(path) if path else DEFAULT_NOTE

@@ -12,6 +12,9 @@ import torch
 from ..data.decoded import is_tensor_file
 
 MIN_SIZE = 16  # px: the smallest evaluation images (the masks' brush and box sizes round off)
+# px: the largest. The images are held decoded (N x 3 x S² bytes: 2,000 at 1024 px, 6.3 GB);
+# larger ones are scored at their own size (--native), each as it is read.
+MAX_SIZE = 1024
 
 
 def native_images(root, split: str, folder: bool, limit: int | None, skip: int = 0):
@@ -70,6 +73,13 @@ def check_limit(limit: int | None) -> None:
         raise ValueError(f"--limit must be 0 (all) or a number of images, got {limit}")
 
 
+def check_size(size: int | None, native: bool = False) -> None:
+    """--size (None: not given), before any work: the images are decoded at it."""
+    if size is not None and not native and not MIN_SIZE <= size <= MAX_SIZE:
+        raise ValueError(f"--size must be from {MIN_SIZE} to {MAX_SIZE} px, got {size:,} "
+                         f"(--native scores images at their own size)")
+
+
 def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
                       limit: int | None, skip: int = 0):
     """The images `evaluate` and `scales` score: at their own size (`native`), else
@@ -79,8 +89,7 @@ def evaluation_images(root, split: str, size: int, folder: bool, native: bool,
 
     check_limit(limit)
     limit = limit or None  # 0: all, as every command's --limit
-    if not native and size < MIN_SIZE:
-        raise ValueError(f"--size must be at least {MIN_SIZE} px, got {size}")
+    check_size(size, native)
     if split != "valid" and (folder or not has_splits(root)):  # else silently the whole folder
         raise ValueError(f"--split {split} picks a split of CelebA (or of a folder with train/ "
                          f"and valid/ subfolders); {root} is read as a plain folder, all of it")

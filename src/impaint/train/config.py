@@ -164,8 +164,10 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     for key in ("steps", "batch", "size", "valid_every", "valid_images"):
         if not isinstance(getattr(cfg, key), int) or getattr(cfg, key) < 1:  # "100": from code
             raise ValueError(f"{key} must be a positive integer, got {getattr(cfg, key)}")
-    if cfg.size < 8:  # the mask generators' smallest box and brush
-        raise ValueError(f"size must be at least 8 px, got {cfg.size}")
+    # 8: the mask generators' smallest box and brush; 1024: the images are held decoded
+    # (N x 3 x size² bytes: 42,000 at 1024 px, 132 GB)
+    if not 8 <= cfg.size <= 1024:
+        raise ValueError(f"size must be from 8 to 1024 px, got {cfg.size:,}")
     if not cfg.lr >= 0:  # 0 is a run that only evaluates (tests use it)
         raise ValueError(f"lr must not be negative, got {cfg.lr}")
     for key in ("limit", "time_budget"):  # 0 = all images, no time budget
