@@ -707,6 +707,9 @@ def test_every_command_checks_its_output_before_its_work(capsys, tmp_path, comma
      "--size must be from 16 to 1024 px, got 100,000 (--native scores images at their own"),
     (["resolution", "--data", "IMAGES", "--checkpoint", "CKPT", "--limit", "-3"],
      "--limit must be 0 (all) or a number"),
+    (["serve", "--checkpoint", "OUT/m.onnx", "--port", "0"],
+     "m.onnx is an exported graph: the page renders x2 / x4 with the PyTorch model, so serve "
+     "takes the checkpoint (--backend onnxruntime or openvino"),
     (["train", "--data", "IMAGES", "--device", "gpu"], "--device gpu is not a device"),
     (["train", "--data", "IMAGES", "--device", "cuda:99"],
      "--device cuda:99 asked for, but this machine has none (it has: cpu"),

@@ -746,6 +746,7 @@ def one_line(error: Exception) -> str:
 
 # What a Ctrl-C leaves, said only by the commands that keep something to go on from.
 INTERRUPTED = {"train": " (checkpoints already written are intact)",
+               "inpaint": " (each image already written is whole: none is half-written)",
                "ablate": " (finished variants are kept: the same command goes on from them)"}
 
 

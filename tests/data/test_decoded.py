@@ -92,6 +92,16 @@ def test_a_safetensors_file_of_decoded_splits_is_a_data_set(tmp_path):
     (tmp_path / "bad.safetensors").write_bytes(b"not a tensor file")
     with pytest.raises(DataError, match="cannot read image tensors"):
         open_dataset(tmp_path / "bad.safetensors", "train", 16)
+    # a checkpoint given as data: said as such, not as its hundred tensor names
+    from impaint.model import ImplicitInpainter, save_checkpoint
+    from tests.helpers import TINY
+    save_checkpoint(tmp_path / "last.safetensors", ImplicitInpainter(TINY),
+                    {"model_config": TINY.to_dict()})
+    with pytest.raises(DataError) as error:
+        open_dataset(tmp_path / "last.safetensors", "train", 16)
+    assert str(error.value) == (f"{tmp_path / 'last.safetensors'} is a model checkpoint, not a "
+                                "set of images: --data names images (a folder, CelebA, or a "
+                                ".safetensors file `impaint crops` wrote)")
     with pytest.raises(DataError, match="cannot read image tensors"):
         has_splits(tmp_path / "bad.safetensors")
 

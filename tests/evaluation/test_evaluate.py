@@ -145,6 +145,7 @@ def empty_test_split(tmp_path):
     (["--size", "8"], "--size must be from 16 to 1024 px"),
     (["--size", "0"], "--size must be from 16 to 1024 px, got 0"),
     (["--size", "100000"], "--size must be from 16 to 1024 px, got 100,000"),
+    (["--batch", "0"], "--batch must be at least 1, got 0"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
     # a plain folder is read whole
     (["--split", "test"], "--split test picks a split of CelebA (or of a folder with "),

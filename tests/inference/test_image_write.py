@@ -2,6 +2,7 @@
 grey with alpha."""
 
 import re
+from pathlib import Path
 from dataclasses import replace
 
 import numpy as np
@@ -107,3 +108,23 @@ def test_encode_checks_as_write_image_does():
         encode(image * 255, Original())
     with pytest.raises(InputError, match="cannot write image.xyz: name the output .png"):
         encode(image, Original(), ".xyz")
+
+
+def test_an_image_is_written_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A write stopped half-way (Ctrl-C, a full disk) leaves the earlier file as it was, and
+    no partial file beside it."""
+    from impaint.inference import image_write
+    from impaint.inference.image_write import write_image
+
+    write_image(torch.zeros(3, 8, 8), tmp_path / "o.png")
+    before = (tmp_path / "o.png").read_bytes()
+
+    def stopped(image, original, target, suffix):
+        Path(target).write_bytes(b"\x89PNG half")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_write, "_save", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(torch.ones(3, 8, 8), tmp_path / "o.png")
+    assert (tmp_path / "o.png").read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["o.png"]

@@ -78,6 +78,7 @@ def test_under_a_time_budget_the_step_cap_still_ends_the_schedule():
     ("adv_weight=-0.5", "adv_weight must be 0 or more, got -0.5"),  # once: no adversary, silently
     ("beta=nan", "beta must be 0 or more, got nan"),  # once: "loss became nan at step 0"
     ("warmup=-10", "warmup must be 0 or more, got -10"),
+    ("lr=nan", "lr must be 0 or more, got nan"),  # once: "must not be negative, got nan"
     ("min_lr_ratio=3", "min_lr_ratio is the final LR as a fraction of the peak: from 0 to 1, "
                        "got 3.0"),
     ("model.channels=1", "model.channels must be 3 (training images are RGB), got 1"),

@@ -204,8 +204,12 @@ def _split_key(f, path: str | Path, split: str) -> str:
     decode cache's `images`, which serves any split."""
     keys = list(f.keys())
     key = split if split in keys else "images"
+    if key not in keys and any(k.startswith("model.") for k in keys):
+        raise DataError(f"{path} is a model checkpoint, not a set of images: --data names "
+                        "images (a folder, CelebA, or a .safetensors file `impaint crops` wrote)")
     if key not in keys:
-        raise DataError(f"{path} holds no {split!r} images (it has: {', '.join(keys)})")
+        shown = ", ".join(keys[:8]) + (f", … ({len(keys)} in all)" if len(keys) > 8 else "")
+        raise DataError(f"{path} holds no {split!r} images (it has: {shown})")
     return key
 
 

@@ -174,6 +174,8 @@ def evaluate_cli(args) -> Results:
     check_families(args.families)
     check_native_size(args.native, args.size)
     check_size(args.size, args.native)  # before the models load
+    if args.batch < 1:  # else said by evaluate(), after the images are decoded
+        raise ValueError(f"--batch must be at least 1, got {args.batch}")
     if args.samples < 0:
         raise ValueError(f"--samples must be 0 (none) or a number of samples, got {args.samples}")
     device = str(pick_device(args.device))  # a bad one, or CUDA where there is none: one line

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..model.checkpoint import written_atomically
 from .image_original import (ALPHA_SUFFIXES, JPEG_SUFFIXES, MAX_JPEG_EXIF, WIDE_SUFFIXES,
                              Original, icc_space)
 from .image_read import InputError
@@ -95,7 +96,8 @@ def write_image(image: torch.Tensor, path: str | Path, original: Original = Orig
     image = check_image(image)
     check_format(path)  # the rest of check_writable: the callers', once, before any work
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(image, original, path, path.suffix)
+    with written_atomically(path) as tmp:  # Ctrl-C or a full disk: no half-written image
+        _save(image, original, tmp, path.suffix)
     return path
 
 

@@ -83,6 +83,10 @@ def serve(checkpoint: str | Path | None = "general", host: str = "127.0.0.1", po
     from ..model import load_model
     from ..inference.onnx_backend import load_backend
 
+    if Path(str(checkpoint)).suffix.lower() in (".onnx", ".xml"):
+        raise ValueError(f"{Path(str(checkpoint)).name} is an exported graph: the page renders "
+                         "x2 / x4 with the PyTorch model, so serve takes the checkpoint (--backend "
+                         "onnxruntime or openvino runs its x1 fills as a graph)")
     # bound first: a busy port, or an address this machine does not have, fails in one line
     # before the warning below and the model's load (seconds), not after them
     try:

@@ -169,7 +169,7 @@ def check_config(cfg: TrainConfig, world: int = 1) -> None:
     if not 8 <= cfg.size <= 1024:
         raise ValueError(f"size must be from 8 to 1024 px, got {cfg.size:,}")
     if not cfg.lr >= 0:  # 0 is a run that only evaluates (tests use it)
-        raise ValueError(f"lr must not be negative, got {cfg.lr}")
+        raise ValueError(f"lr must be 0 or more, got {cfg.lr}")
     for key in ("limit", "time_budget"):  # 0 = all images, no time budget
         if not getattr(cfg, key) >= 0:
             raise ValueError(f"{key} must be 0 (off) or positive, got {getattr(cfg, key)}")
