@@ -121,10 +121,13 @@ def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
     assert np.array_equal(png == 255, mask == 0)
     # Again into the same folder, boxes only: the other families' grids go, not a user's file.
     (out / "grid_mine.png").write_bytes(b"the user's")
+    for old in ("calibration_impaint_old.json", "reliability_impaint_old.png"):
+        (out / old).write_text("an earlier run's σ calibration, of a method not run now")
     assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",
                  "3", "--grid-images", "2", "--families", "box", "--methods", "telea",
                  "--quiet", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.glob("grid_*.png")) == ["grid_box.png", "grid_mine.png"]
+    assert not list(out.glob("calibration_*")) and not list(out.glob("reliability_*"))
 
 
 
@@ -146,6 +149,7 @@ def empty_test_split(tmp_path):
     (["--size", "0"], "--size must be from 16 to 1024 px, got 0"),
     (["--size", "100000"], "--size must be from 16 to 1024 px, got 100,000"),
     (["--batch", "0"], "--batch must be at least 1, got 0"),
+    (["--checkpoint", "general", "general"], "--checkpoint names the same checkpoint twice"),
     (["--split", "test", "--data", "EMPTY"], "no images of split 'test'"),
     # a plain folder is read whole
     (["--split", "test"], "--split test picks a split of CelebA (or of a folder with "),

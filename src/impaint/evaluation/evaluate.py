@@ -90,6 +90,11 @@ def _evaluated(dataset_images, methods, seed, families, out, batch, device, bf16
                        torch.cat([s for _, s in kept[(name, *key)]]), masks[key])
                  for key in masks if (name, *key) in kept}
         results.calibration[name] = calibration_table(fills, images, out, name)
+    if out is not None:  # an earlier run's calibration files: not beside these results
+        own = {file_stem(name) for name in results.calibration}
+        for stale in [*Path(out).glob("calibration_*.json"), *Path(out).glob("reliability_*.png")]:
+            if stale.stem.split("_", 1)[1] not in own:
+                stale.unlink()
     return results
 
 
@@ -174,6 +179,8 @@ def evaluate_cli(args) -> Results:
     check_families(args.families)
     check_native_size(args.native, args.size)
     check_size(args.size, args.native)  # before the models load
+    if args.checkpoint and len(set(args.checkpoint)) < len(args.checkpoint):  # as scales
+        raise ValueError("--checkpoint names the same checkpoint twice")
     if args.batch < 1:  # else said by evaluate(), after the images are decoded
         raise ValueError(f"--batch must be at least 1, got {args.batch}")
     if args.samples < 0:
