@@ -1,8 +1,8 @@
 """impaint: implicit image inpainting. Mask convention: 1 = known pixel, 0 = missing.
 
 The package, lowest layer first (a module imports only its own layer and those below; see
-tests/test_layout.py): plots, progress, precision and notes (figures, progress bars, where
-bf16 pays, warnings on the input; leaves), model/ (the network and its checkpoints), data/
+tests/test_layout.py): plots, progress, precision, notes and outputs (figures, progress
+bars, where bf16 pays, warnings on the input, checks of what a command writes; leaves), model/ (the network and its checkpoints), data/
 (data sets, mask generators, crops), train/, inference/ (files in and out, the demo), serve/
 (the web page and its API), evaluation/, studies/ (ablation, reproduction, resolution,
 scales, bench), and cli.py on top, which nothing imports.
