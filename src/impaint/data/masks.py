@@ -67,6 +67,8 @@ class BoxMask:
     """One axis-aligned rectangle covering ≈ `p` of the image, random aspect and position.
 
     Sizes are rounded to whole pixels, so the ratio is within about 1.5 / min(H, W) of `p`.
+    On an image too long for both (a 0.5 box in 16 x 500 px), `p` wins: the box spans the
+    short side and is longer than `max_aspect` allows.
     """
 
     p: float = 0.5
