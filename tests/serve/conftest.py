@@ -66,8 +66,8 @@ def held_fills(monkeypatch) -> threading.Event:
     release = threading.Event()
     real = serve_work.inpaint_with_std
 
-    def slow(*args):
+    def slow(*args, **kwargs):
         release.wait(30)
-        return real(*args)
+        return real(*args, **kwargs)
     monkeypatch.setattr(serve_work, "inpaint_with_std", slow)
     return release

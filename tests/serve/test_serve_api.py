@@ -13,6 +13,7 @@ import pytest
 
 import impaint.serve.app as serve_app
 import impaint.serve.server as serve_server
+import impaint.serve.work as serve_work
 from impaint.model import ImplicitInpainter, ModelConfig
 from impaint.serve import Limits
 from impaint.serve.app import create_app
@@ -234,3 +235,31 @@ def test_a_backend_that_fails_on_an_image_says_why_in_one_line(tiny_checkpoint):
         assert r.json()["error"].startswith("openvino failed on a (1, 3, ")
         assert "no kernel; the server is still running" in r.json()["error"]
         assert httpx.get(f"{url}/api/info").status_code == 200
+
+
+def test_a_client_that_leaves_stops_its_fill_and_frees_the_worker(monkeypatch):
+    """A page that opens another image drops its fill: the server stops it at its next pass
+    (one worker: the next request would wait a minute behind it)."""
+    passes = []
+
+    def minute_long(model, image, mask, scale, cfg, on_pass=None):
+        for _ in range(1200):  # a minute of passes, unless stopped
+            time.sleep(0.05)
+            passes.append(1)
+            on_pass()
+        raise AssertionError("the fill was not stopped")
+    monkeypatch.setattr(serve_work, "inpaint_with_std", minute_long)
+    model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=2))
+    app = create_app(model, limits=Limits(workers=1, queue=1))
+    with running(app) as url:
+        files = {"image": ("a.png", encode(noise_image())),
+                 "mask": ("m.png", mask_png(box_mask()))}
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up, and closes
+            httpx.post(f"{url}/api/inpaint", files=files, timeout=1)
+        deadline = time.monotonic() + 10
+        while app.state.pool.running and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert app.state.pool.running == 0 and app.state.pool.busy == 0
+        stopped_at = len(passes)
+        time.sleep(0.3)
+        assert stopped_at < 200 and len(passes) == stopped_at  # stopped, not still running

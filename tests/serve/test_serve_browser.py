@@ -1,6 +1,7 @@
 """The page as a person uses it, in a real headless Chromium (Debian's package, driven by
 Playwright): open an image, paint a stroke, Inpaint, download, and check the file."""
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
@@ -251,18 +252,21 @@ def test_sigma_asked_after_the_result_is_shown(page, tmp_path):
     assert page.problems == []
 
 
-def test_an_answer_for_an_image_no_longer_open_is_dropped(page, tmp_path):
+def test_a_fill_for_an_image_no_longer_open_is_aborted_and_not_shown(page, tmp_path):
+    """Opening another image aborts the last one's fill (the server then stops it: one
+    worker would finish it first), and nothing of it is shown."""
     open_image(page, _save(tmp_path / "first.png", noise_image(48, 64)))
     stroke(page, [(0.2, 0.3), (0.8, 0.6)])
-    # <body data-answer-read> once the page's code has read the fill's answer and run on to
-    # its next task (a DOM mark: the page's CSP refuses wait_for_function's eval)
+    # <body data-fill-ended="..."> once the fill's fetch has ended, and how (a DOM mark: the
+    # page's CSP refuses wait_for_function's eval)
     page.evaluate("""() => { const send = window.fetch;
-        window.fetch = async (url, options) => { const answer = await send(url, options);
-            if (String(url).includes('/api/inpaint')) { const read = answer.blob.bind(answer);
-                answer.blob = async () => { const blob = await read();
-                    setTimeout(() => { document.body.dataset.answerRead = ""; }, 0);
-                    return blob; }; }
-            return answer; }; }""")
+        window.fetch = async (url, options) => {
+            const mark = (how) => setTimeout(() => { document.body.dataset.fillEnded = how; }, 0);
+            try { const answer = await send(url, options);
+                  if (String(url).includes('/api/inpaint')) mark("answered");
+                  return answer; }
+            catch (err) { if (String(url).includes('/api/inpaint')) mark(err.name); throw err; }
+        }; }""")
     held = []  # the fill's request, held until the second image is open
     page.route("**/api/inpaint", lambda route: held.append(route))
     page.click("#inpaint")
@@ -272,12 +276,25 @@ def test_an_answer_for_an_image_no_longer_open_is_dropped(page, tmp_path):
         page.wait_for_timeout(50)
     assert held, "the fill was never sent"
     open_image(page, _save(tmp_path / "second.png", noise_image(30, 50, seed=1)))
-    held[0].continue_()
-    page.wait_for_selector("body[data-answer-read]", state="attached")  # the answer came
-    assert page.locator("#output-stage.empty").count() == 1  # and was not shown
+    page.wait_for_selector("body[data-fill-ended]", state="attached")
+    assert page.get_attribute("body", "data-fill-ended") == "AbortError"
+    with contextlib.suppress(Exception):  # aborted: Playwright may refuse to go on with it
+        held[0].continue_()
+    page.wait_for_timeout(300)
+    assert page.locator("#output-stage.empty").count() == 1  # nothing of it shown
     assert page.locator("#download-result").is_hidden()
     assert page.locator("#message").inner_text().startswith("second.png: 50×30")
     assert page.problems == []
+
+
+def test_pixels_show_as_blocks_only_where_the_image_is_enlarged(page, tmp_path):
+    """A 32-px face is shown with its pixels as blocks; a photo shrunk to fit is smoothed
+    (as blocks, its fine lines, text, vanished and flickered)."""
+    open_image(page, _save(tmp_path / "small.png", noise_image(16, 16)))
+    assert page.locator("#stage.enlarged canvas#mask").count() == 1
+    open_image(page, _save(tmp_path / "large.png", noise_image(1500, 2000)))
+    assert page.locator("#stage.enlarged").count() == 0
+    assert page.eval_on_selector("#image", "c => getComputedStyle(c).imageRendering") == "auto"
 
 
 def test_open_image_is_reached_with_the_keyboard(page):

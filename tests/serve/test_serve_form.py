@@ -89,7 +89,7 @@ def test_the_first_heic_a_server_gets_is_held_to_its_caps(tmp_path):
 def test_a_raised_render_cap_keeps_the_clis_memory_bound(monkeypatch):
     """--max-render above 4096 px lets a 2100-px side through at x2; `impaint inpaint
     --scale` refuses more than 2048x2048 px in (some 1 GB a megapixel), and so does the API."""
-    def render(*args):
+    def render(*args, **kwargs):
         raise RuntimeError("rendered")  # the work itself: gigabytes, minutes
     monkeypatch.setattr(serve_work, "inpaint_with_std", render)
     model = ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))

@@ -109,7 +109,7 @@ import impaint.serve.work as serve_work
 from impaint.model import ImplicitInpainter, ModelConfig
 from tests.serve.conftest import box_mask, encode, mask_png, noise_image
 
-serve_work.inpaint_with_std = lambda *args: time.sleep(120)  # a fill that takes minutes
+serve_work.inpaint_with_std = lambda *args, **kw: time.sleep(120)  # a fill of minutes
 server.GRACE_SECONDS = 0.5
 app = serve_app.create_app(ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16,
                                                          depth=2)))

@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
+import threading
 from dataclasses import asdict
 from pathlib import Path
 
@@ -39,7 +40,7 @@ from .form import INPAINT_FIELDS, check_fields, check_size, form_int, limited_re
 from .guards import HostCheck, check_origin, own_hosts
 from .limits import Limits
 from .pool import InferencePool
-from .work import run_inpaint, run_preview
+from .work import ClientLeft, run_inpaint, run_preview
 # The old path: names that lived here before the split, imported from here by users and code.
 from .pool import FIRST_GUESS_S  # noqa: F401
 from .work import png_bytes  # noqa: F401
@@ -85,8 +86,9 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
         pool.acquire()
     except ApiError as e:
         return error_response(e.status, str(e), e.headers)
+    receive = request.receive  # the connection's own: after the body, its disconnect
     try:
-        request = Request(request.scope, limited_receive(request.receive, max_bytes))
+        request = Request(request.scope, limited_receive(receive, max_bytes))
         try:
             # files beyond image and mask are refused by check_fields, in its words
             form = await asyncio.wait_for(request.form(max_files=8, max_fields=8),
@@ -97,7 +99,13 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
             args = await parse(form)
         finally:
             await form.close()
-        return Response(await pool.run(work, *args, timed=timed), media_type="image/png")
+        left = threading.Event()  # set when the client goes: the work stops at its next pass
+        watcher = asyncio.create_task(watch_disconnect(receive, left))
+        try:
+            png = await pool.run(work, *args, left, timed=timed)
+        finally:
+            watcher.cancel()
+        return Response(png, media_type="image/png")
     except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running
         # after its grace period; the page gets a line it can show, the log no traceback
         log.warning("a request was cut off: the server is stopping")
@@ -105,6 +113,9 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
                               {"Retry-After": "10"})
     except ClientDisconnect:  # gone before its upload arrived: nobody reads an answer
         log.warning("a client disconnected mid-upload")
+        return error_response(400, "the client disconnected")
+    except ClientLeft:  # gone while its fill ran (a page that opened another image)
+        log.info("a client left: its fill was stopped")
         return error_response(400, "the client disconnected")
     except ApiError as e:
         return error_response(e.status, str(e), e.headers)
@@ -119,6 +130,14 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
                                    "the server is still running")
     finally:
         pool.release()
+
+
+async def watch_disconnect(receive, left: threading.Event) -> None:
+    """Set `left` when the client disconnects. Run once the body is read: the connection's
+    next message is then its disconnect (cancelled when the answer is ready)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    left.set()
 
 
 def create_app(model, name: str = "model", limits: Limits | None = None, fill=None,

@@ -24,20 +24,22 @@ async function loadInfo() {
   $("samples").max = info.limits.max_samples;
 }
 
-async function request(mask, fields) {
+async function request(mask, fields, signal = undefined) {
   const body = new FormData();
   body.append("image", state.file, state.file.name);
   body.append("mask", mask, "mask.png");
   for (const [key, value] of Object.entries(fields)) body.append(key, String(value));
-  return post("/api/inpaint", body);
+  return post("/api/inpaint", body, signal);
 }
 
-// POST a form -> the PNG answered, or an Error with the server's one-line message.
-async function post(path, body) {
+// POST a form -> the PNG answered, or an Error with the server's one-line message (`signal`
+// aborted: an Error its caller drops, the image it was for no longer open).
+async function post(path, body, signal = undefined) {
   let response;
   try {
-    response = await fetch(path, { method: "POST", body });
+    response = await fetch(path, { method: "POST", body, signal });
   } catch (err) {
+    if (err.name === "AbortError") throw new Error("stopped: another image was opened");
     throw new Error("the server did not answer (is `impaint serve` still running?)");
   }
   if (!response.ok) {

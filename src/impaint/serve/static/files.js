@@ -60,6 +60,8 @@ async function openFile(file) {
   }
   state.file = file;
   state.opened += 1;
+  if (state.controller) state.controller.abort();  // its fill: stopped on the server too
+  state.controller = null;
   for (const canvas of [imageCanvas, maskCanvas]) {
     canvas.width = bitmap.width;
     canvas.height = bitmap.height;

@@ -92,9 +92,14 @@ $("compare").addEventListener("click", () => { state.before = !state.before; sho
 $("sigma").addEventListener("change", async () => {
   if ($("sigma").checked && state.chosen && !state.urls.sigma && state.maskBlob) {
     const shown = state.shown;  // another result since: this σ is not its
+    say("Computing σ… (the fill again, with its σ)");
     try {
-      const sigma = await request(state.maskBlob, { ...state.fields, view: "sigma" });
-      if (shown === state.shown) setUrl("sigma", sigma);
+      const sigma = await request(state.maskBlob, { ...state.fields, view: "sigma" },
+                                  state.controller ? state.controller.signal : undefined);
+      if (shown === state.shown) {
+        setUrl("sigma", sigma);
+        say("");
+      }
     } catch (err) {
       if (shown === state.shown) say(err.message, true);
     }

@@ -30,6 +30,8 @@ function show() {
   $("compare").setAttribute("aria-pressed", String(state.before));
   $("output-label").textContent = state.before ? "Before"
     : sigma ? "σ: bright where the fill is a guess" : "Result";
+  $("result").alt = state.before ? "the input image" : sigma
+    ? "σ heat map: bright where the fill is a guess" : "the inpainted image";
   if (url) $("result").src = url;
   $("download-result").href = state.chosen || "";
 }
@@ -43,6 +45,9 @@ async function inpaint() {
   // await, or the mask of this image would go out with the next one's file.
   const opened = state.opened;
   const refocus = document.activeElement === $("inpaint");  // disabled, it loses focus
+  const controller = new AbortController();  // aborted by the next image opened (files.js)
+  state.controller = controller;
+  const signal = controller.signal;
   let ticker = null;
   try {
     const mask = await maskPng();
@@ -72,7 +77,7 @@ async function inpaint() {
         say(`Inpainting… ${Math.round((performance.now() - started) / 1000)} s`);
       }
     }, 1000);
-    const result = await request(mask.blob, fields);
+    const result = await request(mask.blob, fields, signal);
     if (opened !== state.opened) return;
     clearResult();
     const shown = state.shown;
@@ -83,12 +88,12 @@ async function inpaint() {
     showResult();  // now: a σ or a sample that fails below takes nothing from it
     try {
       if ($("sigma").checked) {
-        const sigma = await request(mask.blob, { ...state.fields, view: "sigma" });
+        const sigma = await request(mask.blob, { ...state.fields, view: "sigma" }, signal);
         if (shown !== state.shown) return;
         setUrl("sigma", sigma);
         show();
       }
-      if (k > 1) await drawSamples(mask.blob, k, shown);
+      if (k > 1) await drawSamples(mask.blob, k, shown, signal);
     } catch (err) {
       if (shown === state.shown) say(`Done in ${seconds()} s, but ${err.message}`, true);
       return;
@@ -113,17 +118,20 @@ function showResult() {
   $("compare").disabled = false;
   show();
   fit();
+  // On a phone the pane is below the input, out of sight: brought up (nothing moves where
+  // it is in view already).
+  $("output-stage").scrollIntoView({ block: "nearest", behavior: "smooth" });
 }
 
 // K completions from the stochastic latent (draws 1…K); a click shows and downloads one.
-async function drawSamples(mask, k, shown) {
+async function drawSamples(mask, k, shown, signal) {
   const mean = state.chosen;
   const thumbs = [mean];
   try {
     for (let i = 1; i <= k; i++) {
       if (shown !== state.shown) return;  // the next image's file would meet this mask
       say(`Sample ${i} of ${k}…`);
-      const sample = await request(mask, { sample: i });
+      const sample = await request(mask, { sample: i }, signal);
       if (shown !== state.shown) return;  // its result was cleared: its URLs with it
       const url = URL.createObjectURL(sample);
       state.samples.push(url);

@@ -27,6 +27,8 @@ const state = {
   inpaints: 0,     // counts Inpaint presses (and opened images): a stale one leaves the button
   busy: false,     // an Inpaint of this image is running: a second press is not sent
   shown: 0,        // counts results: a σ asked for an earlier one is dropped
+  controller: null,  // aborts the requests of a fill when another image opens: the server
+                     // then stops it (one worker would otherwise finish it first)
 };
 
 const imageCanvas = $("image");
@@ -57,6 +59,10 @@ function fit() {
     el.style.width = `${w}px`;
     el.style.height = `${h}px`;
   }
+  // Pixels shown as blocks where enlarged (a 32-px face); a photo shrunk to fit is smoothed,
+  // or its fine lines (text) vanish and flicker.
+  $("stage").classList.toggle("enlarged", k > 1);
+  $("output-stage").classList.toggle("enlarged", k > 1);
 }
 
 function stem() { return state.file.name.replace(/\.[^.]*$/, "") || "image"; }
