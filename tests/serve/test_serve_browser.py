@@ -293,8 +293,15 @@ def test_pixels_show_as_blocks_only_where_the_image_is_enlarged(page, tmp_path):
     open_image(page, _save(tmp_path / "small.png", noise_image(16, 16)))
     assert page.locator("#stage.enlarged canvas#mask").count() == 1
     open_image(page, _save(tmp_path / "large.png", noise_image(1500, 2000)))
+    page.wait_for_selector("#message:has-text('large.png')")  # the stage was already shown
     assert page.locator("#stage.enlarged").count() == 0
     assert page.eval_on_selector("#image", "c => getComputedStyle(c).imageRendering") == "auto"
+
+
+def test_clear_and_open_mask_wait_for_an_image(page, tmp_path):
+    assert page.locator("#clear").is_disabled() and page.locator("#mask-file").is_disabled()
+    open_image(page, _save(tmp_path / "a.png", noise_image(16, 16)))
+    assert page.locator("#clear").is_enabled() and page.locator("#mask-file").is_enabled()
 
 
 def test_open_image_is_reached_with_the_keyboard(page):

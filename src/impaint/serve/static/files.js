@@ -75,6 +75,7 @@ async function openFile(file) {
   clearResult();
   $("stage").classList.remove("empty");
   $("download-mask").hidden = false;
+  $("clear").disabled = $("mask-file").disabled = false;  // of use once an image is open
   state.inpaints += 1;  // a fill still running for the last image no longer holds the button
   state.busy = false;
   $("inpaint").disabled = false;
