@@ -446,6 +446,43 @@ def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint
     assert (tmp_path / "out" / "anim.png").is_file()
 
 
+def test_invert_mask_and_scale_reach_one_image_and_a_folder(capsys, files, tmp_path,
+                                                           tiny_checkpoint):
+    """--invert-mask (white = known) and --scale, through the CLI, for one image and for a
+    folder: the known pixels exact (as K x K blocks), the hole filled."""
+    img, mask = files
+    known = np.asarray(Image.open(mask)) < 128  # white = hole in the fixture's mask file
+    Image.fromarray(np.where(known, 255, 0).astype(np.uint8)).save(tmp_path / "inv.png")
+    (tmp_path / "imgs").mkdir()
+    (tmp_path / "masks").mkdir()
+    shutil.copy(img, tmp_path / "imgs" / "face.png")
+    shutil.copy(tmp_path / "inv.png", tmp_path / "masks" / "face.png")
+    for source, hole, out in ((img, tmp_path / "inv.png", tmp_path / "one.png"),
+                              (tmp_path / "imgs", tmp_path / "masks", tmp_path / "dir")):
+        code, _, err = run(capsys, "inpaint", source, "--mask", hole, "-o", out, "--scale", "2",
+                           "--invert-mask", "--checkpoint", tiny_checkpoint, "--quiet")
+        assert code == 0, err
+        result = np.asarray(Image.open(out if out.suffix else out / "face.png").convert("RGB"))
+        big_known = known.repeat(2, 0).repeat(2, 1)
+        assert result.shape == (32, 32, 3)
+        assert (result[big_known] == 120).all() and (result[~big_known] != 120).any()
+
+
+def test_ctrl_c_while_inpainting_says_no_image_is_half_written(capsys, monkeypatch, files,
+                                                               tmp_path, tiny_checkpoint):
+    import impaint.inference.files as files_module
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(files_module, "write_image", interrupted)
+    img, mask = files
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "o.png",
+                       "--checkpoint", tiny_checkpoint, "--quiet")
+    assert code == 130
+    assert err == ("impaint: interrupted (each image already written is whole: none is "
+                   "half-written)\n")
+
+
 def test_a_batch_checks_its_output_folder_before_the_model_loads(capsys, files, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     under = tmp_path / "notes.txt" / "out"

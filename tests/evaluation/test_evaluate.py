@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -84,6 +85,22 @@ def test_results_rows_and_full_mask_fill():
     one = evaluate(tiny_images(), {"telea": BASELINES["telea"]}, families="full",
                    progress=False, grid_images=0)  # one family by its name, not its letters
     assert [(r["family"], r["label"]) for r in one.rows] == [("full", "all")]
+
+
+def test_psnr_on_the_hole_is_taken_on_the_hole_alone():
+    """A fill 0.1 off on every hole pixel and exact elsewhere: 20 dB on the hole, whatever
+    the hole's size; the whole image's PSNR is higher, the more so the smaller the hole."""
+    def off_by_a_tenth(image, known):  # (H, W, 3) and (H, W), 1 = known
+        return np.where(known[..., None] > 0, image, image + 0.1)
+
+    images = torch.full((2, 3, 32, 32), 100, dtype=torch.uint8)
+    res = evaluate(images, {"off": off_by_a_tenth}, families="box", progress=False,
+                   grid_images=0)
+    for label in ("0.25", "0.5"):
+        row = res.row("off", "box", label)
+        assert row["psnr_hole"] == pytest.approx(20.0, abs=1e-4)
+        assert row["psnr_full"] == pytest.approx(20.0 - 10 * math.log10(row["hole_ratio"]),
+                                                 abs=0.05)
 
 
 def test_the_api_leaves_a_model_as_it_was_and_names_a_missing_device():

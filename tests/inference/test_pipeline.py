@@ -184,13 +184,16 @@ def test_the_api_names_a_wrong_model_or_setting_and_keeps_the_models_mode(model)
         model.eval()  # the module's shared model, in eval mode for the tests after this one
 
 
-def test_scale_renders_the_pyramid_fill_larger(model):
-    image, mask = smooth_image(128, 96), box_mask(128, 96, 20, 10, 90, 70)
+@pytest.mark.parametrize("hole", [(20, 10, 90, 70), (40, 30, 4, 4)])  # pyramid, one pass
+def test_scale_renders_the_fill_larger_with_sigma_zero_only_where_known(model, hole):
+    image, mask = smooth_image(128, 96), box_mask(128, 96, *hole)
+    assert bool(levels_for(mask[0])) == (hole[2] > 10)  # the two routes at x2
     out, sigma = inpaint_with_std(model, image, mask, scale=2)
     assert out.shape == (1, 3, 256, 192) and sigma.shape == out.shape
     big_known = torch.nn.functional.interpolate(mask, scale_factor=2).bool().expand_as(out)
     big_image = torch.nn.functional.interpolate(image, scale_factor=2)
     assert torch.equal(out[big_known], big_image[big_known])
+    assert (sigma[big_known] == 0).all() and (sigma[~big_known] > 0).all()
 
 
 def test_on_pass_ticks_once_per_model_pass(model):

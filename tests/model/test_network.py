@@ -102,7 +102,9 @@ def test_compose_ignores_nan_predictions_on_known_pixels():
     img, mask = torch.rand(1, 3, 4, 4), torch.ones(1, 1, 4, 4)
     mask[..., 0, 0] = 0
     out = compose(img, mask, torch.full_like(img, float("nan")))
-    assert torch.equal(out[..., 1:, :], img[..., 1:, :])
+    known = mask.bool().expand_as(img)
+    assert torch.equal(out[known], img[known])  # every known pixel, row 0's too
+    assert out[..., 0, 0].isnan().all()  # the hole took the prediction
 
 
 def test_scale_renders_larger_and_keeps_known_pixels():

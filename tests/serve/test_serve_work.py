@@ -81,8 +81,15 @@ def test_preview_shows_what_the_browser_cannot(shipped_url):
 
 @pytest.mark.parametrize("scale", [2, 4])
 def test_output_scale(shipped_url, scale):
-    r = post(shipped_url, encode(noise_image()), mask_png(box_mask()), scale=scale)
-    assert decode(r.content).shape == (40 * scale, 56 * scale, 3)
+    """x2 / x4: the known pixels as K x K blocks of the input's, exactly (PNG)."""
+    image, hole = noise_image(), box_mask()
+    r = post(shipped_url, encode(image), mask_png(hole), scale=scale)
+    assert r.status_code == 200, r.text
+    out = decode(r.content)
+    assert out.shape == (40 * scale, 56 * scale, 3)
+    big_hole = hole.repeat(scale, 0).repeat(scale, 1)
+    big_image = image.repeat(scale, 0).repeat(scale, 1)
+    assert np.array_equal(out[~big_hole], big_image[~big_hole])
 
 
 def test_flips_average_mirror_images_and_keep_known_pixels(shipped_url):

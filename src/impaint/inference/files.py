@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 
 from ..model import load_model, sample_completions
+from ..model.checkpoint import written_atomically
 from ..outputs import check_output
 from ..plots import sigma_image
 from ..progress import bar as progress_bar
@@ -56,8 +57,11 @@ def write_uncertainty(std: torch.Tensor, path: str | Path) -> list[Path]:
     path, raw = uncertainty_paths(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     rgb = sigma_image(std).permute(1, 2, 0).numpy()
-    Image.fromarray((rgb * 255).round().astype(np.uint8)).save(path)
-    np.save(raw, std.numpy().astype(np.float32))
+    with written_atomically(path) as tmp:  # as write_image: never a half-written file
+        Image.fromarray((rgb * 255).round().astype(np.uint8)).save(
+            tmp, format=Image.registered_extensions()[path.suffix.lower()])
+    with written_atomically(raw) as tmp, open(tmp, "wb") as f:  # np.save would add .npy
+        np.save(f, std.numpy().astype(np.float32))
     return [path, raw]
 
 
