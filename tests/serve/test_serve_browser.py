@@ -298,6 +298,29 @@ def test_pixels_show_as_blocks_only_where_the_image_is_enlarged(page, tmp_path):
     assert page.eval_on_selector("#image", "c => getComputedStyle(c).imageRendering") == "auto"
 
 
+def test_on_a_phone_the_result_is_brought_into_view(browser, shipped_url, tmp_path):
+    """One column: the result pane lies below the input, out of sight, until it is shown."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, has_touch=True)
+    try:
+        page = context.new_page()
+        page.goto(shipped_url)
+        page.wait_for_selector("#model:has-text('parameters')")
+        open_image(page, _save(tmp_path / "tall.png", noise_image(64, 48)))
+        stroke(page, [(0.3, 0.3), (0.7, 0.6)])
+        assert page.locator("#output-stage").bounding_box()["y"] > 844 * 0.6
+        page.click("#inpaint")
+        page.wait_for_selector("#message:has-text('Done')")
+        for _ in range(100):  # a smooth scroll: polled until it is done (or 5 s)
+            top = page.evaluate("document.getElementById('output-stage')"
+                                ".getBoundingClientRect().top")
+            if 0 <= top < 844 * 0.6:
+                break
+            page.wait_for_timeout(50)
+        assert 0 <= top < 844 * 0.6
+    finally:
+        context.close()
+
+
 def test_clear_and_open_mask_wait_for_an_image(page, tmp_path):
     assert page.locator("#clear").is_disabled() and page.locator("#mask-file").is_disabled()
     open_image(page, _save(tmp_path / "a.png", noise_image(16, 16)))

@@ -118,9 +118,11 @@ function showResult() {
   $("compare").disabled = false;
   show();
   fit();
-  // On a phone the pane is below the input, out of sight: brought up (nothing moves where
-  // it is in view already).
-  $("output-stage").scrollIntoView({ block: "nearest", behavior: "smooth" });
+  // On a phone the pane is below the input, out of sight: brought up (beside the input, on
+  // a wider screen, nothing moves).
+  if ($("output-stage").getBoundingClientRect().top > window.innerHeight * 0.6) {
+    $("output-stage").scrollIntoView({ block: "start", behavior: "smooth" });
+  }
 }
 
 // K completions from the stochastic latent (draws 1…K); a click shows and downloads one.
