@@ -218,10 +218,39 @@ def test_batches_drawn_ahead_by_a_worker_process_are_the_batches_drawn_in_turn()
 
 
 def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
-        image_folder, tmp_path):
+        image_folder, tmp_path, monkeypatch):
+    """What the training and validation steps give the model, spied on: the batch drawn at
+    size x 2, downsampled to `size`, rendered at scale 2 and scored at the full size. Run at
+    16 px with no downsampling (the loop ignoring render_scale), it trains a model of the
+    same definition, which the checks on the checkpoint alone would pass."""
+    import impaint.train.loop as loop
+    seen, scored, real_set_up, real_loss = [], [], loop.set_up, loop.inpainting_loss
+
+    def spied_set_up(*args):
+        run = real_set_up(*args)
+        run.model.register_forward_hook(
+            lambda model, a, kw, out: seen.append((model.training, a[0], a[1], kw["scale"],
+                                                   out[0] if model.training else out)),
+            with_kwargs=True)
+        return run
+
+    def spied_loss(pred, composed, img, loss_mask, *rest):
+        scored.append((pred, img, loss_mask))
+        return real_loss(pred, composed, img, loss_mask, *rest)
+
+    monkeypatch.setattr(loop, "set_up", spied_set_up)
+    monkeypatch.setattr(loop, "inpainting_loss", spied_loss)
     cfg = tiny_config(image_folder, tmp_path / "run", render_scale=2)
     cfg.size = 8  # the images are loaded at 16 px, the model sees them at 8
     ckpt = train(cfg, progress=False)
+    trained = [s for s in seen if s[0]]
+    assert len(trained) == len(scored) == 2 and len(seen) == 3  # 2 steps, 1 validation
+    for (_, lo, lo_mask, scale, out), (pred, img, mask) in zip(trained, scored):
+        assert img.shape[-2:] == mask.shape[-2:] == pred.shape[-2:] == out.shape[-2:] == (16, 16)
+        assert scale == 2 and all(torch.equal(a, b) for a, b in
+                                  zip((lo, lo_mask), downsample(img, mask)))
+    _, lo, lo_mask, scale, out = seen[-1]  # validation: as trained
+    assert lo.shape[-1] == lo_mask.shape[-1] == 8 and scale == 2 and out.shape[-1] == 16
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert rows[-1]["valid_psnr_hole"] and math.isfinite(float(rows[-1]["loss"]))
     model = load_model(ckpt)  # the model's input size is `size`; it renders at 2x
