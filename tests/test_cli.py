@@ -581,6 +581,32 @@ def test_inpaint_takes_out_as_well_as_o(capsys, files, tmp_path, tiny_checkpoint
     assert code == 0 and (tmp_path / "o.png").exists()
 
 
+@pytest.mark.parametrize("given", ["a file", "a folder"])
+def test_inpaint_fills_with_the_general_model_by_default(capsys, files, tmp_path,
+                                                         tiny_checkpoint, monkeypatch, given):
+    """With no --checkpoint, one image and a folder of them are filled by `general` (photos
+    of any size), not by the 32-px faces model: the model asked for is recorded, and the tiny
+    one filled in its place."""
+    import impaint.inference.files as files_module
+
+    asked, real = [], files_module.load_model_or_backend
+
+    def load(checkpoint, *args):
+        asked.append(checkpoint)
+        return real(tiny_checkpoint, *args)
+    monkeypatch.setattr(files_module, "load_model_or_backend", load)
+    img, mask = files
+    out, written = tmp_path / "o.png", tmp_path / "o.png"
+    if given == "a folder":
+        (tmp_path / "imgs").mkdir()
+        (tmp_path / "masks").mkdir()
+        img = img.rename(tmp_path / "imgs" / "face.png").parent
+        mask = mask.rename(tmp_path / "masks" / "face.png").parent
+        out, written = tmp_path / "out", tmp_path / "out" / "face.png"
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--quiet")
+    assert code == 0 and asked == ["general"] and written.is_file(), err
+
+
 def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_path):
     code, _, err = run(capsys, "sample", "2", "-o", tmp_path / "s")
     assert code == 2
