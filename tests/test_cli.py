@@ -456,6 +456,40 @@ def test_a_batch_checks_its_output_folder_before_the_model_loads(capsys, files, 
                         "folder")
 
 
+@pytest.mark.parametrize("option", ["-o", "--uncertainty"])
+def test_a_folder_no_file_can_be_made_in_is_one_line_before_the_model_loads(
+        capsys, files, tmp_path, monkeypatch, option):
+    """Before any work, a file is made (and dropped) in each output's folder: one the user
+    may not write in is one line that names it, not a traceback after the fill. chmod does
+    not lock a folder for root, so the probe fails there as the OS would; the checkpoint
+    does not exist, so a check after the model's load would say that instead."""
+    import errno
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import impaint.inference.image_write as image_write
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = tempfile.TemporaryFile
+
+    def probe(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(locked))
+        return real(*args, dir=dir, **kwargs)
+    monkeypatch.setattr(image_write.tempfile, "TemporaryFile", probe)
+    img, mask = files
+    outputs = (["-o", locked / "o.png"] if option == "-o" else
+               ["-o", tmp_path / "o.png", "--uncertainty", locked / "sigma.png"])
+    before = sorted(tmp_path.rglob("*"))
+    code, out, err = run(capsys, "inpaint", img, "--mask", mask, *outputs, "--checkpoint",
+                         tmp_path / "no-such.safetensors")
+    assert code == 2 and out == "" and sorted(tmp_path.rglob("*")) == before
+    assert err.strip().splitlines() == [f"impaint: error: cannot write in {locked}: no file "
+                                        "can be made there (Permission denied)"]
+
+
 def test_a_huge_samples_count_is_one_line_at_once(capsys, files, tmp_path, tiny_checkpoint):
     img, mask = files
     code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "s.png",
