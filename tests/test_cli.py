@@ -493,6 +493,40 @@ def test_a_batch_checks_its_output_folder_before_the_model_loads(capsys, files, 
                         "folder")
 
 
+@pytest.mark.parametrize("option", ["-o", "--uncertainty"])
+def test_a_folder_no_file_can_be_made_in_is_one_line_before_the_model_loads(
+        capsys, files, tmp_path, monkeypatch, option):
+    """Before any work, a file is made (and dropped) in each output's folder: one the user
+    may not write in is one line that names it, not a traceback after the fill. chmod does
+    not lock a folder for root, so the probe fails there as the OS would; the checkpoint
+    does not exist, so a check after the model's load would say that instead."""
+    import errno
+    import os
+    import tempfile
+    from pathlib import Path
+
+    import impaint.inference.image_write as image_write
+
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real = tempfile.TemporaryFile
+
+    def probe(*args, dir=None, **kwargs):
+        if dir is not None and Path(dir) == locked:
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(locked))
+        return real(*args, dir=dir, **kwargs)
+    monkeypatch.setattr(image_write.tempfile, "TemporaryFile", probe)
+    img, mask = files
+    outputs = (["-o", locked / "o.png"] if option == "-o" else
+               ["-o", tmp_path / "o.png", "--uncertainty", locked / "sigma.png"])
+    before = sorted(tmp_path.rglob("*"))
+    code, out, err = run(capsys, "inpaint", img, "--mask", mask, *outputs, "--checkpoint",
+                         tmp_path / "no-such.safetensors")
+    assert code == 2 and out == "" and sorted(tmp_path.rglob("*")) == before
+    assert err.strip().splitlines() == [f"impaint: error: cannot write in {locked}: no file "
+                                        "can be made there (Permission denied)"]
+
+
 def test_a_huge_samples_count_is_one_line_at_once(capsys, files, tmp_path, tiny_checkpoint):
     img, mask = files
     code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "s.png",
@@ -616,6 +650,32 @@ def test_inpaint_takes_out_as_well_as_o(capsys, files, tmp_path, tiny_checkpoint
     code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "--out", tmp_path / "o.png",
                      "--checkpoint", tiny_checkpoint)
     assert code == 0 and (tmp_path / "o.png").exists()
+
+
+@pytest.mark.parametrize("given", ["a file", "a folder"])
+def test_inpaint_fills_with_the_general_model_by_default(capsys, files, tmp_path,
+                                                         tiny_checkpoint, monkeypatch, given):
+    """With no --checkpoint, one image and a folder of them are filled by `general` (photos
+    of any size), not by the 32-px faces model: the model asked for is recorded, and the tiny
+    one filled in its place."""
+    import impaint.inference.files as files_module
+
+    asked, real = [], files_module.load_model_or_backend
+
+    def load(checkpoint, *args):
+        asked.append(checkpoint)
+        return real(tiny_checkpoint, *args)
+    monkeypatch.setattr(files_module, "load_model_or_backend", load)
+    img, mask = files
+    out, written = tmp_path / "o.png", tmp_path / "o.png"
+    if given == "a folder":
+        (tmp_path / "imgs").mkdir()
+        (tmp_path / "masks").mkdir()
+        img = img.rename(tmp_path / "imgs" / "face.png").parent
+        mask = mask.rename(tmp_path / "masks" / "face.png").parent
+        out, written = tmp_path / "out", tmp_path / "out" / "face.png"
+    code, _, err = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--quiet")
+    assert code == 0 and asked == ["general"] and written.is_file(), err
 
 
 def test_samples_from_the_shipped_model_say_what_model_they_need(capsys, tmp_path):

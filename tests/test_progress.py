@@ -9,8 +9,16 @@ from impaint.train import train
 from tests.helpers import tiny_config
 
 
+def in_a_log(monkeypatch):
+    """stderr as a log file's or a pipe's, outside a notebook, wherever pytest runs: `pytest
+    -s` in a terminal leaves the terminal's stderr in place."""
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
+
+
 def test_a_bar_redraws_seldom_off_a_terminal_and_freely_on_one(monkeypatch):
-    assert bar(range(3), file=io.StringIO()).mininterval == LOG_INTERVAL  # pytest's: no tty
+    in_a_log(monkeypatch)
+    assert bar(range(3), file=io.StringIO()).mininterval == LOG_INTERVAL
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert bar(range(3), file=io.StringIO()).mininterval == 0.1  # tqdm's own
     assert bar(range(3), file=io.StringIO(), mininterval=5).mininterval == 5  # as asked
@@ -30,7 +38,8 @@ def test_training_into_a_log_writes_few_redraws(image_folder, tmp_path, capfd, m
 
 
 def test_bars_are_redrawn_on_a_terminal_and_in_a_notebook_not_in_a_log(monkeypatch):
-    assert not progress.redrawn()  # pytest's stderr: a log
+    in_a_log(monkeypatch)
+    assert not progress.redrawn()
     monkeypatch.setitem(sys.modules, "ipykernel", sys)  # as if in Jupyter
     assert progress.redrawn()
     assert bar(range(3), file=io.StringIO()).mininterval == 0.1  # redrawn freely there

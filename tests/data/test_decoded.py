@@ -143,3 +143,35 @@ def test_decode_caches_past_the_budget_go_least_recently_used_first(celeba_tree,
     os.utime(lookalike, ns=(0, 0))
     CelebA(celeba_tree, "valid", size=6, cache_dir=cache)
     assert lookalike.exists()
+
+
+def test_an_image_edited_in_place_is_decoded_again(tmp_path):
+    """The decode cache is keyed by each file's byte count and time, not its name alone: an
+    image overwritten with other pixels is decoded again, not served stale from the cache.
+    Uncompressed BMPs of one size keep their byte count, so the time tells that edit; a copy
+    that keeps the old time (`cp -p`) is told by its byte count."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    folder, cache = tmp_path / "imgs", tmp_path / "cache"
+    folder.mkdir()
+    edited = folder / "1.bmp"
+
+    def save(path, value, side=16):
+        Image.fromarray(np.full((side, side, 3), value, np.uint8)).save(path)
+    for i in range(3):
+        save(folder / f"{i}.bmp", 40 * (i + 1))
+    first = ImageFolder(folder, size=8, cache_dir=cache).images
+    assert (first[1] == 80).all()
+    known = edited.stat()
+    save(edited, 200)
+    later = known.st_mtime_ns + 10**9  # a later time, however coarse the file system's clock
+    os.utime(edited, ns=(later, later))
+    assert edited.stat().st_size == known.st_size
+    second = ImageFolder(folder, size=8, cache_dir=cache).images
+    assert (second[1] == 200).all() and torch.equal(second[[0, 2]], first[[0, 2]])
+    save(edited, 90, side=24)  # other bytes, at the time the cache knows
+    os.utime(edited, ns=(later, later))
+    assert (ImageFolder(folder, size=8, cache_dir=cache).images[1] == 90).all()

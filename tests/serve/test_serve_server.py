@@ -13,20 +13,22 @@ from impaint.serve.app import create_app
 from impaint.serve.server import running
 
 
-def stub_model_load(monkeypatch) -> list[str]:
-    """`impaint serve` with a tiny model, stopped once its app is made; -> the hosts served.
-    Loading the model prints a line, so that the order of the output shows when it ran."""
+def stub_model_load(monkeypatch) -> list[tuple]:
+    """`impaint serve` with a tiny model, stopped once its app is made; -> what it served:
+    (host, the checkpoint it loaded, the app) each time. Loading the model prints a line, so
+    that the order of the output shows when it ran."""
     import sys
 
     import impaint.model
 
     def load(checkpoint):
         print("loading the model", file=sys.stderr)
+        loaded.append(checkpoint)
         return ImplicitInpainter(ModelConfig(width=8, coarse_width=12, hidden=16, depth=1))
-    served = []
+    loaded, served = [], []
     monkeypatch.setattr(impaint.model, "load_model", load)
-    monkeypatch.setattr(serve_server, "run_until_stopped",
-                        lambda app, sock: served.append(sock.getsockname()[0]))
+    monkeypatch.setattr(serve_server, "run_until_stopped", lambda app, sock: served.append(
+        (sock.getsockname()[0], loaded[-1], app)))
     return served
 
 
@@ -41,6 +43,26 @@ def test_serve_warns_off_this_machine_before_loading_the_model(monkeypatch, caps
                "no authentication, so anyone who can reach this port can use it"] if warned else []
     assert err[:len(warning) + 1] == warning + ["loading the model"]
     assert not [line for line in err[len(warning):] if "warning" in line]
+
+
+def test_serve_gives_the_app_its_caps_and_serves_the_general_model_by_default(monkeypatch):
+    """Each cap flag of `impaint serve` reaches the app it serves (its /api/info, which the
+    page reads, and its pool), none left at its default or given to another; with no
+    --checkpoint it loads and names `general`, the model for photos, not the 32-px faces'."""
+    from dataclasses import asdict
+
+    from impaint.serve import Limits
+
+    served = stub_model_load(monkeypatch)
+    assert main(["serve", "--port", "0", "--max-upload-mb", "2.5", "--max-side", "640",
+                 "--max-render", "320", "--workers", "3", "--queue", "5"]) == 0
+    (_, checkpoint, app), = served
+    given = Limits(max_upload_mb=2.5, max_side=640, max_render=320, workers=3, queue=5)
+    with running(app) as url:
+        info = httpx.get(f"{url}/api/info").json()
+    assert checkpoint == info["model"] == "general"
+    assert info["limits"] == {**asdict(given), "max_upload_bytes": 2_500_000}
+    assert (app.state.pool.workers, app.state.pool.capacity) == (3, 3 + 5)
 
 
 def test_serve_says_it_cannot_listen_before_loading_the_model(monkeypatch, capsys):

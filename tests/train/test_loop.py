@@ -218,10 +218,39 @@ def test_batches_drawn_ahead_by_a_worker_process_are_the_batches_drawn_in_turn()
 
 
 def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
-        image_folder, tmp_path):
+        image_folder, tmp_path, monkeypatch):
+    """What the training and validation steps give the model, spied on: the batch drawn at
+    size x 2, downsampled to `size`, rendered at scale 2 and scored at the full size. Run at
+    16 px with no downsampling (the loop ignoring render_scale), it trains a model of the
+    same definition, which the checks on the checkpoint alone would pass."""
+    import impaint.train.loop as loop
+    seen, scored, real_set_up, real_loss = [], [], loop.set_up, loop.inpainting_loss
+
+    def spied_set_up(*args):
+        run = real_set_up(*args)
+        run.model.register_forward_hook(
+            lambda model, a, kw, out: seen.append((model.training, a[0], a[1], kw["scale"],
+                                                   out[0] if model.training else out)),
+            with_kwargs=True)
+        return run
+
+    def spied_loss(pred, composed, img, loss_mask, *rest):
+        scored.append((pred, img, loss_mask))
+        return real_loss(pred, composed, img, loss_mask, *rest)
+
+    monkeypatch.setattr(loop, "set_up", spied_set_up)
+    monkeypatch.setattr(loop, "inpainting_loss", spied_loss)
     cfg = tiny_config(image_folder, tmp_path / "run", render_scale=2)
     cfg.size = 8  # the images are loaded at 16 px, the model sees them at 8
     ckpt = train(cfg, progress=False)
+    trained = [s for s in seen if s[0]]
+    assert len(trained) == len(scored) == 2 and len(seen) == 3  # 2 steps, 1 validation
+    for (_, lo, lo_mask, scale, out), (pred, img, mask) in zip(trained, scored):
+        assert img.shape[-2:] == mask.shape[-2:] == pred.shape[-2:] == out.shape[-2:] == (16, 16)
+        assert scale == 2 and all(torch.equal(a, b) for a, b in
+                                  zip((lo, lo_mask), downsample(img, mask)))
+    _, lo, lo_mask, scale, out = seen[-1]  # validation: as trained
+    assert lo.shape[-1] == lo_mask.shape[-1] == 8 and scale == 2 and out.shape[-1] == 16
     rows = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
     assert rows[-1]["valid_psnr_hole"] and math.isfinite(float(rows[-1]["loss"]))
     model = load_model(ckpt)  # the model's input size is `size`; it renders at 2x
@@ -234,12 +263,14 @@ def test_render_scale_trains_the_decoder_on_the_render_at_twice_the_input_size(
         train(tiny_config(image_folder, tmp_path / "bad", render_scale=0), progress=False)
 
 
-@pytest.mark.parametrize("stop", ["SIGKILL from outside", "Ctrl-C mid-step"])
+@pytest.mark.parametrize("stop", ["SIGKILL from outside", "SIGTERM from outside",
+                                  "Ctrl-C mid-step"])
 def test_a_stopped_run_resumes_to_the_weights_of_the_uninterrupted_run(image_folder, tmp_path,
                                                                        stop):
     """SIGKILL a training process between two checkpoints (it keeps the step-3 checkpoint),
-    or Ctrl-C it inside step 5 (it finishes the step and saves it), then --resume: the final
-    checkpoint (weights and optimiser moments) equals the uninterrupted run's, bit for bit."""
+    or SIGTERM it (a scheduler's stop) or Ctrl-C it inside step 5 (it finishes the step,
+    saves it and exits 130 with a line that says so), then --resume: the final checkpoint
+    (weights and optimiser moments) equals the uninterrupted run's, bit for bit."""
     import os
     import signal
     import subprocess
@@ -254,11 +285,13 @@ def test_a_stopped_run_resumes_to_the_weights_of_the_uninterrupted_run(image_fol
     subprocess.run(run + args + ["--out", str(tmp_path / "straight")], check=True, timeout=300)
 
     # The victim parks inside its 5th step (checkpoint at step 3, steps 1-4 logged) and says
-    # so; then it is killed from outside, with no chance to clean up. Or it presses Ctrl-C
-    # (SIGINT to itself) inside that step.
-    parked = tmp_path / "parked"
-    inside_step_5 = (f"        open({str(parked)!r}, 'w').close()\n        time.sleep(600)\n"
-                     if stop.startswith("SIGKILL") else
+    # so; then a signal comes from outside, and the step goes on once it has come (SIGKILL
+    # leaves no chance to clean up). Or it presses Ctrl-C (SIGINT to itself) inside that step.
+    parked, go_on = tmp_path / "parked", tmp_path / "go_on"
+    inside_step_5 = (f"        open({str(parked)!r}, 'w').close()\n"
+                     f"        while not os.path.exists({str(go_on)!r}):\n"
+                     "            time.sleep(0.05)\n"
+                     if stop.endswith("from outside") else
                      "        os.kill(os.getpid(), signal.SIGINT)\n")
     victim = ("import os, signal, sys, time\nimport impaint.train.loop as loop\n"
               "from impaint.cli import main\nreal, calls = loop.inpainting_loss, []\n"
@@ -266,21 +299,25 @@ def test_a_stopped_run_resumes_to_the_weights_of_the_uninterrupted_run(image_fol
               f"{inside_step_5}    return real(*a)\n"
               "loop.inpainting_loss = parking_loss\n"
               f"sys.exit(main({args + ['--out', str(tmp_path / 'killed')]!r}))\n")
+    proc = subprocess.Popen([sys.executable, "-c", victim], stderr=subprocess.PIPE, text=True)
+    try:
+        if stop.endswith("from outside"):
+            deadline = time.monotonic() + 300
+            while not parked.exists():
+                assert proc.poll() is None and time.monotonic() < deadline, "it did not park"
+                time.sleep(0.05)
+            os.kill(proc.pid, signal.SIGKILL if stop.startswith("SIGKILL") else signal.SIGTERM)
+            go_on.touch()
+        err = proc.communicate(timeout=300)[1]
+    finally:
+        proc.kill()  # a victim that hangs is not left behind
+    last = tmp_path / "killed" / "last.safetensors"
     if stop.startswith("SIGKILL"):
-        proc = subprocess.Popen([sys.executable, "-c", victim])
-        deadline = time.monotonic() + 300
-        while not parked.exists():
-            assert proc.poll() is None and time.monotonic() < deadline, "the victim did not park"
-            time.sleep(0.05)
-        os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=60) == -signal.SIGKILL
-        assert read_checkpoint(tmp_path / "killed" / "last.safetensors")[1]["step"] == 3
+        assert proc.returncode == -signal.SIGKILL
+        assert read_checkpoint(last)[1]["step"] == 3
     else:
-        done = subprocess.run([sys.executable, "-c", victim], capture_output=True, text=True,
-                              timeout=300)
-        assert done.returncode == 130
-        last = tmp_path / "killed" / "last.safetensors"
-        assert done.stderr.strip().splitlines()[-1] == (
+        assert proc.returncode == 130, err[-2000:]
+        assert err.strip().splitlines()[-1] == (
             f"impaint: stopped at step 5 of 8: {last} is saved, --resume continues the run")
         assert read_checkpoint(last)[1]["step"] == 5
 
