@@ -695,8 +695,8 @@ def test_inpaint_backends_write_the_same_image(capsys, files, tmp_path, tiny_che
     code, _, _ = run(capsys, "inpaint", img, "--mask", mask, "-o", out, "--checkpoint",
                      tiny_checkpoint, "--backend", backend, "--fp32")
     assert code == 0
-    run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "t.png", "--checkpoint",
-        tiny_checkpoint, "--backend", "torch", "--fp32")
+    assert run(capsys, "inpaint", img, "--mask", mask, "-o", tmp_path / "t.png",
+               "--checkpoint", tiny_checkpoint, "--backend", "torch", "--fp32")[0] == 0
     a, b = (np.asarray(Image.open(p), np.int16) for p in (out, tmp_path / "t.png"))
     assert np.abs(a - b).max() <= 1  # fp32 on both; 8-bit rounding may differ by one
 
