@@ -103,22 +103,46 @@ def test_retry_after_times_only_the_fills_that_succeed():
 
 
 def test_the_workers_are_daemons_and_shutdown_cancels_the_queued_work():
-    """A fill still running when the server stops is dropped: Python's exit does not wait
-    for its thread (test_serve_server runs that through Ctrl-C); work still queued is
+    """A fill still running when the server stops is told to stop (test_serve_server runs
+    that through Ctrl-C); Python's exit does not wait for its thread. Work still queued is
     cancelled, work running finishes, and nothing new is taken."""
     executor = serve_pool.DaemonExecutor(1, "test-infer")
     release = threading.Event()
     running_job = executor.submit(release.wait, 10)
     queued = executor.submit(lambda: "never")
-    while not running_job.running():
+    deadline = time.monotonic() + 10
+    while not running_job.running() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert all(t.daemon for t in threading.enumerate() if t.name.startswith("test-infer"))
+    workers = [t for t in threading.enumerate() if t.name.startswith("test-infer")]
+    assert len(workers) == 1 and workers[0].daemon
     executor.shutdown(wait=False, cancel_futures=True)
     assert queued.cancelled()
     with pytest.raises(RuntimeError, match="after shutdown"):
         executor.submit(print)
     release.set()
     assert running_job.result(10) is True
-    failing = serve_pool.DaemonExecutor(1, "test-fail").submit(lambda: 1 / 0)
+    workers[0].join(10)
+    assert not workers[0].is_alive()  # ended once idle
+    failing = serve_pool.DaemonExecutor(1, "test-fail")
     with pytest.raises(ZeroDivisionError):  # handed to the request that awaits it
-        failing.result(10)
+        failing.submit(lambda: 1 / 0).result(10)
+    failing.shutdown()
+
+
+def test_an_unused_or_dropped_pool_leaves_no_threads():
+    """Threads start with the first work, and end once their executor is collected (an app
+    made and dropped, in a notebook or a test, once left its workers behind for good)."""
+    import gc
+
+    before = threading.active_count()
+    unused = serve_pool.DaemonExecutor(4, "test-unused")
+    assert threading.active_count() == before
+    used = serve_pool.DaemonExecutor(2, "test-used")
+    assert used.submit(lambda: 7).result(10) == 7
+    workers = [t for t in threading.enumerate() if t.name.startswith("test-used")]
+    assert len(workers) == 2
+    del unused, used
+    gc.collect()
+    for t in workers:
+        t.join(10)
+    assert not any(t.is_alive() for t in workers)

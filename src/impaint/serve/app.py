@@ -103,7 +103,8 @@ async def answer(request: Request, pool: InferencePool, limits: Limits, parse, w
         watcher = asyncio.create_task(watch_disconnect(receive, left))
         try:
             png = await pool.run(work, *args, left, timed=timed)
-        finally:
+        finally:  # cut off (the server stopping) or answered: a fill on its way stops
+            left.set()
             watcher.cancel()
         return Response(png, media_type="image/png")
     except asyncio.CancelledError:  # Ctrl-C: uvicorn cancels what is still running

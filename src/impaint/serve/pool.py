@@ -8,6 +8,7 @@ import math
 import queue
 import threading
 import time
+import weakref
 from concurrent.futures import Executor, Future
 
 from .errors import ApiError
@@ -16,20 +17,25 @@ FIRST_GUESS_S = 10.0  # Retry-After's time a request, before one has been timed
 
 
 class DaemonExecutor(Executor):
-    """ThreadPoolExecutor's work on daemon threads. A fill still running when the server
-    stops (a large one, a minute) cannot be stopped, and Python's exit waits for the
-    threads of a ThreadPoolExecutor: on these it does not. The server writes no files, so
-    nothing is lost; `serve()` returns (Ctrl-C: raises) at once, as a library call should."""
+    """ThreadPoolExecutor's work on daemon threads, which Python's exit does not wait for: a
+    fill cut off as the server stops is told to stop (its request's `left`), and the server
+    waits for it only as long as `server.STOP_SECONDS`. Threads start with the first work
+    and end once the executor is shut down or collected (an app dropped unused)."""
 
     def __init__(self, workers: int, name: str):
         self.jobs: queue.SimpleQueue = queue.SimpleQueue()
-        self.workers, self.closed = workers, False
-        for i in range(workers):
-            threading.Thread(target=self._work, name=f"{name}_{i}", daemon=True).start()
+        self.workers, self.name, self.closed, self.started = workers, name, False, False
+        # The threads hold the queue, not the executor: collected, it tells them to end.
+        weakref.finalize(self, _stop, self.jobs, workers)
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         if self.closed:
             raise RuntimeError("cannot take work after shutdown")
+        if not self.started:
+            self.started = True
+            for i in range(self.workers):
+                threading.Thread(target=_work, args=(self.jobs,), name=f"{self.name}_{i}",
+                                 daemon=True).start()
         future: Future = Future()
         self.jobs.put((future, fn, args, kwargs))
         return future
@@ -43,17 +49,23 @@ class DaemonExecutor(Executor):
                 self.jobs.get_nowait()[0].cancel()
             except queue.Empty:
                 break
-        for _ in range(self.workers):  # a stop for each thread, after the work before it
-            self.jobs.put(None)
+        _stop(self.jobs, self.workers)
 
-    def _work(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            future, fn, args, kwargs = job
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(fn(*args, **kwargs))
-                except BaseException as e:  # noqa: BLE001  (handed to the awaiting request)
-                    future.set_exception(e)
+
+def _stop(jobs: queue.SimpleQueue, workers: int) -> None:
+    for _ in range(workers):  # a stop for each thread, after the work queued before it
+        jobs.put(None)
+
+
+def _work(jobs: queue.SimpleQueue) -> None:
+    while (job := jobs.get()) is not None:
+        future, fn, args, kwargs = job
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(fn(*args, **kwargs))
+            except BaseException as e:  # noqa: BLE001  (handed to the awaiting request)
+                future.set_exception(e)
+        del job, future, fn, args, kwargs  # nothing of it kept while waiting for the next
 
 
 class InferencePool:
@@ -66,8 +78,8 @@ class InferencePool:
         # running mean of a worker's time on one request, for Retry-After; None until the
         # first one is done (a guess of 1 s told clients to come back 8 s too soon)
         self.mean_s: float | None = None
-        self.running = 0  # work on the workers now, including a cut-off request's (a thread
-        self.lock = threading.Lock()  # cannot be stopped): the server waits for none
+        self.running = 0  # work on the workers now, including a cut-off request's, which
+        self.lock = threading.Lock()  # stops at its next pass (the server waits that long)
 
     def acquire(self) -> None:
         if self.busy >= self.capacity:

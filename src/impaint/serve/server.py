@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import socket
 import sys
 import threading
@@ -37,8 +38,10 @@ def url_of(sock: socket.socket) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
-# On Ctrl-C, requests still running get this long to finish; then they are cut off (503).
+# On Ctrl-C, requests still running get this long to finish; then they are cut off (503),
+# and their fills told to stop at their next model pass, which gets STOP_SECONDS to end.
 GRACE_SECONDS = 5
+STOP_SECONDS = 10
 
 
 def make_server(app) -> uvicorn.Server:
@@ -108,12 +111,18 @@ def serve(checkpoint: str | Path | None = "general", host: str = "127.0.0.1", po
 
 def run_until_stopped(app, sock: socket.socket) -> None:
     """Serve until Ctrl-C (KeyboardInterrupt, raised on to the caller). A request still on a
-    worker then (cut off with a 503 after GRACE_SECONDS) cannot be stopped: it is dropped,
-    its thread a daemon that neither this nor Python's exit waits for (the server writes no
-    files)."""
+    worker then is cut off with a 503 after GRACE_SECONDS and its fill told to stop: it ends
+    at its next model pass, which this waits for (up to STOP_SECONDS). A pass that runs on
+    past that cannot be stopped, and a process that exits with a thread inside torch
+    aborts: the process then leaves at once (os._exit; the server writes no files)."""
     try:
         make_server(app).run(sockets=[sock])
     finally:
-        if app.state.pool.running:
+        pool = app.state.pool
+        deadline = time.monotonic() + STOP_SECONDS
+        while pool.running and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if pool.running:
             print("impaint serve: stopped (a fill still running was dropped)", file=sys.stderr,
                   flush=True)
+            os._exit(130)
