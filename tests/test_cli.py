@@ -444,6 +444,11 @@ def test_batch_without_failures_exits_0(capsys, files, tmp_path, tiny_checkpoint
                        "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--quiet")
     assert code == 0 and "written 2, failed 0, skipped 0" in out
     assert (tmp_path / "out" / "anim.png").is_file()
+    # A GIF beside an image of its name is its preview: the image is filled, not a clash.
+    Image.open(tmp_path / "imgs" / "face.png").save(tmp_path / "imgs" / "face.gif")
+    code, out, _ = run(capsys, "inpaint", tmp_path / "imgs", "--mask", tmp_path / "masks",
+                       "-o", tmp_path / "out", "--checkpoint", tiny_checkpoint, "--quiet")
+    assert code == 0 and "written 2, failed 0, skipped 0" in out
 
 
 def test_invert_mask_and_scale_reach_one_image_and_a_folder(capsys, files, tmp_path,
@@ -491,6 +496,11 @@ def test_a_batch_checks_its_output_folder_before_the_model_loads(capsys, files, 
     assert code == 2  # the output, not the missing checkpoint: said before it is loaded
     one_line_error(err, f"cannot write {under}: {tmp_path / 'notes.txt'} is a file, not a "
                         "folder")
+    for image in (files[0].parent, files[0]):  # "" (an unset variable) is not "."
+        code, _, err = run(capsys, "inpaint", image, "--mask", files[1] if image.is_file()
+                           else files[0].parent, "-o", "", "--checkpoint", tmp_path / "no.st")
+        assert code == 2
+        one_line_error(err, f"-o is empty: name the {'file' if image.is_file() else 'folder'}")
 
 
 @pytest.mark.parametrize("option", ["-o", "--uncertainty"])

@@ -235,7 +235,7 @@ def inpaint_batch(args) -> int:
 
     if args.uncertainty or args.samples:
         raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
-    check_folder_output(Path(args.image), Path(args.mask), Path(args.output))  # before the load
+    check_folder_output(Path(args.image), Path(args.mask), args.output)  # before the load
     cfg = averaging(args.flips, args.rounds)  # checked before the model loads
     model = load_model_or_backend(args.checkpoint, args.backend, args.scale)
     report = inpaint_folder(

@@ -55,6 +55,13 @@ def test_a_limit_decodes_only_the_first_readable_images_it_keeps(image_folder, m
     with pytest.warns(ImpaintWarning):
         again = ImageFolder(image_folder, size=8, cache_dir=tmp_path / "c", limit=7).images
     assert read == [] and torch.equal(again, whole[:7])
+    # 0: all of them, as every command's --limit, from the cache or not
+    with pytest.warns(ImpaintWarning):  # the cache's note, told again
+        cached = ImageFolder(image_folder, size=8, cache_dir=tmp_path / "c", limit=0).images
+    assert torch.equal(cached, whole)
+    with pytest.warns(ImpaintWarning):
+        fresh = ImageFolder(image_folder, size=8, cache_dir=tmp_path / "d", limit=0).images
+    assert torch.equal(fresh, whole)
 
 
 def test_images_smaller_than_the_size_are_counted_as_enlarged(image_folder, monkeypatch):

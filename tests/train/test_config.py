@@ -118,3 +118,9 @@ def test_a_config_made_in_code_with_the_wrong_types_is_refused_in_one_line(tmp_p
     # Paths as Path objects, a float setting as an int, a list of families: all fine.
     check_config(TrainConfig(data=tmp_path, out=tmp_path / "run", lr=1, time_budget=60,
                              mask_families=["box"], model=ModelConfig(width=16)))
+    # Lists as a checkpoint reads them back, tuples: --resume then sees the run's own.
+    from impaint.train.config import normalised
+    given = TrainConfig(data="x", mask_families=["box"], model=ModelConfig(strides=[1, 2, 2]))
+    as_saved = normalised(given)
+    assert as_saved.mask_families == ("box",) and as_saved.model.strides == (1, 2, 2)
+    assert given.mask_families == ["box"]  # a copy: the caller's config is left as it was

@@ -117,6 +117,7 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     `limit` (from its cache, where there is one), decoding only as many files as that takes
     (`--limit 8` on 2,000 images at 256 px once decoded and cached all of them: 393 MB)."""
     cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    limit = limit or None  # 0: all, as every command's --limit
     stem = f"{desc.replace(' ', '_')}-{size}px-"
     key = _inputs_hash(files, size=size, crop=crop_fraction)
     whole = _read_cache(cache_dir / f"{stem}{key}.safetensors", size)

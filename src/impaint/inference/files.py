@@ -82,9 +82,12 @@ class BatchReport:
 
 def _image_files(folder: Path) -> list[Path]:
     """A folder's image files, by name; not hidden ones (macOS's ._photo.jpg beside each
-    photo copied from a Mac is no image)."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS
-                  and not p.name.startswith(".") and p.is_file())
+    photo copied from a Mac is no image), nor a GIF beside an image of its name (its
+    animated preview, not a second picture to fill)."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in INPUT_EXTENSIONS
+                   and not p.name.startswith(".") and p.is_file())
+    stills = {p.stem for p in files if p.suffix.lower() != ".gif"}
+    return [p for p in files if p.suffix.lower() != ".gif" or p.stem not in stills]
 
 
 def _pairs(image_dir: Path, mask_dir: Path
@@ -122,14 +125,15 @@ def _pairs(image_dir: Path, mask_dir: Path
     return pairs, [p for p in images if p.stem not in masks], clashes
 
 
-def check_folder_output(image_dir: Path, mask_dir: Path, out_dir: Path) -> None:
+def check_folder_output(image_dir: Path, mask_dir: Path, out_dir: str | Path) -> None:
     """A folder's -o, before any work (the model's load too): one line if the results cannot
     be written there, or would overwrite the images or masks."""
-    if (out_dir.suffix.lower() in INPUT_EXTENSIONS and not out_dir.is_dir()) or \
-            out_dir.is_file():
-        raise InputError(f"-o {out_dir} {'is' if out_dir.is_file() else 'names'} a file, but "
-                         "IMAGE is a folder: -o names the folder to write the results into")
-    check_output(out_dir, "folder")
+    if Path(out_dir).is_file() or (Path(out_dir).suffix.lower() in INPUT_EXTENSIONS
+                                   and not Path(out_dir).is_dir()):
+        raise InputError(f"-o {out_dir} {'is' if Path(out_dir).is_file() else 'names'} a "
+                         "file, but IMAGE is a folder: -o names the folder to write the "
+                         "results into")
+    out_dir = check_output(out_dir, "folder")  # "" (an unset variable) is no "."
     for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
         if out_dir.resolve() == folder.resolve():
             raise InputError(f"-o {out_dir} is the {what} folder: the results would overwrite "
@@ -203,6 +207,8 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     `backend`: see `load_model_or_backend`. `flips`, `rounds`: test-time flips and re-fill
     rounds (`Pyramid.flips`, `Pyramid.rounds`); neither given: each image's `auto_averaged`
     (one given: the other's default, 1 or 0)."""
+    if not str(output).strip():  # an unset variable: not ".", the current folder
+        check_output(output, "folder" if Path(image).is_dir() else "file")
     image, mask, output = Path(image), Path(mask), Path(output)
     cfg = averaging(flips, rounds)  # checked: one line before any work
     if not image.exists():

@@ -5,7 +5,7 @@ checkpoint (so `--resume` and `load_model` need nothing else), and `key=value` o
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from ..model.config import ModelConfig
@@ -143,6 +143,15 @@ def check_types(cfg: TrainConfig) -> None:
                     if f.name == "model" else " or ".join(k.__name__ for k in kinds))
             raise TypeError(f"{f.name} must be of type {want}, got {type(value).__name__} "
                             f"{value!r}")
+
+
+def normalised(cfg: TrainConfig) -> TrainConfig:
+    """A copy of `cfg` with its lists as tuples (its model's too), as a checkpoint's config
+    reads back: `mask_families=["box"]` given in code is then the run's own on --resume."""
+    def tuples(obj) -> dict:
+        return {f.name: tuple(getattr(obj, f.name)) for f in fields(obj)
+                if isinstance(getattr(obj, f.name), list)}
+    return replace(cfg, model=replace(cfg.model, **tuples(cfg.model)), **tuples(cfg))
 
 
 def check_config(cfg: TrainConfig, world: int = 1) -> None:

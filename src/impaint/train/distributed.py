@@ -18,6 +18,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from torch.nn.parallel import DistributedDataParallel
 
+from ..notes import printed
+
 
 def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
@@ -147,7 +149,8 @@ def _worker(index: int, nproc: int, port: int, errors, fn: Callable, args: tuple
                       LOCAL_WORLD_SIZE=str(nproc), MASTER_ADDR="127.0.0.1",
                       MASTER_PORT=str(port))
     try:
-        fn(*args)
+        with printed():  # the notes on the input as the parent prints them, not Python's way
+            fn(*args)
     except Exception as e:
         with contextlib.suppress(Exception):  # an exception that does not pickle
             errors.put(e)

@@ -29,7 +29,8 @@ from ..precision import pick_device  # pick_device: train's API too
 from ..progress import bar as progress_bar, redrawn
 from . import distributed
 from .batches import epoch_order, make_batch, model_input, prefetched
-from .config import TrainConfig, TrainingError, check_config, check_types, lr_at
+from .config import (TrainConfig, TrainingError, check_config, check_types, lr_at,
+                     normalised)
 from .losses import inpainting_loss
 from .run import Run, set_up
 from .run_folder import (RUN_FILES, check_init, resumed, run_folder_problem,
@@ -73,6 +74,7 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
     cfg.batch is the global batch, each rank computes on its slice, rank 0 writes; every
     rank agrees on the run folder before any of them goes on."""
     check_types(cfg)  # before cfg.out is read
+    cfg = normalised(cfg)
     if resume and overwrite:
         raise TrainingError("--resume continues the run in --out and --overwrite replaces it: "
                             "give one of them")
