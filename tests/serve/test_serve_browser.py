@@ -296,6 +296,18 @@ def test_pixels_show_as_blocks_only_where_the_image_is_enlarged(page, tmp_path):
     page.wait_for_selector("#message:has-text('large.png')")  # the stage was already shown
     assert page.locator("#stage.enlarged").count() == 0
     assert page.eval_on_selector("#image", "c => getComputedStyle(c).imageRendering") == "auto"
+    # An output at x4 is shown at a quarter of the input's enlargement: smoothed where that
+    # shrinks it, and its Before (the input) enlarged as the input is.
+    open_image(page, _save(tmp_path / "mid.png", noise_image(200, 200)))
+    page.wait_for_selector("#message:has-text('mid.png')")
+    stroke(page, [(0.3, 0.3), (0.6, 0.6)])
+    page.select_option("#scale", "4")
+    page.click("#inpaint")
+    page.wait_for_selector("#message:has-text('Done')")
+    assert page.locator("#stage.enlarged").count() == 1
+    assert page.locator("#output-stage.enlarged").count() == 0
+    page.click("#compare")
+    assert page.locator("#output-stage.enlarged").count() == 1
 
 
 def test_on_a_phone_the_result_is_brought_into_view(browser, shipped_url, tmp_path):

@@ -34,6 +34,7 @@ function show() {
     ? "σ heat map: bright where the fill is a guess" : "the inpainted image";
   if (url) $("result").src = url;
   $("download-result").href = state.chosen || "";
+  fit();  // the input (before) and an output at x2 / x4 are enlarged by different factors
 }
 
 async function inpaint() {

@@ -62,7 +62,9 @@ function fit() {
   // Pixels shown as blocks where enlarged (a 32-px face); a photo shrunk to fit is smoothed,
   // or its fine lines (text) vanish and flicker.
   $("stage").classList.toggle("enlarged", k > 1);
-  $("output-stage").classList.toggle("enlarged", k > 1);
+  // The output is the input's size times its scale (x2, x4): shown at k / scale of it.
+  const scale = state.before ? 1 : state.fields.scale || 1;
+  $("output-stage").classList.toggle("enlarged", k / scale > 1);
 }
 
 function stem() { return state.file.name.replace(/\.[^.]*$/, "") || "image"; }
