@@ -138,13 +138,15 @@ def test_end_to_end_on_an_image_folder(tmp_path, image_folder, capsys):
     assert np.array_equal(png == 255, mask == 0)
     # Again into the same folder, boxes only: the other families' grids go, not a user's file.
     (out / "grid_mine.png").write_bytes(b"the user's")
-    for old in ("calibration_impaint_old.json", "reliability_impaint_old.png"):
-        (out / old).write_text("an earlier run's σ calibration, of a method not run now")
+    for old in ("calibration_impaint_best.json", "reliability_impaint_best.png"):
+        (out / old).write_text("the earlier run's σ calibration, of a method not run now")
+    (out / "reliability_mine.png").write_bytes(b"the user's")
     assert main(["evaluate", "--data", str(image_folder), "--checkpoint", str(ckpt), "--limit",
                  "3", "--grid-images", "2", "--families", "box", "--methods", "telea",
                  "--quiet", "--out", str(out)]) == 0
     assert sorted(p.name for p in out.glob("grid_*.png")) == ["grid_box.png", "grid_mine.png"]
-    assert not list(out.glob("calibration_*")) and not list(out.glob("reliability_*"))
+    assert not list(out.glob("calibration_*"))
+    assert [p.name for p in out.glob("reliability_*")] == ["reliability_mine.png"]
 
 
 

@@ -13,6 +13,7 @@ results.py writes the tables, images.py chooses the images.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -80,6 +81,7 @@ def _evaluated(dataset_images, methods, seed, families, out, batch, device, bf16
               **(about or {})}
     results = Results(rows(scores, masks, n), list(methods), config, per_method,
                       scores.samples)
+    earlier = earlier_methods(out)  # read before this run's results.json replaces it
     if out is not None:
         results.write(out)
         if write_masks:
@@ -90,12 +92,20 @@ def _evaluated(dataset_images, methods, seed, families, out, batch, device, bf16
                        torch.cat([s for _, s in kept[(name, *key)]]), masks[key])
                  for key in masks if (name, *key) in kept}
         results.calibration[name] = calibration_table(fills, images, out, name)
-    if out is not None:  # an earlier run's calibration files: not beside these results
-        own = {file_stem(name) for name in results.calibration}
-        for stale in [*Path(out).glob("calibration_*.json"), *Path(out).glob("reliability_*.png")]:
-            if stale.stem.split("_", 1)[1] not in own:
-                stale.unlink()
+    # The calibration files of an earlier run's methods not calibrated now: not beside these
+    # results (as its other families' grids). Only those: a user's own files stay.
+    for stem in {file_stem(m) for m in earlier} - {file_stem(m) for m in results.calibration}:
+        for stale in (f"calibration_{stem}.json", f"reliability_{stem}.png"):
+            (Path(out) / stale).unlink(missing_ok=True)
     return results
+
+
+def earlier_methods(out) -> list[str]:
+    """The methods an earlier run's results.json in `out` names (none if it has none)."""
+    try:
+        return list(json.loads((Path(out) / "results.json").read_text())["time_per_image_s"])
+    except (TypeError, OSError, ValueError, KeyError):  # TypeError: out None
+        return []
 
 
 def checkpoint_names(paths) -> dict:
