@@ -101,9 +101,10 @@ def train(cfg: TrainConfig, resume: bool = False, progress: bool = True,
         problem = distributed.agree(problem, device)
         if problem:
             raise TrainingError(problem)
-        # Training seeds torch's global generator (the seed's order of draws); the caller's
-        # own draws on the CPU go on after it as if it had not run.
-        with torch.random.fork_rng(devices=[]):
+        # Training seeds torch's global generators (the seed's order of draws); the caller's
+        # own draws go on after it as if it had not run, on the CPU and on this GPU.
+        gpus = [device.index or 0] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=gpus):
             return _fit(cfg, device, tensors, state, progress)
 
 
