@@ -2,12 +2,12 @@
 
 The package, lowest layer first (a module imports only its own layer and those below; see
 tests/test_layout.py): plots, progress, precision, notes and outputs (figures, progress
-bars, where bf16 pays, warnings on the input, checks of what a command writes; leaves), model/ (the network and its checkpoints), data/
-(data sets, mask generators, crops), train/, inference/ (files in and out, the demo), serve/
-(the web page and its API), evaluation/, studies/ (ablation, reproduction, resolution,
-scales, bench), and cli.py on top, which nothing imports.
-`impaint.masks` and `impaint.checkpoint` are the old paths of `impaint.data.masks` and
-`impaint.model.checkpoint`, kept working.
+bars, where bf16 pays, warnings on the input, checks of what a command writes; leaves),
+model/ (the network and its checkpoints), data/ (data sets, mask generators, crops),
+train/, inference/ (files in and out, the demo), serve/ (the web page and its API),
+evaluation/, studies/ (ablation, reproduction, resolution, scales, bench), and cli.py on
+top, which nothing imports. `impaint.masks` and `impaint.checkpoint` are the old paths of
+`impaint.data.masks` and `impaint.model.checkpoint`, kept working.
 """
 
 import lazy_loader

@@ -290,7 +290,8 @@ def cmd_export(args) -> None:
     # The graph is one network's: a pair's fine model, without the coarse one.
     alone = f" ({pair[0]} alone: {pair[1]}, paired with it, is not in the graph)" if pair else ""
 
-    if Path(args.output).exists() and not args.overwrite:  # (a folder: main said so)  # an int8 graph took minutes
+    # an int8 graph took minutes (a folder for -o: main said so)
+    if Path(args.output).exists() and not args.overwrite:
         raise UsageError(f"{args.output} exists: give --overwrite to replace it, or another -o")
     if args.int8 or args.calibration:
         if not (args.int8 and args.calibration):
