@@ -1,11 +1,15 @@
-"""Checks of what a command will write, made before its work (a leaf: imports nothing of
-impaint). An output that cannot be made is said at once, in one line, the same way by every
-command, not after minutes of work as the OS's "File exists" or "Not a directory".
+"""What a command writes (a leaf: imports nothing of impaint): checked before its work, and
+written whole. An output that cannot be made is said at once, in one line, the same way by
+every command, not after minutes of work as the OS's "File exists" or "Not a directory"; a
+file is written under a temporary name and renamed, so that Ctrl-C or a full disk never
+leaves half of one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 from pathlib import Path
 
 
@@ -32,3 +36,22 @@ def check_output(path: str | os.PathLike, kind: str, flag: str = "-o") -> Path:
     if not os.access(place, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {path}: {place} is not writable")
     return path
+
+
+def temporary_name(path: Path, suffix: str = ".tmp") -> Path:
+    """A name beside `path` that no other writer uses: the process id alone repeats across
+    machines (containers sharing a cache folder start their processes in the same order)."""
+    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
+
+
+@contextlib.contextmanager
+def written_atomically(path: Path):
+    """Within: write the file at the yielded temporary name beside `path`; after, it is
+    renamed to `path` whole. A full disk or Ctrl-C leaves no half-written file behind."""
+    tmp = temporary_name(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

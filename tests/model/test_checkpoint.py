@@ -184,8 +184,9 @@ def test_writers_with_one_process_id_each_have_their_own_temporary_file(tmp_path
     import threading
 
     import impaint.model.checkpoint as checkpoint
+    import impaint.outputs as outputs
 
-    monkeypatch.setattr(checkpoint.os, "getpid", lambda: 7)
+    monkeypatch.setattr(outputs.os, "getpid", lambda: 7)
     path = tmp_path / "cache.safetensors"
     assert checkpoint.temporary_name(path) != checkpoint.temporary_name(path)
     errors = []

@@ -22,8 +22,7 @@ import torch
 from PIL import Image
 
 from ..model import load_model, sample_completions
-from ..model.checkpoint import written_atomically
-from ..outputs import check_output
+from ..outputs import check_output, written_atomically
 from ..plots import sigma_image
 from ..progress import bar as progress_bar
 # The names of fill.py and image_files.py that were once here stay importable from here.

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..model.checkpoint import written_atomically
+from ..outputs import check_output, written_atomically
 from .image_original import (ALPHA_SUFFIXES, JPEG_SUFFIXES, MAX_JPEG_EXIF, WIDE_SUFFIXES,
                              Original, icc_space)
 from .image_read import InputError
@@ -38,9 +38,7 @@ def check_writable(path: Path) -> None:
         raise InputError(f"cannot write {path}: it is a folder (name a file in it, e.g. "
                          f"{path / 'filled.png'})")
     check_format(path)
-    existing = next(p for p in path.absolute().parents if p.exists())
-    if not existing.is_dir():
-        raise InputError(f"cannot write {path}: {existing} is a file, not a folder")
+    check_output(path, "file")  # a place under a file, or one this user cannot write in
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:

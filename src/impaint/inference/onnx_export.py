@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from ..model import Decoder, compose, load_model, pixel_centres
-from ..model.checkpoint import written_atomically
+from ..outputs import written_atomically
 
 # Bump when the exported graph changes: cached exports are then rebuilt (3: the encoder
 # upsamples by its stride, aligned on odd sides; 4: traced contiguous, see export_onnx).

@@ -27,7 +27,8 @@ import torch
 from ..data import DataError, open_dataset
 from ..data.masks import TABLE_MASKS, MixtureMask, mask_batch
 from ..evaluation.metrics import psnr
-from ..model.checkpoint import paired, temporary_name
+from ..model.checkpoint import paired
+from ..outputs import temporary_name
 from .onnx_backend import require
 from .onnx_export import BackendError, cached_export
 

@@ -7,10 +7,7 @@ place, so an interrupted save never destroys the previous checkpoint.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import uuid
 from importlib import resources
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
+from ..outputs import temporary_name, written_atomically  # noqa: F401  (the old path too)
 from ..precision import pick_device
 from .config import ModelConfig
 from .network import ImplicitInpainter, build_model
@@ -53,25 +51,6 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, state: dict,
         meta["optimizer_param_groups"] = optimizer.state_dict()["param_groups"]
     path.parent.mkdir(parents=True, exist_ok=True)
     write_safetensors(path, tensors, {"impaint": json.dumps(meta)})
-
-
-def temporary_name(path: Path, suffix: str = ".tmp") -> Path:
-    """A name beside `path` that no other writer uses: the process id alone repeats across
-    machines (containers sharing a cache folder start their processes in the same order)."""
-    return path.with_name(f"{path.name}.{os.getpid()}.{uuid.uuid4().hex[:12]}{suffix}")
-
-
-@contextlib.contextmanager
-def written_atomically(path: Path):
-    """Within: write the file at the yielded temporary name beside `path`; after, it is
-    renamed to `path` whole. A full disk or Ctrl-C leaves no half-written file behind."""
-    tmp = temporary_name(path)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 def write_safetensors(path: Path, tensors: dict[str, torch.Tensor],
