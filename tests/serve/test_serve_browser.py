@@ -161,10 +161,21 @@ def test_a_16_bit_tiff_is_shown_by_the_server_and_inpainted_at_its_16_bits(page,
 
 def test_errors_are_shown_to_the_user(page, tmp_path):
     open_image(page, _save(tmp_path / "photo.png", noise_image(48, 64)))
-    page.click("#inpaint")  # nothing painted yet
+    assert page.locator("#inpaint").is_disabled()  # nothing painted yet: nothing to fill
+    stroke(page, [(0.4, 0.5), (0.6, 0.5)])
+    assert page.locator("#inpaint").is_enabled()
+    page.click("#undo")
+    assert page.locator("#inpaint").is_disabled()
+    page.click("#redo")
+    page.check("input[name=tool][value=eraser]")  # painted, then all of it erased
+    stroke(page, [(0.3, 0.5), (0.7, 0.5)])
+    page.click("#inpaint")  # the button cannot tell: the fill says so
     assert "Paint over what should go" in page.locator("#message.error").inner_text()
+    page.check("input[name=tool][value=brush]")
     stroke(page, [(0.4, 0.5), (0.6, 0.5)])  # painting answers it: the error goes
     assert page.locator("#message").inner_text() == ""
+    page.click("#clear")
+    assert page.locator("#inpaint").is_disabled()
     # Over --max-side: refused as it opens, before any painting; the open image stays.
     page.set_input_files("#file", str(_save(tmp_path / "wide.png", noise_image(4, 4100))))
     page.wait_for_selector("#message.error")

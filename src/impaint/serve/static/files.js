@@ -4,7 +4,7 @@
 
 import { $, state, imageCanvas, maskCanvas, say, setUrl, fit } from "./state.js";
 import { post } from "./api.js";
-import { redraw } from "./mask.js";
+import { redraw, showHistory } from "./mask.js";
 import { clearResult } from "./result.js";
 
 export { openFile };
@@ -78,7 +78,7 @@ async function openFile(file) {
   $("clear").disabled = $("mask-file").disabled = false;  // of use once an image is open
   state.inpaints += 1;  // a fill still running for the last image no longer holds the button
   state.busy = false;
-  $("inpaint").disabled = false;
+  showHistory();  // Inpaint: once something is painted
   fit();
   say(`${file.name}: ${imageCanvas.width}×${imageCanvas.height}. Paint over what should go.`);
 }

@@ -5,7 +5,8 @@
 
 import { $, HOLE_RGB, HOLE_COLOUR, state, maskCanvas, maskCtx, say } from "./state.js";
 
-export { toImage, brushWidth, drawSegment, settle, redraw, openMask, addStep, moveStep, maskPng };
+export { toImage, brushWidth, drawSegment, settle, redraw, openMask, addStep, moveStep, maskPng,
+         showHistory };
 
 function toImage(event) {
   const rect = maskCanvas.getBoundingClientRect();
@@ -159,9 +160,14 @@ function addStep(step) {
   state.undone = [];
   showHistory();
 }
+// The buttons the steps enable: Undo, Redo, and Inpaint once something is painted since the
+// last Clear (an eraser that took it all back still counts: the fill then says so).
 function showHistory() {
   $("undo").disabled = !state.strokes.length;
   $("redo").disabled = !state.undone.length;
+  const cleared = state.strokes.map((s) => Boolean(s.clear)).lastIndexOf(true);
+  const painted = state.strokes.slice(cleared + 1).some((s) => s.layer || !s.erase);
+  $("inpaint").disabled = state.busy || !state.file || !painted;
 }
 function moveStep(from, to) {
   if (from.length) to.push(from.pop());

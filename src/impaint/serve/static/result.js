@@ -4,7 +4,7 @@
 
 import { $, state, say, setUrl, fit, stem } from "./state.js";
 import { request } from "./api.js";
-import { maskPng } from "./mask.js";
+import { maskPng, showHistory } from "./mask.js";
 
 export { clearResult, show, inpaint };
 
@@ -106,7 +106,7 @@ async function inpaint() {
     clearInterval(ticker);
     if (ticket === state.inpaints) {  // else an image opened since holds the button
       state.busy = false;
-      $("inpaint").disabled = false;
+      showHistory();
       if (refocus && document.activeElement === document.body) $("inpaint").focus();
     }
   }
