@@ -344,6 +344,19 @@ def test_on_a_phone_the_result_is_brought_into_view(browser, shipped_url, tmp_pa
         context.close()
 
 
+def test_the_brush_size_is_shown_on_screen_and_in_the_images_pixels(page, tmp_path):
+    assert page.locator("#size-shown").inner_text() == "28 px"
+    open_image(page, _save(tmp_path / "tiny.png", noise_image(16, 16)))  # enlarged
+    tiny = page.locator("#size-shown").inner_text()
+    assert tiny.startswith("28 px (") and float(tiny.split("(")[1].split()[0]) < 2
+    page.keyboard.press("]")
+    assert page.locator("#size-shown").inner_text().startswith("34 px (")
+    open_image(page, _save(tmp_path / "large.png", noise_image(1500, 2000)))  # shrunk
+    page.wait_for_selector("#message:has-text('large.png')")
+    large = page.locator("#size-shown").inner_text()
+    assert large.startswith("34 px (") and int(large.split("(")[1].split()[0]) > 34
+
+
 def test_clear_and_open_mask_wait_for_an_image(page, tmp_path):
     assert page.locator("#clear").is_disabled() and page.locator("#mask-file").is_disabled()
     open_image(page, _save(tmp_path / "a.png", noise_image(16, 16)))

@@ -4,7 +4,7 @@
 
 import { $, state, imageCanvas, maskCanvas, say, setUrl, fit } from "./state.js";
 import { post } from "./api.js";
-import { redraw, showHistory } from "./mask.js";
+import { redraw, showHistory, showSize } from "./mask.js";
 import { clearResult } from "./result.js";
 
 export { openFile };
@@ -80,6 +80,7 @@ async function openFile(file) {
   state.busy = false;
   showHistory();  // Inpaint: once something is painted
   fit();
+  showSize();
   say(`${file.name}: ${imageCanvas.width}×${imageCanvas.height}. Paint over what should go.`);
 }
 

@@ -14,7 +14,7 @@
 import { $, state, maskCanvas, say, setUrl, fit, stem } from "./state.js";
 import { loadInfo, request } from "./api.js";
 import { toImage, brushWidth, drawSegment, settle, redraw, openMask, addStep, moveStep,
-         maskPng } from "./mask.js";
+         maskPng, showSize } from "./mask.js";
 import { show, inpaint } from "./result.js";
 import { openFile } from "./files.js";
 
@@ -70,8 +70,11 @@ document.addEventListener("keydown", (event) => {
     const next = event.key === "]" ? Math.max(now + 1, Math.round(now * 1.2))
       : Math.min(now - 1, Math.round(now / 1.2));
     size.value = String(Math.min(Number(size.max), Math.max(Number(size.min), next)));
+    showSize();
   }
 });
+
+$("size").addEventListener("input", showSize);
 
 // ---- inpainting and the output pane -------------------------------------------------------
 
@@ -143,6 +146,9 @@ document.addEventListener("paste", (event) => {
     openFile(item.getAsFile());
   }
 });
-window.addEventListener("resize", fit);
+window.addEventListener("resize", () => {
+  fit();
+  showSize();  // the same brush covers other image pixels at another fit
+});
 
 loadInfo();

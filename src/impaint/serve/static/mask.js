@@ -6,12 +6,22 @@
 import { $, HOLE_RGB, HOLE_COLOUR, state, maskCanvas, maskCtx, say } from "./state.js";
 
 export { toImage, brushWidth, drawSegment, settle, redraw, openMask, addStep, moveStep, maskPng,
-         showHistory };
+         showHistory, showSize };
 
 function toImage(event) {
   const rect = maskCanvas.getBoundingClientRect();
   return [(event.clientX - rect.left) * (maskCanvas.width / rect.width),
           (event.clientY - rect.top) * (maskCanvas.height / rect.height)];
+}
+
+// The brush's size beside its slider: on screen, and in the image's own pixels (a 28-px
+// brush is under one pixel of an enlarged 16-px image, some 130 of a shrunk 3000-px one).
+function showSize() {
+  const onScreen = `${$("size").value} px`;
+  const width = brushWidth();
+  $("size-shown").textContent = state.file
+    ? `${onScreen} (${width < 10 ? width.toFixed(1) : Math.round(width)} in the image)`
+    : onScreen;
 }
 
 function brushWidth() {  // the slider is in screen pixels; strokes are stored in image pixels
