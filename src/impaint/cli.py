@@ -233,9 +233,8 @@ def inpaint_batch(args) -> int:
     from .inference.files import (averaging, check_folder_output, inpaint_folder,
                                   load_model_or_backend)
 
-    if args.uncertainty or args.samples:
-        raise UsageError("--uncertainty and --samples work on one image at a time, not folders")
-    check_folder_output(Path(args.image), Path(args.mask), args.output)  # before the load
+    check_folder_output(Path(args.image), Path(args.mask), args.output, args.uncertainty,
+                        args.samples)  # before the model loads
     cfg = averaging(args.flips, args.rounds)  # checked before the model loads
     model = load_model_or_backend(args.checkpoint, args.backend, args.scale)
     report = inpaint_folder(
@@ -372,11 +371,10 @@ def cmd_ablate(args) -> None:
 def cmd_sample(args) -> None:
     import torch
 
+    from .inference.files import MAX_SAMPLES
     from .inference.image_write import write_image
     from .model import load_model, sample_completions
     from .plots import image_grid
-
-    from .inference.files import MAX_SAMPLES
 
     if not 1 <= args.n <= MAX_SAMPLES:
         raise UsageError(f"the number of samples is from 1 to {MAX_SAMPLES:,}, got {args.n:,}")

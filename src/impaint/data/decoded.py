@@ -123,8 +123,8 @@ def decode_all(files: list[Path], size: int, crop_fraction: float | None, desc: 
     whole = _read_cache(cache_dir / f"{stem}{key}.safetensors", size)
     if whole is not None:
         return whole[:limit]
-    if limit and limit < len(files):  # a cache of its own, for this limit
-        key = _inputs_hash(files, size=size, crop=crop_fraction, limit=limit)
+    if limit and limit < len(files):  # a cache of its own, for this limit (the files hashed)
+        key = hashlib.sha256(f"{key}/limit={limit}".encode()).hexdigest()[:16]
         cached = _read_cache(cache_dir / f"{stem}{key}.safetensors", size)
         if cached is not None:
             return cached

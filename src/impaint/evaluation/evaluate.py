@@ -21,7 +21,6 @@ import torch
 from .baselines import BASELINES, opencv_radius
 from ..data.decoded import is_tensor_file
 from ..inference.pyramid import Pyramid
-from ..outputs import check_output
 from ..precision import pick_device
 from .calibration import calibration_table, file_stem
 from .images import (  # noqa: F401  (the names not used here: re-exported, the old path)
@@ -102,9 +101,11 @@ def _evaluated(dataset_images, methods, seed, families, out, batch, device, bf16
 
 def earlier_methods(out) -> list[str]:
     """The methods an earlier run's results.json in `out` names (none if it has none)."""
+    if out is None:
+        return []
     try:
         return list(json.loads((Path(out) / "results.json").read_text())["time_per_image_s"])
-    except (TypeError, OSError, ValueError, KeyError):  # TypeError: out None
+    except (OSError, ValueError, KeyError):
         return []
 
 
@@ -181,7 +182,6 @@ def _append_table(out, table: str, image: str | None = None, alt: str = "") -> N
 def evaluate_cli(args) -> Results:
     from ..data import has_splits
 
-    check_output(args.out, "folder")  # before the work, not after it (main did, for the CLI)
     check_limit(args.limit)  # before the models load
     check_out_outside(args.out, args.data, args.split, args.folder)
     if args.grid_images < 0:

@@ -124,14 +124,17 @@ def _pairs(image_dir: Path, mask_dir: Path
     return pairs, [p for p in images if p.stem not in masks], clashes
 
 
-def check_folder_output(image_dir: Path, mask_dir: Path, out_dir: str | Path) -> None:
-    """A folder's -o, before any work (the model's load too): one line if the results cannot
-    be written there, or would overwrite the images or masks."""
-    if Path(out_dir).is_file() or (Path(out_dir).suffix.lower() in INPUT_EXTENSIONS
-                                   and not Path(out_dir).is_dir()):
-        raise InputError(f"-o {out_dir} {'is' if Path(out_dir).is_file() else 'names'} a "
-                         "file, but IMAGE is a folder: -o names the folder to write the "
-                         "results into")
+def check_folder_output(image_dir: Path, mask_dir: Path, out_dir: str | Path,
+                        uncertainty=None, samples: int = 0) -> None:
+    """A folder run's arguments, before any work (the model's load too): one line for
+    --uncertainty or --samples (one image's), or an -o where the results cannot be written
+    or would overwrite the images or masks."""
+    if uncertainty or samples:
+        raise InputError("--uncertainty and --samples work on one image at a time, not folders")
+    path = Path(out_dir)
+    if path.is_file() or (path.suffix.lower() in INPUT_EXTENSIONS and not path.is_dir()):
+        raise InputError(f"-o {out_dir} {'is' if path.is_file() else 'names'} a file, but "
+                         "IMAGE is a folder: -o names the folder to write the results into")
     out_dir = check_output(out_dir, "folder")  # "" (an unset variable) is no "."
     for folder, what in ((image_dir, "image"), (mask_dir, "mask")):
         if out_dir.resolve() == folder.resolve():
@@ -215,10 +218,7 @@ def inpaint_paths(image: str | Path, mask: str | Path, output: str | Path,
     if image.is_file():
         check_outputs(image, mask, output, uncertainty, samples, scale, cfg)  # first
     else:
-        if uncertainty or samples:
-            raise InputError("--uncertainty and --samples work on one image at a time, not "
-                             "folders")
-        check_folder_output(image, mask, output)
+        check_folder_output(image, mask, output, uncertainty, samples)
     model = load_model_or_backend(checkpoint, backend, scale, samples)
     if image.is_file():
         pair = read_image(image), read_mask(mask, invert_mask)

@@ -131,8 +131,7 @@ def check_types(cfg: TrainConfig) -> None:
                         f"got {type(cfg).__name__}")
     for f in fields(TrainConfig):
         value = getattr(cfg, f.name)
-        default = TrainConfig.__dataclass_fields__[f.name]
-        default = default.default_factory() if f.name == "model" else default.default
+        default = f.default_factory() if f.name == "model" else f.default
         kinds = {ModelConfig: (ModelConfig,), bool: (bool,), float: (int, float), int: (int,),
                  str: (str, Path), tuple: (tuple, list)}[type(default)]
         if isinstance(value, str) and tuple in kinds:  # else read letter by letter

@@ -117,8 +117,7 @@ function showResult() {
   $("output-stage").classList.remove("empty");
   $("download-result").hidden = false;
   $("compare").disabled = false;
-  show();
-  fit();
+  show();  // and fit()
   // On a phone the pane is below the input, out of sight: brought up (beside the input, on
   // a wider screen, nothing moves).
   if ($("output-stage").getBoundingClientRect().top > window.innerHeight * 0.6) {
